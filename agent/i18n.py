@@ -1,0 +1,46 @@
+"""The two languages every user-facing text exists in, and how the agent picks one."""
+
+from __future__ import annotations
+
+import os
+from typing import Literal, NamedTuple, get_args
+
+Lang = Literal["zh-CN", "en"]
+LANGS: tuple[Lang, ...] = get_args(Lang)
+
+
+class Text(NamedTuple):
+    """One user-facing text in both languages; `str.format` fields are filled by `render`."""
+
+    zh: str
+    en: str
+
+    def render(self, lang: Lang, **fields: object) -> str:
+        template = self.zh if lang == "zh-CN" else self.en
+        return template.format(**fields) if fields else template
+
+
+def parse_lang(value: str | None) -> Lang | None:
+    """Map `zh`, `zh_CN.UTF-8`, `zh-Hans`, `en_US` … to a supported language, or None."""
+    if not value:
+        return None
+    tag = value.split(".")[0].replace("_", "-").lower()
+    if tag.startswith("zh"):
+        return "zh-CN"
+    if tag.startswith("en") or tag in {"c", "posix"}:
+        return "en"
+    return None
+
+
+def system_lang() -> Lang:
+    """The user's language from the environment (LC_ALL, LC_MESSAGES, LANG, LANGUAGE), else English.
+
+    Windows has no LANG; there `locale.getlocale()` names the UI language, which we also try.
+    """
+    for var in ("RME_LANG", "LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE"):
+        lang = parse_lang(os.environ.get(var))
+        if lang:
+            return lang
+    import locale
+
+    return parse_lang(locale.getlocale()[0]) or "en"

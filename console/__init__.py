@@ -1,0 +1,1 @@
+"""RME engineers' web console: static files served by the server."""

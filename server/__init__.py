@@ -1,0 +1,1 @@
+"""RME server: relay between agents and engineers, tickets and sessions, audit log, billing hooks."""

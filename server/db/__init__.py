@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy 2 (async) over SQLite (WAL, default) or PostgreSQL; Alembic migrations."""
