@@ -1,0 +1,104 @@
+"""What an engineer may ask the agent to do, and what comes back. Nothing else exists.
+
+There is deliberately no kind that reads, lists or downloads the user's files: the one-way promise is
+kept by this catalogue having no such entry (see `tests/protocol/test_directions.py`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from protocol.limits import (
+    MAX_ACTION_TIMEOUT_S,
+    MAX_COMMAND_OUTPUT,
+    MAX_COMMAND_TEXT,
+    MAX_FILE_NAME,
+    MAX_FILE_SIZE,
+    MAX_SHORT_TEXT,
+)
+from protocol.report import Code, DiagnosisReport
+
+ShortText = Annotated[str, Field(max_length=MAX_SHORT_TEXT)]
+Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+ActionKind = Literal["diagnose", "repair", "command", "push_file"]
+ACTION_KINDS: tuple[ActionKind, ...] = ("diagnose", "repair", "command", "push_file")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DiagnoseParams(_Strict):
+    kind: Literal["diagnose"] = "diagnose"
+    interface: ShortText | None = None
+
+
+class RepairParams(_Strict):
+    kind: Literal["repair"] = "repair"
+    repair: Code
+    interface: ShortText | None = None
+
+
+class CommandParams(_Strict):
+    """A command line, shown to the user verbatim before consent."""
+
+    kind: Literal["command"] = "command"
+    command: Annotated[str, Field(min_length=1, max_length=MAX_COMMAND_TEXT)]
+    timeout_s: Annotated[int, Field(ge=1, le=MAX_ACTION_TIMEOUT_S)] = 60
+
+
+class PushFileParams(_Strict):
+    """A file the engineer sends; its bytes follow as binary chunk frames after the user allows it."""
+
+    kind: Literal["push_file"] = "push_file"
+    name: Annotated[str, Field(min_length=1, max_length=MAX_FILE_NAME)]
+    size: Annotated[int, Field(ge=0, le=MAX_FILE_SIZE)]
+    sha256: Sha256Hex
+
+
+ActionParams = Annotated[
+    DiagnoseParams | RepairParams | CommandParams | PushFileParams, Field(discriminator="kind")
+]
+
+
+class DiagnoseOutcome(_Strict):
+    kind: Literal["diagnose"] = "diagnose"
+    report: DiagnosisReport
+
+
+class RepairOutcome(_Strict):
+    """Detect → resolve → verify: the root cause before and after the repair."""
+
+    kind: Literal["repair"] = "repair"
+    repair: Code
+    applied: bool
+    fixed: bool
+    root_cause_before: Code | None = None
+    root_cause_after: Code | None = None
+
+
+class CommandOutcome(_Strict):
+    """The command's combined output, capped at MAX_COMMAND_OUTPUT characters (the user consented to it)."""
+
+    kind: Literal["command"] = "command"
+    exit_code: int | None
+    output: Annotated[str, Field(max_length=MAX_COMMAND_OUTPUT)]
+    truncated: bool = False
+    duration_ms: Annotated[int, Field(ge=0)]
+
+
+class PushFileOutcome(_Strict):
+    """Where the pushed file landed: only the sanitised name inside the inbox, never a path or a listing."""
+
+    kind: Literal["push_file"] = "push_file"
+    saved_as: Annotated[str, Field(min_length=1, max_length=MAX_FILE_NAME)]
+    size: Annotated[int, Field(ge=0, le=MAX_FILE_SIZE)]
+    sha256: Sha256Hex
+
+
+ActionOutcome = Annotated[
+    DiagnoseOutcome | RepairOutcome | CommandOutcome | PushFileOutcome, Field(discriminator="kind")
+]
