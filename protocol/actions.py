@@ -21,7 +21,7 @@ from protocol.limits import (
 from protocol.report import Code, DiagnosisReport
 
 ShortText = Annotated[str, Field(max_length=MAX_SHORT_TEXT)]
-Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+Sha256Hex = Annotated[str, Field(min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$")]
 
 ActionKind = Literal["diagnose", "repair", "command", "push_file"]
 ACTION_KINDS: tuple[ActionKind, ...] = ("diagnose", "repair", "command", "push_file")

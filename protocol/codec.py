@@ -174,6 +174,8 @@ def _decode_chunk(view: memoryview) -> FileChunk:
         raise RemoteProtocolError("chunk action id has characters outside the id alphabet")
     (offset,) = _CHUNK_OFFSET.unpack_from(view, id_end)
     payload = view[id_end + _CHUNK_OFFSET.size :]
+    if len(payload) > MAX_CHUNK_PAYLOAD:
+        raise RemoteProtocolError(f"chunk payload larger than {MAX_CHUNK_PAYLOAD} bytes")
     if offset + len(payload) > MAX_FILE_SIZE:
         raise RemoteProtocolError("chunk reaches beyond the largest allowed file")
     return FileChunk(raw_id.decode("ascii"), offset, payload, bool(flags & FLAG_LAST))

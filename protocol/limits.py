@@ -15,6 +15,7 @@ MAX_SUMMARY_TEXT: Final = 2000  # one finding's plain-words summary
 MAX_USER_WORDS: Final = 2000  # the user's own description of the problem
 MAX_FINDINGS: Final = 64
 MAX_EVIDENCE_DEPTH: Final = 4
+MAX_EVIDENCE_CHARS: Final = 4096  # one finding's evidence, as compact JSON
 MAX_LIST_ITEMS: Final = 64
 MAX_ID_LENGTH: Final = 64
 MAX_FILE_NAME: Final = 255

@@ -27,10 +27,10 @@ SUPPORTED_VERSIONS: tuple[int, ...] = (1,)
 
 Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=r"^[A-Za-z0-9_.:-]+$")]
 # 32 random bytes, base64url without padding (43 characters).
-Nonce = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{43}$")]
+Nonce = Annotated[str, Field(max_length=43, pattern=r"^[A-Za-z0-9_-]{43}$")]
 # An Ed25519 public key (32 bytes) or signature (64 bytes), base64url without padding.
-PublicKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{43}$")]
-Signature = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{86}$")]
+PublicKey = Annotated[str, Field(max_length=43, pattern=r"^[A-Za-z0-9_-]{43}$")]
+Signature = Annotated[str, Field(max_length=86, pattern=r"^[A-Za-z0-9_-]{86}$")]
 Lang = Literal["zh-CN", "en"]
 Role = Literal["agent", "engineer"]
 

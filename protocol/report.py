@@ -6,11 +6,18 @@ the console all read one shape.
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue
 
-from protocol.limits import MAX_EVIDENCE_DEPTH, MAX_FINDINGS, MAX_SHORT_TEXT, MAX_SUMMARY_TEXT
+from protocol.limits import (
+    MAX_EVIDENCE_CHARS,
+    MAX_EVIDENCE_DEPTH,
+    MAX_FINDINGS,
+    MAX_SHORT_TEXT,
+    MAX_SUMMARY_TEXT,
+)
 
 Verdict = Literal["ok", "degraded", "offline"]
 FindingStatus = Literal["ok", "warn", "fail", "skipped"]
@@ -56,13 +63,16 @@ def _depth(value: JsonValue, limit: int) -> int:
     return deepest
 
 
-def _shallow_evidence(value: dict[str, JsonValue]) -> dict[str, JsonValue]:
+def _small_evidence(value: dict[str, JsonValue]) -> dict[str, JsonValue]:
+    """Evidence is a few facts (addresses, timings, counts), not a channel: bounded depth and size."""
     if _depth(value, MAX_EVIDENCE_DEPTH) > MAX_EVIDENCE_DEPTH:
         raise ValueError(f"evidence nested deeper than {MAX_EVIDENCE_DEPTH} levels")
+    if len(json.dumps(value, ensure_ascii=False)) > MAX_EVIDENCE_CHARS:
+        raise ValueError(f"evidence larger than {MAX_EVIDENCE_CHARS} characters")
     return value
 
 
-Evidence = Annotated[dict[str, JsonValue], AfterValidator(_shallow_evidence)]
+Evidence = Annotated[dict[str, JsonValue], AfterValidator(_small_evidence)]
 
 
 class Finding(BaseModel):

@@ -1,0 +1,184 @@
+"""Regenerate `protocol/vectors/*.json` (deterministic). Run: .venv/bin/python -m scripts.make_vectors
+
+The vectors are the protocol's conformance suite for any implementation; the JSON files are the
+artefact, this script only saves typing. Review the diff after running it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from protocol.codec import FileChunk, encode_chunk
+from protocol.directions import CHUNK, DIRECTION_TABLE
+from protocol.limits import MAX_CHUNK_PAYLOAD, MAX_TEXT_FRAME
+
+OUT = Path(__file__).resolve().parent.parent / "protocol" / "vectors"
+ENV = {"v": 1, "id": "m1", "session": None, "ts": 1767225600000}
+SESSION = {**ENV, "session": "s1"}
+
+REPORT: dict[str, Any] = {
+    "verdict": "offline",
+    "root_cause": "dns.unreachable",
+    "findings": [
+        {"check": "dns.answer", "status": "fail", "code": "dns.unreachable",
+         "summary": "DNS servers do not answer", "evidence": {"servers": ["192.168.1.1"], "timeout_ms": 800},
+         "repair": "dns.set_reference"},
+        {"check": "internet.ip", "status": "ok", "code": None, "summary": "Internet answers by IP",
+         "evidence": {}, "repair": None},
+    ],
+    "interface": "eth0",
+    "duration_ms": 912,
+    "lang": "en",
+}  # fmt: skip
+
+
+def msg(type_: str, body: dict[str, Any], env: dict[str, Any] = ENV) -> dict[str, Any]:
+    return {**env, "type": type_, "body": body}
+
+
+VALID: list[tuple[str, dict[str, Any]]] = [
+    ("hello-agent", msg("hello", {"role": "agent", "versions": [1], "software": "rme-agent 0.1", "os": "Windows 11"})),
+    ("hello-future-version", {**msg("hello", {"role": "engineer", "versions": [1, 2], "software": "console"}), "v": 2}),
+    ("welcome", msg("welcome", {"version": 1, "server": "rme-server 0.1", "heartbeat_s": 30})),
+    ("auth-challenge", msg("auth.challenge", {"nonce": "A" * 43})),
+    ("auth-response", msg("auth.response", {"device_id": "d1", "signature": "B" * 86,
+                                            "channel_binding": "tls-server-end-point"})),
+    ("auth-ok", msg("auth.ok", {"device_id": "d1", "customer_id": "c1"})),
+    ("enroll-request", msg("enroll.request", {"code": "K7Q2-9XZP", "public_key": "C" * 43,
+                                              "device_name": "客厅电脑", "os": "Windows 10"})),
+    ("enroll-ok", msg("enroll.ok", {"device_id": "d1", "customer_id": "c1"})),
+    ("heartbeat", msg("heartbeat", {"seq": 7})),
+    ("help-request", msg("help.request", {"words": "上不了网", "report": REPORT, "lang": "zh-CN"})),
+    ("help-request-no-report", msg("help.request", {"words": "", "report": None, "lang": "en"})),
+    ("help-queued", msg("help.queued", {"ticket_id": "t1", "position": 2, "estimated_wait_s": 40})),
+    ("help-refused", msg("help.refused", {"reason": "subscription.suspended",
+                                          "message": {"zh_CN": "您的服务已暂停", "en": "Your service is suspended"}})),
+    ("queue-update", msg("queue.update", {"changed": [{
+        "ticket_id": "t1", "state": "queued", "customer_id": "c1", "customer_name": "张三",
+        "subscription": "active", "words": "上不了网", "verdict": "offline", "root_cause": "dns.unreachable",
+        "created_ms": 1767225600000}], "removed": [], "snapshot": True})),
+    ("ticket-accept", msg("ticket.accept", {"ticket_id": "t1"})),
+    ("session-offer", msg("session.offer", {"ticket_id": "t1", "engineer": {"id": "e1", "name": "王工"}}, SESSION)),
+    ("session-accept", msg("session.accept", {}, SESSION)),
+    ("session-decline", msg("session.decline", {"reason": None}, SESSION)),
+    ("action-diagnose", msg("action.request", {"action_id": "a1", "action": {"kind": "diagnose", "interface": None},
+                                               "reason": "re-check"}, SESSION)),
+    ("action-repair", msg("action.request", {"action_id": "a2", "action": {"kind": "repair",
+                                             "repair": "dns.set_reference", "interface": "eth0"}, "reason": ""}, SESSION)),
+    ("action-command", msg("action.request", {"action_id": "a3", "action": {"kind": "command",
+                                              "command": "ipconfig /all", "timeout_s": 30}, "reason": ""}, SESSION)),
+    ("action-push-file", msg("action.request", {"action_id": "a4", "action": {"kind": "push_file",
+                             "name": "driver.zip", "size": 5, "sha256": "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"},
+                             "reason": ""}, SESSION)),
+    ("consent-request", msg("consent.request", {"action_id": "a1", "timeout_s": 60}, SESSION)),
+    ("consent-reply", msg("consent.reply", {"action_id": "a1", "decision": "allowed", "reason": None}, SESSION)),
+    ("action-progress", msg("action.progress", {"action_id": "a4", "done": 5, "total": 5, "note": None}, SESSION)),
+    ("action-result-command", msg("action.result", {"action_id": "a3", "status": "ok", "outcome": {
+        "kind": "command", "exit_code": 0, "output": "Windows IP Configuration", "truncated": False,
+        "duration_ms": 120}, "error": None}, SESSION)),
+    ("action-result-diagnose", msg("action.result", {"action_id": "a1", "status": "ok",
+                                   "outcome": {"kind": "diagnose", "report": REPORT}, "error": None}, SESSION)),
+    ("chat", msg("chat", {"text": "您好，我是王工"}, SESSION)),
+    ("session-end", msg("session.end", {"reason": "ended_by_user", "resolution": None, "note": None}, SESSION)),
+    ("feedback", msg("feedback", {"rating": 5, "comment": "很快"}, SESSION)),
+    ("error", msg("error", {"code": "rate.limited", "message": "slow down", "ref": "m0"})),
+]  # fmt: skip
+
+
+def text(name: str, frame: str, reason: str) -> dict[str, Any]:
+    return {"name": name, "kind": "text", "frame": frame, "error_contains": reason}
+
+
+def raw(name: str, kind: str, data: bytes, reason: str) -> dict[str, Any]:
+    return {"name": name, "kind": kind, "frame_hex": data.hex(), "error_contains": reason}
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+chat = msg("chat", {"text": "hi"}, SESSION)
+INVALID: list[dict[str, Any]] = [
+    text("empty", "", "not valid JSON"),
+    text("not-json", "{", "not valid JSON"),
+    text("array-top-level", "[]", "must be a JSON object"),
+    text("unknown-type", dumps({**chat, "type": "file.download"}), "unknown message type"),
+    text("missing-type", dumps({k: v for k, v in chat.items() if k != "type"}), "unknown message type"),
+    text("wrong-version", dumps({**chat, "v": 2}), "unsupported protocol version"),
+    text("version-as-string", dumps({**chat, "v": "1"}), "unsupported protocol version"),
+    text("extra-envelope-field", dumps({**chat, "path": "/etc/passwd"}), "Extra inputs"),
+    text("extra-body-field", dumps(msg("chat", {"text": "hi", "file": "x"})), "Extra inputs"),
+    text("duplicate-key", '{"v":1,"v":1,"type":"heartbeat","id":"m","session":null,"ts":1,"body":{"seq":1}}',
+         "duplicate key"),
+    text("nan", dumps(chat).replace('"ts":1767225600000', '"ts":NaN'), "NaN is not allowed"),
+    text("deep-nesting", "[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    text("evidence-too-deep", dumps(msg("help.request", {"words": "", "report": {**REPORT, "findings": [
+        {**REPORT["findings"][0], "evidence": {"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}}}]}})), "deeper than"),
+    text("chat-too-long", dumps(msg("chat", {"text": "x" * 4001}, SESSION)), "at most 4000"),
+    text("oversized-frame", dumps(msg("chat", {"text": "x" * (MAX_TEXT_FRAME + 1)})), "larger than"),
+    text("bool-as-int", dumps(msg("heartbeat", {"seq": True})), "valid integer"),
+    text("negative-size", dumps(msg("action.request", {"action_id": "a", "action": {"kind": "push_file",
+         "name": "x", "size": -1, "sha256": "0" * 64}})), "greater than or equal"),
+    text("bad-sha256", dumps(msg("action.request", {"action_id": "a", "action": {"kind": "push_file",
+         "name": "x", "size": 1, "sha256": "X" * 64}})), "should match pattern"),
+    text("unknown-action-kind", dumps(msg("action.request", {"action_id": "a", "action": {"kind": "read_file",
+         "path": "C:/Users"}})), "does not match any of the expected tags"),
+    text("bad-id-chars", dumps({**chat, "id": "../../x"}), "should match pattern"),
+    text("lone-surrogate-escape", dumps(chat).replace('"hi"', '"\\ud800"'), "unicode string"),
+    text("rating-out-of-range", dumps(msg("feedback", {"rating": 6, "comment": ""})), "less than or equal"),
+    raw("invalid-utf8", "text", b'{"v":1,"type":"chat","body":{"text":"\xff"}}', "not valid UTF-8"),
+    raw("chunk-bad-magic", "binary", b"XXXX\x01\x00\x01a" + bytes(8), "bad magic"),
+    raw("chunk-short", "binary", b"RMEC\x01", "shorter than its header"),
+    raw("chunk-unknown-flags", "binary", b"RMEC\x01\x02\x01a" + bytes(8), "unknown chunk flags"),
+    raw("chunk-bad-version", "binary", b"RMEC\x02\x00\x01a" + bytes(8), "unsupported chunk version"),
+    raw("chunk-empty-id", "binary", b"RMEC\x01\x00\x00" + bytes(8), "id length"),
+    raw("chunk-id-path", "binary", b"RMEC\x01\x00\x05../..\x00" + bytes(7), "id alphabet"),
+    raw("chunk-truncated-offset", "binary", b"RMEC\x01\x00\x01a\x00\x00", "truncated"),
+    raw("chunk-oversized", "binary", b"RMEC\x01\x00\x01a" + bytes(8) + bytes(MAX_CHUNK_PAYLOAD + 1), "larger than"),
+    raw("chunk-beyond-max-file", "binary", b"RMEC\x01\x00\x01a" + (2**40).to_bytes(8, "big") + b"x",
+        "beyond the largest"),
+]  # fmt: skip
+
+VALID_CHUNKS = [
+    ("chunk-first", FileChunk("a4", 0, b"hel", False)),
+    ("chunk-last", FileChunk("a4", 3, b"lo", True)),
+    ("chunk-empty-last", FileChunk("a4", 5, b"", True)),
+]
+
+
+def main() -> None:
+    OUT.mkdir(exist_ok=True)
+    valid = [{"name": n, "kind": "text", "frame": dumps(m), "type": m["type"]} for n, m in VALID]
+    valid += [
+        {"name": n, "kind": "binary", "frame_hex": encode_chunk(c).hex(), "action_id": c.action_id,
+         "offset": c.offset, "payload_hex": bytes(c.payload).hex(), "last": c.last}
+        for n, c in VALID_CHUNKS
+    ]  # fmt: skip
+    big = [v for v in INVALID if len(v.get("frame", "")) + len(v.get("frame_hex", "")) > 100_000]
+    # Huge frames are described, not stored: a generator field builds them (keeps the files small).
+    small = [v for v in INVALID if v not in big]
+    generated = [
+        {"name": "deep-nesting", "kind": "text", "generate": {"repeat": "[", "times": 100_000, "then_repeat": "]"},
+         "error_contains": "nested too deeply"},
+        {"name": "oversized-frame", "kind": "text", "generate": {"chat_text_length": MAX_TEXT_FRAME + 1},
+         "error_contains": "larger than"},
+        {"name": "chunk-oversized", "kind": "binary",
+         "generate": {"chunk_header_hex": (b"RMEC\x01\x00\x01a" + bytes(8)).hex(), "payload_length": MAX_CHUNK_PAYLOAD + 1},
+         "error_contains": "larger than"},
+    ]  # fmt: skip
+    assert {g["name"] for g in generated} == {b["name"] for b in big}
+    directions = {t: sorted(f"{s}->{r}" for s, r in hops) for t, hops in sorted(DIRECTION_TABLE.items())}
+    files = {
+        "valid.json": valid,
+        "invalid.json": small + generated,
+        "directions.json": {"chunk_pseudo_type": CHUNK, "table": directions},
+    }
+    for name, data in files.items():
+        (OUT / name).write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {OUT / name}")
+
+
+if __name__ == "__main__":
+    main()
