@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 # Each name is a module in agent/commands exposing `register(subparsers)`.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("vault", "diagnose", "run", "help", "end", "panel", "enroll")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,61 @@
+"""`rme-agent diagnose`: find why the internet does not work, in plain words; `--fix` offers repairs.
+
+    rme-agent diagnose [--json] [--interface NAME] [--lang zh-CN|en]
+                       [--check-url URL --check-expect TEXT] [--reference-dns IP]...
+                       [--probe-tcp HOST:PORT]... [--known-name NAME]... [--config FILE] [--fix]
+                       [--save-facts FILE] [--replay FILE]
+
+`--json` prints exactly one `protocol.report.DiagnosisReport` on stdout (after `--fix`, the final one;
+prompts then go to stderr). Exit status: 0 ok, 1 degraded, 3 offline, 2 bad usage or config.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "diagnose",
+        help="find why the internet does not work (and offer repairs with --fix)",
+        description="Diagnose the network: adapter, link, IP, gateway, DNS, internet.",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON report (the BRIEF §4 contract)")
+    parser.add_argument(
+        "--interface", metavar="NAME", help="the adapter to diagnose (default: the default route's)"
+    )
+    parser.add_argument(
+        "--lang", choices=["zh-CN", "en"], help="language of the words (default: system locale)"
+    )
+    parser.add_argument("--check-url", metavar="URL", help="plain-HTTP connectivity check URL")
+    parser.add_argument("--check-expect", metavar="TEXT", help="text the check URL's body must contain")
+    parser.add_argument(
+        "--reference-dns", metavar="IP", action="append", help="reference resolver (repeatable)"
+    )
+    parser.add_argument(
+        "--probe-tcp",
+        metavar="HOST:PORT",
+        action="append",
+        help="test the internet by IP with a TCP connection (repeatable)",
+    )
+    parser.add_argument(
+        "--known-name",
+        metavar="NAME",
+        action="append",
+        help="a name whose answer must agree with the reference resolver (repeatable)",
+    )
+    parser.add_argument("--config", metavar="FILE", type=Path, help="agent config (TOML, [diagnosis] table)")
+    parser.add_argument("--fix", action="store_true", help="offer the repairs, asking before each one")
+    parser.add_argument("--save-facts", metavar="FILE", type=Path, help="also write the raw facts as JSON")
+    parser.add_argument("--replay", metavar="FILE", type=Path, help="judge recorded facts instead of probing")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: `rme-agent` builds every sub-command's parser on each start, and the
+    # diagnosis stack (pydantic models, dnspython) would slow every other command down.
+    from agent.diagnosis.cli import run as run_diagnosis  # noqa: PLC0415
+
+    return run_diagnosis(args)

@@ -1,0 +1,44 @@
+"""`rme-agent panel`: open the running agent's panel in the default browser (a one-time login link)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import webbrowser
+from typing import Any
+
+import httpx
+
+from agent.config import ConfigError, add_common_arguments, config_from_args
+from agent.i18n import Text, system_lang
+from agent.panel.control import NoAgent, call
+
+T_NO_AGENT = Text(
+    "没有正在运行的 RME 代理；请先运行 “rme-agent run”",
+    "No RME agent is running; start it with “rme-agent run”",
+)
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("panel", help="open the user panel in the browser")
+    add_common_arguments(parser)
+    parser.add_argument(
+        "--print-url", action="store_true", help="print the one-time link instead of opening it"
+    )
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    try:
+        config = config_from_args(args)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    try:
+        url = str(call(config.data_dir, "/api/launch")["url"])
+    except (NoAgent, httpx.HTTPError):
+        print(T_NO_AGENT.render(config.lang or system_lang()), file=sys.stderr)
+        return 3
+    if args.print_url or not webbrowser.open(url):
+        print(url)
+    return 0

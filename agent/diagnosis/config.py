@@ -1,0 +1,134 @@
+"""Diagnosis settings: defaults for Chinese home broadband, overridable by the agent's TOML config
+(`[diagnosis]` table), by `RME_DIAGNOSIS_*` environment variables and by command-line flags — in that
+order, the last one wins.
+
+Environment variables are named after the fields: `RME_DIAGNOSIS_CHECK_URL`, `RME_DIAGNOSIS_REFERENCE_DNS`
+(lists are comma-separated), `RME_DIAGNOSIS_DNS_TIMEOUT_S`, …
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+# Windows' NCSI probe: reachable from mainland China, tiny, and its body is fixed.
+DEFAULT_CHECK_URL = "http://www.msftconnecttest.com/connecttest.txt"
+DEFAULT_CHECK_EXPECT = "Microsoft Connect Test"
+# AliDNS and DNSPod (Tencent): public anycast resolvers that answer from anywhere in China.
+DEFAULT_REFERENCE_DNS = ("223.5.5.5", "119.29.29.29")
+# Names whose addresses do not depend on where you ask (no CDN), so any disagreement means forgery.
+DEFAULT_KNOWN_NAMES = ("dns.alidns.com",)
+
+
+class ConfigError(ValueError):
+    """A setting from a file, the environment or a flag is not valid."""
+
+
+def split_host_port(value: str) -> tuple[str, int]:
+    """`1.2.3.4:443` or `[2001:db8::1]:443` → (host, port); the host must be an IP literal."""
+    host, sep, port_text = value.rpartition(":")
+    if not sep or not port_text.isdigit():
+        raise ValueError(f"expected HOST:PORT, got {value!r}")
+    host = host.strip("[]")
+    ipaddress.ip_address(host)
+    port = int(port_text)
+    if not 0 < port < 65536:
+        raise ValueError(f"port out of range in {value!r}")
+    return host, port
+
+
+class DiagnosisSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    interface: str | None = None
+    check_url: str = DEFAULT_CHECK_URL
+    check_expect: str = DEFAULT_CHECK_EXPECT
+    reference_dns: tuple[str, ...] = DEFAULT_REFERENCE_DNS
+    # Empty means "port 53 over TCP on each reference resolver": the internet by IP, no DNS involved.
+    probe_tcp: tuple[str, ...] = ()
+    known_names: tuple[str, ...] = DEFAULT_KNOWN_NAMES
+    nx_suffix: str = "com"
+    dns_timeout_s: float = Field(default=1.0, gt=0, le=10)
+    tcp_timeout_s: float = Field(default=1.0, gt=0, le=10)
+    gateway_timeout_s: float = Field(default=1.0, gt=0, le=10)
+    http_timeout_s: float = Field(default=2.0, gt=0, le=20)
+    dns_slow_ms: float = Field(default=400.0, gt=0)
+    gateway_slow_ms: float = Field(default=200.0, gt=0)
+
+    @field_validator("reference_dns")
+    @classmethod
+    def _ips(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            ipaddress.ip_address(item)
+        return value
+
+    @field_validator("probe_tcp")
+    @classmethod
+    def _host_ports(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            split_host_port(item)
+        return value
+
+    @field_validator("check_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith("http://"):
+            raise ValueError("the connectivity check must be plain http:// (a portal cannot intercept TLS)")
+        return value
+
+    def tcp_targets(self) -> tuple[tuple[str, int], ...]:
+        if self.probe_tcp:
+            return tuple(split_host_port(item) for item in self.probe_tcp)
+        return tuple((server, 53) for server in self.reference_dns)
+
+
+_LIST_FIELDS = frozenset({"reference_dns", "probe_tcp", "known_names"})
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in DiagnosisSettings.model_fields:
+        raw = environ.get(f"RME_DIAGNOSIS_{name.upper()}")
+        if raw is None:
+            continue
+        values[name] = tuple(p.strip() for p in raw.split(",") if p.strip()) if name in _LIST_FIELDS else raw
+    return values
+
+
+def read_table(path: Path, table_name: str) -> dict[str, Any]:
+    """One table of the agent's TOML config, lists turned into tuples (settings models are frozen)."""
+    try:
+        with path.open("rb") as handle:
+            document = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config {path}: {exc}") from exc
+    table = document.get(table_name, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [{table_name}] must be a table")
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
+
+
+def load_settings(
+    config_path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> DiagnosisSettings:
+    """Defaults ← TOML `[diagnosis]` ← `RME_DIAGNOSIS_*` ← `overrides` (flags; None values are ignored)."""
+    env = os.environ if environ is None else environ
+    if config_path is None and env.get("RME_CONFIG"):
+        config_path = Path(env["RME_CONFIG"])
+    merged: dict[str, Any] = {}
+    if config_path is not None:
+        merged.update(read_table(config_path, "diagnosis"))
+    merged.update(_from_env(env))
+    merged.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return DiagnosisSettings.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(str(exc)) from exc

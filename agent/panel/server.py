@@ -1,0 +1,231 @@
+"""The user panel: a local web page on 127.0.0.1 only, for the user and nobody else.
+
+Threats, and the wall against each:
+* other hosts — the socket is bound to 127.0.0.1, nothing else;
+* other local web pages (a site open in the same browser) —
+  - DNS rebinding: a page at evil.example re-pointed to 127.0.0.1 sends `Host: evil.example`; every request
+    whose Host is not exactly `127.0.0.1:PORT` or `localhost:PORT` is refused;
+  - CSRF: a state change needs the session cookie (HttpOnly, SameSite=Strict: never sent by another
+    site's page), a matching `X-RME-CSRF` header (a cross-origin page cannot set it without a CORS
+    preflight, which we never grant) and, when the browser sends one, an `Origin` equal to ours;
+  - reading: no CORS headers at all, so another origin can never read a response; framing is forbidden;
+* other local programs guessing — the per-launch secret is 256 random bits, kept in `panel.json` in the
+  agent's data directory (mode 0600), never in a URL the browser keeps: `rme-agent panel` trades it for
+  a one-time login token that expires in 60 s and is burnt on first use.
+
+The CLI (`rme-agent end`, `rme-agent help` beside a running agent) talks to the same endpoints with
+`Authorization: Bearer <secret>`: the panel doubles as the agent's local control channel.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from typing import Any, Protocol
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+COOKIE = "rme_panel"
+LOGIN_TOKEN_TTL_S = 60.0
+LONG_POLL_S = 15.0
+MAX_BODY = 16 * 1024
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+
+
+class PanelBackend(Protocol):
+    """What the panel shows and the buttons it has; the agent runtime implements it."""
+
+    def state_json(self) -> dict[str, Any]: ...
+
+    async def changed(self, since: int, wait_s: float) -> int: ...
+
+    def answer(self, prompt_id: str, allow: bool) -> bool: ...
+
+    async def end_session(self) -> dict[str, Any]: ...
+
+    async def ask_for_help(self, words: str) -> dict[str, Any]: ...
+
+    def set_lang(self, lang: str) -> None: ...
+
+
+def _static(name: str) -> bytes:
+    return resources.files("agent.panel").joinpath("static", name).read_bytes()
+
+
+class PanelAuth:
+    """The per-launch secret, one-time login tokens and the browser sessions made from them."""
+
+    def __init__(self, secret: str | None = None) -> None:
+        self.secret = secret or secrets.token_urlsafe(32)
+        self._login_tokens: dict[str, float] = {}
+        self._sessions: dict[str, str] = {}  # cookie → CSRF token
+
+    def login_token(self) -> str:
+        now = time.monotonic()
+        self._login_tokens = {t: exp for t, exp in self._login_tokens.items() if exp > now}
+        token = secrets.token_urlsafe(32)
+        self._login_tokens[token] = now + LOGIN_TOKEN_TTL_S
+        return token
+
+    def redeem(self, token: str) -> tuple[str, str] | None:
+        """Burn a login token; returns (cookie, csrf) for a fresh browser session."""
+        expires = self._login_tokens.pop(token, None)
+        if expires is None or expires < time.monotonic():
+            return None
+        cookie, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        self._sessions[cookie] = csrf
+        return cookie, csrf
+
+    def csrf_for(self, cookie: str | None) -> str | None:
+        if not cookie:
+            return None
+        for known, csrf in self._sessions.items():
+            if hmac.compare_digest(known, cookie):
+                return csrf
+        return None
+
+    def bearer_ok(self, header: str | None) -> bool:
+        if not header or not header.startswith("Bearer "):
+            return False
+        return hmac.compare_digest(header[7:].encode(), self.secret.encode())
+
+
+def build_app(backend: PanelBackend, auth: PanelAuth, port_ref: Callable[[], int]) -> Starlette:
+    def allowed_hosts() -> set[str]:
+        port = port_ref()
+        return {f"127.0.0.1:{port}", f"localhost:{port}"}
+
+    def origin_ok(request: Request) -> bool:
+        origin = request.headers.get("origin")
+        return origin is None or origin in {f"http://{h}" for h in allowed_hosts()}
+
+    def caller(request: Request, state_changing: bool) -> str | None:
+        """'cli' or 'browser' if the request is ours, else None."""
+        if auth.bearer_ok(request.headers.get("authorization")):
+            return "cli"
+        csrf = auth.csrf_for(request.cookies.get(COOKIE))
+        if csrf is None:
+            return None
+        if state_changing:
+            sent = request.headers.get("x-rme-csrf", "")
+            if not hmac.compare_digest(sent.encode(), csrf.encode()) or not origin_ok(request):
+                return None
+        return "browser"
+
+    def guarded(
+        handler: Callable[[Request], Awaitable[Response]], state_changing: bool, public: bool = False
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            if request.headers.get("host") not in allowed_hosts():
+                return _secure(PlainTextResponse("wrong host", status_code=421))
+            if not public and caller(request, state_changing) is None:
+                return _secure(PlainTextResponse("forbidden", status_code=403))
+            return _secure(await handler(request))
+
+        return endpoint
+
+    async def body_json(request: Request) -> dict[str, Any]:
+        raw = await request.body()
+        if len(raw) > MAX_BODY:
+            raise ValueError("body too large")
+        doc = json.loads(raw or b"{}")
+        if not isinstance(doc, dict):
+            raise ValueError("expected an object")
+        return doc
+
+    async def login(request: Request) -> Response:
+        pair = auth.redeem(request.query_params.get("t", ""))
+        if pair is None:
+            return PlainTextResponse(
+                "This link has expired. Run `rme-agent panel` again.\n"
+                "链接已失效，请重新运行 rme-agent panel。",
+                status_code=403,
+            )
+        cookie, _csrf = pair
+        response = RedirectResponse("/", status_code=303)
+        response.set_cookie(COOKIE, cookie, httponly=True, samesite="strict", path="/")
+        return response
+
+    async def index(request: Request) -> Response:
+        csrf = auth.csrf_for(request.cookies.get(COOKIE)) or ""
+        html = _static("panel.html").decode("utf-8").replace("{{CSRF}}", csrf)
+        return Response(html, media_type="text/html; charset=utf-8")
+
+    async def asset(request: Request) -> Response:
+        name = request.path_params["name"]
+        types = {"panel.js": "text/javascript; charset=utf-8", "panel.css": "text/css; charset=utf-8"}
+        if name not in types:
+            return PlainTextResponse("not found", status_code=404)
+        return Response(_static(name), media_type=types[name])
+
+    async def state(request: Request) -> Response:
+        try:
+            since = int(request.query_params.get("since", "-1"))
+        except ValueError:
+            since = -1
+        wait = LONG_POLL_S if since >= 0 else 0.0
+        version = await backend.changed(since, wait)
+        return JSONResponse({"version": version, **backend.state_json()})
+
+    async def answer(request: Request) -> Response:
+        doc = await body_json(request)
+        ok = backend.answer(str(doc.get("prompt_id", "")), doc.get("allow") is True)
+        return JSONResponse({"ok": ok}, status_code=200 if ok else 409)
+
+    async def end(request: Request) -> Response:
+        return JSONResponse(await backend.end_session())
+
+    async def help_(request: Request) -> Response:
+        doc = await body_json(request)
+        words = str(doc.get("words", ""))[:2000]
+        return JSONResponse(await backend.ask_for_help(words))
+
+    async def lang(request: Request) -> Response:
+        doc = await body_json(request)
+        if doc.get("lang") not in ("zh-CN", "en"):
+            return JSONResponse({"ok": False}, status_code=400)
+        backend.set_lang(str(doc["lang"]))
+        return JSONResponse({"ok": True})
+
+    async def launch(request: Request) -> Response:
+        if not auth.bearer_ok(request.headers.get("authorization")):  # the CLI only, never a browser
+            return PlainTextResponse("forbidden", status_code=403)
+        return JSONResponse({"url": f"http://127.0.0.1:{port_ref()}/login?t={auth.login_token()}"})
+
+    async def bad_request(request: Request, exc: Exception) -> Response:
+        return _secure(JSONResponse({"error": "bad request"}, status_code=400))
+
+    routes = [
+        Route("/login", guarded(login, False, public=True)),
+        Route("/", guarded(index, False)),
+        Route("/static/{name}", guarded(asset, False, public=True)),
+        Route("/api/state", guarded(state, False)),
+        Route("/api/answer", guarded(answer, True), methods=["POST"]),
+        Route("/api/end", guarded(end, True), methods=["POST"]),
+        Route("/api/help", guarded(help_, True), methods=["POST"]),
+        Route("/api/lang", guarded(lang, True), methods=["POST"]),
+        Route("/api/launch", guarded(launch, True), methods=["POST"]),
+    ]
+    return Starlette(routes=routes, exception_handlers={ValueError: bad_request})
+
+
+def _secure(response: Response) -> Response:
+    for key, value in SECURITY_HEADERS.items():
+        response.headers[key] = value
+    return response

@@ -1,0 +1,124 @@
+// The user panel: long-polls /api/state and renders it; every button is a POST with the CSRF header.
+// Text comes from the server in both languages; labels below are the page's own words.
+"use strict";
+const CSRF = document.querySelector('meta[name="rme-csrf"]').content;
+const LABELS = {
+  "zh-CN": { title: "RME 远程维护专家", session: "会话", end: "结束会话", help: "呼叫专家", call: "呼叫专家",
+    feed: "活动记录", allow: "允许", deny: "拒绝", accept: "接受", decline: "拒绝", other: "English",
+    none: "没有进行中的会话", with: "正在与工程师 {name}（工号 {id}）进行会话", offered: "工程师 {name}（工号 {id}）请求连接",
+    why: "原因", risk: "风险", undo: "如何撤销", left: "{s} 秒后自动拒绝", placeholder: "请描述您遇到的问题，例如：上不了网",
+    online: "已连接", offline: "未连接", connecting: "正在连接", not_enrolled: "未注册",
+    help_sent: "求助已发送", help_queued: "排队中：前面还有 {p} 位，工程师马上就来", help_refused: "求助未被受理：{r}",
+    help_waiting: "连接后发送求助", diag: "诊断结果", verdict_ok: "网络正常", verdict_degraded: "网络有问题",
+    verdict_offline: "无法上网" },
+  "en": { title: "RME Remote Maintenance Expert", session: "Session", end: "End session", help: "Call an expert",
+    call: "Call an expert", feed: "Activity", allow: "Allow", deny: "Deny", accept: "Accept", decline: "Decline",
+    other: "中文", none: "No session", with: "In a session with engineer {name} (ID {id})",
+    offered: "Engineer {name} (ID {id}) asks to connect", why: "Why", risk: "Risk", undo: "How to undo",
+    left: "Denied automatically in {s} s", placeholder: "Describe the problem, e.g. the internet is down",
+    online: "Connected", offline: "Not connected", connecting: "Connecting", not_enrolled: "Not enrolled",
+    help_sent: "Help request sent", help_queued: "In the queue: {p} ahead of you; an engineer is coming",
+    help_refused: "The help request was refused: {r}", help_waiting: "Will send when connected",
+    diag: "Diagnosis", verdict_ok: "The network works", verdict_degraded: "The network has problems",
+    verdict_offline: "No internet" },
+};
+let lang = "zh-CN";
+let version = -1;
+
+function fmt(s, f) { return s.replace(/\{(\w+)\}/g, (_, k) => (k in f ? String(f[k]) : "")); }
+function el(tag, props, ...kids) {
+  const e = document.createElement(tag);
+  Object.assign(e, props || {});
+  for (const k of kids) e.append(k);
+  return e;
+}
+async function post(path, body) {
+  const r = await fetch(path, { method: "POST", credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-RME-CSRF": CSRF }, body: JSON.stringify(body || {}) });
+  return r.ok ? r.json() : null;
+}
+
+function renderPrompt(p, L) {
+  const box = el("div", { className: "prompt", id: "prompt-" + p.id });
+  box.dataset.kind = p.kind;
+  if (p.kind === "session") {
+    const e = p.content.engineer;
+    box.append(el("p", { className: "title" }, fmt(L.offered, e)));
+  } else {
+    const c = p.content[lang];
+    box.append(el("h3", {}, c.title), el("p", {}, c.what));
+    if (c.verbatim !== null) box.append(el("pre", { className: "verbatim" }, c.verbatim));
+    if (c.why) box.append(el("p", {}, L.why + ": " + c.why));
+    box.append(el("p", { className: "risk-" + c.risk_level }, L.risk + ": " + c.risk));
+    box.append(el("p", {}, L.undo + ": " + c.undo));
+  }
+  box.append(el("p", { className: "left" }, fmt(L.left, { s: Math.ceil(p.seconds_left) })));
+  const yes = el("button", { type: "button", className: "allow" }, p.kind === "session" ? L.accept : L.allow);
+  const no = el("button", { type: "button", className: "deny" }, p.kind === "session" ? L.decline : L.deny);
+  yes.dataset.action = "allow";
+  no.dataset.action = "deny";
+  yes.onclick = () => post("/api/answer", { prompt_id: p.id, allow: true }).then(poll0);
+  no.onclick = () => post("/api/answer", { prompt_id: p.id, allow: false }).then(poll0);
+  box.append(yes, " ", no);
+  return box;
+}
+
+function render(s) {
+  lang = s.lang || lang;
+  document.documentElement.lang = lang;
+  const L = LABELS[lang];
+  for (const e of document.querySelectorAll("[data-t]")) e.textContent = L[e.dataset.t];
+  document.getElementById("lang").textContent = L.other;
+  document.getElementById("help-words").placeholder = L.placeholder;
+  const c = document.getElementById("connection");
+  c.textContent = L[s.connection.state] || s.connection.state;
+  c.className = "badge " + s.connection.state;
+  const sess = s.guard.session;
+  document.getElementById("session").textContent = !sess ? L.none
+    : fmt(sess.state === "active" ? L.with : L.offered, sess.engineer);
+  document.getElementById("end").hidden = !sess;
+  const prompts = document.getElementById("prompts");
+  prompts.replaceChildren(...s.guard.prompts.map((p) => renderPrompt(p, L)));
+  prompts.hidden = s.guard.prompts.length === 0;
+  const h = s.help;
+  const hs = document.getElementById("help-status");
+  hs.textContent = h.state === "queued" ? fmt(L.help_queued, { p: h.position })
+    : h.state === "refused" ? fmt(L.help_refused, { r: h.reason }) : h.state === "sent" ? L.help_sent
+    : h.state === "waiting" ? L.help_waiting : "";
+  const d = document.getElementById("diagnosis");
+  if (s.diagnosis) {
+    const r = s.diagnosis;
+    d.replaceChildren(el("h3", {}, L.diag + ": " + L["verdict_" + r.verdict]),
+      el("ul", {}, ...r.findings.filter((f) => f.status !== "ok").map((f) => el("li", {}, f.summary))));
+  }
+  const feed = document.getElementById("feed");
+  feed.replaceChildren(...s.feed.slice().reverse().map((f) => {
+    const li = el("li", {}, el("time", {}, new Date(f.ts * 1000).toLocaleTimeString()), f.text[lang]);
+    li.dataset.kind = f.kind;
+    if (f.detail) li.append(el("pre", {}, f.detail));
+    return li;
+  }));
+}
+
+async function poll0() {
+  const r = await fetch("/api/state", { credentials: "same-origin" });
+  if (r.ok) { const s = await r.json(); version = s.version; render(s); }
+}
+async function loop() {
+  for (;;) {
+    try {
+      const r = await fetch("/api/state?since=" + version, { credentials: "same-origin" });
+      if (r.ok) { const s = await r.json(); version = s.version; render(s); }
+      else await new Promise((res) => setTimeout(res, 1000));
+    } catch (e) { await new Promise((res) => setTimeout(res, 1000)); }
+  }
+}
+document.getElementById("end").onclick = () => post("/api/end").then(poll0);
+document.getElementById("lang").onclick = () => post("/api/lang", { lang: lang === "en" ? "zh-CN" : "en" }).then(poll0);
+document.getElementById("help-form").onsubmit = (ev) => {
+  ev.preventDefault();
+  post("/api/help", { words: document.getElementById("help-words").value }).then(poll0);
+};
+setInterval(() => { for (const e of document.querySelectorAll(".prompt .left")) {
+  const m = e.textContent.match(/\d+/); if (m && +m[0] > 0) e.textContent = e.textContent.replace(/\d+/, +m[0] - 1); } }, 1000);
+poll0().then(loop);

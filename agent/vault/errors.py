@@ -1,0 +1,90 @@
+"""The vault's exceptions. Each carries a bilingual `Text` so the CLI and the panel show the same words.
+
+    VaultError
+    ├── NotInitialized        no vault in this data dir yet
+    ├── AlreadyInitialized
+    ├── WrongPassphrase       the key did not unwrap; nothing was changed
+    ├── SessionActive         an engineer session is on: opening is refused, even for the user
+    ├── FolderRefused         a folder or an item in it cannot be protected (link, overlap, special file…)
+    ├── FolderBusy            a file changed while it was being encrypted; nothing was changed
+    ├── VerifyFailed          the new ciphertext did not read back; plaintext kept
+    ├── UnknownFolder
+    ├── Damaged               ciphertext failed authentication; names the damaged item
+    └── LockTimeout           another vault operation holds the lock
+"""
+
+from __future__ import annotations
+
+from agent.i18n import Lang, Text
+
+
+class VaultError(Exception):
+    """Base of every vault failure; `message(lang)` is what the user reads."""
+
+    text = Text("保险箱出错", "Vault error")
+
+    def __init__(self, **fields: object) -> None:
+        self.fields = fields
+        super().__init__(self.message("en"))
+
+    def message(self, lang: Lang) -> str:
+        return self.text.render(lang, **self.fields)
+
+
+class NotInitialized(VaultError):
+    text = Text("还没有创建保险箱，请先运行 “rme-agent vault init”",
+                "No vault yet: run “rme-agent vault init” first")
+
+
+class AlreadyInitialized(VaultError):
+    text = Text("保险箱已经存在（{path}）", "A vault already exists ({path})")
+
+
+class WrongPassphrase(VaultError):
+    text = Text("口令不对，保险箱没有任何改动", "Wrong passphrase; nothing in the vault was changed")
+
+
+class SessionActive(VaultError):
+    text = Text(
+        "工程师正在远程协助中，会话结束前保险箱不能打开（这是为了保护您的隐私，您本人也不例外）",
+        "An engineer session is active: the vault cannot be opened until it ends "
+        "(this protects your privacy, so it applies to you too)",
+    )
+
+
+class FolderRefused(VaultError):
+    text = Text("不能保护 {path}：{reason}", "Cannot protect {path}: {reason}")
+
+
+class FolderBusy(VaultError):
+    text = Text(
+        "“{path}” 在加密过程中被修改了，请关闭正在使用它的程序后重试；没有做任何改动",
+        "“{path}” changed while it was being encrypted; close the program using it and try again. "
+        "Nothing was changed",
+    )
+
+
+class VerifyFailed(VaultError):
+    text = Text("加密后校验失败（{item}），明文没有删除",
+                "Verification after encryption failed ({item}); the plaintext was not removed")
+
+
+class UnknownFolder(VaultError):
+    text = Text("保险箱里没有名为 “{name}” 的文件夹", "The vault has no folder named “{name}”")
+
+
+class Damaged(VaultError):
+    text = Text(
+        "“{item}” 的密文已损坏或被篡改，无法解密（损坏的数据保留在 {kept}）",
+        "The ciphertext of “{item}” is damaged or was tampered with and cannot be decrypted "
+        "(the damaged data is kept in {kept})",
+    )
+
+
+class LockTimeout(VaultError):
+    text = Text("另一个保险箱操作正在进行，请稍后再试",
+                "Another vault operation is running; try again shortly")
+
+
+class CorruptBlob(Exception):
+    """Raised by the stream layer; the vault turns it into `Damaged` naming the item."""

@@ -1,0 +1,119 @@
+"""What the vault keeps on disk under `<data dir>/vault/`, and the plaintext metadata file.
+
+    vault.json        format, wrapped key + KDF parameters, the folders (name, path, state, generation,
+                      size) — no file names, no structure: those are only in the encrypted manifests
+    journal.json      the step in progress (see journal.py); absent when idle
+    session.json      present while an engineer session is active (see session.py)
+    lock              inter-process lock file
+    store/<gen>/      one generation = one close of one folder: `key` (sealed generation key),
+                      `manifest` (encrypted entry list) and blobs named by random ids
+
+A generation directory that vault.json does not reference (and no journal step owns) is garbage from an
+interrupted step and is deleted at recovery.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from agent.vault.durable import atomic_write
+from agent.vault.keys import WrappedKey
+
+FORMAT = 1
+FolderState = Literal["open", "closed"]
+
+
+def new_id() -> str:
+    return secrets.token_hex(16)
+
+
+@dataclass
+class Folder:
+    id: str
+    name: str
+    path: str
+    state: FolderState
+    generation: str | None = None
+    size: int = 0
+    kept: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "path": self.path, "state": self.state,
+                "generation": self.generation, "size": self.size, "kept": self.kept}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Folder:
+        state: FolderState = "closed" if data["state"] == "closed" else "open"
+        return cls(id=str(data["id"]), name=str(data["name"]), path=str(data["path"]), state=state,
+                   generation=data.get("generation"), size=int(data.get("size", 0)),
+                   kept=[str(g) for g in data.get("kept", [])])
+
+
+@dataclass
+class Metadata:
+    key: WrappedKey
+    folders: list[Folder] = field(default_factory=list)
+
+    def folder(self, folder_id: str) -> Folder | None:
+        return next((f for f in self.folders if f.id == folder_id), None)
+
+    def by_name(self, name: str) -> Folder | None:
+        return next((f for f in self.folders if f.name.casefold() == name.casefold()), None)
+
+    def referenced_generations(self) -> set[str]:
+        refs = {f.generation for f in self.folders if f.generation}
+        for f in self.folders:
+            refs.update(f.kept)
+        return {r for r in refs if r}
+
+    def to_bytes(self) -> bytes:
+        doc = {"format": FORMAT, "key": self.key.to_json(), "folders": [f.to_json() for f in self.folders]}
+        return json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8")
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Metadata:
+        doc = json.loads(raw.decode("utf-8"))
+        if doc.get("format") != FORMAT:
+            raise ValueError(f"unsupported vault format {doc.get('format')!r}")
+        return cls(key=WrappedKey.from_json(doc["key"]),
+                   folders=[Folder.from_json(f) for f in doc.get("folders", [])])
+
+
+class Layout:
+    """Where each part of the vault lives under the agent's data dir."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.root = data_dir / "vault"
+        self.meta = self.root / "vault.json"
+        self.journal = self.root / "journal.json"
+        self.session = self.root / "session.json"
+        self.lock = self.root / "lock"
+        self.store = self.root / "store"
+
+    def generation(self, gen: str) -> Path:
+        return self.store / gen
+
+    def load(self) -> Metadata | None:
+        try:
+            raw = self.meta.read_bytes()
+        except FileNotFoundError:
+            return None
+        return Metadata.from_bytes(raw)
+
+    def save(self, meta: Metadata) -> None:
+        atomic_write(self.meta, meta.to_bytes(), crash_name="meta")
+
+
+def staging_path(target: Path, folder_id: str) -> Path:
+    """Where `open` decrypts before the atomic rename: beside the target, so the rename stays on one disk."""
+    return target.parent / f".rme-vault-opening-{folder_id[:12]}"
+
+
+def quarantine_path(path: Path, folder_id: str) -> Path:
+    """Where `close` moves the plaintext while it is encrypted, so no program can add files to it."""
+    return path.parent / f".rme-vault-closing-{folder_id[:12]}"

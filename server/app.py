@@ -1,0 +1,101 @@
+"""The FastAPI application: start-up (database, migrations, audit log, bus), routes and endpoints.
+
+`create_app(config, tls)` builds the app; `rme-server serve` runs it on uvicorn with TLS. Everything
+per-process lives in one `Services` object on `app.state`, built in the lifespan, so tests can run
+several apps side by side.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, WebSocket, status
+
+from server.accounts.sessions import COOKIE_NAME, session_engineer
+from server.audit import AuditLog, NoteSigner
+from server.config import ServerConfig
+from server.db.engine import open_engine
+from server.db.migrate import upgrade
+from server.metrics import Metrics
+from server.relay.agent_link import AgentLink
+from server.relay.bus import Bus, InProcessBus
+from server.relay.engineer_link import EngineerLink
+from server.relay.services import Services
+from server.tickets import store as tickets
+from server.tls import certificate_fingerprint
+from server.web import admin_routes, auth_routes, ops_routes, ticket_routes
+from server.web.security import get_services
+
+log = logging.getLogger("rme.server")
+
+AUDIT_LOG_NAME = "rme-audit"
+
+
+def make_bus(config: ServerConfig) -> Bus:
+    if config.redis_url:
+        from server.relay.redis_bus import RedisBus  # noqa: PLC0415  (only Redis nodes need its client)
+
+        return RedisBus(config.redis_url)
+    return InProcessBus()
+
+
+def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
+    channel_binding = certificate_fingerprint(cert_path)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = open_engine(config.effective_database_url)
+        await upgrade(engine)
+        orphans = await tickets.end_orphans(engine)
+        if orphans:
+            log.info("ended tickets left open by a previous run", extra={"count": orphans})
+        signer = NoteSigner.load_or_create(config.data_dir, AUDIT_LOG_NAME)
+        bus = make_bus(config)
+        await bus.start()
+        app.state.services = Services(
+            config=config,
+            engine=engine,
+            audit=AuditLog(engine, signer),
+            bus=bus,
+            metrics=Metrics(),
+            channel_binding=channel_binding,
+        )
+        log.info("server ready", extra={"database": engine.dialect.name, "bus": type(bus).__name__})
+        try:
+            yield
+        finally:
+            await bus.close()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="RME server",
+        version="0.1.0",
+        description="Relay, tickets, sessions and audit for Remote Maintenance Expert.",
+        lifespan=lifespan,
+        docs_url=None,  # served by ops_routes behind a login
+        redoc_url=None,
+        openapi_url=None,
+    )
+    for module in (ops_routes, auth_routes, admin_routes, ticket_routes):
+        app.include_router(module.router)
+
+    @app.websocket("/ws/agent")
+    async def agent_socket(websocket: WebSocket) -> None:
+        await AgentLink(websocket, get_services(websocket)).serve()
+
+    @app.websocket("/ws/engineer")
+    async def engineer_socket(websocket: WebSocket) -> None:
+        services = get_services(websocket)
+        origin = websocket.headers.get("origin", "").rstrip("/")
+        token = websocket.cookies.get(COOKIE_NAME)
+        engineer = await session_engineer(services.engine, token) if token else None
+        if engineer is None or origin not in services.config.origins:
+            services.metrics.dropped.labels("engineer", "unauthenticated").inc()
+            await websocket.close(code=status.WS_1008_POLICY_VIOLATION)
+            return
+        await EngineerLink(websocket, services, engineer).serve()
+
+    return app

@@ -1,0 +1,118 @@
+"""`rme-server customer add|list|subscription|enroll-code|devices|revoke`: customers and devices."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from server.commands._common import AdminContext, add_config_args, run_admin
+from server.devices import store as devices
+
+SUBSCRIPTIONS = ("active", "suspended", "cancelled")
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser("customer", help="manage customers and devices")
+    actions = parser.add_subparsers(dest="customer_action", metavar="ACTION", required=True)
+
+    add = actions.add_parser("add", help="create a customer; prints its id")
+    add.add_argument("name")
+    add.add_argument("--subscription", choices=SUBSCRIPTIONS, default="active")
+    add.add_argument("--ref", help="the operator's own customer reference (BSS id)")
+    add.set_defaults(handler=_add)
+
+    listing = actions.add_parser("list", help="list customers")
+    listing.set_defaults(handler=_list)
+
+    sub = actions.add_parser("subscription", help="set a customer's subscription status")
+    sub.add_argument("customer_id")
+    sub.add_argument("status", choices=SUBSCRIPTIONS)
+    sub.set_defaults(handler=_subscription)
+
+    code = actions.add_parser("enroll-code", help="make a single-use enrollment code for a new device")
+    code.add_argument("customer_id")
+    code.add_argument("--ttl", type=int, help="seconds the code stays valid (default: config)")
+    code.set_defaults(handler=_enroll_code)
+
+    devs = actions.add_parser("devices", help="list a customer's devices")
+    devs.add_argument("customer_id")
+    devs.set_defaults(handler=_devices)
+
+    revoke = actions.add_parser("revoke", help="revoke a device (it can no longer connect)")
+    revoke.add_argument("device_id")
+    revoke.set_defaults(handler=_revoke)
+
+    for p in (add, listing, sub, code, devs, revoke):
+        add_config_args(p)
+
+
+def _fail(exc: Exception) -> int:
+    print(f"rme-server: {exc}", file=sys.stderr)
+    return 1
+
+
+def _add(args: argparse.Namespace) -> int:
+    async def work(ctx: AdminContext) -> devices.Customer:
+        await ctx.record("admin.customer_added", {"name": args.name, "subscription": args.subscription})
+        return await devices.create_customer(ctx.engine, args.name, args.subscription, args.ref)
+
+    print(run_admin(args, work).id)
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    async def work(ctx: AdminContext) -> list[devices.Customer]:
+        return await devices.list_customers(ctx.engine)
+
+    for c in run_admin(args, work):
+        print(f"{c.id}\t{c.subscription}\t{c.name}")
+    return 0
+
+
+def _subscription(args: argparse.Namespace) -> int:
+    async def work(ctx: AdminContext) -> None:
+        await ctx.record(
+            "admin.subscription_changed", {"customer": args.customer_id, "subscription": args.status}
+        )
+        await devices.set_subscription(ctx.engine, args.customer_id, args.status)
+
+    try:
+        run_admin(args, work)
+    except devices.DeviceError as exc:
+        return _fail(exc)
+    return 0
+
+
+def _enroll_code(args: argparse.Namespace) -> int:
+    async def work(ctx: AdminContext) -> str:
+        ttl = args.ttl or ctx.config.enrollment_code_ttl
+        await ctx.record("admin.enrollment_code_created", {"customer": args.customer_id, "ttl_s": ttl})
+        return await devices.create_enrollment_code(ctx.engine, args.customer_id, ctx.actor, ttl)
+
+    try:
+        print(run_admin(args, work))
+    except devices.DeviceError as exc:
+        return _fail(exc)
+    return 0
+
+
+def _devices(args: argparse.Namespace) -> int:
+    async def work(ctx: AdminContext) -> list[devices.Device]:
+        return await devices.list_devices(ctx.engine, args.customer_id)
+
+    for d in run_admin(args, work):
+        print(f"{d.id}\t{'revoked' if d.revoked else 'active'}\t{d.name}")
+    return 0
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    async def work(ctx: AdminContext) -> None:
+        await ctx.record("admin.device_revoked", {"device": args.device_id})
+        await devices.revoke_device(ctx.engine, args.device_id)
+
+    try:
+        run_admin(args, work)
+    except devices.DeviceError as exc:
+        return _fail(exc)
+    return 0

@@ -1,0 +1,111 @@
+"""`rme-server user add|passwd|disable|enable|list`: engineer accounts from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from server.accounts import engineers as accounts
+from server.accounts.roles import Role
+from server.commands._common import AdminContext, add_config_args, read_password, run_admin
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser("user", help="manage engineer accounts")
+    actions = parser.add_subparsers(dest="user_action", metavar="ACTION", required=True)
+
+    add = actions.add_parser("add", help="create an account")
+    add.add_argument("username")
+    add.add_argument("--role", choices=[r.label for r in Role], default="engineer")
+    add.add_argument("--display-name")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    add.set_defaults(handler=_add)
+
+    passwd = actions.add_parser("passwd", help="set a new password (ends the user's logins)")
+    passwd.add_argument("username")
+    passwd.add_argument("--password-stdin", action="store_true")
+    passwd.set_defaults(handler=_passwd)
+
+    for name, handler, text in (
+        ("disable", _disable, "disable an account (ends its logins)"),
+        ("enable", _enable, "enable an account again"),
+    ):
+        sub = actions.add_parser(name, help=text)
+        sub.add_argument("username")
+        sub.set_defaults(handler=handler)
+
+    listing = actions.add_parser("list", help="list accounts")
+    listing.set_defaults(handler=_list)
+
+    for sub in (add, passwd, listing, *(actions.choices[n] for n in ("disable", "enable"))):
+        add_config_args(sub)
+
+
+def _fail(exc: Exception) -> int:
+    print(f"rme-server: {exc}", file=sys.stderr)
+    return 1
+
+
+def _add(args: argparse.Namespace) -> int:
+    password = read_password(args.password_stdin)
+
+    async def work(ctx: AdminContext) -> accounts.Engineer:
+        await ctx.record("admin.engineer_added", {"username": args.username, "role": args.role})
+        return await accounts.create_engineer(
+            ctx.engine, args.username, password, Role.parse(args.role), args.display_name
+        )
+
+    try:
+        created = run_admin(args, work)
+    except accounts.AccountError as exc:
+        return _fail(exc)
+    print(f"created {created.role.label} {created.username} ({created.id})")
+    return 0
+
+
+def _passwd(args: argparse.Namespace) -> int:
+    password = read_password(args.password_stdin)
+
+    async def work(ctx: AdminContext) -> None:
+        await ctx.record("admin.password_reset", {"username": args.username})
+        await accounts.set_password(ctx.engine, args.username, password)
+
+    try:
+        run_admin(args, work)
+    except accounts.AccountError as exc:
+        return _fail(exc)
+    print(f"password of {args.username} changed")
+    return 0
+
+
+def _set_disabled(args: argparse.Namespace, disabled: bool) -> int:
+    async def work(ctx: AdminContext) -> None:
+        kind = "admin.engineer_disabled" if disabled else "admin.engineer_enabled"
+        await ctx.record(kind, {"username": args.username})
+        await accounts.set_disabled(ctx.engine, args.username, disabled)
+
+    try:
+        run_admin(args, work)
+    except accounts.AccountError as exc:
+        return _fail(exc)
+    print(f"{args.username} {'disabled' if disabled else 'enabled'}")
+    return 0
+
+
+def _disable(args: argparse.Namespace) -> int:
+    return _set_disabled(args, True)
+
+
+def _enable(args: argparse.Namespace) -> int:
+    return _set_disabled(args, False)
+
+
+def _list(args: argparse.Namespace) -> int:
+    async def work(ctx: AdminContext) -> list[accounts.Engineer]:
+        return await accounts.list_engineers(ctx.engine)
+
+    for e in run_admin(args, work):
+        flags = " disabled" if e.disabled else ""
+        print(f"{e.username}\t{e.role.label}\t{e.display_name}{flags}")
+    return 0

@@ -1,0 +1,111 @@
+"""The server's settings: defaults, then a TOML file, then `RME_*` environment variables, then flags.
+
+pydantic-settings is not in the lock, so this is a small loader over `tomllib` and a pydantic model:
+each field `name` can be set as `name = ...` in the TOML file or as `RME_NAME` in the environment
+(lists in the environment are comma-separated). Unknown keys are errors, so a typo never goes unnoticed.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+ENV_PREFIX = "RME_"
+CONFIG_ENV = "RME_CONFIG"
+
+
+class ConfigError(Exception):
+    """The configuration file or environment holds something the server cannot run with."""
+
+
+class ServerConfig(BaseModel):
+    """Everything an operator can set. Durations are seconds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8443, ge=0, le=65535)
+    data_dir: Path = Path("rme-data")
+    # SQLAlchemy async URL; default: SQLite (WAL) file `rme.db` under the data directory.
+    database_url: str | None = None
+    # Production certificate; when both are unset a local CA and server certificate are generated.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # Extra names (DNS or IP) for the generated server certificate, besides localhost and the host.
+    tls_names: tuple[str, ...] = ()
+    # Origins the console is served from; state-changing requests from anything else are refused.
+    # Empty means `https://{host}:{port}` and `https://localhost:{port}`.
+    allowed_origins: tuple[str, ...] = ()
+    session_ttl: int = Field(default=12 * 3600, ge=60)
+    login_max_failures: int = Field(default=5, ge=1)
+    login_lockout: int = Field(default=900, ge=1)
+    enrollment_code_ttl: int = Field(default=900, ge=30)
+    # Per-connection limits on the relay.
+    ws_frames_per_second: float = Field(default=200.0, gt=0)
+    ws_frame_burst: int = Field(default=400, ge=1)
+    ws_chunk_bytes_per_second: int = Field(default=400 * 1024 * 1024, ge=1)
+    heartbeat_timeout: float = Field(default=90.0, gt=0)
+    auth_timeout: float = Field(default=15.0, gt=0)
+    offer_timeout: float = Field(default=120.0, gt=0)
+    # Bearer token for Prometheus; without it `/metrics` needs an admin session.
+    metrics_token: str | None = None
+    redis_url: str | None = None
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'rme.db').resolve()}"
+
+    @property
+    def origins(self) -> frozenset[str]:
+        if self.allowed_origins:
+            return frozenset(o.rstrip("/") for o in self.allowed_origins)
+        return frozenset({f"https://{self.host}:{self.port}", f"https://localhost:{self.port}"})
+
+
+_LIST_FIELDS = frozenset(
+    name for name, field in ServerConfig.model_fields.items() if "tuple" in str(field.annotation)
+)
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in ServerConfig.model_fields:
+        raw = env.get(ENV_PREFIX + name.upper())
+        if raw is None:
+            continue
+        values[name] = tuple(p.strip() for p in raw.split(",") if p.strip()) if name in _LIST_FIELDS else raw
+    return values
+
+
+def load_config(
+    path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> ServerConfig:
+    """Build the config: TOML file (`path`, else `$RME_CONFIG`), then `RME_*`, then `overrides`.
+
+    `overrides` holds command-line flags; a None value means "not given".
+    """
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    file = path or (Path(env[CONFIG_ENV]) if env.get(CONFIG_ENV) else None)
+    if file is not None:
+        try:
+            with file.open("rb") as handle:
+                values.update(tomllib.load(handle))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {file}: {exc}") from exc
+    values.update(_from_env(env))
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return ServerConfig.model_validate(values)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid configuration: {exc}") from exc

@@ -1,0 +1,1 @@
+"""Customers (with their subscription), enrollment codes and enrolled devices."""

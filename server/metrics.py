@@ -1,0 +1,38 @@
+"""Prometheus metrics of one server process, on a registry of its own (so tests can run several apps)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.frames = Counter("rme_relay_frames_total", "Frames received on the relay", ["peer"], registry=r)
+        self.relayed = Counter(
+            "rme_relay_relayed_total", "Frames forwarded to the other side", ["type"], registry=r
+        )
+        self.dropped = Counter(
+            "rme_relay_dropped_frames_total", "Frames dropped (not allowed, malformed, over limits)",
+            ["peer", "reason"], registry=r,
+        )  # fmt: skip
+        self.agents = Gauge("rme_connected_agents", "Authenticated agent connections", registry=r)
+        self.engineers = Gauge("rme_connected_engineers", "Engineer console connections", registry=r)
+        self.tickets = Counter("rme_tickets_total", "Tickets by how they ended", ["outcome"], registry=r)
+        self.help_refused = Counter("rme_help_refused_total", "Help requests refused", ["reason"], registry=r)
+        self.logins = Counter("rme_logins_total", "Login attempts", ["result"], registry=r)
+        self.audit_failures = Counter("rme_audit_failures_total", "Audit appends that failed", registry=r)
+        self.notify = Histogram(
+            "rme_help_notify_seconds", "Help request received → queue update sent to engineers",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0), registry=r,
+        )  # fmt: skip
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,191 @@
+"""`/ws/engineer`: an engineer console's connection.
+
+The engineer authenticated over HTTPS (session cookie) before the WebSocket opened; the endpoint also
+checks the Origin, so another web site cannot open a socket with the engineer's cookie (the browser
+sends cookies on cross-site WebSocket handshakes — RFC 6455 §10.2 leaves Origin checks to the server).
+
+The link keeps which sessions this engineer holds and which file-push actions belong to which session;
+everything it may send about a session is published to the agent's topic, where the agent's link
+checks the session and action lifecycles, audits, and relays (`server.relay.agent_link`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from starlette.websockets import WebSocket
+
+from protocol.codec import FileChunk
+from protocol.directions import Peer
+from protocol.messages import (
+    ActionRequest,
+    Chat,
+    Error,
+    ErrorBody,
+    Hello,
+    Message,
+    QueueUpdate,
+    QueueUpdateBody,
+    SessionEnd,
+    TicketAccept,
+)
+from server.accounts.engineers import Engineer
+from server.audit import AuditWriteError
+from server.relay.bus import Note, Subscription
+from server.relay.link import SERVER_NAME, Link
+from server.relay.services import ENGINEERS_TOPIC, Services, agent_topic, engineer_topic, note_data
+from server.tickets import store as tickets
+from server.tickets.lifecycle import Outcome, TicketState
+
+log = logging.getLogger("rme.relay.engineer")
+
+SESSION_TYPES = (ActionRequest, Chat, SessionEnd)
+
+
+class EngineerLink(Link):
+    remote = Peer.ENGINEER
+
+    def __init__(self, ws: WebSocket, services: Services, engineer: Engineer) -> None:
+        super().__init__(ws, services)
+        self.engineer = engineer
+        self.actor = f"engineer:{engineer.username}"
+        self.sessions: dict[str, str] = {}  # session id → device id
+        self.pushes: dict[str, str] = {}  # file-push action id → session id
+        self.subscriptions: list[Subscription] = []
+        self.topic = engineer_topic(engineer.id)
+
+    async def serve(self) -> None:
+        await self.ws.accept()
+        links = self.services.engineers.setdefault(self.engineer.id, set())
+        links.add(self)
+        self.services.metrics.engineers.set(sum(len(s) for s in self.services.engineers.values()))
+        bus = self.services.bus
+        self.subscriptions.append(await bus.subscribe(self.topic, self.on_note))
+        await self.run()
+
+    async def handle(self, message: Message, text: str) -> None:
+        if isinstance(message, Hello):
+            await self.send(
+                self.conn.welcome_for(
+                    message, SERVER_NAME, max(1, int(self.services.config.heartbeat_timeout // 3))
+                )
+            )
+            snapshot = await tickets.summaries(self.services.engine)
+            await self.send(QueueUpdate(body=QueueUpdateBody(changed=snapshot, snapshot=True)))
+            self.subscriptions.append(await self.services.bus.subscribe(ENGINEERS_TOPIC, self.on_note))
+        elif isinstance(message, TicketAccept):
+            await self._accept(message)
+        elif isinstance(message, SESSION_TYPES):
+            await self._to_session(message, text)
+        elif message.type == "error":
+            log.info("engineer console reported an error", extra={"actor": self.actor, "error": text[:300]})
+        else:
+            await self.drop("protocol", f"{message.type} is not handled from an engineer", message.type)
+
+    async def _accept(self, message: TicketAccept) -> None:
+        services = self.services
+        ticket = await tickets.get_ticket(services.engine, ticket_id=message.body.ticket_id)
+        if ticket is None or ticket.state is not TicketState.QUEUED:
+            await self.send_error("ticket.unavailable", "ticket is not waiting in the queue", message.id)
+            return
+        try:
+            await services.record(
+                "ticket.accept",
+                self.actor,
+                ticket.session_id,
+                {"ticket": ticket.id, "engineer": self.engineer.id},
+            )
+        except AuditWriteError:
+            await self.send_error("server.unavailable", "could not be recorded; not accepted", message.id)
+            return
+        if not await tickets.accept(services.engine, ticket.id, self.engineer.id):
+            await self.send_error("ticket.unavailable", "another engineer took this ticket", message.id)
+            return
+        self.sessions[ticket.session_id] = ticket.device_id
+        data = json.dumps(
+            {"ticket": ticket.id, "engineer": self.engineer.id, "name": self.engineer.display_name}
+        )
+        reached = await services.bus.publish(
+            agent_topic(ticket.device_id),
+            Note("offer", self.actor, ticket.session_id, data=data, reply_to=self.topic),
+        )
+        if reached == 0:  # the user left between asking and now
+            await tickets.finish(services.engine, ticket, Outcome.CONNECTION_LOST)
+            self.sessions.pop(ticket.session_id, None)
+            await self.send_error("ticket.unavailable", "the user is no longer connected", message.id)
+            await services.publish_queue([], [ticket.id])
+
+    async def _to_session(self, message: Message, text: str) -> None:
+        session = message.session
+        device_id = self.sessions.get(session or "")
+        if session is None or device_id is None:
+            await self.drop(
+                "session",
+                f"{message.type} for a session this engineer does not hold",
+                message.type,
+                session,
+                message.id,
+            )
+            return
+        if isinstance(message, ActionRequest) and message.body.action.kind == "push_file":
+            self.pushes[message.body.action_id] = session
+        reached = await self.services.bus.publish(
+            agent_topic(device_id), Note("engineer.frame", self.actor, session, text, reply_to=self.topic)
+        )
+        if reached == 0:
+            await self.send_error("session.agent_offline", "the user's computer is not connected", message.id)
+
+    async def handle_chunk(self, chunk: FileChunk, frame: bytes) -> None:
+        session = self.pushes.get(chunk.action_id)
+        device_id = self.sessions.get(session or "")
+        if session is None or device_id is None:
+            await self.drop(
+                "action", "file chunk for no file push of this engineer", "chunk", session, chunk.action_id
+            )
+            return
+        if chunk.last:
+            self.pushes.pop(chunk.action_id, None)
+        reached = await self.services.bus.publish(
+            agent_topic(device_id),
+            Note("engineer.chunk", self.actor, session, bytes(frame), reply_to=self.topic),
+        )
+        if reached == 0:
+            await self.send_error(
+                "session.agent_offline", "the user's computer is not connected", chunk.action_id
+            )
+
+    async def on_note(self, note: Note) -> None:
+        if note.kind in ("frame", "queue"):
+            if self.conn.state.value == "ready":
+                await self.send_frame(note.frame)
+        elif note.kind == "session.closed" and note.session is not None:
+            self.sessions.pop(note.session, None)
+            self.pushes = {a: s for a, s in self.pushes.items() if s != note.session}
+        elif note.kind == "error":
+            fields = note_data(note)
+            body = ErrorBody(
+                code=fields.get("code", "server.error"),
+                message=fields.get("message", "")[:256],
+                ref=fields.get("ref") or None,
+            )
+            await self.send(Error(session=note.session, body=body))
+        elif note.kind == "kick":
+            await self.close(4403, "account disabled")
+
+    async def on_close(self) -> None:
+        services = self.services
+        for subscription in self.subscriptions:
+            await subscription.cancel()
+        links = services.engineers.get(self.engineer.id)
+        if links is not None:
+            links.discard(self)
+            if not links:
+                del services.engineers[self.engineer.id]
+        services.metrics.engineers.set(sum(len(s) for s in services.engineers.values()))
+        # Sessions belong to the console connection that accepted them and die with it: the user
+        # must not wait for a ghost.
+        for session, device_id in list(self.sessions.items()):
+            await services.bus.publish(
+                agent_topic(device_id), Note("engineer.gone", self.actor, session, reply_to=self.topic)
+            )

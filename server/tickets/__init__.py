@@ -1,0 +1,1 @@
+"""Tickets (help request → queue → session → end) and the actions run inside a session."""

@@ -1,0 +1,243 @@
+"""Tickets in the database. Every state change is one conditional UPDATE (`WHERE state = expected`),
+so two engineers racing for one ticket, or an end racing an accept, cannot both win — on any node.
+
+The lifecycle rules are in `server.tickets.lifecycle`; this module only persists what it allows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from protocol.messages import TicketSummary
+from protocol.report import DiagnosisReport
+from server.db.tables import customers, new_id, tickets, utcnow
+from server.tickets.lifecycle import OPEN_STATES, Outcome, TicketState
+
+
+@dataclass(frozen=True)
+class Ticket:
+    id: str
+    session_id: str
+    device_id: str
+    customer_id: str
+    state: TicketState
+    engineer_id: str | None
+    words: str
+    lang: str
+    created_at: dt.datetime
+    report: dict[str, Any] | None
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _ticket(row: sa.Row[tuple[object, ...]]) -> Ticket:
+    m = row._mapping
+    return Ticket(
+        id=m["id"],
+        session_id=m["session_id"],
+        device_id=m["device_id"],
+        customer_id=m["customer_id"],
+        state=TicketState(m["state"]),
+        engineer_id=m["engineer_id"],
+        words=m["user_words"],
+        lang=m["lang"],
+        created_at=_aware(m["created_at"]),
+        report=m["report"],
+    )
+
+
+async def create_ticket(
+    engine: AsyncEngine,
+    *,
+    device_id: str,
+    customer_id: str,
+    words: str,
+    report: DiagnosisReport | None,
+    lang: str,
+    ticket_id: str | None = None,
+    session_id: str | None = None,
+) -> Ticket:
+    ticket = Ticket(
+        id=ticket_id or new_id("t"),
+        session_id=session_id or new_id("s"),
+        device_id=device_id,
+        customer_id=customer_id,
+        state=TicketState.QUEUED,
+        engineer_id=None,
+        words=words,
+        lang=lang,
+        created_at=utcnow(),
+        report=None if report is None else report.model_dump(mode="json"),
+    )
+    async with engine.begin() as conn:
+        await conn.execute(
+            tickets.insert().values(
+                id=ticket.id,
+                session_id=ticket.session_id,
+                device_id=device_id,
+                customer_id=customer_id,
+                state=ticket.state.value,
+                user_words=words,
+                report=ticket.report,
+                lang=lang,
+                created_at=ticket.created_at,
+            )
+        )
+    return ticket
+
+
+async def get_ticket(
+    engine: AsyncEngine, *, ticket_id: str | None = None, session_id: str | None = None
+) -> Ticket | None:
+    where = tickets.c.id == ticket_id if ticket_id is not None else tickets.c.session_id == session_id
+    async with engine.connect() as conn:
+        row = (await conn.execute(sa.select(tickets).where(where))).first()
+    return None if row is None else _ticket(row)
+
+
+async def open_ticket_of_device(engine: AsyncEngine, device_id: str) -> Ticket | None:
+    query = sa.select(tickets).where(
+        tickets.c.device_id == device_id, tickets.c.state.in_([s.value for s in OPEN_STATES])
+    )
+    async with engine.connect() as conn:
+        row = (await conn.execute(query.limit(1))).first()
+    return None if row is None else _ticket(row)
+
+
+async def move(
+    engine: AsyncEngine, ticket_id: str, expected: TicketState, new: TicketState, **values: Any
+) -> bool:
+    """Move the ticket from `expected` to `new` (setting `values`); False if it was not in `expected`."""
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            tickets.update()
+            .where(tickets.c.id == ticket_id, tickets.c.state == expected.value)
+            .values(state=new.value, **values)
+        )
+    return result.rowcount == 1
+
+
+async def accept(engine: AsyncEngine, ticket_id: str, engineer_id: str) -> bool:
+    return await move(
+        engine,
+        ticket_id,
+        TicketState.QUEUED,
+        TicketState.ACCEPTED,
+        engineer_id=engineer_id,
+        accepted_at=utcnow(),
+    )
+
+
+async def release(engine: AsyncEngine, ticket: Ticket) -> bool:
+    return await move(engine, ticket.id, ticket.state, TicketState.QUEUED, engineer_id=None, accepted_at=None)
+
+
+async def finish(
+    engine: AsyncEngine, ticket: Ticket, outcome: Outcome, resolution: str | None = None
+) -> bool:
+    return await move(
+        engine,
+        ticket.id,
+        ticket.state,
+        TicketState.ENDED,
+        ended_at=utcnow(),
+        outcome=outcome.value,
+        resolution=resolution,
+    )
+
+
+async def record_feedback(engine: AsyncEngine, session_id: str, device_id: str, rating: int) -> bool:
+    """Store the user's rating once, for an ended session of this device."""
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            tickets.update()
+            .where(
+                tickets.c.session_id == session_id,
+                tickets.c.device_id == device_id,
+                tickets.c.state == TicketState.ENDED.value,
+                tickets.c.satisfaction.is_(None),
+            )
+            .values(satisfaction=rating)
+        )
+    return result.rowcount == 1
+
+
+async def queue_position(engine: AsyncEngine, ticket: Ticket) -> int:
+    """How many queued tickets are ahead of this one (0: next in line)."""
+    async with engine.connect() as conn:
+        ahead = await conn.scalar(
+            sa.select(sa.func.count())
+            .select_from(tickets)
+            .where(tickets.c.state == TicketState.QUEUED.value, tickets.c.created_at < ticket.created_at)
+        )
+    return int(ahead or 0)
+
+
+def _summary(row: sa.Row[tuple[object, ...]]) -> TicketSummary:
+    m = row._mapping
+    report = m["report"] or {}
+    return TicketSummary(
+        ticket_id=m["id"],
+        state=m["state"],
+        customer_id=m["customer_id"],
+        customer_name=m["name"][:256],
+        subscription=m["subscription"],
+        words=m["user_words"],
+        verdict=report.get("verdict"),
+        root_cause=report.get("root_cause"),
+        created_ms=int(_aware(m["created_at"]).timestamp() * 1000),
+    )
+
+
+def _summary_query() -> sa.Select[tuple[object, ...]]:
+    return sa.select(
+        tickets.c.id,
+        tickets.c.state,
+        tickets.c.customer_id,
+        tickets.c.user_words,
+        tickets.c.report,
+        tickets.c.created_at,
+        customers.c.name,
+        customers.c.subscription,
+    ).join(customers, customers.c.id == tickets.c.customer_id)
+
+
+async def summaries(engine: AsyncEngine, ticket_ids: list[str] | None = None) -> list[TicketSummary]:
+    """Summaries of the given tickets, or of every open ticket (oldest first)."""
+    query = _summary_query()
+    if ticket_ids is None:
+        query = query.where(tickets.c.state.in_([s.value for s in OPEN_STATES]))
+    else:
+        query = query.where(tickets.c.id.in_(ticket_ids))
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query.order_by(tickets.c.created_at))).all()
+    return [_summary(r) for r in rows]
+
+
+async def list_tickets(
+    engine: AsyncEngine, state: TicketState | None = None, limit: int = 200
+) -> list[dict[str, Any]]:
+    query = sa.select(tickets).order_by(tickets.c.created_at.desc()).limit(limit)
+    if state is not None:
+        query = query.where(tickets.c.state == state.value)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return [dict(r._mapping) for r in rows]
+
+
+async def end_orphans(engine: AsyncEngine) -> int:
+    """At start-up: tickets left open by a previous process lost their connections. Returns how many."""
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            tickets.update()
+            .where(tickets.c.state.in_([s.value for s in OPEN_STATES]))
+            .values(state=TicketState.ENDED.value, ended_at=utcnow(), outcome=Outcome.CONNECTION_LOST.value)
+        )
+    return int(result.rowcount)

@@ -1,0 +1,1 @@
+"""The HTTPS API: login, accounts, customers and devices, tickets, operations endpoints."""

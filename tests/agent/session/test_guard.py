@@ -1,0 +1,186 @@
+"""The session guard with a real agent runtime over a real loopback WSS connection."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import psutil
+
+from agent.actions.command import wait_dead
+from agent.session.feed import UserLog
+from protocol.actions import CommandOutcome, CommandParams, DiagnoseParams
+from protocol.messages import (
+    ActionRequest,
+    ActionRequestBody,
+    ActionResult,
+    Chat,
+    ChatBody,
+    ConsentReply,
+    ConsentRequest,
+    EngineerIdentity,
+    SessionDecline,
+    SessionEnd,
+    SessionEndBody,
+    SessionOffer,
+    SessionOfferBody,
+    new_id,
+)
+from tests.agent.session.harness import consented_command, request, running_agent, start_session, wait_prompt
+
+
+async def test_offer_shows_engineer_and_decline_is_sent(tmp_path: Path) -> None:
+    async with running_agent(tmp_path) as (server, runtime, _link):
+        engineer = EngineerIdentity(id="E7", name="Li Na")
+        await server.send(
+            SessionOffer(session="s-x", body=SessionOfferBody(ticket_id="t", engineer=engineer))
+        )
+        prompt = await wait_prompt(runtime, "session")
+        assert prompt.content["engineer"] == {"name": "Li Na", "id": "E7"}
+        runtime.answer(prompt.id, False)
+        decline = await server.expect(SessionDecline, session="s-x")
+        assert decline.body.reason == "declined by the user"
+        assert runtime.guard.session is None
+
+
+async def test_offer_unanswered_is_declined_after_timeout(tmp_path: Path) -> None:
+    async with running_agent(tmp_path, consent_timeout=1) as (server, runtime, _link):
+        engineer = EngineerIdentity(id="E7", name="Li Na")
+        await server.send(
+            SessionOffer(session="s-t", body=SessionOfferBody(ticket_id="t", engineer=engineer))
+        )
+        start = time.monotonic()
+        decline = await server.expect(SessionDecline, session="s-t")
+        assert decline.body.reason == "timed_out"
+        assert 0.9 < time.monotonic() - start < 3
+
+
+async def test_command_allowed_runs_and_output_returns(tmp_path: Path) -> None:
+    async with running_agent(tmp_path) as (server, runtime, _link):
+        session = await start_session(server, runtime)
+        action_id = await consented_command(server, runtime, session, "echo hello-from-agent")
+        reply = await server.expect(ConsentReply, body__action_id=action_id)
+        assert reply.body.decision == "allowed"
+        result = await server.expect(ActionResult, body__action_id=action_id)
+        assert result.body.status == "ok"
+        assert isinstance(result.body.outcome, CommandOutcome)
+        assert result.body.outcome.output == "hello-from-agent\n"
+        assert result.body.outcome.exit_code == 0
+        kinds = [e.kind for e in runtime.feed.entries]
+        assert {"request", "consent", "result"} <= set(kinds)
+        # The user's own log has the request, the command verbatim and the consent.
+        log = UserLog(runtime.config.data_dir / "logs", "en")
+        text = "".join(p.read_text("utf-8") for p in log.directory.glob("*.log"))
+        assert "echo hello-from-agent" in text
+        assert "You allowed: Run a command" in text
+
+
+async def test_denied_and_timed_out_commands_never_run(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    async with running_agent(tmp_path, consent_timeout=1) as (server, runtime, _link):
+        session = await start_session(server, runtime)
+        denied = await request(server, session, CommandParams(command=f"touch {marker}"))
+        await server.expect(ConsentRequest, body__action_id=denied)
+        runtime.answer((await wait_prompt(runtime, "action")).id, False)
+        assert (await server.expect(ConsentReply, body__action_id=denied)).body.decision == "denied"
+        timed = await request(server, session, CommandParams(command=f"touch {marker}"))
+        reply = await server.expect(ConsentReply, body__action_id=timed, timeout=5)
+        assert reply.body.decision == "timed_out"
+        await asyncio.sleep(0.2)
+        assert not marker.exists()
+        # A late click after the timeout changes nothing.
+        assert not runtime.guard.prompts.pending
+
+
+async def test_request_outside_a_session_is_refused(tmp_path: Path) -> None:
+    async with running_agent(tmp_path) as (server, runtime, _link):
+        action_id = new_id()
+        await server.send(
+            ActionRequest(
+                session="nope",
+                body=ActionRequestBody(action_id=action_id, action=CommandParams(command="echo x")),
+            )
+        )
+        reply = await server.expect(ConsentReply, body__action_id=action_id)
+        assert reply.body.decision == "refused"
+        assert not runtime.guard.prompts.pending
+
+
+async def test_vault_path_is_refused_before_asking(tmp_path: Path) -> None:
+    async with running_agent(tmp_path) as (server, runtime, _link):
+        session = await start_session(server, runtime)
+        vault_root = runtime.vault.layout.root
+        action_id = await request(server, session, CommandParams(command=f"cat {vault_root}/vault.json"))
+        reply = await server.expect(ConsentReply, body__action_id=action_id)
+        assert reply.body.decision == "refused"
+        assert not runtime.guard.prompts.pending
+
+
+async def test_kill_switch_kills_process_tree_within_200ms(tmp_path: Path) -> None:
+    async with running_agent(tmp_path) as (server, runtime, _link):
+        session = await start_session(server, runtime)
+        # A shell that starts children and grandchildren, all sleeping.
+        action_id = await consented_command(
+            server, runtime, session, "sleep 300 & (sleep 300 & sleep 300) & sleep 300; wait"
+        )
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            record = runtime.guard.actions.get(action_id)
+            if (
+                record
+                and record.running
+                and len(psutil.Process(record.running.pid).children(recursive=True)) >= 4
+            ):
+                break
+            await asyncio.sleep(0.02)
+        record = runtime.guard.actions[action_id]
+        assert record.running is not None
+        root = psutil.Process(record.running.pid)
+        family = [root, *root.children(recursive=True)]
+        # A pending request too: it must be refused.
+        pending = await request(server, session, CommandParams(command="echo never"))
+        await server.expect(ConsentRequest, body__action_id=pending)
+        start = time.perf_counter()
+        summary = await runtime.end_session()
+        alive = wait_dead(family, timeout=0.2)
+        elapsed = (time.perf_counter() - start) * 1000
+        assert not alive
+        assert elapsed < 200, elapsed
+        assert summary["ended"] and summary["refused"] == 1 and summary["killed"] >= 4
+        end = await server.expect(SessionEnd, session=session)
+        assert end.body.reason == "ended_by_user"
+        # Delivered (the ping after it was answered): nothing is left to report later.
+        unreported = runtime.config.data_dir / "unreported-ends.json"
+        for _ in range(100):
+            if unreported.read_text() == "[]":
+                break
+            await asyncio.sleep(0.02)
+        assert unreported.read_text() == "[]"
+
+
+async def test_engineer_end_and_chat(tmp_path: Path) -> None:
+    async with running_agent(tmp_path) as (server, runtime, _link):
+        session = await start_session(server, runtime)
+        await server.send(Chat(session=session, body=ChatBody(text="hello, I am looking")))
+        await server.send(SessionEnd(session=session, body=SessionEndBody(reason="resolved")))
+        for _ in range(100):
+            if runtime.guard.session is None:
+                break
+            await asyncio.sleep(0.02)
+        assert runtime.guard.session is None
+        texts = [e.text.en for e in runtime.feed.entries]
+        assert any("hello, I am looking" in t for t in texts)
+        assert any("resolved" in t for t in texts)
+
+
+async def test_diagnose_action_returns_a_report(tmp_path: Path) -> None:
+    async with running_agent(tmp_path) as (server, runtime, _link):
+        session = await start_session(server, runtime)
+        action_id = await request(server, session, DiagnoseParams())
+        await server.expect(ConsentRequest, body__action_id=action_id)
+        runtime.answer((await wait_prompt(runtime, "action")).id, True)
+        result = await server.expect(ActionResult, body__action_id=action_id, timeout=15)
+        assert result.body.status == "ok"
+        assert result.body.outcome is not None and result.body.outcome.kind == "diagnose"
+        assert result.body.outcome.report.verdict in ("ok", "degraded", "offline")

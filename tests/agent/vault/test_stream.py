@@ -1,0 +1,137 @@
+"""The chunked AES-GCM blob format: sizes around chunk boundaries, and every kind of damage."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.vault import stream
+from agent.vault.errors import CorruptBlob
+from tests.agent.vault.helpers import PASSPHRASE, ROOT, fast_vault
+
+CHUNK = 4096
+GEN = bytes(range(16))
+KEY = bytes(32)
+
+
+def encrypt(tmp_path: Path, data: bytes, blob: int = 1) -> Path:
+    src, dst = tmp_path / "plain", tmp_path / f"blob{blob}"
+    src.write_bytes(data)
+    with src.open("rb") as s, dst.open("wb") as d:
+        result = stream.encrypt_stream(s.fileno(), d.fileno(), key=KEY, generation=GEN, blob=blob,
+                                       buffers=stream.Buffers(CHUNK))
+    assert result.size == len(data) and result.sha256 == hashlib.sha256(data).digest()
+    return dst
+
+
+def decrypt(path: Path, blob: int = 1, generation: bytes = GEN) -> bytes:
+    out: list[bytes] = []
+    with path.open("rb") as s:
+        stream.decrypt_stream(s.fileno(), lambda c: out.append(bytes(c)), key=KEY, generation=generation,
+                              blob=blob, buffers=stream.Buffers(CHUNK))
+    return b"".join(out)
+
+
+@pytest.mark.parametrize("size", [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK, 3 * CHUNK + 17])
+def test_round_trip_around_chunk_boundaries(tmp_path: Path, size: int) -> None:
+    data = os.urandom(size)
+    blob = encrypt(tmp_path, data)
+    # Header, then full chunks, then always one final chunk shorter than a full one (maybe empty).
+    assert blob.stat().st_size == 32 + (size // CHUNK) * (CHUNK + 16) + (size % CHUNK) + 16
+    assert decrypt(blob) == data
+
+
+def test_every_flipped_byte_is_detected(tmp_path: Path) -> None:
+    data = os.urandom(2 * CHUNK + 100)
+    blob = encrypt(tmp_path, data)
+    raw = blob.read_bytes()
+    for position in range(0, len(raw), 97):
+        damaged = bytearray(raw)
+        damaged[position] ^= 0x80
+        blob.write_bytes(bytes(damaged))
+        with pytest.raises(CorruptBlob):
+            decrypt(blob)
+
+
+@pytest.mark.parametrize("keep", [0, 10, 32, 32 + CHUNK + 16, 32 + 2 * (CHUNK + 16), -1])
+def test_truncation_is_detected_even_on_a_chunk_boundary(tmp_path: Path, keep: int) -> None:
+    blob = encrypt(tmp_path, os.urandom(2 * CHUNK + 100))
+    raw = blob.read_bytes()
+    blob.write_bytes(raw[:keep])
+    with pytest.raises(CorruptBlob):
+        decrypt(blob)
+
+
+def test_reordered_chunks_appended_data_and_foreign_blobs_are_detected(tmp_path: Path) -> None:
+    blob = encrypt(tmp_path, os.urandom(3 * CHUNK))
+    raw = blob.read_bytes()
+    head, size = raw[:32], CHUNK + 16
+    chunks = [raw[32 + i * size : 32 + (i + 1) * size] for i in range(3)] + [raw[32 + 3 * size :]]
+    blob.write_bytes(head + chunks[1] + chunks[0] + chunks[2] + chunks[3])
+    with pytest.raises(CorruptBlob):
+        decrypt(blob)
+    blob.write_bytes(raw + b"extra")
+    with pytest.raises(CorruptBlob):
+        decrypt(blob)
+    blob.write_bytes(raw)
+    with pytest.raises(CorruptBlob):
+        decrypt(blob, blob=2)  # the same bytes filed under another entry
+    with pytest.raises(CorruptBlob):
+        decrypt(blob, generation=bytes(16))  # or another generation
+
+
+def test_bytes_helpers_round_trip(tmp_path: Path) -> None:
+    for size in (0, 10, stream.DEFAULT_CHUNK + 5):
+        data = os.urandom(size)
+        path = tmp_path / f"sealed-{size}"
+        path.write_bytes(stream.encrypt_bytes(data, KEY, GEN, 0))
+        assert stream.decrypt_path(str(path), KEY, GEN, 0) == data
+
+
+GIB = 1024 * 1024 * 1024
+
+
+def _run_measured(args: list[str]) -> int:
+    """Run the real CLI; returns its peak resident memory in bytes."""
+    proc = subprocess.Popen([sys.executable, "-m", "agent.vault", *args], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    assert proc.returncode == 0
+    return usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+
+
+@pytest.mark.slow
+def test_one_gib_streams_through_bounded_memory(tmp_path: Path) -> None:
+    folder = tmp_path / "home" / "Big"
+    folder.mkdir(parents=True)
+    digest = hashlib.sha256()
+    block = bytearray(os.urandom(1024 * 1024))
+    with (folder / "disk.img").open("wb") as handle:
+        for i in range(GIB // len(block)):
+            block[:8] = i.to_bytes(8, "big")  # every MiB differs, so a misplaced chunk would show
+            digest.update(block)
+            handle.write(block)
+    fast_vault(tmp_path / "data")
+    passfile = tmp_path / "pass"
+    passfile.write_text(PASSPHRASE, encoding="utf-8")
+    common = ["--data-dir", str(tmp_path / "data"), "--passphrase-file", str(passfile)]
+    peak_close = _run_measured(["add", str(folder), *common])
+    assert not folder.exists()
+    peak_open = _run_measured(["open", *common])
+    check = hashlib.sha256()
+    with (folder / "disk.img").open("rb") as handle:
+        while chunk := handle.read(4 * 1024 * 1024):
+            check.update(chunk)
+    assert check.digest() == digest.digest()
+    # Interpreter + cryptography ≈ 40 MB; the file is 1 GiB: memory must not grow with it.
+    print(f"peak RSS: close {peak_close / 2**20:.0f} MiB, open {peak_open / 2**20:.0f} MiB")
+    assert peak_close < 120 * 1024 * 1024, peak_close
+    assert peak_open < 120 * 1024 * 1024, peak_open
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 < GIB  # the test itself streamed too

@@ -1,0 +1,272 @@
+"""The vault end to end through its API, on real files: round trips, damage, refusals, passphrases."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from agent.vault import Damaged, FolderRefused, UnknownFolder, Vault, WrongPassphrase
+from agent.vault.metadata import Layout
+from tests.agent.vault.helpers import PASSPHRASE, fast_vault, files_with_marker, make_tree, snapshot
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def blobs(data: Path, folder_name: str) -> list[Path]:
+    meta = Layout(data).load()
+    assert meta is not None
+    folder = meta.by_name(folder_name)
+    assert folder is not None and folder.generation
+    return sorted(p for p in (data / "vault" / "store" / folder.generation).iterdir()
+                  if p.name not in ("key", "manifest"))
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    (tmp_path / "home").mkdir()
+    return tmp_path / "home"
+
+
+def test_add_hides_and_open_restores_every_byte(tmp_path: Path, home: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(b"not in the vault")
+    private = home / "Private"
+    make_tree(private, outside=outside)
+    private.chmod(0o750)
+    before = snapshot(private)
+    vault = fast_vault(tmp_path / "data")
+    folder = vault.add(private)
+    assert folder.name == "Private" and folder.size > 9 * 1024 * 1024
+    assert not private.exists() and list(home.iterdir()) == []
+    # Names and structure are hidden: the store holds random ids and no plaintext marker.
+    assert files_with_marker(tmp_path / "data") == []
+    names = {p.name for p in (tmp_path / "data").rglob("*")}
+    assert not any("日记" in n or "notes" in n or "docs" in n for n in names)
+    # The link pointing out of the folder was stored as a link, never followed or removed.
+    assert outside.read_bytes() == b"not in the vault"
+    [result] = vault.open(PASSPHRASE)
+    assert result.path == private and result.damaged == []
+    assert snapshot(private) == before
+    assert os.readlink(private / "link-outside") == str(outside)
+    assert (private / "docs" / "mode600").stat().st_mode & 0o777 == 0o600
+    assert private.stat().st_mode & 0o777 == 0o750
+    assert list((tmp_path / "data" / "vault" / "store").iterdir()) == []
+
+
+def test_many_small_and_empty_files_round_trip(tmp_path: Path, home: Path) -> None:
+    private = home / "many"
+    for i in range(60):
+        sub = private / f"d{i % 7}" / f"e{i % 3}"
+        sub.mkdir(parents=True, exist_ok=True)
+        (sub / f"f{i}.txt").write_bytes(os.urandom(i * 37))
+    (private / "only-empty-dirs" / "a" / "b").mkdir(parents=True)
+    for odd in ("back\\slash", "co:lon", "new\nline", " lead", "trail ", "-dash", "..dots", "名字 ✓"):
+        (private / odd).write_bytes(odd.encode())
+    before = snapshot(private)
+    vault = fast_vault(tmp_path / "data")
+    vault.add(private, name="Many")
+    vault.open(PASSPHRASE, "many")  # names are case-insensitive
+    assert snapshot(private) == before
+    vault.close()
+    vault.open(PASSPHRASE)
+    assert snapshot(private) == before
+
+
+def test_empty_folder_round_trip(tmp_path: Path, home: Path) -> None:
+    (home / "nothing").mkdir()
+    vault = fast_vault(tmp_path / "data")
+    assert vault.add(home / "nothing").size == 0
+    vault.open(PASSPHRASE)
+    assert list((home / "nothing").iterdir()) == []
+
+
+def test_wrong_passphrase_changes_nothing(tmp_path: Path, home: Path) -> None:
+    make_tree(home / "Private")
+    vault = fast_vault(tmp_path / "data")
+    vault.add(home / "Private")
+    data = tmp_path / "data"
+    before = {p: p.read_bytes() for p in data.rglob("*") if p.is_file() and p.name != "lock"}
+    with pytest.raises(WrongPassphrase) as caught:
+        vault.open("not the passphrase")
+    assert "Wrong passphrase" in caught.value.message("en") and "口令不对" in caught.value.message("zh-CN")
+    with pytest.raises(WrongPassphrase):
+        vault.passwd("not the passphrase", "new passphrase")
+    with pytest.raises(WrongPassphrase):
+        vault.remove("not the passphrase", "Private")
+    after = {p: p.read_bytes() for p in data.rglob("*") if p.is_file() and p.name != "lock"}
+    assert after == before and not (home / "Private").exists()
+
+
+def test_tampered_blob_names_the_item_and_the_rest_opens(tmp_path: Path, home: Path) -> None:
+    private = home / "Private"
+    private.mkdir()
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (private / name).write_bytes(name.encode() * 1000)
+    vault = fast_vault(tmp_path / "data")
+    vault.add(private)
+    damaged_blob = blobs(tmp_path / "data", "Private")[0]
+    raw = bytearray(damaged_blob.read_bytes())
+    raw[100] ^= 0x01
+    damaged_blob.write_bytes(bytes(raw))
+    [result] = vault.open(PASSPHRASE)
+    assert len(result.damaged) == 1
+    message = result.damaged[0].message("en")
+    [lost] = [n for n in ("a.txt", "b.txt", "c.txt") if not (private / n).exists()]
+    assert f"Private/{lost}" in message and "damaged" in message
+    for name in {"a.txt", "b.txt", "c.txt"} - {lost}:
+        assert (private / name).read_bytes() == name.encode() * 1000
+    # The damaged ciphertext is kept (maybe repairable), never silently dropped.
+    assert damaged_blob.exists()
+
+
+@pytest.mark.parametrize("cut", ["tail", "final_chunk", "header"])
+def test_truncated_blob_is_detected(tmp_path: Path, home: Path, cut: str) -> None:
+    private = home / "Private"
+    private.mkdir()
+    chunk = 4 * 1024 * 1024
+    (private / "big").write_bytes(os.urandom(2 * chunk + 10))
+    (private / "small").write_bytes(b"fine")
+    vault = fast_vault(tmp_path / "data")
+    vault.add(private)
+    layout_blobs = blobs(tmp_path / "data", "Private")
+    big_blob = max(layout_blobs, key=lambda p: p.stat().st_size)
+    size = big_blob.stat().st_size
+    keep = {"tail": size - 5, "final_chunk": 32 + 2 * (chunk + 16), "header": 20}[cut]
+    with big_blob.open("r+b") as handle:
+        handle.truncate(keep)
+    [result] = vault.open(PASSPHRASE)
+    assert [d.fields["item"] for d in result.damaged] == ["Private/big"]
+    assert not (private / "big").exists() and (private / "small").read_bytes() == b"fine"
+
+
+def test_swapped_blobs_are_detected(tmp_path: Path, home: Path) -> None:
+    private = home / "Private"
+    private.mkdir()
+    (private / "one").write_bytes(b"1" * 50)
+    (private / "two").write_bytes(b"2" * 50)
+    vault = fast_vault(tmp_path / "data")
+    vault.add(private)
+    first, second = blobs(tmp_path / "data", "Private")
+    a, b = first.read_bytes(), second.read_bytes()
+    first.write_bytes(b)
+    second.write_bytes(a)
+    [result] = vault.open(PASSPHRASE)
+    assert sorted(str(d.fields["item"]) for d in result.damaged) == ["Private/one", "Private/two"]
+
+
+def test_damaged_manifest_fails_that_folder_only(tmp_path: Path, home: Path) -> None:
+    for name in ("First", "Second"):
+        (home / name).mkdir()
+        (home / name / "f").write_bytes(name.encode())
+    vault = fast_vault(tmp_path / "data")
+    vault.add(home / "First")
+    vault.add(home / "Second")
+    meta = Layout(tmp_path / "data").load()
+    assert meta is not None
+    first = meta.by_name("First")
+    assert first is not None and first.generation
+    manifest = tmp_path / "data" / "vault" / "store" / first.generation / "manifest"
+    manifest.write_bytes(manifest.read_bytes()[:-1])
+    with pytest.raises(Damaged) as caught:
+        vault.open(PASSPHRASE, "First")
+    assert "First" in caught.value.message("en")
+    [result] = vault.open(PASSPHRASE, "Second")
+    assert (result.path / "f").read_bytes() == b"Second"
+
+
+def test_passwd_rewraps_key_and_upgrades_kdf_without_touching_blobs(tmp_path: Path, home: Path) -> None:
+    make_tree(home / "Private")
+    vault = fast_vault(tmp_path / "data")
+    vault.add(home / "Private")
+    store = tmp_path / "data" / "vault" / "store"
+    before = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in store.rglob("*")}
+    vault.passwd(PASSPHRASE, "a brand new passphrase", memory_kib=16 * 1024, iterations=2)
+    meta = Layout(tmp_path / "data").load()
+    assert meta is not None
+    assert (meta.key.kdf.memory_kib, meta.key.kdf.iterations, meta.key.kdf.name) == (16 * 1024, 2, "argon2id")
+    assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in store.rglob("*")} == before
+    with pytest.raises(WrongPassphrase):
+        vault.open(PASSPHRASE)
+    [result] = vault.open("a brand new passphrase")
+    assert (result.path / "notes.txt").exists()
+
+
+def test_replaced_public_key_is_detected_at_unlock(tmp_path: Path) -> None:
+    vault = fast_vault(tmp_path / "data")
+    meta_path = tmp_path / "data" / "vault" / "vault.json"
+    other = fast_vault(tmp_path / "other")
+    del other
+    mine = meta_path.read_text()
+    theirs = (tmp_path / "other" / "vault" / "vault.json").read_text()
+    import json
+
+    doc, their_doc = json.loads(mine), json.loads(theirs)
+    doc["key"]["public_key"] = their_doc["key"]["public_key"]
+    meta_path.write_text(json.dumps(doc))
+    with pytest.raises(Damaged):
+        vault.check_passphrase(PASSPHRASE)
+
+
+def test_remove_restores_plaintext_for_good(tmp_path: Path, home: Path) -> None:
+    make_tree(home / "Private")
+    before = snapshot(home / "Private")
+    vault = fast_vault(tmp_path / "data")
+    vault.add(home / "Private")
+    result = vault.remove(PASSPHRASE, "Private")
+    assert result.path == home / "Private" and snapshot(home / "Private") == before
+    assert vault.folders() == [] and list((tmp_path / "data" / "vault" / "store").iterdir()) == []
+    with pytest.raises(UnknownFolder):
+        vault.open(PASSPHRASE, "Private")
+
+
+def test_open_never_overwrites_a_folder_created_meanwhile(tmp_path: Path, home: Path) -> None:
+    (home / "Private").mkdir()
+    (home / "Private" / "old").write_bytes(b"vaulted")
+    vault = fast_vault(tmp_path / "data")
+    vault.add(home / "Private")
+    (home / "Private").mkdir()
+    (home / "Private" / "new").write_bytes(b"made while closed")
+    [result] = vault.open(PASSPHRASE)
+    assert result.path == home / "Private (2)"
+    assert (home / "Private (2)" / "old").read_bytes() == b"vaulted"
+    assert (home / "Private" / "new").read_bytes() == b"made while closed"
+
+
+def test_refusals(tmp_path: Path, home: Path) -> None:
+    vault = fast_vault(tmp_path / "data")
+    (home / "real").mkdir()
+    (home / "alias").symlink_to(home / "real")
+    with pytest.raises(FolderRefused, match="link"):
+        vault.add(home / "alias")
+    (home / "file").write_bytes(b"x")
+    with pytest.raises(FolderRefused, match="not a folder"):
+        vault.add(home / "file")
+    with pytest.raises(FolderRefused, match="data folder"):
+        vault.add(tmp_path)
+    (home / "real" / "inner").mkdir()
+    (home / "real" / "inner" / "x").write_bytes(b"x")
+    vault.add(home / "real" / "inner")
+    with pytest.raises(FolderRefused, match="overlaps"):
+        vault.add(home / "real")
+    (home / "pipes").mkdir()
+    os.mkfifo(home / "pipes" / "fifo")
+    (home / "pipes" / "keep").write_bytes(b"k")
+    with pytest.raises(FolderRefused, match="pipe"):
+        vault.add(home / "pipes")
+    # A refused close changes nothing: the folder is back in place, with everything in it.
+    assert (home / "pipes" / "keep").read_bytes() == b"k" and (home / "pipes" / "fifo").exists()
+    assert [f.name for f in vault.folders()] == ["inner"]
+    assert list((tmp_path / "data" / "vault" / "store").iterdir()) != []
+
+
+def test_operations_need_an_initialized_vault(tmp_path: Path) -> None:
+    vault = Vault(tmp_path / "nothing")
+    assert vault.status().initialized is False
+    from agent.vault import NotInitialized
+
+    with pytest.raises(NotInitialized):
+        vault.add(tmp_path)

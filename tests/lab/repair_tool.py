@@ -1,0 +1,29 @@
+"""Runs one catalogue repair (or its undo) through the public API, inside whatever namespace it is
+started in, and prints the outcome as JSON. The lab uses it to test `apply`/`undo` in the client.
+
+    python -m tests.lab.repair_tool apply REPAIR_ID CONFIG.toml INTERFACE
+    python -m tests.lab.repair_tool undo UNDO_RECORD.json CONFIG.toml INTERFACE
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+from agent.repairs import UndoRecord, apply, undo
+from agent.repairs.config import load_context
+
+
+def main(argv: list[str]) -> None:
+    action, target, config, interface = argv
+    context = load_context(Path(config), interface=interface)
+    if action == "apply":
+        outcome = asyncio.run(apply(target, context))
+    else:
+        outcome = asyncio.run(undo(UndoRecord.model_validate_json(Path(target).read_text()), context))
+    print(outcome.model_dump_json())
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,93 @@
+import asyncio
+import os
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from protocol.report import DiagnosisReport
+from server.db.migrate import upgrade
+from server.devices import store as devices
+from server.tickets import store
+from server.tickets.lifecycle import Outcome, TicketState
+
+
+@pytest.fixture
+async def db(engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
+    await upgrade(engine)
+    yield engine
+
+
+async def make_device(db: AsyncEngine, name: str = "Zhang San") -> devices.Device:
+    customer = await devices.create_customer(db, name)
+    code = await devices.create_enrollment_code(db, customer.id, "t", 300)
+    return await devices.enroll_device(db, code, os.urandom(32), "PC")
+
+
+REPORT = DiagnosisReport.model_validate(
+    {
+        "verdict": "offline",
+        "root_cause": "dns.unreachable",
+        "findings": [],
+        "interface": "eth0",
+        "duration_ms": 5,
+    }
+)
+
+
+async def test_queue_positions_and_summaries(db: AsyncEngine) -> None:
+    first = await make_device(db, "A")
+    second = await make_device(db, "B")
+    t1 = await store.create_ticket(
+        db,
+        device_id=first.id,
+        customer_id=first.customer_id,
+        words="no internet",
+        report=REPORT,
+        lang="zh-CN",
+    )
+    await asyncio.sleep(0.01)
+    t2 = await store.create_ticket(
+        db, device_id=second.id, customer_id=second.customer_id, words="slow", report=None, lang="en"
+    )
+    assert await store.queue_position(db, t1) == 0
+    assert await store.queue_position(db, t2) == 1
+    summaries = await store.summaries(db)
+    assert [s.ticket_id for s in summaries] == [t1.id, t2.id]
+    assert summaries[0].root_cause == "dns.unreachable" and summaries[0].customer_name == "A"
+    assert (await store.open_ticket_of_device(db, first.id)) == t1
+
+
+async def test_only_one_engineer_wins_the_race(db: AsyncEngine) -> None:
+    device = await make_device(db)
+    ticket = await store.create_ticket(
+        db, device_id=device.id, customer_id=device.customer_id, words="help", report=None, lang="en"
+    )
+    from server.accounts.engineers import create_engineer
+    from server.accounts.roles import Role
+
+    a = await create_engineer(db, "eng-a", "a long password", Role.ENGINEER)
+    b = await create_engineer(db, "eng-b", "a long password", Role.ENGINEER)
+    results = await asyncio.gather(store.accept(db, ticket.id, a.id), store.accept(db, ticket.id, b.id))
+    assert sorted(results) == [False, True]
+    accepted = await store.get_ticket(db, ticket_id=ticket.id)
+    assert accepted is not None and accepted.state is TicketState.ACCEPTED
+
+
+async def test_finish_feedback_and_orphans(db: AsyncEngine) -> None:
+    device = await make_device(db)
+    ticket = await store.create_ticket(
+        db, device_id=device.id, customer_id=device.customer_id, words="help", report=None, lang="en"
+    )
+    assert not await store.record_feedback(db, ticket.session_id, device.id, 5)  # not ended yet
+    assert await store.finish(db, ticket, Outcome.ENDED_BY_USER)
+    assert not await store.finish(db, ticket, Outcome.TIMED_OUT)  # already ended: the first end wins
+    assert not await store.record_feedback(db, ticket.session_id, "d_other", 5)
+    assert await store.record_feedback(db, ticket.session_id, device.id, 4)
+    assert not await store.record_feedback(db, ticket.session_id, device.id, 1)  # once
+    open_one = await store.create_ticket(
+        db, device_id=device.id, customer_id=device.customer_id, words="again", report=None, lang="en"
+    )
+    assert await store.end_orphans(db) == 1
+    ended = await store.get_ticket(db, session_id=open_one.session_id)
+    assert ended is not None and ended.state is TicketState.ENDED
