@@ -60,6 +60,8 @@ class AgentConfig(BaseModel):
     max_push_size: int = Field(default=2 << 30, ge=0)
     # Free space the disk must keep after a push lands (a full disk breaks the user's PC, not just us).
     inbox_reserve: int = Field(default=64 << 20, ge=0)
+    # A consented push that stops sending for this long is abandoned (its partial file deleted).
+    push_idle_timeout: float = Field(default=60.0, gt=0, le=3600)
     panel_port: int = Field(default=0, ge=0, le=65535)  # 0: any free port
     open_browser: bool = True
     reconnect_min: float = Field(default=0.5, gt=0)

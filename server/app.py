@@ -26,7 +26,7 @@ from server.relay.engineer_link import EngineerLink
 from server.relay.services import Services
 from server.tickets import store as tickets
 from server.tls import certificate_fingerprint
-from server.web import admin_routes, auth_routes, ops_routes, ticket_routes
+from server.web import admin_routes, auth_routes, console_routes, ops_routes, ticket_routes
 from server.web.security import get_services
 
 log = logging.getLogger("rme.server")
@@ -79,7 +79,7 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
         redoc_url=None,
         openapi_url=None,
     )
-    for module in (ops_routes, auth_routes, admin_routes, ticket_routes):
+    for module in (ops_routes, auth_routes, admin_routes, ticket_routes, console_routes):
         app.include_router(module.router)
 
     @app.websocket("/ws/agent")

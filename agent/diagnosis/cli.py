@@ -70,7 +70,9 @@ async def _read_answer() -> bool:
 def _consent_prompt(
     spec: RepairSpec, report: DiagnosisReport, lang: Lang, settings: DiagnosisSettings, out: TextIO
 ) -> None:
-    described = spec.describe(lang, interface=report.interface or "", servers=", ".join(settings.reference_dns))
+    described = spec.describe(
+        lang, interface=report.interface or "", servers=", ".join(settings.reference_dns)
+    )
     print(f"\n[{spec.id}] {described['title']}", file=out)
     print(f"  {described['description']}", file=out)
     print(f"  {RISK.render(lang)} ({spec.risk}): {described['risk_note']}", file=out)

@@ -114,6 +114,19 @@ def read_table(path: Path, table_name: str) -> dict[str, Any]:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
 
 
+def config_file(config_path: Path | None, environ: Mapping[str, str]) -> Path | None:
+    """The agent config to read: `--config`, else `$RME_CONFIG`, else `agent.toml` in the data directory
+    if there is one (the same search as `agent.config`)."""
+    if config_path is not None:
+        return config_path
+    if environ.get("RME_CONFIG"):
+        return Path(environ["RME_CONFIG"])
+    from agent.config import CONFIG_FILE, default_data_dir  # noqa: PLC0415  (only when no file was named)
+
+    default = default_data_dir(environ) / CONFIG_FILE
+    return default if default.is_file() else None
+
+
 def load_settings(
     config_path: Path | None = None,
     environ: Mapping[str, str] | None = None,
@@ -121,8 +134,7 @@ def load_settings(
 ) -> DiagnosisSettings:
     """Defaults ← TOML `[diagnosis]` ← `RME_DIAGNOSIS_*` ← `overrides` (flags; None values are ignored)."""
     env = os.environ if environ is None else environ
-    if config_path is None and env.get("RME_CONFIG"):
-        config_path = Path(env["RME_CONFIG"])
+    config_path = config_file(config_path, env)
     merged: dict[str, Any] = {}
     if config_path is not None:
         merged.update(read_table(config_path, "diagnosis"))

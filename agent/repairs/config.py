@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from agent.diagnosis.config import ConfigError, read_table
+from agent.diagnosis.config import ConfigError, config_file, read_table
 from agent.repairs.models import RepairContext
 
 _FIELDS = ("state_dir", "dhcp_client", "dhclient_script", "timeout_s")
@@ -22,8 +22,7 @@ def load_context(
     **overrides: Any,
 ) -> RepairContext:
     env = os.environ if environ is None else environ
-    if config_path is None and env.get("RME_CONFIG"):
-        config_path = Path(env["RME_CONFIG"])
+    config_path = config_file(config_path, env)
     merged: dict[str, Any] = {}
     if config_path is not None:
         merged.update(read_table(config_path, "repairs"))

@@ -71,7 +71,6 @@ from protocol.messages import (
     now_ms,
 )
 
-PUSH_IDLE_TIMEOUT_S = 60.0  # a push that stalls this long is abandoned (and its partial file deleted)
 PROGRESS_STEPS = 10  # progress messages per pushed file
 
 
@@ -477,15 +476,16 @@ class SessionGuard:
             ),
             "action.progress",
         )
+        idle_limit = self.config.push_idle_timeout
         while True:
             idle = time.monotonic() - record.last_chunk
             try:
-                async with asyncio.timeout(max(0.1, PUSH_IDLE_TIMEOUT_S - idle)):
+                async with asyncio.timeout(max(0.1, idle_limit - idle)):
                     name = await asyncio.shield(record.file_done)
                 break
             except TimeoutError:
-                if time.monotonic() - record.last_chunk >= PUSH_IDLE_TIMEOUT_S:
-                    raise InboxError("stalled", f"no data for {PUSH_IDLE_TIMEOUT_S:.0f} s") from None
+                if time.monotonic() - record.last_chunk >= idle_limit:
+                    raise InboxError("stalled", f"no data for {idle_limit:.0f} s") from None
         self.feed.add("file", texts.FILE_SAVED, name=name, size=human_size(action.size))
         return PushFileOutcome(saved_as=name, size=action.size, sha256=action.sha256), None
 

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import TypeAlias
 
-__all__ = ["JsonValue", "NotCanonicalisableError", "canonicalize", "parse"]
+__all__ = ["JsonValue", "NotCanonicalisableError", "canonical_string", "canonicalize", "parse"]
 
 JsonValue: TypeAlias = (
     "bool | int | float | str | Sequence[JsonValue] | Mapping[str, JsonValue] | None"
@@ -120,6 +120,14 @@ def _utf16_key(name: object) -> bytes:
         return name.encode("utf-16-be")
     except UnicodeEncodeError as exc:
         raise NotCanonicalisableError(f"object member name is not valid Unicode: {exc.reason}") from exc
+
+
+def canonical_string(value: str) -> bytes:
+    """The canonical UTF-8 bytes of one JSON string (quotes included)."""
+    try:
+        return _string(value).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise NotCanonicalisableError(f"string is not valid Unicode: {exc.reason}") from exc
 
 
 def _string(value: str) -> str:

@@ -133,6 +133,8 @@ class AuditLog:
                 if not item.done.done():
                     item.done.set_result(records[position : position + len(item.entries)])
                 position += len(item.entries)
+            # Let the callers just woken queue their next entries, so the next commit carries them all.
+            await asyncio.sleep(0)
 
     async def _write(self, entries: Sequence[tuple[AuditEntry, bytes]]) -> list[AuditRecord]:
         async with store.locked_transaction(self._engine) as conn:

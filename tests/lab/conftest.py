@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 
-from tests.lab.netlab import FaultLab, available
-
-
-def require_lab() -> None:
-    """Skip where the lab cannot run — except in CI, where a missing tool is a failure."""
-    reason = available()
-    if reason is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
+from tests.lab.netlab import FaultLab, require_lab
 
 
 @pytest.fixture(scope="session")

@@ -95,6 +95,18 @@ def available() -> str | None:
     return None
 
 
+def require_lab() -> None:
+    """Skip where the lab cannot run — except in CI (`CI=true`), where a missing tool is a failure."""
+    import pytest  # imported here: bench/diagnosis.py uses this module outside pytest
+
+    reason = available()
+    if reason is None:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
 class FaultLab:
     def __init__(self, workdir: Path) -> None:
         prefix = f"rl{secrets.token_hex(3)}"

@@ -128,7 +128,9 @@ def server_database_url(
 def rme_server(server_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A real `rme-server serve` process on a free loopback port, with admin/supervisor/engineer
     accounts (see `tests.server.helpers`), shared by the tests of one module."""
-    from tests.server.helpers import running_server
+    from tests.server.helpers import METRICS_TOKEN, running_server
 
-    with running_server(tmp_path_factory.mktemp("server"), server_database_url) as server:
+    with running_server(
+        tmp_path_factory.mktemp("server"), server_database_url, metrics_token=METRICS_TOKEN
+    ) as server:
         yield server

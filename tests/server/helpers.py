@@ -47,6 +47,7 @@ PYTHON = sys.executable
 ADMIN = ("root-admin", "admin password 1")
 SUPERVISOR = ("sup", "supervisor password")
 ENGINEER = ("eng", "engineer password")
+METRICS_TOKEN = "metrics-token-for-tests"
 M = TypeVar("M", bound=Envelope)
 
 

@@ -51,7 +51,7 @@ class AgentLink:
     inbox: asyncio.Queue[Message] = field(default_factory=asyncio.Queue)
 
 
-class TestServer:
+class PeerServer:
     def __init__(self, directory: Path) -> None:
         tls = ensure_local_tls(directory / "tls", [])
         assert tls.ca is not None

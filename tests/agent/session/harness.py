@@ -27,10 +27,10 @@ from protocol.messages import (
     SessionOfferBody,
     new_id,
 )
-from tests.agent.connection.peer import AgentLink, TestServer
+from tests.agent.connection.peer import AgentLink, PeerServer
 
 
-def agent_config(tmp: Path, server: TestServer | None, **overrides: Any) -> AgentConfig:
+def agent_config(tmp: Path, server: PeerServer | None, **overrides: Any) -> AgentConfig:
     values: dict[str, Any] = {
         "server": server.url if server else None,
         "data_dir": tmp / "agent",
@@ -49,8 +49,8 @@ def agent_config(tmp: Path, server: TestServer | None, **overrides: Any) -> Agen
 @contextlib.asynccontextmanager
 async def running_agent(
     tmp: Path, **overrides: Any
-) -> AsyncIterator[tuple[TestServer, AgentRuntime, AgentLink]]:
-    server = TestServer(tmp / "server")
+) -> AsyncIterator[tuple[PeerServer, AgentRuntime, AgentLink]]:
+    server = PeerServer(tmp / "server")
     await server.start()
     server.add_code("TEST-CODE-0001", "dev-1")
     config = agent_config(tmp, server, **overrides)
@@ -76,7 +76,7 @@ async def wait_prompt(runtime: AgentRuntime, kind: str, timeout: float = 5.0) ->
     raise TimeoutError(f"no {kind} prompt")
 
 
-async def start_session(server: TestServer, runtime: AgentRuntime, session: str = "sess-1") -> str:
+async def start_session(server: PeerServer, runtime: AgentRuntime, session: str = "sess-1") -> str:
     engineer = EngineerIdentity(id="E1001", name="Wang Wei")
     await server.send(
         SessionOffer(session=session, body=SessionOfferBody(ticket_id="t-1", engineer=engineer))
@@ -88,7 +88,7 @@ async def start_session(server: TestServer, runtime: AgentRuntime, session: str 
     return session
 
 
-async def request(server: TestServer, session: str, action: Any, reason: str = "test") -> str:
+async def request(server: PeerServer, session: str, action: Any, reason: str = "test") -> str:
     action_id = new_id()
     await server.send(
         ActionRequest(
@@ -99,7 +99,7 @@ async def request(server: TestServer, session: str, action: Any, reason: str = "
 
 
 async def consented_command(
-    server: TestServer, runtime: AgentRuntime, session: str, command: str, timeout_s: int = 30
+    server: PeerServer, runtime: AgentRuntime, session: str, command: str, timeout_s: int = 30
 ) -> str:
     action_id = await request(server, session, CommandParams(command=command, timeout_s=timeout_s))
     await server.expect(ConsentRequest, body__action_id=action_id)
@@ -114,7 +114,7 @@ def push_params(name: str, data: bytes, size: int | None = None, sha256: str | N
     )
 
 
-async def send_file(server: TestServer, action_id: str, data: bytes, stop_at: int | None = None) -> None:
+async def send_file(server: PeerServer, action_id: str, data: bytes, stop_at: int | None = None) -> None:
     end = len(data) if stop_at is None else stop_at
     offset = 0
     while True:

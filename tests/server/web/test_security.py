@@ -1,0 +1,152 @@
+"""Every route of the app refuses the anonymous and the under-privileged (walked from the app itself, so
+a new route without an entry here fails the test), and state-changing requests need our Origin."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.routing import APIRoute
+from starlette.routing import WebSocketRoute
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from server.app import create_app
+from server.config import ServerConfig
+from server.tls import ensure_local_tls
+from tests.server.helpers import ADMIN, ENGINEER, METRICS_TOKEN, SUPERVISOR, RunningServer, login
+
+RANK = {"public": 0, "engineer": 1, "supervisor": 2, "admin": 3}
+CREDENTIALS = {"engineer": ENGINEER, "supervisor": SUPERVISOR, "admin": ADMIN}
+
+# (method, path) → the least role that may call it.
+EXPECTED: dict[tuple[str, str], str] = {
+    ("GET", "/health"): "public",
+    ("GET", "/ready"): "public",
+    ("POST", "/api/auth/login"): "public",
+    ("GET", "/metrics"): "admin",
+    ("GET", "/openapi.json"): "engineer",
+    ("GET", "/docs"): "engineer",
+    ("POST", "/api/auth/logout"): "engineer",
+    ("GET", "/api/auth/me"): "engineer",
+    ("POST", "/api/auth/password"): "engineer",
+    ("POST", "/api/auth/totp/setup"): "engineer",
+    ("POST", "/api/auth/totp/enable"): "engineer",
+    ("GET", "/api/engineers"): "admin",
+    ("POST", "/api/engineers"): "admin",
+    ("POST", "/api/engineers/{username}/password"): "admin",
+    ("POST", "/api/engineers/{username}/disable"): "admin",
+    ("POST", "/api/engineers/{username}/enable"): "admin",
+    ("GET", "/api/customers"): "supervisor",
+    ("POST", "/api/customers"): "admin",
+    ("GET", "/api/customers/{customer_id}"): "supervisor",
+    ("PUT", "/api/customers/{customer_id}/subscription"): "admin",
+    ("POST", "/api/customers/{customer_id}/enrollment-codes"): "admin",
+    ("GET", "/api/customers/{customer_id}/devices"): "supervisor",
+    ("POST", "/api/devices/{device_id}/revoke"): "admin",
+    ("GET", "/api/queue"): "engineer",
+    ("GET", "/api/tickets/{ticket_id}"): "engineer",
+    ("GET", "/api/presence"): "supervisor",
+    ("POST", "/api/sessions/{session_id}/end"): "supervisor",
+    ("GET", "/api/sessions/{session_id}/audit"): "supervisor",
+    # The engineer console (server/web/console_routes.py): static files are public (the login page
+    # and its scripts hold no data); its data endpoints need a login like the rest.
+    ("GET", "/"): "public",
+    ("GET", "/console"): "public",
+    ("GET", "/console/{name:path}"): "public",
+    ("GET", "/api/console/tickets/{ticket_id}"): "engineer",
+    ("GET", "/api/console/repairs"): "engineer",
+    ("GET", "/api/console/overview"): "supervisor",
+    ("GET", "/api/console/kpis"): "supervisor",
+    ("POST", "/api/console/audit/verify"): "supervisor",
+}
+# WebSockets: the engineer's needs a login (tested below); the agent's authenticates devices in-band.
+EXPECTED_SOCKETS = {"/ws/engineer", "/ws/agent"}
+
+
+def app_routes(tmp_path: Path) -> tuple[set[tuple[str, str]], set[str]]:
+    tls = ensure_local_tls(tmp_path, [])
+    app = create_app(ServerConfig(data_dir=tmp_path), tls.cert)
+    http: set[tuple[str, str]] = set()
+    sockets: set[str] = set()
+    pending = list(app.routes)
+    while pending:
+        route = pending.pop()
+        included = getattr(route, "original_router", None)  # FastAPI wraps each included router
+        if included is not None:
+            pending.extend(included.routes)  # (included without a prefix: their paths are complete)
+        elif isinstance(route, APIRoute):
+            http |= {(m, route.path) for m in route.methods if m != "HEAD"}
+        elif isinstance(route, WebSocketRoute):
+            sockets.add(route.path)
+        else:
+            raise AssertionError(f"unexpected route type {route!r}")
+    return http, sockets
+
+
+def test_every_route_has_an_expected_role(tmp_path: Path) -> None:
+    http, sockets = app_routes(tmp_path)
+    assert http == set(EXPECTED), "a route was added or removed: say who may call it in EXPECTED"
+    assert sockets == EXPECTED_SOCKETS
+
+
+def concrete(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "x_nonexistent", path)
+
+
+async def call(client: httpx.AsyncClient, method: str, path: str, **kwargs: object) -> httpx.Response:
+    body = {"json": {}} if method in ("POST", "PUT") else {}
+    return await client.request(method, concrete(path), **body, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(EXPECTED))
+async def test_route_refuses_anonymous_and_lower_roles(
+    rme_server: RunningServer, method: str, path: str
+) -> None:
+    need = EXPECTED[(method, path)]
+    anonymous = rme_server.http()
+    reply = await call(anonymous, method, path)
+    if need == "public":
+        assert reply.status_code not in (401, 403), reply.text
+        await anonymous.aclose()
+        return
+    assert reply.status_code == 401, reply.text
+    await anonymous.aclose()
+    for role, rank in RANK.items():
+        if role == "public":
+            continue
+        client = await login(rme_server, *CREDENTIALS[role])
+        reply = await call(client, method, path)
+        if rank < RANK[need]:
+            assert reply.status_code == 403, f"{role}: {reply.status_code} {reply.text}"
+        else:
+            assert reply.status_code not in (401, 403), f"{role}: {reply.status_code} {reply.text}"
+            if method not in ("GET", "HEAD"):  # the same request from another site is refused
+                client.headers["Origin"] = "https://evil.example"
+                fresh = await login(rme_server, *CREDENTIALS[role])
+                fresh.headers["Origin"] = "https://evil.example"
+                assert (await call(fresh, method, path)).status_code == 403
+                fresh.headers.pop("Origin")
+                assert (await call(fresh, method, path)).status_code == 403  # no Origin at all
+                await fresh.aclose()
+        await client.aclose()
+
+
+async def test_engineer_socket_refuses_anonymous(rme_server: RunningServer) -> None:
+    with pytest.raises(InvalidStatus):
+        await connect(
+            f"wss://127.0.0.1:{rme_server.port}/ws/engineer",
+            ssl=rme_server.ssl_context(),
+            origin=rme_server.origin,  # type: ignore[arg-type]
+        )
+
+
+async def test_metrics_with_bearer_token(rme_server: RunningServer) -> None:
+    async with rme_server.http() as anonymous:
+        wrong = await anonymous.get("/metrics", headers={"Authorization": "Bearer not-the-token"})
+        assert wrong.status_code == 401
+        right = await anonymous.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+        assert right.status_code == 200
+        assert "rme_connected_agents" in right.text
