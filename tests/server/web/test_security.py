@@ -78,7 +78,7 @@ def app_routes(tmp_path: Path) -> tuple[set[tuple[str, str]], set[str]]:
         if included is not None:
             pending.extend(included.routes)  # (included without a prefix: their paths are complete)
         elif isinstance(route, APIRoute):
-            http |= {(m, route.path) for m in route.methods if m != "HEAD"}
+            http |= {(m, route.path) for m in route.methods or () if m != "HEAD"}
         elif isinstance(route, WebSocketRoute):
             sockets.add(route.path)
         else:
@@ -97,8 +97,8 @@ def concrete(path: str) -> str:
 
 
 async def call(client: httpx.AsyncClient, method: str, path: str, **kwargs: object) -> httpx.Response:
-    body = {"json": {}} if method in ("POST", "PUT") else {}
-    return await client.request(method, concrete(path), **body, **kwargs)  # type: ignore[arg-type]
+    body: dict[str, object] | None = {} if method in ("POST", "PUT") else None
+    return await client.request(method, concrete(path), json=body, **kwargs)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("method", "path"), sorted(EXPECTED))

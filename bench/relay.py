@@ -1,0 +1,179 @@
+"""Relay: round trip through the server vs a plain WebSocket echo server, and help request → engineer
+notified.
+
+Targets (BRIEF §7): relay overhead on a round trip ≤ 1.5 × a direct WebSocket; help request visible to
+an engineer p99 < 100 ms. Anchor in the same run: the same client (websockets, TLS, the same chat
+frame) talking to a plain `websockets` echo server in its own process (`bench._echo_server`).
+The relay round trip is engineer → server → agent → server → engineer (the agent echoes the chat);
+the server is a real `rme-server serve` process on SQLite. RME_BENCH_RELAY_ROUNDS sets the count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from websockets.asyncio.client import connect
+
+from protocol.messages import (
+    Chat,
+    ChatBody,
+    HelpQueued,
+    HelpRequest,
+    HelpRequestBody,
+    QueueUpdate,
+    SessionAccept,
+    SessionOffer,
+    TicketAccept,
+    TicketAcceptBody,
+)
+from tests.server.helpers import (
+    ADMIN,
+    ENGINEER,
+    ROOT,
+    AgentIdentity,
+    ProtocolClient,
+    RunningServer,
+    agent_connect,
+    agent_enroll,
+    free_port,
+    login,
+    new_customer_code,
+    open_engineer,
+    running_server,
+)
+
+ROUNDS = int(os.environ.get("RME_BENCH_RELAY_ROUNDS", "2000"))
+NOTIFY_ROUNDS = int(os.environ.get("RME_BENCH_NOTIFY_ROUNDS", "200"))
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def echo_round_trips(server: RunningServer, port: int, frame: str) -> list[float]:
+    times: list[float] = []
+    async with connect(f"wss://127.0.0.1:{port}/", ssl=server.ssl_context()) as ws:
+        for _ in range(100):  # warm-up
+            await ws.send(frame)
+            await ws.recv()
+        for _ in range(ROUNDS):
+            start = time.perf_counter()
+            await ws.send(frame)
+            await ws.recv()
+            times.append(time.perf_counter() - start)
+    return times
+
+
+async def agent_echo(agent: ProtocolClient) -> None:
+    """The agent side of the relay test: send every chat straight back, as fast as it can."""
+    while True:
+        frame = await agent.ws.recv()
+        message = agent.conn.receive(frame)
+        if isinstance(message, Chat):
+            await agent.ws.send(frame)  # the same bytes back: the agent's own work is as small as the echo's
+
+
+async def relay_round_trips(server: RunningServer) -> tuple[list[float], str]:
+    admin = await login(server, *ADMIN)
+    _, code = await new_customer_code(admin)
+    agent = await agent_enroll(server, AgentIdentity(), code)
+    http = await login(server, *ENGINEER)
+    engineer = await open_engineer(server, http)
+    await agent.send(HelpRequest(body=HelpRequestBody(words="bench", lang="en")))
+    queued = await agent.expect(HelpQueued)
+    await engineer.send(TicketAccept(body=TicketAcceptBody(ticket_id=queued.body.ticket_id)))
+    offer = await agent.expect(SessionOffer)
+    session = offer.session
+    assert session is not None
+    await agent.send(SessionAccept(session=session))
+    await engineer.expect(SessionAccept)
+    echo = asyncio.create_task(agent_echo(agent))
+    frame = engineer.conn.send(Chat(session=session, body=ChatBody(text="ping " * 10))).decode()
+    times: list[float] = []
+    for i in range(ROUNDS + 100):
+        start = time.perf_counter()
+        await engineer.ws.send(frame)
+        while True:
+            reply = engineer.conn.receive(await engineer.ws.recv())
+            if isinstance(reply, Chat):
+                break
+        if i >= 100:  # after the warm-up
+            times.append(time.perf_counter() - start)
+    echo.cancel()
+    for client in (agent, engineer):
+        await client.close()
+    for h in (admin, http):
+        await h.aclose()
+    return times, frame
+
+
+async def notify_latencies(server: RunningServer) -> list[float]:
+    admin = await login(server, *ADMIN)
+    http = await login(server, *ENGINEER)
+    engineer = await open_engineer(server, http)
+    identities: list[AgentIdentity] = []
+    for _ in range(4):
+        _, code = await new_customer_code(admin)
+        identity = AgentIdentity()
+        await (await agent_enroll(server, identity, code)).close()
+        identities.append(identity)
+    latencies: list[float] = []
+    for i in range(NOTIFY_ROUNDS):
+        agent = await agent_connect(server, identities[i % len(identities)])
+        start = time.perf_counter()
+        await agent.send(HelpRequest(body=HelpRequestBody(words=f"help {i}", lang="zh-CN")))
+        while True:
+            update = await engineer.expect(QueueUpdate)
+            if any(t.state == "queued" and t.words == f"help {i}" for t in update.body.changed):
+                break
+        latencies.append(time.perf_counter() - start)
+        await agent.close()  # ends the ticket; the removal update arrives before the next one
+    await engineer.close()
+    for h in (admin, http):
+        await h.aclose()
+    return latencies
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "server"
+        with running_server(
+            data, f"sqlite+aiosqlite:///{data / 'rme.db'}", heartbeat_timeout="600"
+        ) as server:
+            port = free_port()
+            echo_server = subprocess.Popen(
+                [sys.executable, "-m", "bench._echo_server", str(port),
+                 str(server.data_dir / "tls" / "server.pem"), str(server.data_dir / "tls" / "server.key")],
+                stdout=subprocess.PIPE, cwd=ROOT,
+            )  # fmt: skip
+            try:
+                assert echo_server.stdout is not None and echo_server.stdout.readline().strip() == b"ready"
+                relay, frame = asyncio.run(relay_round_trips(server))
+                direct = asyncio.run(echo_round_trips(server, port, frame))
+                notify = asyncio.run(notify_latencies(server))
+            finally:
+                echo_server.terminate()
+                echo_server.wait()
+    ms = 1000.0
+    d_med, r_med = statistics.median(direct), statistics.median(relay)
+    print(f"round trip, {ROUNDS} chat frames of {len(frame)} bytes over TLS WebSockets:")
+    print(f"  direct echo (anchor): median {d_med * ms:.3f} ms  p99 {pct(direct, 0.99) * ms:.3f} ms")
+    print(f"  through the relay   : median {r_med * ms:.3f} ms  p99 {pct(relay, 0.99) * ms:.3f} ms")
+    print(f"  relay / direct      : {r_med / d_med:.2f}x median (target <= 1.5x)")
+    print(f"help request -> engineer notified, {NOTIFY_ROUNDS} requests (audited, stored, pushed):")
+    print(
+        f"  median {statistics.median(notify) * ms:.2f} ms  p99 {pct(notify, 0.99) * ms:.2f} ms"
+        f"  max {max(notify) * ms:.2f} ms (target p99 < 100 ms)"
+    )
+
+
+if __name__ == "__main__":
+    main()
