@@ -5,7 +5,8 @@ Targets (BRIEF §7): relay overhead on a round trip ≤ 1.5 × a direct WebSocke
 an engineer p99 < 100 ms. Anchor in the same run: the same client (websockets, TLS, the same chat
 frame) talking to a plain `websockets` echo server in its own process (`bench._echo_server`).
 The relay round trip is engineer → server → agent → server → engineer (the agent echoes the chat);
-the server is a real `rme-server serve` process on SQLite. RME_BENCH_RELAY_ROUNDS sets the count.
+the server is a real `rme-server serve` process on SQLite, with the per-connection frame rate limit
+raised (the default, 200 frames/s, is for people, not for a benchmark loop). RME_BENCH_RELAY_ROUNDS sets the count.
 """
 
 from __future__ import annotations
@@ -105,6 +106,8 @@ async def relay_round_trips(server: RunningServer) -> tuple[list[float], str]:
             reply = engineer.conn.receive(await engineer.ws.recv())
             if isinstance(reply, Chat):
                 break
+            if isinstance(reply, Error):
+                raise RuntimeError(f"relay refused the benchmark's frame: {reply.body}")
         if i >= 100:  # after the warm-up
             times.append(time.perf_counter() - start)
     echo.cancel()

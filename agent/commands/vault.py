@@ -38,6 +38,9 @@ T_NONE = Text("还没有保险箱", "No vault yet")
 T_EMPTY = Text("保险箱是空的", "The vault is empty")
 T_SESSION_ON = Text("工程师会话进行中：保险箱已锁定", "An engineer session is active: the vault is locked")
 T_STATE = {"open": Text("已打开", "open"), "closed": Text("已加密", "encrypted")}
+T_OS_ERROR = Text("文件操作失败：{error}（任何已开始的步骤会在下次运行时完成或撤销，不会丢失文件）",
+                  "A file operation failed: {error} (any step begun is finished or undone at the next run; "
+                  "no file is lost)")
 T_NO_PASS = Text("需要口令，但没有终端可以输入（请用 --passphrase-file）",
                  "A passphrase is needed but there is no terminal to type it (use --passphrase-file)")
 
@@ -138,6 +141,10 @@ def run(args: argparse.Namespace) -> int:
         return 1
     except _Refused as exc:
         print(exc.text.render(lang), file=sys.stderr)
+        return 1
+    except OSError as exc:
+        _notes(vault)
+        print(T_OS_ERROR.render(lang, error=exc), file=sys.stderr)
         return 1
 
 

@@ -20,6 +20,7 @@ from agent.vault.errors import (
     AlreadyInitialized,
     CorruptBlob,
     Damaged,
+    FolderBusy,
     FolderRefused,
     NotInitialized,
     SessionActive,
@@ -283,7 +284,11 @@ class Vault:
                                     "generation": generation})
         crash_point("close.journal")
         # Moved aside first: no program can add a file by its old path while we encrypt.
-        path.rename(quarantine)
+        try:
+            path.rename(quarantine)
+        except OSError:  # Windows refuses while a program has a file in it open
+            journal.finish(self.layout)
+            raise FolderBusy(path=str(path)) from None
         fsync_dir(path.parent)
         crash_point("close.quarantined")
         try:

@@ -161,7 +161,9 @@ class RealAgent:
 
 
 @contextlib.contextmanager
-def real_agent(tmp: Path, server: RealServer, name: str = "agent", **settings: str) -> Iterator[RealAgent]:
+def real_agent(tmp: Path, server: RealServer, name: str = "agent", via: str | None = None,
+               **settings: str) -> Iterator[RealAgent]:
+    """An enrolled `rme-agent run` process; `via` is another address to dial (a proxy in front)."""
     data = tmp / name
     inbox = tmp / f"{name}-inbox"
     env = {"RME_LANG": "en", "RME_OPEN_BROWSER": "0", "RME_INBOX": str(inbox), "RME_CONSENT_TIMEOUT": "10",
@@ -169,7 +171,7 @@ def real_agent(tmp: Path, server: RealServer, name: str = "agent", **settings: s
     cli("rme-agent", "enroll", server.enroll_code(), "--server", server.url, "--ca", str(server.ca),
         "--data-dir", str(data), env=env)
     log = open(tmp / f"{name}.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([str(BIN / "rme-agent"), "run", "--server", server.url, "--data-dir", str(data),
+    proc = subprocess.Popen([str(BIN / "rme-agent"), "run", "--server", via or server.url, "--data-dir", str(data),
                              "--no-browser"], stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env})
     agent = RealAgent(data, inbox, proc, server, env)
     try:

@@ -295,6 +295,8 @@ class FaultLab:
                     os.kill(int(pid), signal.SIGKILL)
             self.sh(None, "ip", "netns", "del", ns, check=False)
         shutil.rmtree(self.netns_etc, ignore_errors=True)
+        with contextlib.suppress(OSError):  # only if no other lab (or anyone) uses it
+            self.netns_etc.parent.rmdir()
 
     # --- helpers ----------------------------------------------------------------------------------------
 
@@ -357,6 +359,7 @@ class FaultLab:
             self.sh(self.park, "ip", "link", "set", "eth0", "netns", self.client)
         for table in ("inet rmelab", "ip rmelab_nat", "arp rmelab"):
             self.sh(self.router, "nft", "delete", "table", *table.split(), check=False)
+        self.sh(self.router, "ip", "addr", "del", f"{CLIENT_IP}/32", "dev", "lan0", check=False)
         self.sh(self.router, "ip", "link", "set", "lan0", "up")
         self.sh(self.router, "ip", "link", "set", "wan0", "up")
         self.sh(self.router, "ip", "addr", "replace", f"{ROUTER_WAN}/24", "dev", "wan0")
@@ -396,6 +399,10 @@ class FaultLab:
     def apipa(self) -> None:
         self.sh(self.client, "ip", "addr", "flush", "dev", "eth0")
         self.sh(self.client, "ip", "addr", "add", f"{APIPA_ADDRESS}/16", "dev", "eth0")
+
+    def ip_conflict(self) -> None:
+        """Another machine on the LAN (played by the router) also uses the client's address."""
+        self.sh(self.router, "ip", "addr", "add", f"{CLIENT_IP}/32", "dev", "lan0")
 
     def no_default_route(self) -> None:
         self.sh(self.client, "ip", "route", "del", "default")
@@ -462,6 +469,7 @@ SCENARIOS: dict[str, tuple[Callable[[FaultLab], None], str | None, str]] = {
     "no_carrier": (FaultLab.no_carrier, "link.down", "offline"),
     "no_ipv4": (FaultLab.no_ipv4, "ip.none", "offline"),
     "apipa": (FaultLab.apipa, "ip.apipa", "offline"),
+    "ip_conflict": (FaultLab.ip_conflict, "ip.conflict", "offline"),
     "no_default_route": (FaultLab.no_default_route, "route.no_default", "offline"),
     "gateway_unreachable": (FaultLab.gateway_unreachable, "gateway.unreachable", "offline"),
     "no_resolver": (FaultLab.no_resolver, "dns.none", "offline"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -270,3 +271,31 @@ def test_operations_need_an_initialized_vault(tmp_path: Path) -> None:
 
     with pytest.raises(NotInitialized):
         vault.add(tmp_path)
+
+
+def test_a_file_written_during_close_aborts_it_and_loses_nothing(tmp_path: Path, home: Path) -> None:
+    import subprocess
+    import sys
+
+    from agent.vault import FolderBusy
+
+    private = home / "Private"
+    private.mkdir()
+    (private / "big").write_bytes(os.urandom(20 * 1024 * 1024))  # makes the close take a while
+    log = private / "log.txt"
+    log.write_bytes(b"")
+    writer = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\n"
+        "f = open(sys.argv[1], 'ab', buffering=0)\n"
+        "while True:\n    f.write(b'x'); time.sleep(0.001)\n"), str(log)])
+    try:
+        time.sleep(0.3)
+        vault = fast_vault(tmp_path / "data")
+        with pytest.raises(FolderBusy) as caught:
+            vault.add(private)
+        assert "changed while it was being encrypted" in caught.value.message("en")
+    finally:
+        writer.kill()
+        writer.wait()
+    assert (private / "big").stat().st_size == 20 * 1024 * 1024 and log.stat().st_size > 0
+    assert vault.folders() == [] and list((tmp_path / "data" / "vault" / "store").iterdir()) == []

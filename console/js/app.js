@@ -1,0 +1,124 @@
+// The console's shell: login/logout, the language switch, hash routing between the views, and the
+// one WebSocket that feeds the store. Views are mounted into <main> and destroyed on navigation.
+
+import { api, el, HttpError } from "./dom.js";
+import { initialLang, lang, setLang, t } from "./i18n.js";
+import { Link } from "./link.js";
+import { Store } from "./sessions.js";
+import { queueView } from "./views/queue.js";
+import { sessionView } from "./views/session.js";
+import { supervisorView } from "./views/supervisor.js";
+import { ticketView } from "./views/ticket.js";
+
+const main = document.getElementById("main");
+const nav = document.getElementById("nav");
+const liveBadge = document.getElementById("live");
+const toasts = document.getElementById("toasts");
+let mounted = null;
+let link = null;
+let store = null;
+let me = null;
+let liveState = "connecting";
+let repairsCache = null;
+
+const ctx = {
+  get store() { return store; },
+  get me() { return me; },
+  lang,
+  api,
+  repairs() {
+    repairsCache = repairsCache || api("/api/console/repairs").catch(() => []);
+    return repairsCache;
+  },
+  async acceptTicket(ticketId) {
+    const ticket = await api(`/api/console/tickets/${encodeURIComponent(ticketId)}`);
+    const record = store.accept(ticket);
+    location.hash = `#/session/${record.sid}`;
+  },
+};
+
+function toast(text, kind = "error") {
+  const item = el("div", { class: `toast ${kind}`, role: "alert" }, text);
+  toasts.append(item);
+  setTimeout(() => item.remove(), 8000);
+}
+
+function drawChrome() {
+  document.getElementById("brand").textContent = t("brand");
+  document.getElementById("lang").textContent = t("other_lang");
+  document.getElementById("logout").textContent = t("logout");
+  document.getElementById("who").textContent = me ? `${me.display_name} (${me.role})` : "";
+  liveBadge.textContent = t(liveState);
+  liveBadge.className = `badge live-${liveState}`;
+  const route = location.hash.split("/")[1] || "queue";
+  const links = [["queue", "nav_queue"], ["session", "nav_session"]];
+  if (me && me.role !== "engineer") links.push(["supervisor", "nav_supervisor"]);
+  nav.replaceChildren(...links.map(([r, k]) => el("a", { href: `#/${r}`, id: `nav-${r}`,
+    class: route === r || (r === "queue" && route === "ticket") ? "current" : "" }, t(k))));
+  document.getElementById("chrome").hidden = !me;
+}
+
+function route() {
+  if (mounted) mounted.destroy();
+  mounted = null;
+  drawChrome();
+  if (!me) { main.replaceChildren(loginForm()); return; }
+  const [, name, arg] = location.hash.split("/");
+  if (name === "ticket" && arg) mounted = ticketView(ctx, decodeURIComponent(arg));
+  else if (name === "session") mounted = sessionView(ctx, arg ? decodeURIComponent(arg) : null);
+  else if (name === "supervisor" && me.role !== "engineer") mounted = supervisorView(ctx);
+  else mounted = queueView(ctx);
+  main.replaceChildren(mounted.root);
+}
+
+function loginForm() {
+  const user = el("input", { id: "username", name: "username", autocomplete: "username", required: true, maxlength: 64 });
+  const pass = el("input", { id: "password", name: "password", type: "password", autocomplete: "current-password", required: true });
+  const totp = el("input", { id: "totp", name: "totp", inputmode: "numeric", autocomplete: "one-time-code", maxlength: 10 });
+  const totpRow = el("label", { hidden: true }, t("totp"), totp);
+  const message = el("p", { class: "error", id: "login-error", role: "alert" });
+  return el("form", { class: "login panel", id: "login-form", onsubmit: async (e) => {
+    e.preventDefault();
+    message.textContent = "";
+    try {
+      me = await api("/api/auth/login", { method: "POST",
+        json: { username: user.value, password: pass.value, totp: totp.value || null } });
+      start();
+    } catch (err) {
+      const why = err instanceof HttpError ? err.detail : err.message;
+      if (why === "totp_required") totpRow.hidden = false;
+      message.textContent = t("login_failed", { why: t(`why_${why}`) });
+    }
+  } }, el("h1", {}, t("login_title")), el("label", {}, t("username"), user), el("label", {}, t("password"), pass),
+  totpRow, el("button", { type: "submit", class: "primary", id: "login" }, t("login")), message);
+}
+
+function start() {
+  store = new Store();
+  link = new Link((msg) => store.handle(msg), (state) => { liveState = state; drawChrome(); });
+  store.link = link;
+  store.on((what) => {
+    if (what !== "error") return;
+    const last = store.errors[store.errors.length - 1];
+    toast(t("error", { msg: last.code === "ticket.unavailable" ? t("err_ticket_unavailable") : `${last.code}: ${last.message}` }));
+  });
+  link.start();
+  if (!location.hash || location.hash === "#/") location.hash = "#/queue";
+  route();
+}
+
+async function logout() {
+  try { await api("/api/auth/logout", { method: "POST" }); } catch { /* the cookie may be gone already */ }
+  if (link) link.stop();
+  me = null;
+  store = null;
+  location.hash = "";
+  route();
+}
+
+document.getElementById("lang").addEventListener("click", () => { setLang(lang() === "en" ? "zh-CN" : "en"); route(); });
+document.getElementById("logout").addEventListener("click", logout);
+window.addEventListener("hashchange", route);
+
+setLang(initialLang());
+api("/api/auth/me").then((who) => { me = who; start(); }).catch(() => route());

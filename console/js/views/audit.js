@@ -1,0 +1,45 @@
+// Audit: download a session's audit export (events, inclusion proofs, signed checkpoint) and verify
+// one — the one just downloaded, or any file — against this server's audit key.
+
+import { api, download, el } from "../dom.js";
+import { t } from "../i18n.js";
+
+function showResult(box, r) {
+  box.replaceChildren(r.ok
+    ? el("span", { class: "badge ok verify-result" }, t("verify_ok", { n: r.events_checked, size: r.tree_size }))
+    : el("span", { class: "badge bad verify-result" }, t("verify_bad", { problems: (r.problems || []).join("; ") })));
+  if (r.key) box.append(el("div", { class: "muted small" }, `rme-server audit verify FILE --key ${r.key}`));
+}
+
+async function verifyText(text, box) {
+  try {
+    showResult(box, await api("/api/console/audit/verify", { method: "POST", body: text }));
+  } catch (err) {
+    box.replaceChildren(el("span", { class: "error" }, t("error", { msg: err.message })));
+  }
+}
+
+export function auditButtons(sessionId) {
+  const result = el("div", { class: "audit-result" });
+  let last = null;
+  const get = el("button", { type: "button", class: "small download-audit", onclick: async () => {
+    try {
+      const doc = await api(`/api/sessions/${encodeURIComponent(sessionId)}/audit`);
+      last = JSON.stringify(doc, null, 2);
+      download(`rme-audit-${sessionId}.json`, last);
+      verify.disabled = false;
+    } catch (err) {
+      result.replaceChildren(el("span", { class: "error" }, t("error", { msg: err.message })));
+    }
+  } }, t("download_audit"));
+  const verify = el("button", { type: "button", class: "small verify-audit", disabled: true,
+    onclick: () => last && verifyText(last, result) }, t("verify_audit"));
+  return el("div", { class: "audit" }, get, " ", verify, result);
+}
+
+export function verifyPicker() {
+  const result = el("div", { class: "audit-result" });
+  const input = el("input", { type: "file", accept: ".json,application/json", class: "verify-file",
+    onchange: async () => { if (input.files[0]) await verifyText(await input.files[0].text(), result); } });
+  return el("div", { class: "audit" }, el("label", {}, t("verify_audit"), " ", input), result);
+}

@@ -1,0 +1,190 @@
+// A session: accept → the user lets the engineer in → requests (diagnosis, repair, command, file),
+// each shown with the state the user's answer put it in, and its output; chat; end with a resolution.
+// The controls are built once; only the status, the request list and the chat are redrawn, so what
+// the engineer is typing survives every pushed update.
+
+import { bytes, cause, t, time } from "../i18n.js";
+import { el } from "../dom.js";
+import { renderReport, verdictBadge } from "./report.js";
+
+const RESOLUTIONS = [
+  ["network.config", "res_network_config"], ["dns.fixed", "res_dns"], ["driver.fixed", "res_driver"],
+  ["isp.escalated", "res_isp"], ["hardware.visit", "res_hardware"], ["advice.given", "res_advice"],
+  ["not_reproduced", "res_not_reproduced"], ["other", "res_other"],
+];
+
+function describe(a) {
+  const act = a.action;
+  if (act.kind === "command") return el("code", { class: "verbatim" }, act.command);
+  if (act.kind === "repair") return el("span", {}, act.repair);
+  if (act.kind === "push_file") return el("span", {}, `${act.name} · ${bytes(act.size)} · SHA-256 ${act.sha256.slice(0, 16)}…`);
+  return el("span", {}, act.interface || "");
+}
+
+function outcomeOf(a) {
+  const o = a.outcome;
+  const parts = [];
+  if (a.error) parts.push(el("p", { class: "error" }, a.error));
+  if (a.decisionReason) parts.push(el("p", { class: "muted" }, a.decisionReason));
+  if (!o) return parts;
+  if (o.kind === "diagnose") parts.push(renderReport(o.report));
+  if (o.kind === "repair") {
+    const text = !o.applied ? t("repair_not_applied")
+      : o.fixed ? t("repair_fixed", { before: cause(o.root_cause_before) || "—", after: cause(o.root_cause_after) || t("verdict_ok") })
+        : t("repair_not_fixed", { after: cause(o.root_cause_after) || "—" });
+    parts.push(el("p", { class: o.fixed ? "good" : "warn" }, text));
+  }
+  if (o.kind === "command") {
+    parts.push(el("p", { class: "muted" }, t("exit_code", { code: o.exit_code ?? "—" }), ` · ${o.duration_ms} ms`,
+      o.truncated ? ` ${t("truncated")}` : ""));
+    parts.push(el("pre", { class: "output" }, o.output));
+  }
+  if (o.kind === "push_file") parts.push(el("p", { class: "good" }, t("saved_as", { name: o.saved_as, size: bytes(o.size) })));
+  return parts;
+}
+
+function actionCard(a) {
+  const left = a.state === "awaiting_consent" && a.consentDeadline
+    ? el("span", { class: "countdown", dataset: { deadline: String(a.consentDeadline) } },
+      t("seconds_left", { s: Math.max(0, Math.ceil((a.consentDeadline - Date.now()) / 1000)) })) : null;
+  let bar = null;
+  if (a.action.kind === "push_file" && a.file) {
+    const total = a.action.size || 1;
+    const done = a.state === "done" ? total : a.sent || 0;
+    bar = el("div", { class: "progress-wrap" },
+      el("progress", { class: "push-progress", max: total, value: done }),
+      el("span", { class: "muted small" }, t("sent_bytes", { done: bytes(done), total: bytes(a.action.size) })));
+  }
+  return el("li", { class: `action state-${a.state}`, dataset: { action: a.id, kind: a.action.kind, state: a.state } },
+    el("div", { class: "action-head" },
+      el("strong", {}, t(`kind_${a.action.kind}`)), " ", describe(a), " ",
+      el("span", { class: `badge act-${a.state}` }, t(`act_${a.state}`)), " ", left),
+    a.reason ? el("div", { class: "muted small" }, `${t("reason_label")}: ${a.reason}`) : null,
+    bar, outcomeOf(a));
+}
+
+export function sessionView(ctx, sid) {
+  const store = ctx.store;
+  const record = sid ? store.sessions.get(sid) : store.latestSession();
+  if (!record) return { root: el("section", { class: "view" }, el("p", { class: "muted" }, t("no_session"))), destroy() {} };
+
+  const status = el("div", { class: "status", id: "session-status", role: "status", "aria-live": "assertive" });
+  const actions = el("ol", { class: "actions", id: "actions" });
+  const chatLog = el("ol", { class: "chat-log", id: "chat-log" });
+  const reason = el("input", { type: "text", id: "reason", maxlength: 256, placeholder: t("reason_placeholder") });
+  const why = () => reason.value.trim();
+
+  // -- requests
+  const diagnose = el("button", { type: "button", id: "req-diagnose", onclick: () =>
+    store.request(record.sid, { kind: "diagnose" }, why() || t("diagnose_why")) }, t("request_diagnose"));
+  const repairSelect = el("select", { id: "repair-select" }, el("option", { value: "" }, t("choose_repair")));
+  const repairInfo = el("div", { class: "muted small", id: "repair-info" });
+  ctx.repairs().then((list) => {
+    for (const r of list) repairSelect.append(el("option", { value: r.id }, `${r[ctx.lang()].title} (${r.id})`));
+    repairSelect.onchange = () => {
+      const r = list.find((x) => x.id === repairSelect.value);
+      const d = r && r[ctx.lang()];
+      repairInfo.replaceChildren(d ? el("span", {}, d.description, " · ", `${t("risk")}: ${t(`risk_${d.risk}`)} — ${d.risk_note}`,
+        " · ", `${t("undo")}: ${d.undo}`) : "");
+    };
+  });
+  const repairButton = el("button", { type: "button", id: "req-repair", onclick: () => {
+    if (repairSelect.value) store.request(record.sid, { kind: "repair", repair: repairSelect.value }, why());
+  } }, t("run_repair"));
+  const command = el("input", { type: "text", id: "command", maxlength: 8192, placeholder: t("command_placeholder") });
+  const timeout = el("input", { type: "number", id: "command-timeout", min: 1, max: 3600, value: 60 });
+  const commandButton = el("button", { type: "button", id: "req-command", onclick: () => {
+    if (!command.value.trim()) return;
+    store.request(record.sid, { kind: "command", command: command.value, timeout_s: Number(timeout.value) || 60 }, why());
+    command.value = "";
+  } }, t("run_command"));
+  let chosen = null;
+  const fileName = el("span", { id: "file-name", class: "muted" });
+  const picker = el("input", { type: "file", id: "file-input", hidden: true, onchange: () => choose(picker.files[0]) });
+  const choose = (f) => { chosen = f || null; fileName.textContent = f ? `${f.name} (${bytes(f.size)})` : ""; };
+  const drop = el("div", { class: "dropzone", id: "dropzone",
+    ondragover: (e) => { e.preventDefault(); drop.classList.add("over"); },
+    ondragleave: () => drop.classList.remove("over"),
+    ondrop: (e) => { e.preventDefault(); drop.classList.remove("over"); choose(e.dataTransfer.files[0]); } },
+  t("drop_here"), " ", el("button", { type: "button", class: "link", onclick: () => picker.click() }, t("pick_file")), " ", fileName, picker);
+  const pushButton = el("button", { type: "button", id: "req-push", onclick: async () => {
+    if (!chosen) return;
+    const f = chosen;
+    choose(null);
+    fileName.textContent = t("hashing");
+    await store.pushFile(record.sid, f, why());
+    fileName.textContent = "";
+  } }, t("push"));
+  const controls = [diagnose, repairSelect, repairButton, command, timeout, commandButton, pushButton];
+
+  // -- chat and end
+  const chatInput = el("input", { type: "text", id: "chat-input", maxlength: 4000, placeholder: t("chat_placeholder") });
+  const chatForm = el("form", { class: "row", onsubmit: (e) => {
+    e.preventDefault();
+    if (chatInput.value.trim()) { store.chat(record.sid, chatInput.value); chatInput.value = ""; }
+  } }, chatInput, el("button", { type: "submit", id: "chat-send" }, t("send")));
+  const endReason = el("select", { id: "end-reason" }, ["resolved", "unresolved"].map((r) => el("option", { value: r }, t(`reason_${r}`))));
+  const resolution = el("select", { id: "resolution" }, RESOLUTIONS.map(([v, k]) => el("option", { value: v }, t(k))));
+  const note = el("textarea", { id: "end-note", maxlength: 2000, rows: 2 });
+  const endButton = el("button", { type: "button", class: "danger", id: "end-session", onclick: () =>
+    store.end(record.sid, endReason.value, resolution.value, note.value.trim()) }, t("end_session"));
+  const endBox = el("div", { class: "panel end" }, el("h2", {}, t("end_title")),
+    el("label", {}, t("end_reason"), endReason), el("label", {}, t("resolution_cat"), resolution),
+    el("label", { class: "wide" }, t("note"), note), endButton);
+
+  const tk = record.ticket;
+  const root = el("section", { class: "view session", dataset: { session: record.sid } },
+    el("h1", {}, t("session_title", { id: record.sid })),
+    el("p", {}, el("strong", {}, tk.customer.name), ` · ${tk.device.name} · `, verdictBadge(tk.verdict),
+      tk.root_cause ? ` ${cause(tk.root_cause)}` : "", el("br"), el("span", { class: "words" }, tk.words)),
+    status,
+    el("div", { class: "columns" },
+      el("div", { class: "col" },
+        el("div", { class: "panel requests" }, el("h2", {}, t("requests")),
+          el("label", { class: "wide" }, t("reason_label"), reason),
+          el("div", { class: "row" }, diagnose),
+          el("div", { class: "row" }, repairSelect, repairButton), repairInfo,
+          el("div", { class: "row" }, command, timeout, commandButton),
+          el("div", { class: "row" }, drop, pushButton)),
+        actions),
+      el("div", { class: "col" },
+        el("div", { class: "panel chat" }, el("h2", {}, t("chat")), chatLog, chatForm),
+        endBox)));
+
+  function drawStatus() {
+    const end = record.end;
+    let banner;
+    if (record.state === "offered") banner = el("div", { class: "banner waiting" }, t("sess_offered"));
+    else if (record.state === "active") banner = el("div", { class: "banner live" }, t("sess_active"));
+    else if (end && end.reason === "ended_by_user") {
+      banner = el("div", { class: "banner user-ended", id: "user-ended" }, el("strong", {}, t("user_ended")), " ",
+        t("user_ended_note", { time: time(end.at) }));
+    } else if (end && end.reason === "declined") banner = el("div", { class: "banner ended" }, t("sess_declined"));
+    else banner = el("div", { class: "banner ended" }, t("ended_reason", { reason: t(`reason_${end?.reason}`) }),
+      end?.resolution ? ` · ${end.resolution}` : "");
+    status.replaceChildren(banner);
+    const active = record.state === "active";
+    for (const c of [...controls, chatInput, endButton]) c.disabled = !active;
+    endBox.hidden = record.state === "ended";
+  }
+  function drawActions() {
+    actions.replaceChildren(...[...record.actions.values()].reverse().map(actionCard));
+  }
+  function drawChat() {
+    chatLog.replaceChildren(...record.chat.map((m) => el("li", { class: `from-${m.from}` },
+      el("span", { class: "who" }, m.from === "engineer" ? t("you") : t("user")), " ", m.text)));
+    chatLog.scrollTop = chatLog.scrollHeight;
+  }
+  const off = store.on((what) => {
+    if (what === "session") { drawStatus(); drawActions(); }
+    if (what === "actions") drawActions();
+    if (what === "chat") drawChat();
+  });
+  const tick = setInterval(() => {
+    for (const c of actions.querySelectorAll(".countdown")) {
+      c.textContent = t("seconds_left", { s: Math.max(0, Math.ceil((Number(c.dataset.deadline) - Date.now()) / 1000)) });
+    }
+  }, 1000);
+  drawStatus(); drawActions(); drawChat();
+  return { root, destroy() { off(); clearInterval(tick); } };
+}

@@ -1,0 +1,103 @@
+// The supervisor's view: every open ticket and session, the service figures for today and the last
+// seven days against the brief's targets (with a chart per figure), and the audit of ended sessions.
+// Figures and the overview are re-read when the queue changes (a pushed event), never on a timer.
+
+import { el } from "../dom.js";
+import { cause, t, time, waited } from "../i18n.js";
+import { auditButtons, verifyPicker } from "./audit.js";
+import { barChart } from "./charts.js";
+import { verdictBadge } from "./report.js";
+
+const KPIS = ["answer_rate", "response_s", "first_contact_fix", "session_min", "satisfaction"];
+
+function format(key, v) {
+  if (v === null || v === undefined) return t("no_data");
+  if (key === "response_s") return t("seconds", { n: v.toFixed(1) });
+  if (key === "session_min") return t("minutes", { n: v.toFixed(1) });
+  return `${(v * 100).toFixed(1)} %`;
+}
+
+function targetText(key, target) {
+  const op = target.direction === "min" ? (key === "answer_rate" ? "=" : ">") : "<";
+  return `${t("target")} ${op} ${format(key, target.value)}`;
+}
+
+function detail(key, f) {
+  const vars = {
+    answered: f.answered, unanswered: f.unanswered, waiting: f.waiting, p90: format("response_s", f.response_p90_s),
+    sessions: f.sessions, resolved: f.resolved, repeat: f.repeat_calls, ratings: f.ratings,
+    mean: f.mean_rating === null ? "—" : f.mean_rating.toFixed(2),
+  };
+  return t(`k_detail_${key}`, vars);
+}
+
+function metBadge(met) {
+  if (met === null) return el("span", { class: "badge nodata" }, t("no_data"));
+  return el("span", { class: `badge ${met ? "ok" : "bad"}` }, met ? t("met") : t("not_met"));
+}
+
+function kpiCard(key, data) {
+  const target = data.targets.find((x) => x.key === key);
+  // Label each bar with its local day of the month (the day began at `start`, a local midnight).
+  const days = data.days.map((d) => ({
+    label: String(new Date(new Date(d.start).getTime() + data.utc_offset_min * 60000).getUTCDate()), value: d[key] }));
+  const scale = key === "response_s" ? 30 : key === "session_min" ? 30 : 1;
+  return el("div", { class: "kpi", dataset: { kpi: key } },
+    el("h3", {}, t(`k_${key}`)),
+    el("div", { class: "kpi-values" },
+      el("div", {}, el("div", { class: "muted small" }, t("today")),
+        el("div", { class: "big", dataset: { period: "today" } }, format(key, data.today[key])), metBadge(target.met_today),
+        el("div", { class: "muted small" }, detail(key, data.today))),
+      el("div", {}, el("div", { class: "muted small" }, t("week")),
+        el("div", { class: "big", dataset: { period: "week" } }, format(key, data.week[key])), metBadge(target.met_week),
+        el("div", { class: "muted small" }, detail(key, data.week)))),
+    el("div", { class: "muted small" }, targetText(key, target)),
+    barChart(days, target, { scale, format: (v) => format(key, v), title: `${t(`k_${key}`)} · ${t("week")}` }));
+}
+
+function overviewTable(items, recent) {
+  return el("div", { class: "scroll" }, el("table", { class: recent ? "recent" : "open-items" },
+    el("thead", {}, el("tr", {}, ...["created", "col_customer", "device", "col_words", "col_diagnosis",
+      recent ? "outcome" : "col_state", "engineer", recent ? "audit" : "col_wait"].map((k) => el("th", {}, t(k))))),
+    el("tbody", {}, items.map((it) => el("tr", { dataset: { ticket: it.id, session: it.session_id } },
+      el("td", {}, time(it.created_at)),
+      el("td", {}, el("a", { href: `#/ticket/${it.id}` }, it.customer)),
+      el("td", {}, it.device),
+      el("td", { class: "words" }, it.words),
+      el("td", {}, verdictBadge(it.verdict), it.root_cause ? el("div", { class: "cause" }, cause(it.root_cause)) : null),
+      el("td", {}, recent ? [t(`reason_${it.outcome}`), it.resolution ? el("div", { class: "muted small" }, it.resolution) : null]
+        : t(`state_${it.state}`)),
+      el("td", {}, it.engineer || ""),
+      el("td", {}, recent ? auditButtons(it.session_id) : waited((Date.now() - new Date(it.created_at)) / 1000)))))));
+}
+
+export function supervisorView(ctx) {
+  const kpis = el("div", { class: "kpis", id: "kpis" });
+  const openBox = el("div", { id: "open-items" });
+  const recentBox = el("div", { id: "recent" });
+  const connected = el("p", { class: "muted", id: "connected" });
+  const root = el("section", { class: "view supervisor" },
+    el("h1", {}, t("sup_title")),
+    el("h2", {}, t("kpis")), kpis,
+    el("h2", {}, t("open_items")), connected, openBox,
+    el("h2", {}, t("recent")), recentBox,
+    el("h2", {}, t("audit")), verifyPicker());
+
+  let pending = null;
+  async function load() {
+    const offset = -new Date().getTimezoneOffset();
+    const [data, overview] = await Promise.all([
+      ctx.api(`/api/console/kpis?utc_offset_min=${offset}`), ctx.api("/api/console/overview")]);
+    kpis.replaceChildren(...KPIS.map((k) => kpiCard(k, data)));
+    connected.textContent = t("connected", overview.connected);
+    openBox.replaceChildren(overview.open.length ? overviewTable(overview.open, false) : el("p", { class: "muted" }, t("none_open")));
+    recentBox.replaceChildren(overviewTable(overview.recent, true));
+  }
+  const off = ctx.store.on((what) => {
+    if (what !== "queue") return;
+    clearTimeout(pending);
+    pending = setTimeout(() => load().catch(() => {}), 500); // several updates in a burst: one reload
+  });
+  load().catch((err) => kpis.replaceChildren(el("p", { class: "error" }, t("error", { msg: err.message }))));
+  return { root, destroy() { off(); clearTimeout(pending); } };
+}
