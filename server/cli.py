@@ -11,17 +11,22 @@ from collections.abc import Sequence
 COMMAND_MODULES: tuple[str, ...] = ("serve", "migrate", "user", "customer", "audit")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; when `argv` names a command, only that command's module is imported, so a command
+    starts without paying for every other command's imports."""
     parser = argparse.ArgumentParser(prog="rme-server", description="RME server — Remote Maintenance Expert")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    words = list(sys.argv[1:] if argv is None else argv)
+    chosen = next((w for w in words if not w.startswith("-")), None)
+    names = (chosen,) if chosen in COMMAND_MODULES else COMMAND_MODULES
+    for name in names:
         module = importlib.import_module(f"server.commands.{name}")
         module.register(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)
     if handler is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from protocol.actions import PushFileOutcome, PushFileParams
-from protocol.messages import ActionResult, ConsentReply, SessionEnd
+from protocol.messages import ActionResult, ConsentReply, Error, SessionEnd, SessionEndBody, new_id
 from tests.e2e.harness import Engineer, RealAgent, RealServer, engineer, real_agent
 from tests.e2e.test_session import answer_next, open_session
 
@@ -49,7 +50,7 @@ async def test_hostile_names_oversize_and_hash_mismatch(tmp_path: Path, server: 
                 str(outside / "x"): None,
                 "CON": "_CON",
                 "evil\x00.txt": "evil.txt",
-                "n" * 300 + ".zip": None,
+                "文" * 250 + ".zip": None,  # 250 characters, 754 bytes: cut to 180 bytes, extension kept
             }
             saved: list[str] = []
             for name, expected in hostile.items():
@@ -64,6 +65,16 @@ async def test_hostile_names_oversize_and_hash_mismatch(tmp_path: Path, server: 
                 assert (agent.inbox / outcome.saved_as).read_bytes() == data
                 saved.append(outcome.saved_as)
             assert sorted(p.name for p in agent.inbox.iterdir()) == sorted(saved)
+            assert any(name.endswith(".zip") and name.startswith("文") for name in saved)
+
+            # 300 characters is past the protocol's limit: the relay drops the frame, nobody is asked.
+            raw = {"v": 1, "type": "action.request", "id": new_id(), "session": session, "ts": 0,
+                   "body": {"action_id": new_id(), "reason": "", "action": {
+                       "kind": "push_file", "name": "n" * 300 + ".zip", "size": 1, "sha256": "0" * 64}}}
+            await eng.ws.send(json.dumps(raw))
+            error = await eng.expect(Error)
+            assert error.body.code == "frame.dropped"
+            assert agent.state()["guard"]["prompts"] == []
 
             # Bigger than this PC accepts: refused before the user is asked.
             big = await eng.request(session, params("big.iso", b"", size=64 << 20, sha="0" * 64))
@@ -119,8 +130,6 @@ async def test_engineer_end_reaches_the_agent(tmp_path: Path, server: RealServer
     with real_agent(tmp_path, server) as agent:
         async with engineer(server) as eng:
             session = await open_session(eng, agent, "done quickly")
-            from protocol.messages import SessionEndBody  # noqa: PLC0415
-
             await eng.send(SessionEnd(session=session, body=SessionEndBody(reason="resolved")))
             for _ in range(100):
                 if agent.state()["guard"]["session"] is None:

@@ -1,0 +1,337 @@
+"""The console end to end: a real server, a real agent process, its real panel, headless Chromium.
+
+The engineer logs in, sees the help request appear (pushed), opens the ticket, accepts; the user lets
+them in on the agent's panel (a second page); a diagnosis, a repair, a command and a file push each
+wait for the user's Allow and show their outcome live; the pushed file lands in the agent's inbox with
+the same SHA-256; the user presses End and the console says so at once. A second session is ended by
+the engineer with a resolution, then a supervisor sees real figures, downloads the audit report and
+verifies it. Screenshots of every view are taken at 1280×800 and at a narrow width; set
+`RME_SCREENSHOT_DIR=docs/screenshots` to keep them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+
+from tests.server.helpers import ENGINEER, PYTHON, ROOT, SUPERVISOR, RunningServer, running_server
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+WIDE = {"width": 1280, "height": 800}
+NARROW = {"width": 390, "height": 844}
+WAIT_MS = 20_000
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@dataclass
+class Agent:
+    process: subprocess.Popen[bytes]
+    data_dir: Path
+    inbox: Path
+    env: dict[str, str]
+    server: str
+
+    def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [PYTHON, "-m", "agent.cli", *args, "--data-dir", str(self.data_dir)],
+            capture_output=True, text=True, env=self.env, cwd=ROOT, timeout=timeout, check=False,
+        )  # fmt: skip
+
+    def panel_url(self) -> str:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            found = self.cli("panel", "--print-url", timeout=10)
+            if found.returncode == 0 and found.stdout.strip().startswith("http"):
+                return found.stdout.strip().splitlines()[-1]
+            time.sleep(0.2)
+        raise AssertionError(f"agent panel did not come up: {self.log()}")
+
+    def log(self) -> str:
+        path = self.data_dir.parent / "agent.log"
+        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    db = tmp_path_factory.mktemp("db") / "rme.db"
+    with running_server(tmp_path_factory.mktemp("server"), f"sqlite+aiosqlite:///{db}") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def agent(server: RunningServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
+    with server.sync_http() as http:
+        assert http.post("/api/auth/login", json={"username": "root-admin", "password": "admin password 1"}).is_success
+        customer = http.post("/api/customers", json={"name": "张三 Zhang San", "subscription": "active"})
+        assert customer.status_code == 201, customer.text
+        code = http.post(f"/api/customers/{customer.json()['id']}/enrollment-codes").json()["code"]
+    base = tmp_path_factory.mktemp("agent")
+    data_dir, inbox = base / "data", base / "inbox"
+    env = {
+        **os.environ, "RME_INBOX": str(inbox), "RME_OPEN_BROWSER": "0", "RME_LANG": "zh-CN",
+        "RME_CONSENT_TIMEOUT": "60", "HOME": str(base),
+    }  # fmt: skip
+    url = f"wss://127.0.0.1:{server.port}"
+    enrolled = subprocess.run(
+        [PYTHON, "-m", "agent.cli", "enroll", code, "--server", url, "--ca", str(server.ca),
+         "--data-dir", str(data_dir), "--name", "Zhang-PC"],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=60, check=False,
+    )  # fmt: skip
+    assert enrolled.returncode == 0, enrolled.stdout + enrolled.stderr
+    with (base / "agent.log").open("wb") as out:
+        process = subprocess.Popen(
+            [PYTHON, "-m", "agent.cli", "run", "--no-browser", "--server", url, "--data-dir", str(data_dir)],
+            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
+        )  # fmt: skip
+    running = Agent(process, data_dir, inbox, env, url)
+    try:
+        running.panel_url()
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+class Shots:
+    """Screenshots of each view, wide and narrow, kept under RME_SCREENSHOT_DIR when it is set."""
+
+    def __init__(self, tmp: Path) -> None:
+        keep = os.environ.get("RME_SCREENSHOT_DIR")
+        self.dir = (ROOT / keep) if keep else tmp
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.taken: list[Path] = []
+
+    def take(self, page: Page, name: str) -> None:
+        for label, size in (("1280x800", WIDE), ("narrow", NARROW)):
+            page.set_viewport_size(size)
+            path = self.dir / f"{name}-{label}.png"
+            page.screenshot(path=str(path), full_page=label == "narrow")
+            self.taken.append(path)
+        page.set_viewport_size(WIDE)
+
+
+def new_context(browser: Browser, lang: str = "zh-CN") -> BrowserContext:
+    context = browser.new_context(ignore_https_errors=True, viewport=WIDE, locale=lang, accept_downloads=True)
+    context.set_default_timeout(WAIT_MS)
+    return context
+
+
+def login(page: Page, server: RunningServer, account: tuple[str, str]) -> None:
+    page.goto(f"{server.base}/console/")
+    page.fill("#username", account[0])
+    page.fill("#password", account[1])
+    page.click("#login")
+    expect(page.locator("#live")).to_have_class("badge live-live")
+
+
+def allow_on_panel(panel: Page) -> None:
+    button = panel.locator("#prompts .prompt button.allow").first
+    button.wait_for(state="visible")
+    button.click()
+
+
+def action(console: Page, kind: str) -> str:
+    """The newest request of `kind` in the session view (a CSS selector)."""
+    console.locator(f'#actions li[data-kind="{kind}"]').first.wait_for()
+    action_id = console.locator(f'#actions li[data-kind="{kind}"]').first.get_attribute("data-action")
+    return f'#actions li[data-action="{action_id}"]'
+
+
+def test_an_engineer_works_a_session_in_the_console(
+    server: RunningServer, agent: Agent, browser: Browser, tmp_path: Path
+) -> None:
+    shots = Shots(tmp_path / "shots")
+    context = new_context(browser)
+    console = context.new_page()
+    console.goto(f"{server.base}/console/")
+    expect(console.locator("#login-form")).to_be_visible()
+    shots.take(console, "login")
+    login(console, server, ENGINEER)
+    expect(console.locator("#queue-empty")).to_be_visible()
+
+    # The user asks for help; the queue row appears without any reload (pushed).
+    asked = time.monotonic()
+    help_run = agent.cli("help", "家里的电脑上不了网，微信也打不开", "--no-browser", timeout=90)
+    assert help_run.returncode == 0, help_run.stdout + help_run.stderr
+    row = console.locator("#queue-rows tr[data-state=queued]")
+    expect(row).to_have_count(1)
+    print(f"help request -> visible in console: {(time.monotonic() - asked) * 1000:.0f} ms (incl. CLI start)")
+    expect(row.locator("td.words")).to_have_text("家里的电脑上不了网，微信也打不开")
+    expect(row.locator(".sub-active")).to_be_visible()
+    expect(row.locator("[class*=verdict-]")).to_be_visible()
+    shots.take(console, "queue")
+
+    # The ticket view: the full report and the (empty) history of this device.
+    row.locator("td a").first.click()
+    expect(console.locator("table.findings tbody tr").first).to_be_visible()
+    assert console.locator("table.findings tbody tr").count() >= 5
+    shots.take(console, "ticket")
+
+    # Accept; the user lets the engineer in on the agent's panel.
+    console.click("button.accept")
+    expect(console.locator(".banner.waiting")).to_be_visible()
+    panel = context.new_page()
+    panel.goto(agent.panel_url())
+    allow_on_panel(panel)
+    expect(console.locator(".banner.live")).to_be_visible()
+
+    # A diagnosis: waits for the user, then its report appears.
+    console.click("#req-diagnose")
+    diagnosis = action(console, "diagnose")
+    expect(console.locator(diagnosis)).to_have_attribute("data-state", "awaiting_consent")
+    allow_on_panel(panel)
+    expect(console.locator(diagnosis)).to_have_attribute("data-state", "done")
+    expect(console.locator(f"{diagnosis} table.findings")).to_be_visible()
+
+    # A repair from the catalogue: runs after Allow and reports what it did (on this machine there
+    # may be no DNS cache to flush, which the agent reports as a failed, not-applicable repair).
+    console.select_option("#repair-select", "dns.flush_cache")
+    expect(console.locator("#repair-info")).not_to_be_empty()
+    console.fill("#reason", "清除 DNS 缓存")
+    console.click("#req-repair")
+    repair = action(console, "repair")
+    allow_on_panel(panel)
+    console.wait_for_selector(f'{repair}[data-state="done"], {repair}[data-state="failed"]')
+
+    # A command, shown verbatim to the user, with its output back.
+    console.fill("#command", "echo rme-console-check")
+    console.click("#req-command")
+    command = action(console, "command")
+    allow_on_panel(panel)
+    expect(console.locator(f"{command} pre.output")).to_contain_text("rme-console-check")
+
+    # A denied request says so.
+    console.fill("#command", "echo not-allowed")
+    console.click("#req-command")
+    denied = action(console, "command")
+    panel.locator("#prompts .prompt button.deny").first.click()
+    expect(console.locator(denied)).to_have_attribute("data-state", "denied")
+
+    # A file by drag-and-drop shows up as chosen; the real one goes through the file picker.
+    console.evaluate(
+        """() => { const dt = new DataTransfer();
+           dt.items.add(new File(["dropped"], "dropped.txt", { type: "text/plain" }));
+           const zone = document.getElementById("dropzone");
+           zone.dispatchEvent(new DragEvent("dragover", { dataTransfer: dt, bubbles: true, cancelable: true }));
+           zone.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true })); }"""
+    )
+    expect(console.locator("#file-name")).to_contain_text("dropped.txt")
+    payload = os.urandom(1_300_000)
+    source = tmp_path / "driver-fix.bin"
+    source.write_bytes(payload)
+    console.set_input_files("#file-input", str(source))
+    expect(console.locator("#file-name")).to_contain_text("driver-fix.bin")
+    console.click("#req-push")
+    push = action(console, "push_file")
+    allow_on_panel(panel)
+    expect(console.locator(push)).to_have_attribute("data-state", "done")
+    expect(console.locator(f"{push} progress")).to_have_attribute("value", str(len(payload)))
+    landed = [p for p in agent.inbox.iterdir() if p.is_file()]
+    assert len(landed) == 1, landed
+    assert hashlib.sha256(landed[0].read_bytes()).hexdigest() == hashlib.sha256(payload).hexdigest()
+
+    console.fill("#chat-input", "您好，我是工程师，正在帮您检查网络。")
+    console.click("#chat-send")
+    expect(console.locator("#chat-log li.from-engineer")).to_have_count(1)
+    expect(panel.locator("#feed")).to_contain_text("您好，我是工程师")
+    shots.take(console, "session")
+    shots.take(panel, "agent-panel")
+
+    # The user presses End: the console says so at once.
+    pressed = time.monotonic()
+    panel.click("#end")
+    expect(console.locator("#user-ended")).to_be_visible()
+    print(f"user End -> console notice: {(time.monotonic() - pressed) * 1000:.0f} ms")
+    expect(console.locator("#end-session")).to_be_hidden()
+    shots.take(console, "session-ended-by-user")
+
+    # English UI.
+    console.click("#lang")
+    expect(console.locator("#user-ended")).to_contain_text("The user ended the session")
+    shots.take(console, "session-ended-by-user-en")
+    console.click("#lang")
+
+    # A second request from the same device: the engineer ends it with a resolution and a note, and
+    # the ticket view now lists the first ticket in the device's history.
+    console.click("#nav-queue")
+    again = agent.cli("help", "还是很慢", "--no-browser", timeout=90)
+    assert again.returncode == 0, again.stdout + again.stderr
+    row = console.locator("#queue-rows tr[data-state=queued]")
+    row.locator("td a").first.click()
+    expect(console.locator("table.history tbody tr")).to_have_count(1)
+    console.click("button.accept")
+    allow_on_panel(panel)
+    expect(console.locator(".banner.live")).to_be_visible()
+    console.select_option("#end-reason", "resolved")
+    console.select_option("#resolution", "dns.fixed")
+    console.fill("#end-note", "DNS 设置已改回自动获取")
+    console.click("#end-session")
+    expect(console.locator(".banner.ended")).to_be_visible()
+    expect(panel.locator("#session")).not_to_contain_text("工程师 ")  # the panel no longer shows a session
+
+    # Log out; a supervisor sees the real figures and audits the session.
+    console.click("#logout")
+    expect(console.locator("#login-form")).to_be_visible()
+    context.close()
+
+    sup_context = new_context(browser)
+    sup = sup_context.new_page()
+    login(sup, server, SUPERVISOR)
+    sup.click("#nav-supervisor")
+    today = sup.locator('.kpi[data-kpi="answer_rate"] [data-period="today"]')
+    expect(today).to_have_text("100.0 %")
+    expect(sup.locator('.kpi[data-kpi="first_contact_fix"] [data-period="today"]')).to_have_text("50.0 %")
+    expect(sup.locator("svg.chart")).to_have_count(5)
+    expect(sup.locator("table.recent tbody tr")).to_have_count(2)
+    with sup.expect_download() as download_info:
+        sup.locator("table.recent tbody tr button.download-audit").first.click()
+    exported = download_info.value.path()
+    assert exported is not None and '"session_id"' in Path(exported).read_text()
+    sup.locator("table.recent tbody tr button.verify-audit").first.click()
+    expect(sup.locator(".verify-result").first).to_have_class("badge ok verify-result")
+    # A tampered export fails verification.
+    tampered = tmp_path / "tampered.json"
+    original = Path(exported).read_text()
+    assert "dns.fixed" in original  # the newest session's end: its resolution is in the record
+    tampered.write_text(original.replace("dns.fixed", "dns.fixes", 1))
+    sup.set_input_files("input.verify-file", str(tampered))
+    expect(sup.locator(".verify-result.bad")).to_be_visible()
+    shots.take(sup, "supervisor")
+    sup.click("#lang")
+    shots.take(sup, "supervisor-en")
+    sup_context.close()
+    assert len(shots.taken) == 20
+    if os.environ.get("RME_SCREENSHOT_DIR"):
+        shutil.rmtree(tmp_path / "shots", ignore_errors=True)
