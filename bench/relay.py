@@ -6,7 +6,8 @@ an engineer p99 < 100 ms. Anchor in the same run: the same client (websockets, T
 frame) talking to a plain `websockets` echo server in its own process (`bench._echo_server`).
 The relay round trip is engineer → server → agent → server → engineer (the agent echoes the chat);
 the server is a real `rme-server serve` process on SQLite, with the per-connection frame rate limit
-raised (the default, 200 frames/s, is for people, not for a benchmark loop). RME_BENCH_RELAY_ROUNDS sets the count.
+raised (the default, 200 frames/s, is for people, not for a benchmark loop).
+RME_BENCH_RELAY_ROUNDS and RME_BENCH_NOTIFY_ROUNDS set the counts.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from websockets.asyncio.client import connect
 from protocol.messages import (
     Chat,
     ChatBody,
+    Error,
     HelpQueued,
     HelpRequest,
     HelpRequestBody,
@@ -148,9 +150,8 @@ async def notify_latencies(server: RunningServer) -> list[float]:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "server"
-        with running_server(
-            data, f"sqlite+aiosqlite:///{data / 'rme.db'}", heartbeat_timeout="600"
-        ) as server:
+        settings = {"heartbeat_timeout": "600", "ws_frames_per_second": "100000", "ws_frame_burst": "100000"}
+        with running_server(data, f"sqlite+aiosqlite:///{data / 'rme.db'}", **settings) as server:
             port = free_port()
             echo_server = subprocess.Popen(
                 [sys.executable, "-m", "bench._echo_server", str(port),

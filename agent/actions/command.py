@@ -30,7 +30,7 @@ READ_SIZE = 64 * 1024
 
 
 def is_dead(proc: psutil.Process) -> bool:
-    """Gone, or a zombie: it runs no more code (whoever reaps it — us, init or a subreaper — is irrelevant)."""
+    """Gone, or a zombie: it runs no more code (whoever reaps it — us, init or a subreaper)."""
     try:
         return proc.status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:

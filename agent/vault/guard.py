@@ -35,8 +35,8 @@ _DRIVE = re.compile(r"[A-Za-z]:[\\/]")
 
 def overlaps(a: Path, b: Path) -> bool:
     """One path equals or contains the other (real, local paths)."""
-    pa, pb = _parts(str(a), os.name == "nt", _folds(os.name == "nt")), _parts(str(b), os.name == "nt",
-                                                                             _folds(os.name == "nt"))
+    windows = os.name == "nt"
+    pa, pb = (_parts(str(p), windows, _folds(windows)) for p in (a, b))
     n = min(len(pa), len(pb))
     return pa[:n] == pb[:n]
 

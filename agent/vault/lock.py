@@ -57,7 +57,7 @@ def operation_lock(path: Path, timeout: float = 30.0) -> Iterator[None]:
     try:
         deadline = time.monotonic() + timeout
         while not _try_lock(fd):
-            if time.monotonic() > deadline:
+            if time.monotonic() >= deadline:
                 raise LockTimeout()
             time.sleep(0.05)
         try:

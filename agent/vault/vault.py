@@ -22,6 +22,7 @@ from agent.vault.errors import (
     Damaged,
     FolderBusy,
     FolderRefused,
+    LockTimeout,
     NotInitialized,
     SessionActive,
     UnknownFolder,
@@ -64,9 +65,10 @@ class VaultStatus:
     initialized: bool
     session_active: bool
     folders: list[FolderStatus] = field(default_factory=list)
+    busy: bool = False  # an operation (open/close) is running right now
 
     def to_json(self) -> dict[str, Any]:
-        return {"initialized": self.initialized, "session_active": self.session_active,
+        return {"initialized": self.initialized, "session_active": self.session_active, "busy": self.busy,
                 "folders": [f.to_json() for f in self.folders]}
 
 
@@ -87,8 +89,8 @@ class Vault:
     # -- plumbing ---------------------------------------------------------------------------------
 
     @contextmanager
-    def _locked(self) -> Iterator[Metadata | None]:
-        with operation_lock(self.layout.lock):
+    def _locked(self, timeout: float = 30.0) -> Iterator[Metadata | None]:
+        with operation_lock(self.layout.lock, timeout=timeout):
             meta = self.layout.load()
             if meta is not None:
                 self.notes.extend(journal.recover(self.layout, meta, self.lang))
@@ -190,11 +192,19 @@ class Vault:
             return list(meta.folders)
 
     def status(self) -> VaultStatus:
-        with self._locked() as meta:
-            active = read_session_owner(self.layout.session) is not None
-            if meta is None:
-                return VaultStatus(initialized=False, session_active=active)
-            return VaultStatus(True, active, [FolderStatus(f.name, f.state, f.size) for f in meta.folders])
+        """Never waits: while another operation runs (a long close), reports the last committed state."""
+        try:
+            with self._locked(timeout=0) as meta:
+                return self._status(meta, busy=False)
+        except LockTimeout:
+            return self._status(self.layout.load(), busy=True)
+
+    def _status(self, meta: Metadata | None, busy: bool) -> VaultStatus:
+        active = read_session_owner(self.layout.session) is not None
+        if meta is None:
+            return VaultStatus(initialized=False, session_active=active, busy=busy)
+        folders = [FolderStatus(f.name, f.state, f.size) for f in meta.folders]
+        return VaultStatus(initialized=True, session_active=active, folders=folders, busy=busy)
 
     # -- the session contract (issue 5 calls these) ----------------------------------------------
 
@@ -319,6 +329,7 @@ class Vault:
         except CorruptBlob:
             raise Damaged(item=folder.name, kept=str(gen_dir)) from None
         target = free_name(Path(folder.path))
+        target.parent.mkdir(parents=True, exist_ok=True)  # its parent may have been deleted meanwhile
         staging = staging_path(target, folder.id)
         remove_tree(staging)  # a leftover can only be ours; recovery normally removed it already
         step = {"op": "open", "folder": folder.id, "name": folder.name, "generation": generation,

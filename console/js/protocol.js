@@ -6,6 +6,7 @@ export const VERSION = 1;
 export const SUPPORTED_VERSIONS = [1];
 export const MAX_CHUNK_PAYLOAD = 256 * 1024;
 export const MAX_TEXT_FRAME = 1 << 20;
+export const MAX_FILE_SIZE = 4 * 2 ** 30;
 const ID_RE = /^[A-Za-z0-9_.:-]{1,64}$/;
 
 // Direction table rows that touch the engineer (SPEC §4): what we may send to the server, and what
@@ -57,7 +58,9 @@ export function encodeChunk(actionId, offset, payload, last) {
   if (!ID_RE.test(actionId)) throw new ProtocolError("bad action id");
   const data = payload instanceof Uint8Array ? payload : new Uint8Array(payload);
   if (data.length > MAX_CHUNK_PAYLOAD) throw new ProtocolError("chunk payload too large");
-  if (!Number.isSafeInteger(offset) || offset < 0) throw new ProtocolError("bad offset");
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset + data.length > MAX_FILE_SIZE) {
+    throw new ProtocolError("chunk offset out of range");
+  }
   const n = actionId.length;
   const frame = new Uint8Array(15 + n + data.length);
   const view = new DataView(frame.buffer);

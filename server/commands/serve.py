@@ -8,6 +8,7 @@ With no certificate configured, a local CA and a server certificate are generate
 from __future__ import annotations
 
 import argparse
+import os
 import logging.config
 import sys
 from pathlib import Path
@@ -70,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
             ssl_certfile=str(cert),
             ssl_keyfile=str(key),
             log_config=logging_config,
+            ws=os.environ.get("RME_WS_IMPL", "websockets"),  # type: ignore[arg-type]
             ws_max_size=WS_MAX_SIZE,
             ws_ping_interval=20.0,
             ws_ping_timeout=20.0,

@@ -16,6 +16,7 @@ import json
 import logging
 import secrets
 from dataclasses import dataclass, field, replace
+from typing import cast
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -39,6 +40,7 @@ from protocol.messages import (
     EnrollOk,
     EnrollOkBody,
     EnrollRequest,
+    Envelope,
     Feedback,
     Hello,
     HelpQueued,
@@ -431,11 +433,15 @@ class AgentLink(Link):
             await self.services.bus.publish(note.reply_to, Note("error", "server", note.session, data=data))
 
     async def _engineer_frame(self, note: Note) -> None:
-        try:
-            message = decode(note.frame)
-        except ProtocolError as exc:
-            await self._refuse_engineer(note, "frame.dropped", exc.reason, None)
-            return
+        message: Message
+        if isinstance(note.message, Envelope):
+            message = cast("Message", note.message)
+        else:
+            try:
+                message = decode(note.frame)
+            except ProtocolError as exc:
+                await self._refuse_engineer(note, "frame.dropped", exc.reason, None)
+                return
         route = self.route
         if (
             route is None

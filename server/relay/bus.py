@@ -15,7 +15,7 @@ from __future__ import annotations
 import abc
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 log = logging.getLogger("rme.bus")
 
@@ -31,6 +31,9 @@ class Note:
     frame: str | bytes = ""
     data: str = ""  # a small JSON text for kinds that carry fields instead of a frame
     reply_to: str = ""  # the topic that hears about refusals (the sender's own topic)
+    # The frame already decoded by the sender's link, when the note never left this process
+    # (saves decoding twice); the Redis bus drops it and the receiver decodes `frame` again.
+    message: object = field(default=None, compare=False)
 
 
 Handler = Callable[[Note], Awaitable[None]]

@@ -131,7 +131,8 @@ class EngineerLink(Link):
         if isinstance(message, ActionRequest) and message.body.action.kind == "push_file":
             self.pushes[message.body.action_id] = session
         reached = await self.services.bus.publish(
-            agent_topic(device_id), Note("engineer.frame", self.actor, session, text, reply_to=self.topic)
+            agent_topic(device_id),
+            Note("engineer.frame", self.actor, session, text, reply_to=self.topic, message=message),
         )
         if reached == 0:
             await self.send_error("session.agent_offline", "the user's computer is not connected", message.id)

@@ -13,13 +13,14 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.typing import Origin
 
 from protocol import Connection, Peer
 from protocol.codec import MAX_CHUNK_FRAME, FileChunk
@@ -49,8 +50,15 @@ def free_port() -> int:
 
 
 def cli(tool: str, *args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> str:
-    result = subprocess.run([str(BIN / tool), *args], input=stdin, capture_output=True, text=True, timeout=60,
-                            env={**os.environ, **(env or {})}, check=False)
+    result = subprocess.run(
+        [str(BIN / tool), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
     if result.returncode != 0:
         raise RuntimeError(f"{tool} {' '.join(args)} failed ({result.returncode}): {result.stderr[-2000:]}")
     return result.stdout
@@ -110,11 +118,23 @@ def real_server(tmp: Path) -> Iterator[RealServer]:
     base = ["--data-dir", str(data)]
     cli("rme-server", "migrate", *base)
     customer = cli("rme-server", "customer", "add", "Zhang San", *base).strip()
-    cli("rme-server", "user", "add", "wangwei", "--display-name", "Wang Wei", "--password-stdin", *base,
-        stdin=PASSWORD + "\n")
+    cli(
+        "rme-server",
+        "user",
+        "add",
+        "wangwei",
+        "--display-name",
+        "Wang Wei",
+        "--password-stdin",
+        *base,
+        stdin=PASSWORD + "\n",
+    )
     log = open(tmp / "server.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([str(BIN / "rme-server"), "serve", "--host", "127.0.0.1", "--port", str(port), *base],
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [str(BIN / "rme-server"), "serve", "--host", "127.0.0.1", "--port", str(port), *base],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         _wait_port(port, proc)
         yield RealServer(data, port, proc, customer)
@@ -136,8 +156,12 @@ class RealAgent:
 
     def _client(self) -> httpx.Client:
         info = self.panel()
-        return httpx.Client(base_url=f"http://127.0.0.1:{info['port']}", trust_env=False, timeout=20,
-                            headers={"Authorization": f"Bearer {info['secret']}"})
+        return httpx.Client(
+            base_url=f"http://127.0.0.1:{info['port']}",
+            trust_env=False,
+            timeout=20,
+            headers={"Authorization": f"Bearer {info['secret']}"},
+        )
 
     def state(self) -> dict[str, Any]:
         with self._client() as client:
@@ -157,22 +181,54 @@ class RealAgent:
             client.post("/api/answer", json={"prompt_id": prompt_id, "allow": allow}).raise_for_status()
 
     def cli(self, *args: str) -> str:
-        return cli("rme-agent", *args, "--data-dir", str(self.data), "--server", self.server.url, env=self.env)
+        return cli(
+            "rme-agent", *args, "--data-dir", str(self.data), "--server", self.server.url, env=self.env
+        )
 
 
 @contextlib.contextmanager
-def real_agent(tmp: Path, server: RealServer, name: str = "agent", via: str | None = None,
-               **settings: str) -> Iterator[RealAgent]:
+def real_agent(
+    tmp: Path, server: RealServer, name: str = "agent", via: str | None = None, **settings: str
+) -> Iterator[RealAgent]:
     """An enrolled `rme-agent run` process; `via` is another address to dial (a proxy in front)."""
     data = tmp / name
     inbox = tmp / f"{name}-inbox"
-    env = {"RME_LANG": "en", "RME_OPEN_BROWSER": "0", "RME_INBOX": str(inbox), "RME_CONSENT_TIMEOUT": "10",
-           "RME_RECONNECT_MIN": "0.1", "RME_RECONNECT_MAX": "0.5", **settings}
-    cli("rme-agent", "enroll", server.enroll_code(), "--server", server.url, "--ca", str(server.ca),
-        "--data-dir", str(data), env=env)
+    env = {
+        "RME_LANG": "en",
+        "RME_OPEN_BROWSER": "0",
+        "RME_INBOX": str(inbox),
+        "RME_CONSENT_TIMEOUT": "10",
+        "RME_RECONNECT_MIN": "0.1",
+        "RME_RECONNECT_MAX": "0.5",
+        **settings,
+    }
+    cli(
+        "rme-agent",
+        "enroll",
+        server.enroll_code(),
+        "--server",
+        server.url,
+        "--ca",
+        str(server.ca),
+        "--data-dir",
+        str(data),
+        env=env,
+    )
     log = open(tmp / f"{name}.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([str(BIN / "rme-agent"), "run", "--server", via or server.url, "--data-dir", str(data),
-                             "--no-browser"], stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env})
+    proc = subprocess.Popen(
+        [
+            str(BIN / "rme-agent"),
+            "run",
+            "--server",
+            via or server.url,
+            "--data-dir",
+            str(data),
+            "--no-browser",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **env},
+    )
     agent = RealAgent(data, inbox, proc, server, env)
     try:
         deadline = time.monotonic() + 20
@@ -198,11 +254,13 @@ class Engineer:
         self.ws = ws
         self.conn = conn
         self.inbox: asyncio.Queue[Message] = asyncio.Queue()
+        self.frames: list[str | bytes] = []  # every frame received, raw (what an engineer could ever see)
         self.reader = asyncio.ensure_future(self._read())
 
     async def _read(self) -> None:
         with contextlib.suppress(Exception):
             async for frame in self.ws:
+                self.frames.append(frame)
                 item = self.conn.receive(frame)
                 assert not isinstance(item, FileChunk)  # nothing binary ever comes to an engineer
                 await self.inbox.put(item)
@@ -210,7 +268,7 @@ class Engineer:
     async def send(self, message: Envelope) -> None:
         await self.ws.send(self.conn.send(message).decode())
 
-    async def expect(self, kind: type[M], timeout: float = 15.0, **match: Any) -> M:
+    async def expect(self, kind: type[M], timeout: float = 15.0, **match: Any) -> M:  # noqa: ASYNC109 (one deadline over several awaits)
         async with asyncio.timeout(timeout):
             while True:
                 message = await self.inbox.get()
@@ -229,8 +287,11 @@ class Engineer:
 
     async def request(self, session: str, action: Any, reason: str = "e2e") -> str:
         action_id = new_id()
-        await self.send(ActionRequest(session=session, body=ActionRequestBody(action_id=action_id, action=action,
-                                                                              reason=reason)))
+        await self.send(
+            ActionRequest(
+                session=session, body=ActionRequestBody(action_id=action_id, action=action, reason=reason)
+            )
+        )
         return action_id
 
     async def push(self, action_id: str, data: bytes, stop_at: int | None = None) -> None:
@@ -252,14 +313,21 @@ class Engineer:
 @contextlib.asynccontextmanager
 async def engineer(server: RealServer) -> AsyncIterator[Engineer]:
     context = ssl.create_default_context(cafile=str(server.ca))
-    async with httpx.AsyncClient(base_url=server.https, verify=context, trust_env=False,
-                                 headers={"Origin": server.https}) as client:
+    async with httpx.AsyncClient(
+        base_url=server.https, verify=context, trust_env=False, headers={"Origin": server.https}
+    ) as client:
         login = await client.post("/api/auth/login", json={"username": "wangwei", "password": PASSWORD})
         login.raise_for_status()
         cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
-    ws = await connect(f"{server.url}/ws/engineer", ssl=context, compression=None, proxy=None,
-                       origin=server.https, additional_headers={"Cookie": cookie},  # type: ignore[arg-type]
-                       max_size=max(MAX_TEXT_FRAME, MAX_CHUNK_FRAME))
+    ws = await connect(
+        f"{server.url}/ws/engineer",
+        ssl=context,
+        compression=None,
+        proxy=None,
+        origin=Origin(server.https),
+        additional_headers={"Cookie": cookie},
+        max_size=max(MAX_TEXT_FRAME, MAX_CHUNK_FRAME),
+    )
     conn = Connection(local=Peer.ENGINEER, remote=Peer.SERVER)
     await ws.send(conn.send(Hello(body=HelloBody(role="engineer", versions=[1], software="e2e"))).decode())
     eng = Engineer(ws, conn)
@@ -267,6 +335,15 @@ async def engineer(server: RealServer) -> AsyncIterator[Engineer]:
         yield eng
     finally:
         await eng.close()
+
+
+async def eventually(check: Callable[[], bool], within: float = 10.0, step: float = 0.05) -> bool:
+    """Poll `check` until it holds or `within` seconds pass; returns its last value."""
+    for _ in range(max(1, int(within / step))):
+        if check():
+            return True
+        await asyncio.sleep(step)
+    return check()
 
 
 def _field(message: Envelope, path: str) -> Any:

@@ -21,15 +21,18 @@ from tests.e2e.test_session import answer_next, open_session
 
 
 def params(name: str, data: bytes, size: int | None = None, sha: str | None = None) -> PushFileParams:
-    return PushFileParams(name=name, size=len(data) if size is None else size,
-                          sha256=sha or hashlib.sha256(data).hexdigest())
+    return PushFileParams(
+        name=name, size=len(data) if size is None else size, sha256=sha or hashlib.sha256(data).hexdigest()
+    )
 
 
 def snapshot(root: Path) -> dict[str, int]:
     return {str(p): p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
 
 
-async def allowed_push(eng: Engineer, agent: RealAgent, session: str, push: PushFileParams, data: bytes) -> ActionResult:
+async def allowed_push(
+    eng: Engineer, agent: RealAgent, session: str, push: PushFileParams, data: bytes
+) -> ActionResult:
     action = await eng.request(session, push)
     await answer_next(agent, True)
     assert (await eng.expect(ConsentReply, body__action_id=action)).body.decision == "allowed"
@@ -68,9 +71,23 @@ async def test_hostile_names_oversize_and_hash_mismatch(tmp_path: Path, server: 
             assert any(name.endswith(".zip") and name.startswith("文") for name in saved)
 
             # 300 characters is past the protocol's limit: the relay drops the frame, nobody is asked.
-            raw = {"v": 1, "type": "action.request", "id": new_id(), "session": session, "ts": 0,
-                   "body": {"action_id": new_id(), "reason": "", "action": {
-                       "kind": "push_file", "name": "n" * 300 + ".zip", "size": 1, "sha256": "0" * 64}}}
+            raw = {
+                "v": 1,
+                "type": "action.request",
+                "id": new_id(),
+                "session": session,
+                "ts": 0,
+                "body": {
+                    "action_id": new_id(),
+                    "reason": "",
+                    "action": {
+                        "kind": "push_file",
+                        "name": "n" * 300 + ".zip",
+                        "size": 1,
+                        "sha256": "0" * 64,
+                    },
+                },
+            }
             await eng.ws.send(json.dumps(raw))
             error = await eng.expect(Error)
             assert error.body.code == "frame.dropped"
@@ -101,8 +118,9 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=True)
 
 
-async def test_full_disk_and_dropped_connection_leave_nothing(tmp_path: Path, server: RealServer,
-                                                              small_disk: Path) -> None:
+async def test_full_disk_and_dropped_connection_leave_nothing(
+    tmp_path: Path, server: RealServer, small_disk: Path
+) -> None:
     inbox = small_disk / "RME Inbox"
     with real_agent(tmp_path, server, RME_INBOX=str(inbox), RME_INBOX_RESERVE="0") as agent:
         async with engineer(server) as eng:
@@ -123,7 +141,7 @@ async def test_full_disk_and_dropped_connection_leave_nothing(tmp_path: Path, se
             await asyncio.sleep(0.05)
         assert agent.state()["guard"]["session"] is None
         assert list(inbox.iterdir()) == []
-        assert {p.name for p in small_disk.iterdir()} == {"RME Inbox"}
+        assert {p.name for p in small_disk.iterdir()} == {"RME Inbox"}  # noqa: ASYNC240
 
 
 async def test_engineer_end_reaches_the_agent(tmp_path: Path, server: RealServer) -> None:

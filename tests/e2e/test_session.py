@@ -4,7 +4,6 @@ Consent given, denied and timed out; the kill switch with a process tree; the ki
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import psutil
@@ -12,7 +11,7 @@ import psutil
 from agent.actions.command import wait_dead
 from protocol.actions import CommandOutcome, CommandParams
 from protocol.messages import ActionResult, ConsentReply, ConsentRequest, SessionAccept, SessionEnd, Welcome
-from tests.e2e.harness import Engineer, RealAgent, RealServer, engineer, real_agent
+from tests.e2e.harness import Engineer, RealAgent, RealServer, engineer, eventually, real_agent
 from tests.e2e.proxy import ThreadedProxy
 
 
@@ -43,7 +42,10 @@ async def test_consent_given_denied_and_timed_out(tmp_path: Path, server: RealSe
             await answer_next(agent, True)
             assert (await eng.expect(ConsentReply, body__action_id=given)).body.decision == "allowed"
             result = await eng.expect(ActionResult, body__action_id=given)
-            assert isinstance(result.body.outcome, CommandOutcome) and result.body.outcome.output == "consented\n"
+            assert (
+                isinstance(result.body.outcome, CommandOutcome)
+                and result.body.outcome.output == "consented\n"
+            )
 
             denied = await eng.request(session, CommandParams(command=f"touch {marker}"))
             await answer_next(agent, False)
@@ -56,8 +58,13 @@ async def test_consent_given_denied_and_timed_out(tmp_path: Path, server: RealSe
             assert not marker.exists()
         # The engineer left: the session ended for the agent too, and the user's log tells the whole story.
         log = "".join(p.read_text("utf-8") for p in (agent.data / "logs").glob("*.log"))
-        for line in ("You allowed: Run a command", "You denied: Run a command",
-                     "No answer, denied automatically: Run a command", "echo consented", "Wang Wei"):
+        for line in (
+            "You allowed: Run a command",
+            "You denied: Run a command",
+            "No answer, denied automatically: Run a command",
+            "echo consented",
+            "Wang Wei",
+        ):
             assert line in log
 
 
@@ -70,9 +77,7 @@ async def test_kill_switch_kills_the_command_tree(tmp_path: Path, server: RealSe
             await answer_next(agent, True)
             await eng.expect(ConsentReply, body__action_id=action)
             root = psutil.Process(agent.proc.pid)
-            deadline = time.monotonic() + 10
-            while len(root.children(recursive=True)) < 5 and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
+            await eventually(lambda: len(root.children(recursive=True)) >= 5)
             family = root.children(recursive=True)
             assert len(family) >= 5
             out = await asyncio.to_thread(agent.cli, "end")
@@ -95,23 +100,18 @@ async def test_kill_switch_with_the_network_cut(tmp_path: Path, server: RealServ
                 await answer_next(agent, True)
                 await eng.expect(ConsentReply, body__action_id=action)
                 root = psutil.Process(agent.proc.pid)
-                while len(root.children(recursive=True)) < 3:
-                    await asyncio.sleep(0.05)
+                await eventually(lambda: len(root.children(recursive=True)) >= 3)
                 family = root.children(recursive=True)
                 proxy.cut()
                 out = await asyncio.to_thread(agent.cli, "end")
                 assert "Session ended" in out
                 assert wait_dead(family, 0.2) == []  # stopped locally, network or not
                 unreported = agent.data / "unreported-ends.json"
-                deadline = time.monotonic() + 10
-                while session not in unreported.read_text() and time.monotonic() < deadline:
-                    await asyncio.sleep(0.05)
+                await eventually(lambda: session in unreported.read_text())
                 assert session in unreported.read_text()
                 proxy.restore()
                 # Back online: the agent reconnects by itself and reports the end it could not send.
-                deadline = time.monotonic() + 20
-                while session in unreported.read_text() and time.monotonic() < deadline:
-                    await asyncio.sleep(0.1)
+                await eventually(lambda: session not in unreported.read_text(), within=20)
                 assert session not in unreported.read_text()
                 end = await eng.expect(SessionEnd, session=session, timeout=20)
                 assert end.body.reason in ("ended_by_user", "connection_lost")

@@ -15,7 +15,7 @@ def body(action: object, reason: str = "because") -> ActionRequestBody:
 def test_command_shown_verbatim() -> None:
     command = 'ipconfig /all & echo "x"'
     for lang in ("zh-CN", "en"):
-        shown = describe(body(CommandParams(command=command, timeout_s=30)), lang)  # type: ignore[arg-type]
+        shown = describe(body(CommandParams(command=command, timeout_s=30)), lang)
         assert shown.verbatim == command
         assert "30" in shown.what and shown.risk_level == "high" and shown.why == "because"
 

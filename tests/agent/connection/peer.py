@@ -76,8 +76,14 @@ class PeerServer:
         self.codes[code] = device_id
 
     async def start(self) -> None:
-        self._server = await serve(self._handle, "127.0.0.1", 0, ssl=self.context, compression=None,
-                                   max_size=max(MAX_TEXT_FRAME, MAX_CHUNK_FRAME))
+        self._server = await serve(
+            self._handle,
+            "127.0.0.1",
+            0,
+            ssl=self.context,
+            compression=None,
+            max_size=max(MAX_TEXT_FRAME, MAX_CHUNK_FRAME),
+        )
         self.port = next(iter(self._server.sockets)).getsockname()[1]
 
     async def stop(self) -> None:
@@ -96,20 +102,26 @@ class PeerServer:
         if isinstance(first, EnrollRequest):
             device_id = self.codes.pop(first.body.code)
             self.devices[device_id] = Ed25519PublicKey.from_public_bytes(b64url_decode(first.body.public_key))
-            await ws.send(conn.send(EnrollOk(body=EnrollOkBody(device_id=device_id, customer_id="c1"))).decode())
+            await ws.send(
+                conn.send(EnrollOk(body=EnrollOkBody(device_id=device_id, customer_id="c1"))).decode()
+            )
             with contextlib.suppress(Exception):
                 await ws.wait_closed()
             return
         assert isinstance(first, AuthResponse)
         key = self.devices[first.body.device_id]
         try:
-            key.verify(b64url_decode(first.body.signature), auth_transcript(nonce, self.binding,
-                                                                             first.body.device_id))
+            key.verify(
+                b64url_decode(first.body.signature),
+                auth_transcript(nonce, self.binding, first.body.device_id),
+            )
         except Exception:
             self.auth_failures += 1
             await ws.close()
             return
-        await ws.send(conn.send(AuthOk(body=AuthOkBody(device_id=first.body.device_id, customer_id="c1"))).decode())
+        await ws.send(
+            conn.send(AuthOk(body=AuthOkBody(device_id=first.body.device_id, customer_id="c1"))).decode()
+        )
         link = AgentLink(ws, conn, first.body.device_id)
         self.current = link
         await self.links.put(link)
@@ -120,7 +132,7 @@ class PeerServer:
                 if message.type != "heartbeat":
                     await link.inbox.put(message)
 
-    async def link(self, timeout: float = 10.0) -> AgentLink:
+    async def link(self, timeout: float = 10.0) -> AgentLink:  # noqa: ASYNC109 (one deadline over several awaits)
         return await asyncio.wait_for(self.links.get(), timeout)
 
     async def send(self, message: Envelope, link: AgentLink | None = None) -> None:
@@ -133,8 +145,13 @@ class PeerServer:
         assert target is not None
         await target.ws.send(target.conn.send_chunk(chunk))
 
-    async def expect(self, kind: type[M], timeout: float = 10.0, link: AgentLink | None = None,
-                     **match: Any) -> M:
+    async def expect(
+        self,
+        kind: type[M],
+        timeout: float = 10.0,  # noqa: ASYNC109 (one deadline over several awaits)
+        link: AgentLink | None = None,
+        **match: Any,
+    ) -> M:
         """The next message of `kind` from the agent (others of other kinds are skipped)."""
         target = link or self.current
         assert target is not None

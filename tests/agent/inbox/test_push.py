@@ -14,7 +14,15 @@ import pytest
 
 from protocol.actions import PushFileOutcome
 from protocol.messages import ActionResult, ConsentReply, ConsentRequest
-from tests.agent.session.harness import push_params, request, running_agent, send_file, start_session, tree, wait_prompt
+from tests.agent.session.harness import (
+    push_params,
+    request,
+    running_agent,
+    send_file,
+    start_session,
+    tree,
+    wait_prompt,
+)
 
 
 async def _push(server, runtime, session, name: str, data: bytes, **kw: object) -> tuple[str, ActionResult]:  # type: ignore[no-untyped-def]
@@ -59,7 +67,9 @@ async def test_hash_mismatch_leaves_nothing(tmp_path: Path) -> None:
     async with running_agent(tmp_path) as (server, runtime, _link):
         session = await start_session(server, runtime)
         data = os.urandom(600_000)
-        _id, result = await _push(server, runtime, session, "f.bin", data, sha256=hashlib.sha256(b"x").hexdigest())
+        _id, result = await _push(
+            server, runtime, session, "f.bin", data, sha256=hashlib.sha256(b"x").hexdigest()
+        )
         assert result.body.status == "failed"
         assert "hash_mismatch" in (result.body.error or "")
         assert tree(runtime.config.inbox_dir) == set()
@@ -100,7 +110,8 @@ async def test_dropped_connection_midway_deletes_the_partial_file(tmp_path: Path
         await server.expect(ConsentReply, body__action_id=action_id)
         await send_file(server, action_id, data, stop_at=1024 * 1024)
         for _ in range(100):
-            if runtime.guard.actions[action_id].pending_file and runtime.guard.actions[action_id].pending_file.received:  # type: ignore[union-attr]
+            pending = runtime.guard.actions[action_id].pending_file
+            if pending is not None and pending.received:
                 break
             await asyncio.sleep(0.01)
         link.ws.transport.abort()  # the network goes away

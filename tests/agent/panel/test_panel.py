@@ -24,8 +24,14 @@ from protocol.messages import (
 )
 from tests.agent.session.harness import request, running_agent
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture
@@ -45,7 +51,9 @@ async def test_consent_feed_and_end_in_the_browser(tmp_path: Path, browser: Brow
         assert page.url.endswith("/")  # the one-time token is gone from the address bar
         await page.wait_for_selector("#connection.online")
         engineer = EngineerIdentity(id="E1001", name="Wang Wei")
-        await server.send(SessionOffer(session="s1", body=SessionOfferBody(ticket_id="t1", engineer=engineer)))
+        await server.send(
+            SessionOffer(session="s1", body=SessionOfferBody(ticket_id="t1", engineer=engineer))
+        )
         offer = page.locator("#prompts .prompt[data-kind=session]")
         await offer.wait_for()
         assert "E1001" in await offer.inner_text() and "Wang Wei" in await offer.inner_text()
@@ -71,7 +79,9 @@ async def test_consent_feed_and_end_in_the_browser(tmp_path: Path, browser: Brow
         assert (await server.expect(ConsentReply, body__action_id=denied)).body.decision == "denied"
 
         await page.locator("#lang").click()
-        await page.locator("html[lang='zh-CN']").wait_for(state="attached")  # CSP: no eval, no wait_for_function
+        await page.locator("html[lang='zh-CN']").wait_for(
+            state="attached"
+        )  # CSP: no eval, no wait_for_function
         assert "活动记录" in await page.locator("body").inner_text()
 
         await page.locator("#end").click()
@@ -91,8 +101,11 @@ async def test_requests_without_the_secret_are_refused(tmp_path: Path, browser: 
         # Another web page in the same browser: cannot read state nor end the session.
         await page.goto("data:text/html,<p>evil</p>")
         status = await page.evaluate(
-            """async (base) => { try { const r = await fetch(base + '/api/end', {method: 'POST', mode: 'no-cors'});
-                 return r.type; } catch (e) { return 'blocked'; } }""", base)
+            """async (base) => { try {
+                 const r = await fetch(base + '/api/end', {method: 'POST', mode: 'no-cors'});
+                 return r.type; } catch (e) { return 'blocked'; } }""",
+            base,
+        )
         assert status in ("opaque", "blocked")
         assert runtime.guard.last_end is None
         async with httpx.AsyncClient(base_url=base, trust_env=False) as client:
@@ -101,8 +114,9 @@ async def test_requests_without_the_secret_are_refused(tmp_path: Path, browser: 
             assert (await client.post("/api/launch")).status_code == 403
             # DNS rebinding: the right socket, a foreign Host header.
             secret = runtime.panel.auth.secret
-            rebound = await client.get("/api/state", headers={"Host": "evil.example:80",
-                                                              "Authorization": f"Bearer {secret}"})
+            rebound = await client.get(
+                "/api/state", headers={"Host": "evil.example:80", "Authorization": f"Bearer {secret}"}
+            )
             assert rebound.status_code == 421
             # A login token works once.
             url = runtime.panel.login_url()
@@ -117,10 +131,13 @@ async def test_requests_without_the_secret_are_refused(tmp_path: Path, browser: 
             assert (await client.post("/api/end")).status_code == 403
             page_html = (await client.get("/")).text
             csrf = page_html.split('name="rme-csrf" content="', 1)[1].split('"', 1)[0]
-            foreign = await client.post("/api/end", headers={"X-RME-CSRF": csrf, "Origin": "http://evil.example"})
+            foreign = await client.post(
+                "/api/end", headers={"X-RME-CSRF": csrf, "Origin": "http://evil.example"}
+            )
             assert foreign.status_code == 403
-            ours = await client.post("/api/end", headers={"X-RME-CSRF": csrf,
-                                                          "Origin": f"http://127.0.0.1:{runtime.panel.port}"})
+            ours = await client.post(
+                "/api/end", headers={"X-RME-CSRF": csrf, "Origin": f"http://127.0.0.1:{runtime.panel.port}"}
+            )
             assert ours.status_code == 200 and ours.json() == {"ended": False}
             headers = (await client.get("/")).headers
             assert "frame-ancestors 'none'" in headers["content-security-policy"]

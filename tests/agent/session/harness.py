@@ -66,7 +66,7 @@ async def running_agent(
         await server.stop()
 
 
-async def wait_prompt(runtime: AgentRuntime, kind: str, timeout: float = 5.0) -> Prompt:
+async def wait_prompt(runtime: AgentRuntime, kind: str, timeout: float = 5.0) -> Prompt:  # noqa: ASYNC109 (one deadline over several awaits)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for prompt in runtime.guard.prompts.pending.values():

@@ -45,7 +45,7 @@ async def test_offer_shows_engineer_and_decline_is_sent(tmp_path: Path) -> None:
 
 
 async def test_offer_unanswered_is_declined_after_timeout(tmp_path: Path) -> None:
-    async with running_agent(tmp_path, consent_timeout=1) as (server, runtime, _link):
+    async with running_agent(tmp_path, consent_timeout=1) as (server, _runtime, _link):
         engineer = EngineerIdentity(id="E7", name="Li Na")
         await server.send(
             SessionOffer(session="s-t", body=SessionOfferBody(ticket_id="t", engineer=engineer))

@@ -108,9 +108,18 @@ def test_add_during_a_session_is_allowed_and_closes_at_once(scene: tuple[Vault, 
 def test_status_shows_only_names_states_and_sizes(scene: tuple[Vault, Path, Path]) -> None:
     vault, _home, _data = scene
     status = vault.status().to_json()
-    assert status["initialized"] is True and status["session_active"] is False
+    assert status["initialized"] is True and status["session_active"] is False and status["busy"] is False
     assert [set(f) for f in status["folders"]] == [{"name", "state", "size"}] * 2
     taxes = next(f for f in status["folders"] if f["name"] == "Taxes")
     assert taxes == {"name": "Taxes", "state": "closed", "size": len(b"RME-PLAINTEXT-MARKER tax")}
     text = json.dumps(status, ensure_ascii=False)
     assert "2025.pdf" not in text and "日记" not in text and "home" not in text
+
+
+def test_status_never_waits_for_a_running_operation(scene: tuple[Vault, Path, Path]) -> None:
+    from agent.vault.lock import operation_lock
+
+    vault, _home, data = scene
+    with operation_lock(data / "vault" / "lock"):  # as if a long close were running
+        status = vault.status()
+    assert status.busy and [f.name for f in status.folders] == ["Private", "Taxes"]

@@ -22,8 +22,10 @@ def facts(
     accepted = None if response_s is None else created + dt.timedelta(seconds=response_s)
     started = None if accepted is None or length_min is None else accepted + dt.timedelta(seconds=3)
     ended = None
-    if outcome is not None:
-        ended = started + dt.timedelta(minutes=length_min or 0) if started else created + dt.timedelta(minutes=1)
+    if outcome is not None and started is not None:
+        ended = started + dt.timedelta(minutes=length_min or 0)
+    elif outcome is not None:
+        ended = created + dt.timedelta(minutes=1)
     return TicketFacts(f"t{n}", device, created, accepted, started, ended, outcome, rating)
 
 
@@ -55,7 +57,8 @@ def test_response_time_mean_and_nearest_rank_p90() -> None:
 
 def test_first_contact_fix_counts_a_repeat_call_within_a_day_as_not_fixed() -> None:
     first = facts(1, device="a")
-    repeat = facts(2, device="a", created=first.ended_at + dt.timedelta(hours=2))  # type: ignore[operator]
+    assert first.ended_at is not None
+    repeat = facts(2, device="a", created=first.ended_at + dt.timedelta(hours=2))
     other = facts(3, device="b", outcome="unresolved")
     late = facts(4, device="b", created=T0 + dt.timedelta(days=3))  # after an unresolved one: not a repeat
     figures = compute([first, repeat, other, late])
