@@ -49,7 +49,9 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = open_engine(config.effective_database_url)
         await upgrade(engine)
-        orphans = await tickets.end_orphans(engine)
+        # One node alone: open tickets in the database lost their connections with the last run. With
+        # Redis there are other nodes, whose tickets are alive — leave them.
+        orphans = 0 if config.redis_url else await tickets.end_orphans(engine)
         if orphans:
             log.info("ended tickets left open by a previous run", extra={"count": orphans})
         signer = NoteSigner.load_or_create(config.data_dir, AUDIT_LOG_NAME)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -185,3 +186,48 @@ async def finish_command(
 
 async def run_command(command: str, timeout_s: float, cwd: Path | None = None) -> CommandOutcome:
     return await finish_command(await start_command(command, cwd), timeout_s)
+
+
+class CommandLedger:
+    """Commands running now, on disk: if the agent itself is killed (SIGKILL, a crash, power cut while
+    the PC stays up), the next agent start kills what the dead one left behind. Each entry is a pid and
+    its start time, so a recycled pid is never mistaken for ours."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _load(self) -> dict[str, float]:
+        try:
+            data = json.loads(self.path.read_text("utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return {str(k): float(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+    def _save(self, entries: dict[str, float]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temp = self.path.with_suffix(".tmp")
+        temp.write_text(json.dumps(entries), "utf-8")
+        temp.replace(self.path)
+
+    def add(self, pid: int) -> None:
+        with contextlib.suppress(psutil.Error):
+            entries = self._load()
+            entries[str(pid)] = psutil.Process(pid).create_time()
+            self._save(entries)
+
+    def remove(self, pid: int) -> None:
+        entries = self._load()
+        if entries.pop(str(pid), None) is not None:
+            self._save(entries)
+
+    def kill_leftovers(self) -> int:
+        """Kill every recorded command tree still alive; returns how many trees were found."""
+        found = 0
+        for pid_text, created in self._load().items():
+            pid = int(pid_text)
+            with contextlib.suppress(psutil.Error):
+                if abs(psutil.Process(pid).create_time() - created) < 0.01:
+                    found += 1
+                    kill_tree(pid, pid if sys.platform != "win32" else None)
+        self._save({})
+        return found

@@ -185,7 +185,7 @@ class AgentClient:
 
     async def request_help(self, request: HelpRequest) -> None:
         """Send now if connected, else as soon as the connection is up."""
-        self.help = HelpStatus(state="waiting", words=request.body.words)
+        self._help_state("waiting", words=request.body.words, position=None, ticket_id=None, reason=None)
         self._pending_help = request
         if await self.send(request):
             self._pending_help = None

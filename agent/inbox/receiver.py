@@ -199,7 +199,7 @@ class Inbox:
         except FileExistsError:
             raise InboxError("duplicate", "a push with this action id is already in progress") from None
         pending = PendingFile(self.directory, action_id, sanitize_name(name), size, sha256, temp, fd)
-        if sys.platform != "win32":
+        if hasattr(os, "posix_fallocate"):  # Linux, BSDs; not macOS or Windows
             # Reserve the space now: a disk that fills up midway fails here, not after minutes of transfer.
             try:
                 if size:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from agent.actions.command import RunningCommand, finish_command, start_command
+from agent.actions.command import CommandLedger, RunningCommand, finish_command, start_command
 from agent.actions.describe import Described, describe, human_size
 from agent.actions.diagnose import diagnose_action, repair_action
 from agent.config import AgentConfig
@@ -134,6 +134,7 @@ class SessionGuard:
         self.prompts = PromptBoard()
         self.inbox = Inbox(config.inbox_dir, config.max_push_size, config.inbox_reserve)
         self.unreported = UnreportedEnds(config.data_dir / "unreported-ends.json")
+        self.ledger = CommandLedger(config.data_dir / "running-commands.json")
         self.session: SessionInfo | None = None
         self.actions: dict[str, ActionRecord] = {}
         self.on_session_start: Callable[[], None] | None = None
@@ -438,6 +439,7 @@ class SessionGuard:
     ) -> tuple[ActionOutcome, str | None]:
         running = await start_command(action.command, cwd=Path.home())
         record.running = running
+        self.ledger.add(running.pid)
         if not self._live(record):
             running.kill()
         await self._send_action(
@@ -447,7 +449,10 @@ class SessionGuard:
             ),
             "action.progress",
         )
-        outcome = await finish_command(running, action.timeout_s)
+        try:
+            outcome = await finish_command(running, action.timeout_s)
+        finally:
+            self.ledger.remove(running.pid)
         record.running = None
         if outcome.exit_code is None and self._live(record):
             self.feed.add("result", texts.COMMAND_TIMEOUT)

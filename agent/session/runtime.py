@@ -94,6 +94,7 @@ class AgentRuntime:
     async def run(self, help_words: str | None = None) -> None:
         """Serve until `self.stop` is set; then the kill switch, then close everything."""
         self.guard.inbox.clean_partials()  # a crash mid-push left a temporary file: never a half file
+        self.guard.ledger.kill_leftovers()  # a killed agent's commands do not outlive it
         await self.panel.start()
         self.ready.set()
         tasks: list[asyncio.Task[Any]] = []

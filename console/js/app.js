@@ -95,7 +95,11 @@ function loginForm() {
 
 function start() {
   store = new Store();
-  link = new Link((msg) => store.handle(msg), (state) => { liveState = state; drawChrome(); });
+  link = new Link((msg) => store.handle(msg), (state) => {
+    if (state === "offline" && store) store.connectionLost();
+    liveState = state;
+    drawChrome();
+  });
   store.link = link;
   store.on((what) => {
     if (what !== "error") return;
@@ -119,6 +123,9 @@ async function logout() {
 document.getElementById("lang").addEventListener("click", () => { setLang(lang() === "en" ? "zh-CN" : "en"); route(); });
 document.getElementById("logout").addEventListener("click", logout);
 window.addEventListener("hashchange", route);
+// A button whose request cannot go (socket down, ticket gone) says why instead of failing silently.
+window.addEventListener("unhandledrejection", (ev) => toast(t("error", { msg: ev.reason?.message || String(ev.reason) })));
+window.addEventListener("error", (ev) => toast(t("error", { msg: ev.message })));
 
 setLang(initialLang());
 api("/api/auth/me").then((who) => { me = who; start(); }).catch(() => route());

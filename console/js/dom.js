@@ -1,4 +1,4 @@
-// Tiny DOM and HTTP helpers. Text always goes in as text nodes (never innerHTML): the user's words,
+// Tiny DOM and HTTP helpers. Text always goes in as text nodes (never parsed as HTML): the user's words,
 // command output and report evidence come from outside and must not become markup.
 
 export function el(tag, props, ...kids) {

@@ -85,6 +85,14 @@ export class Store {
     this.changed("session");
   }
 
+  // The server ties sessions to the console connection that accepted them: when it drops, they are
+  // over (the server has told the user), and the console must not pretend otherwise.
+  connectionLost() {
+    for (const r of this.sessions.values()) {
+      if (r.state !== "ended") this.finish(r, { reason: "connection_lost", by: "server", at: Date.now() });
+    }
+  }
+
   // -- incoming session traffic ------------------------------------------------------------------
   handle(msg) {
     if (msg.type === "queue.update") { this.applyQueue(msg.body); return; }

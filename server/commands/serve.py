@@ -8,7 +8,6 @@ With no certificate configured, a local CA and a server certificate are generate
 from __future__ import annotations
 
 import argparse
-import os
 import logging.config
 import sys
 from pathlib import Path
@@ -71,7 +70,9 @@ def run(args: argparse.Namespace) -> int:
             ssl_certfile=str(cert),
             ssl_keyfile=str(key),
             log_config=logging_config,
-            ws=os.environ.get("RME_WS_IMPL", "websockets"),  # type: ignore[arg-type]
+            # uvicorn's sans-I/O websockets protocol: ~30 % less relay latency than its legacy one here
+            # (bench.relay: median round trip 0.35 ms vs 0.50 ms).
+            ws="websockets-sansio",
             ws_max_size=WS_MAX_SIZE,
             ws_ping_interval=20.0,
             ws_ping_timeout=20.0,

@@ -27,7 +27,9 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running
         yield server
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while Playwright's sync API is open it runs an event loop in this
+# thread, and pytest-asyncio tests elsewhere in the run cannot start their own until it is closed.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

@@ -4,14 +4,17 @@ Consent given, denied and timed out; the kill switch with a process tree; the ki
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from pathlib import Path
 
+import httpx
 import psutil
 
 from agent.actions.command import wait_dead
 from protocol.actions import CommandOutcome, CommandParams
 from protocol.messages import ActionResult, ConsentReply, ConsentRequest, SessionAccept, SessionEnd, Welcome
-from tests.e2e.harness import Engineer, RealAgent, RealServer, engineer, eventually, real_agent
+from tests.e2e.harness import BIN, Engineer, RealAgent, RealServer, cli, engineer, eventually, real_agent
 from tests.e2e.proxy import ThreadedProxy
 
 
@@ -119,3 +122,65 @@ async def test_kill_switch_with_the_network_cut(tmp_path: Path, server: RealServ
                 assert any("ended while offline" in text for text in feed)
     finally:
         proxy.stop()
+
+
+async def test_closing_the_agent_ends_the_session_first(tmp_path: Path, server: RealServer) -> None:
+    with real_agent(tmp_path, server) as agent:
+        url = await asyncio.to_thread(agent.cli, "panel", "--print-url")  # the one-time link works once
+        async with httpx.AsyncClient(trust_env=False) as client:
+            assert (await client.get(url.strip())).status_code == 303
+            assert (await client.get(url.strip())).status_code == 403
+        async with engineer(server) as eng:
+            session = await open_session(eng, agent, "closing test")
+            action = await eng.request(session, CommandParams(command="sleep 300 & sleep 300; wait"))
+            await answer_next(agent, True)
+            await eng.expect(ConsentReply, body__action_id=action)
+            root = psutil.Process(agent.proc.pid)
+            await eventually(lambda: len(root.children(recursive=True)) >= 3)
+            family = root.children(recursive=True)
+            agent.proc.send_signal(signal.SIGINT)  # Ctrl-C
+            end = await eng.expect(SessionEnd, session=session)
+            assert end.body.reason == "ended_by_user"
+            assert wait_dead(family, 1.0) == []
+            assert await asyncio.to_thread(agent.proc.wait, 10) == 0
+            assert not (agent.data / "panel.json").exists()
+
+
+async def test_help_without_a_running_agent_becomes_the_agent(tmp_path: Path, server: RealServer) -> None:
+    data = tmp_path / "solo"
+    env = {**os.environ, "RME_LANG": "en", "RME_OPEN_BROWSER": "0", "RME_INBOX": str(tmp_path / "solo-inbox")}
+    await asyncio.to_thread(
+        cli,
+        "rme-agent",
+        "enroll",
+        server.enroll_code(),
+        "--server",
+        server.url,
+        "--ca",
+        str(server.ca),
+        "--data-dir",
+        str(data),
+    )
+    proc = await asyncio.create_subprocess_exec(
+        str(BIN / "rme-agent"),
+        "help",
+        "solo help",
+        "--server",
+        server.url,
+        "--data-dir",
+        str(data),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env=env,
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    try:
+        async with asyncio.timeout(30):
+            while not any("In the queue" in line for line in lines):
+                lines.append((await proc.stdout.readline()).decode())
+    finally:
+        proc.send_signal(signal.SIGINT)
+        await proc.wait()
+    assert proc.returncode == 0
+    assert any("Expert called" in line for line in lines)

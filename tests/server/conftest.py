@@ -105,11 +105,11 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 # ---- running servers (added by the relay/accounts work) -----------------------------------------
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"], ids=["sqlite", "postgresql"])
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"], ids=["sqlite", "postgresql"])
 def server_database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    """Like `database_url`, but one database per test module (a server process is costly to start)."""
+    """Like `database_url`, but one database per test session (a server process is costly to start)."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'rme.db'}"
         return
@@ -124,10 +124,11 @@ def server_database_url(
         _run(_drop_database(name))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def rme_server(server_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A real `rme-server serve` process on a free loopback port, with admin/supervisor/engineer
-    accounts (see `tests.server.helpers`), shared by the tests of one module."""
+    accounts (see `tests.server.helpers`), shared by every test of the session: tests make their own
+    customers, devices and users, so they do not disturb each other."""
     from tests.server.helpers import METRICS_TOKEN, running_server
 
     with running_server(

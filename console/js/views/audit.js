@@ -33,7 +33,7 @@ export function auditButtons(sessionId) {
     }
   } }, t("download_audit"));
   const verify = el("button", { type: "button", class: "small verify-audit", disabled: true,
-    onclick: () => last && verifyText(last, result) }, t("verify_audit"));
+    onclick: () => last && verifyText(last, result) }, t("verify_this"));
   return el("div", { class: "audit" }, get, " ", verify, result);
 }
 

@@ -17,7 +17,7 @@ function evidence(value) {
 export function renderReport(report, onRepair) {
   if (!report) return el("p", { class: "muted" }, t("no_report"));
   const rows = report.findings.map((f) =>
-    el("tr", { class: `finding st-${f.status}` },
+    el("tr", { class: `finding row-${f.status}` },
       el("td", {}, f.check),
       el("td", {}, el("span", { class: `badge st-${f.status}` }, t(`st_${f.status}`))),
       el("td", {}, f.summary, f.code ? el("div", { class: "muted small" }, f.code) : null),

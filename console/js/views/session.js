@@ -72,7 +72,8 @@ export function sessionView(ctx, sid) {
   const actions = el("ol", { class: "actions", id: "actions" });
   const chatLog = el("ol", { class: "chat-log", id: "chat-log" });
   const reason = el("input", { type: "text", id: "reason", maxlength: 256, placeholder: t("reason_placeholder") });
-  const why = () => reason.value.trim();
+  // The reason goes with one request only: read it, then clear it so it is not reused by mistake.
+  const why = () => { const text = reason.value.trim(); reason.value = ""; return text; };
 
   // -- requests
   const diagnose = el("button", { type: "button", id: "req-diagnose", onclick: () =>

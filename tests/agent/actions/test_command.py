@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psutil
 
-from agent.actions.command import finish_command, run_command, start_command, wait_dead
+from agent.actions.command import CommandLedger, finish_command, run_command, start_command, wait_dead
 from protocol.limits import MAX_COMMAND_OUTPUT
 
 
@@ -52,3 +52,22 @@ async def test_cancel_kills_the_tree() -> None:
 async def test_invalid_utf8_output_is_replaced() -> None:
     outcome = await run_command("printf 'ok\\377\\376'", 10)
     assert outcome.output.startswith("ok") and "\ufffd" in outcome.output
+
+
+async def test_ledger_kills_what_a_dead_agent_left(tmp_path: Path) -> None:
+    ledger = CommandLedger(tmp_path / "running.json")
+    # A tree started by "another agent" (a detached shell) and recorded, then its agent died.
+    running = await start_command("sleep 60 & sleep 60; wait")
+    ledger.add(running.pid)
+    await asyncio.sleep(0.2)
+    family = [psutil.Process(running.pid), *psutil.Process(running.pid).children(recursive=True)]
+    assert len(family) >= 3
+    # A recycled pid must not be touched: an entry with the wrong start time is ignored.
+    innocent = await start_command("sleep 60")
+    ledger._save({**ledger._load(), str(innocent.pid): 1.0})
+    assert CommandLedger(tmp_path / "running.json").kill_leftovers() == 1
+    assert wait_dead(family, 0.5) == []
+    assert wait_dead([psutil.Process(innocent.pid)], 0.05) != []  # still running
+    innocent.kill()
+    await running.process.wait()
+    await innocent.process.wait()

@@ -94,6 +94,7 @@ async def test_end_while_network_is_down_is_reported_on_reconnect(tmp_path: Path
         assert session in unreported.read_text()
         # The agent notices, reconnects, and tells the server then.
         new_link = await server.link(timeout=15)
+        link.ws.transport.abort()  # the old, black-holed line is gone for good
         end = await server.expect(SessionEnd, link=new_link, session=session)
         assert end.body.reason == "ended_by_user"
         for _ in range(100):

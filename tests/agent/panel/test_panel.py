@@ -17,6 +17,9 @@ from protocol.messages import (
     ConsentReply,
     ConsentRequest,
     EngineerIdentity,
+    HelpQueued,
+    HelpQueuedBody,
+    HelpRequest,
     SessionAccept,
     SessionEnd,
     SessionOffer,
@@ -143,3 +146,22 @@ async def test_requests_without_the_secret_are_refused(tmp_path: Path, browser: 
             assert "frame-ancestors 'none'" in headers["content-security-policy"]
             assert "access-control-allow-origin" not in headers
         await asyncio.sleep(0)
+
+
+async def test_call_an_expert_button_diagnoses_and_sends_help(tmp_path: Path, browser: Browser) -> None:
+    async with running_agent(tmp_path) as (server, runtime, _link):
+        page = await browser.new_page()
+        await page.goto(runtime.panel.login_url())
+        await page.wait_for_selector("#connection.online")
+        await page.fill("#help-words", "the internet is down")
+        await page.click("#help")
+        help_request = await server.expect(HelpRequest, timeout=20)
+        assert help_request.body.words == "the internet is down"
+        assert help_request.body.report is not None  # the diagnosis travels with the request
+        await page.wait_for_selector("#diagnosis h3")  # and is shown in plain words
+        await server.send(HelpQueued(body=HelpQueuedBody(ticket_id="t-9", position=2)))
+        for _ in range(100):
+            if "2 ahead of you" in await page.locator("#help-status").inner_text():
+                break
+            await asyncio.sleep(0.05)
+        assert "2 ahead of you" in await page.locator("#help-status").inner_text()

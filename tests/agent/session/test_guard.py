@@ -28,6 +28,7 @@ from protocol.messages import (
     new_id,
 )
 from tests.agent.session.harness import consented_command, request, running_agent, start_session, wait_prompt
+from tests.agent.vault.helpers import PASSPHRASE, fast_vault
 
 
 async def test_offer_shows_engineer_and_decline_is_sent(tmp_path: Path) -> None:
@@ -184,3 +185,28 @@ async def test_diagnose_action_returns_a_report(tmp_path: Path) -> None:
         assert result.body.status == "ok"
         assert result.body.outcome is not None and result.body.outcome.kind == "diagnose"
         assert result.body.outcome.report.verdict in ("ok", "degraded", "offline")
+
+
+async def test_vault_closes_when_the_session_starts_and_its_folders_are_refused(tmp_path: Path) -> None:
+    private = tmp_path / "Private"
+    private.mkdir()
+    (private / "diary.txt").write_text("secret")
+    async with running_agent(tmp_path) as (server, runtime, _link):
+        vault = fast_vault(runtime.config.data_dir)
+        vault.add(private)
+        vault.open(PASSPHRASE)
+        assert (private / "diary.txt").read_text() == "secret"
+        session = await start_session(server, runtime)  # accept → the vault closes first
+        assert not (private / "diary.txt").exists()
+        assert runtime.vault.session_active()
+        for command in (f"cat {private}/diary.txt", f"tar c {tmp_path}", f"ls {private.parent}/Priv*"):
+            action_id = await request(server, session, CommandParams(command=command))
+            reply = await server.expect(ConsentReply, body__action_id=action_id)
+            assert reply.body.decision == "refused", command
+        assert not runtime.guard.prompts.pending
+        await runtime.end_session()
+        for _ in range(100):
+            if not runtime.vault.session_active():
+                break
+            await asyncio.sleep(0.02)
+        assert not runtime.vault.session_active()  # the user may open it again

@@ -16,7 +16,7 @@ from websockets.exceptions import InvalidStatus
 from server.app import create_app
 from server.config import ServerConfig
 from server.tls import ensure_local_tls
-from tests.server.helpers import ADMIN, ENGINEER, METRICS_TOKEN, SUPERVISOR, RunningServer, login
+from tests.server.helpers import ADMIN, ENGINEER, METRICS_TOKEN, SUPERVISOR, RunningServer
 
 RANK = {"public": 0, "engineer": 1, "supervisor": 2, "admin": 3}
 CREDENTIALS = {"engineer": ENGINEER, "supervisor": SUPERVISOR, "admin": ADMIN}
@@ -101,37 +101,53 @@ async def call(client: httpx.AsyncClient, method: str, path: str, **kwargs: obje
     return await client.request(method, concrete(path), json=body, **kwargs)  # type: ignore[arg-type]
 
 
+_COOKIES: dict[tuple[int, str], httpx.Cookies] = {}
+
+
+def session_of(server: RunningServer, role: str, fresh: bool = False) -> httpx.AsyncClient:
+    """A client logged in as `role` (one login per server and role, unless `fresh`)."""
+    key = (server.port, role)
+    if fresh or key not in _COOKIES:
+        with server.sync_http() as http:
+            name, password = CREDENTIALS[role]
+            assert (
+                http.post("/api/auth/login", json={"username": name, "password": password}).status_code == 200
+            )
+            cookies = httpx.Cookies(http.cookies)
+        if fresh:
+            return server.http(cookies)
+        _COOKIES[key] = cookies
+    return server.http(_COOKIES[key])
+
+
 @pytest.mark.parametrize(("method", "path"), sorted(EXPECTED))
 async def test_route_refuses_anonymous_and_lower_roles(
     rme_server: RunningServer, method: str, path: str
 ) -> None:
     need = EXPECTED[(method, path)]
-    anonymous = rme_server.http()
-    reply = await call(anonymous, method, path)
+    async with rme_server.http() as anonymous:
+        reply = await call(anonymous, method, path)
     if need == "public":
         assert reply.status_code not in (401, 403), reply.text
-        await anonymous.aclose()
         return
     assert reply.status_code == 401, reply.text
-    await anonymous.aclose()
     for role, rank in RANK.items():
         if role == "public":
             continue
-        client = await login(rme_server, *CREDENTIALS[role])
-        reply = await call(client, method, path)
-        if rank < RANK[need]:
-            assert reply.status_code == 403, f"{role}: {reply.status_code} {reply.text}"
-        else:
+        # Logging out ends the session it is called with: give it one of its own.
+        async with session_of(rme_server, role, fresh=path == "/api/auth/logout") as client:
+            reply = await call(client, method, path)
+            if rank < RANK[need]:
+                assert reply.status_code == 403, f"{role}: {reply.status_code} {reply.text}"
+                continue
             assert reply.status_code not in (401, 403), f"{role}: {reply.status_code} {reply.text}"
-            if method not in ("GET", "HEAD"):  # the same request from another site is refused
-                client.headers["Origin"] = "https://evil.example"
-                fresh = await login(rme_server, *CREDENTIALS[role])
-                fresh.headers["Origin"] = "https://evil.example"
-                assert (await call(fresh, method, path)).status_code == 403
-                fresh.headers.pop("Origin")
-                assert (await call(fresh, method, path)).status_code == 403  # no Origin at all
-                await fresh.aclose()
-        await client.aclose()
+            if method in ("GET", "HEAD") or path == "/api/auth/logout":
+                continue
+            # The same request from another site, or with no Origin at all, is refused.
+            client.headers["Origin"] = "https://evil.example"
+            assert (await call(client, method, path)).status_code == 403
+            del client.headers["Origin"]
+            assert (await call(client, method, path)).status_code == 403
 
 
 async def test_engineer_socket_refuses_anonymous(rme_server: RunningServer) -> None:
