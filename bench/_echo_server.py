@@ -1,5 +1,9 @@
-"""A plain WebSocket echo server over TLS (the anchor of `bench.relay`): `python -m bench._echo_server
-PORT CERT KEY`. It is the `websockets` library alone — no app, no protocol checks, no database."""
+"""Plain `websockets` servers over TLS, the anchors of `bench.relay` (no app, no checks, no database):
+
+python -m bench._echo_server PORT CERT KEY            echo every message back
+python -m bench._echo_server PORT CERT KEY forward    pass messages between the two peers of
+                                                      path /a and path /b (a bare two-hop relay)
+"""
 
 from __future__ import annotations
 
@@ -15,13 +19,28 @@ async def echo(ws: ServerConnection) -> None:
         await ws.send(message)
 
 
-async def run(port: int, cert: str, key: str) -> None:
+class Forwarder:
+    def __init__(self) -> None:
+        self.peers: dict[str, ServerConnection] = {}
+
+    async def __call__(self, ws: ServerConnection) -> None:
+        side = ws.request.path if ws.request else "/a"
+        other = "/b" if side == "/a" else "/a"
+        self.peers[side] = ws
+        async for message in ws:
+            peer = self.peers.get(other)
+            if peer is not None:
+                await peer.send(message)
+
+
+async def run(port: int, cert: str, key: str, mode: str) -> None:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
-    async with serve(echo, "127.0.0.1", port, ssl=context, max_size=4 << 20) as server:
+    handler = Forwarder() if mode == "forward" else echo
+    async with serve(handler, "127.0.0.1", port, ssl=context, max_size=4 << 20) as server:
         print("ready", flush=True)
         await server.serve_forever()
 
 
 if __name__ == "__main__":
-    asyncio.run(run(int(sys.argv[1]), sys.argv[2], sys.argv[3]))
+    asyncio.run(run(int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else "echo"))

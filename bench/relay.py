@@ -75,6 +75,31 @@ async def echo_round_trips(server: RunningServer, port: int, frame: str) -> list
     return times
 
 
+async def forward_round_trips(server: RunningServer, port: int, frame: str) -> list[float]:
+    """The same two clients through a bare `websockets` forwarder: the cost of two hops, no relay logic."""
+    times: list[float] = []
+    ctx = server.ssl_context()
+    async with (
+        connect(f"wss://127.0.0.1:{port}/a", ssl=ctx) as engineer,
+        connect(f"wss://127.0.0.1:{port}/b", ssl=ctx) as agent,
+    ):
+
+        async def bounce() -> None:
+            async for message in agent:
+                await agent.send(message)
+
+        bouncer = asyncio.create_task(bounce())
+        await asyncio.sleep(0.2)  # both sides registered
+        for i in range(ROUNDS + 100):
+            start = time.perf_counter()
+            await engineer.send(frame)
+            await engineer.recv()
+            if i >= 100:
+                times.append(time.perf_counter() - start)
+        bouncer.cancel()
+    return times
+
+
 async def agent_echo(agent: ProtocolClient) -> None:
     """The agent side of the relay test: send every chat straight back, as fast as it can."""
     while True:
@@ -152,26 +177,39 @@ def main() -> None:
         data = Path(tmp) / "server"
         settings = {"heartbeat_timeout": "600", "ws_frames_per_second": "100000", "ws_frame_burst": "100000"}
         with running_server(data, f"sqlite+aiosqlite:///{data / 'rme.db'}", **settings) as server:
-            port = free_port()
-            echo_server = subprocess.Popen(
-                [sys.executable, "-m", "bench._echo_server", str(port),
-                 str(server.data_dir / "tls" / "server.pem"), str(server.data_dir / "tls" / "server.key")],
-                stdout=subprocess.PIPE, cwd=ROOT,
-            )  # fmt: skip
+            cert, key = (
+                str(server.data_dir / "tls" / "server.pem"),
+                str(server.data_dir / "tls" / "server.key"),
+            )
+            port, forward_port = free_port(), free_port()
+            anchors = [
+                subprocess.Popen(
+                    [sys.executable, "-m", "bench._echo_server", str(p), cert, key, mode],
+                    stdout=subprocess.PIPE,
+                    cwd=ROOT,
+                )
+                for p, mode in ((port, "echo"), (forward_port, "forward"))
+            ]
             try:
-                assert echo_server.stdout is not None and echo_server.stdout.readline().strip() == b"ready"
+                for anchor in anchors:
+                    assert anchor.stdout is not None and anchor.stdout.readline().strip() == b"ready"
                 relay, frame = asyncio.run(relay_round_trips(server))
                 direct = asyncio.run(echo_round_trips(server, port, frame))
+                bare = asyncio.run(forward_round_trips(server, forward_port, frame))
                 notify = asyncio.run(notify_latencies(server))
             finally:
-                echo_server.terminate()
-                echo_server.wait()
+                for anchor in anchors:
+                    anchor.terminate()
+                    anchor.wait()
     ms = 1000.0
     d_med, r_med = statistics.median(direct), statistics.median(relay)
     print(f"round trip, {ROUNDS} chat frames of {len(frame)} bytes over TLS WebSockets:")
     print(f"  direct echo (anchor): median {d_med * ms:.3f} ms  p99 {pct(direct, 0.99) * ms:.3f} ms")
+    b_med = statistics.median(bare)
+    print(f"  bare 2-hop forwarder: median {b_med * ms:.3f} ms  p99 {pct(bare, 0.99) * ms:.3f} ms")
     print(f"  through the relay   : median {r_med * ms:.3f} ms  p99 {pct(relay, 0.99) * ms:.3f} ms")
     print(f"  relay / direct      : {r_med / d_med:.2f}x median (target <= 1.5x)")
+    print(f"  relay / bare 2-hop  : {r_med / b_med:.2f}x median (what the relay's own work costs)")
     print(f"help request -> engineer notified, {NOTIFY_ROUNDS} requests (audited, stored, pushed):")
     print(
         f"  median {statistics.median(notify) * ms:.2f} ms  p99 {pct(notify, 0.99) * ms:.2f} ms"
