@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import locale
 import os
 from typing import Literal, NamedTuple, get_args
 
@@ -41,6 +42,4 @@ def system_lang() -> Lang:
         lang = parse_lang(os.environ.get(var))
         if lang:
             return lang
-    import locale
-
     return parse_lang(locale.getlocale()[0]) or "en"

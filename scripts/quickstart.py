@@ -15,8 +15,9 @@ import ssl
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
+
+import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
@@ -55,10 +56,9 @@ def wait_ready(proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
         if CA.exists():
             try:
                 context = ssl.create_default_context(cafile=str(CA))
-                with urllib.request.urlopen(f"{BASE}/ready", context=context, timeout=2) as reply:
-                    if reply.status == 200:
-                        return
-            except OSError:
+                if httpx.get(f"{BASE}/ready", verify=context, timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
                 pass
         time.sleep(0.3)
     sys.exit("rme-server did not become ready in time")

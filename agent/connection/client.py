@@ -342,6 +342,8 @@ class AgentClient:
                 self._help_state("refused", reason=item.body.message.en, position=None)
             elif isinstance(item, SESSION_TYPES) and self.on_message is not None:
                 await self.on_message(item)
+            elif isinstance(item, Error) and item.body.ref and self.on_message is not None:
+                await self.on_message(item)  # may concern one action (e.g. a rejected push)
 
     # -- forever ----------------------------------------------------------------------------------
 

@@ -60,6 +60,7 @@ from protocol.messages import (
     ConsentRequestBody,
     EngineerIdentity,
     Envelope,
+    Error,
     Message,
     SessionAccept,
     SessionDecline,
@@ -186,6 +187,15 @@ class SessionGuard:
                 await self.end(message.body.reason, tell_server=False)
         elif isinstance(message, Chat) and self.active and message.session == self._session_id():
             self.feed.add("chat", texts.CHAT, words=message.body.text)
+        elif isinstance(message, Error) and message.body.code == "file.rejected":
+            self._push_rejected(message)
+
+    def _push_rejected(self, message: Error) -> None:
+        """The relay refused a push's last chunk (hash mismatch): give up now, not at the idle timeout."""
+        record = self.actions.get(message.body.ref or "")
+        if record is None or record.file_done is None or record.file_done.done():
+            return
+        record.file_done.set_exception(InboxError("rejected", message.body.message))
 
     def handle_chunk(self, chunk: FileChunk) -> None:
         """File bytes: accepted only for a consented push of the active session, in order."""

@@ -41,6 +41,8 @@ from protocol.messages import (
     EnrollOkBody,
     EnrollRequest,
     Envelope,
+    Error,
+    ErrorBody,
     Feedback,
     Hello,
     HelpQueued,
@@ -538,9 +540,11 @@ class AgentLink(Link):
                 )
                 return
             if digest != action.file_sha256:
-                await self._refuse_engineer(
-                    note, "action.refused", "file does not match its announced SHA-256", action.id
-                )
+                mismatch = "file does not match its announced SHA-256"
+                await self._refuse_engineer(note, "action.refused", mismatch, action.id)
+                # The agent deletes its partial file now instead of waiting out its idle timeout.
+                rejected = ErrorBody(code="file.rejected", message=mismatch, ref=action.id)
+                await self.send(Error(session=route.id, body=rejected))
                 return
         self.services.metrics.relayed.labels("chunk").inc()
         await self.send_frame(frame)

@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,7 +46,8 @@ async def test_hostile_names_oversize_and_hash_mismatch(tmp_path: Path, server: 
     outside.mkdir()
     (outside / "x").write_text("keep")
     before = snapshot(tmp_path / "outside")
-    with real_agent(tmp_path, server, RME_PUSH_IDLE_TIMEOUT="2", RME_MAX_PUSH_SIZE=str(8 << 20)) as agent:
+    # A long idle timeout: the hash mismatch below must fail at once, not by stalling.
+    with real_agent(tmp_path, server, RME_PUSH_IDLE_TIMEOUT="60", RME_MAX_PUSH_SIZE=str(8 << 20)) as agent:
         async with engineer(server) as eng:
             session = await open_session(eng, agent, "please send me the driver")
             hostile = {
@@ -97,11 +99,14 @@ async def test_hostile_names_oversize_and_hash_mismatch(tmp_path: Path, server: 
             big = await eng.request(session, params("big.iso", b"", size=64 << 20, sha="0" * 64))
             assert (await eng.expect(ConsentReply, body__action_id=big)).body.decision == "refused"
 
-            # Bytes that do not match their hash: the relay holds back the last chunk, the agent gives up
-            # on the stalled push, and deletes what it had.
+            # Bytes that do not match their hash: the relay holds back the last chunk and tells the
+            # agent, which gives up at once and deletes what it had.
             data = os.urandom(700_000)
+            started = time.monotonic()
             bad = await allowed_push(eng, agent, session, params("bad.bin", data, sha="ab" * 32), data)
             assert bad.body.status == "failed"
+            assert "rejected" in (bad.body.error or "")
+            assert time.monotonic() - started < 20
             assert sorted(p.name for p in agent.inbox.iterdir()) == sorted(saved)
     assert snapshot(tmp_path / "outside") == before
 
