@@ -12,6 +12,7 @@ run: deps
 
 test: deps
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check agent server protocol rescue tests bench scripts
 	$(BIN)/mypy
 	$(BIN)/pytest $(PYTEST_ARGS)
 

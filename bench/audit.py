@@ -66,16 +66,20 @@ async def bench_append(directory: Path, count: int) -> None:
     total = per_writer * WRITERS
     rate = total / elapsed
     verdict = "meets" if rate >= APPEND_TARGET else "MISSES"
-    print(f"  append, {WRITERS} concurrent writers   {total:>9,} events {elapsed:7.2f} s {rate:10,.0f} ev/s"
-          f"  ({verdict} ≥ {APPEND_TARGET:,.0f}; durable: synchronous=FULL)")
+    print(
+        f"  append, {WRITERS} concurrent writers   {total:>9,} events {elapsed:7.2f} s {rate:10,.0f} ev/s"
+        f"  ({verdict} ≥ {APPEND_TARGET:,.0f}; durable: synchronous=FULL)"
+    )
 
     sequential = 300
     start = time.perf_counter()
     for n in range(sequential):
         await log.append("relay.frame", "agent:solo", "s-solo", {"n": n})
     elapsed = time.perf_counter() - start
-    print(f"  append, one writer, one at a time    {sequential:>9,} events {elapsed:7.2f} s "
-          f"{sequential / elapsed:10,.0f} ev/s  ({elapsed / sequential * 1000:.2f} ms per durable append)")
+    print(
+        f"  append, one writer, one at a time    {sequential:>9,} events {elapsed:7.2f} s "
+        f"{sequential / elapsed:10,.0f} ev/s  ({elapsed / sequential * 1000:.2f} ms per durable append)"
+    )
     report = await log.verify_log(deep=True)
     print(f"  log after the run verifies: {report.ok} ({report.events:,} events)")
     await engine.dispose()
@@ -91,15 +95,19 @@ async def bench_append(directory: Path, count: int) -> None:
     for row in rows[:sequential]:
         anchor.execute("INSERT INTO t VALUES (?, ?, ?)", row)
     elapsed = time.perf_counter() - start
-    print(f"  anchor: sqlite3 commit per row       {sequential:>9,} rows   {elapsed:7.2f} s "
-          f"{sequential / elapsed:10,.0f} rows/s")
+    print(
+        f"  anchor: sqlite3 commit per row       {sequential:>9,} rows   {elapsed:7.2f} s "
+        f"{sequential / elapsed:10,.0f} rows/s"
+    )
     start = time.perf_counter()
     anchor.execute("BEGIN")
     anchor.executemany("INSERT INTO t VALUES (?, ?, ?)", rows[sequential:])
     anchor.execute("COMMIT")
     elapsed = time.perf_counter() - start
-    print(f"  anchor: sqlite3 one transaction      {total - sequential:>9,} rows   {elapsed:7.2f} s "
-          f"{(total - sequential) / elapsed:10,.0f} rows/s")
+    print(
+        f"  anchor: sqlite3 one transaction      {total - sequential:>9,} rows   {elapsed:7.2f} s "
+        f"{(total - sequential) / elapsed:10,.0f} rows/s"
+    )
     anchor.close()
 
 
@@ -129,9 +137,7 @@ def build_big_log(path: Path, count: int, signer: NoteSigner) -> float:
     db.executemany("INSERT INTO audit_events VALUES (?, ?, ?, ?, ?, ?, ?)", batch)
     db.executemany("INSERT INTO audit_nodes VALUES (?, ?, ?)", tree.completed)
     signed = Checkpoint("bench/audit", count, tree.root()).sign(signer)
-    db.execute(
-        "INSERT INTO audit_checkpoints VALUES (?, ?, ?, ?)", (count, tree.root(), signed.note, stamp)
-    )
+    db.execute("INSERT INTO audit_checkpoints VALUES (?, ?, ?, ?)", (count, tree.root(), signed.note, stamp))
     db.execute("COMMIT")
     elapsed = time.perf_counter() - start
     db.close()
@@ -147,8 +153,10 @@ def bench_verify(directory: Path, count: int) -> None:
     signer = NoteSigner.generate("bench/audit")
     path = directory / "verify.db"
     build = build_big_log(path, count, signer)
-    print(f"  anchor: build with raw sqlite3       {count:>9,} events {build:7.2f} s "
-          f"{count / build:10,.0f} ev/s  (JSON + leaf hash + nodes + INSERT)")
+    print(
+        f"  anchor: build with raw sqlite3       {count:>9,} events {build:7.2f} s "
+        f"{count / build:10,.0f} ev/s  (JSON + leaf hash + nodes + INSERT)"
+    )
 
     db = sqlite3.connect(path)
     start = time.perf_counter()
@@ -166,8 +174,10 @@ def bench_verify(directory: Path, count: int) -> None:
         root.append(hashlib.sha256(b"\x00" + canonical).digest())
     tree_s = time.perf_counter() - start
     del contents
-    print(f"  anchor: hashlib leaf hashes          {count:>9,} leaves {leaves_s:7.2f} s;"
-          f"  whole tree in memory {tree_s:.2f} s")
+    print(
+        f"  anchor: hashlib leaf hashes          {count:>9,} leaves {leaves_s:7.2f} s;"
+        f"  whole tree in memory {tree_s:.2f} s"
+    )
 
     async def run(deep: bool) -> tuple[float, bool]:
         engine = open_engine(f"sqlite+aiosqlite:///{path}")
@@ -180,8 +190,10 @@ def bench_verify(directory: Path, count: int) -> None:
 
     seconds, ok = asyncio.run(run(False))
     verdict = "meets" if seconds < VERIFY_TARGET_S else "MISSES"
-    print(f"  verify_log (rehash + root + checkpoint) {count:>9,} events {seconds:7.2f} s  ok={ok}"
-          f"  ({verdict} < {VERIFY_TARGET_S:.0f} s)")
+    print(
+        f"  verify_log (rehash + root + checkpoint) {count:>9,} events {seconds:7.2f} s  ok={ok}"
+        f"  ({verdict} < {VERIFY_TARGET_S:.0f} s)"
+    )
     seconds, ok = asyncio.run(run(True))
     print(f"  verify_log --deep (also columns)    {count:>9,} events {seconds:7.2f} s  ok={ok}")
 

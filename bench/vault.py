@@ -98,8 +98,10 @@ def main() -> None:
         dec_rate = timed("vault decrypt (open: fsync)", dec_s, size)
         for name, rate in (("encrypt", enc_rate), ("decrypt", dec_rate)):
             ok = rate >= TARGET_MB_S and rate * 2 >= cp_rate
-            print(f"  {name}: {rate:.0f} MB/s vs target {TARGET_MB_S:.0f} MB/s and ≥ cp/2 "
-                  f"({cp_rate / 2:.0f} MB/s): {'OK' if ok else 'MISSED'}")
+            print(
+                f"  {name}: {rate:.0f} MB/s vs target {TARGET_MB_S:.0f} MB/s and ≥ cp/2 "
+                f"({cp_rate / 2:.0f} MB/s): {'OK' if ok else 'MISSED'}"
+            )
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

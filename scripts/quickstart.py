@@ -36,9 +36,7 @@ def say(text: str) -> None:
 
 
 def tool(name: str, *args: str, stdin: str | None = None) -> str:
-    done = subprocess.run(
-        [str(BIN / name), *args], input=stdin, capture_output=True, text=True, check=False
-    )
+    done = subprocess.run([str(BIN / name), *args], input=stdin, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         sys.exit(f"{name} {' '.join(args[:2])} failed:\n{done.stderr.strip()}")
     return done.stdout.strip()

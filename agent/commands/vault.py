@@ -24,25 +24,35 @@ T_AGAIN = Text("再输一次新口令：", "New passphrase again: ")
 T_MISMATCH = Text("两次输入的口令不一样", "The two passphrases differ")
 T_SHORT = Text("口令至少要 8 个字符", "The passphrase must have at least 8 characters")
 T_CREATED = Text("保险箱已创建：{path}", "Vault created: {path}")
-T_ADDED = Text("“{name}” 已加密并隐藏（{size}）；用 “rme-agent vault open {name}” 取回",
-               "“{name}” is encrypted and hidden ({size}); get it back with “rme-agent vault open {name}”")
+T_ADDED = Text(
+    "“{name}” 已加密并隐藏（{size}）；用 “rme-agent vault open {name}” 取回",
+    "“{name}” is encrypted and hidden ({size}); get it back with “rme-agent vault open {name}”",
+)
 T_CLOSED = Text("“{name}” 已加密并隐藏", "“{name}” is encrypted and hidden")
 T_NOTHING_OPEN = Text("没有打开的文件夹", "No folder is open")
 T_OPENED = Text("“{name}” 已打开：{path}", "“{name}” is open: {path}")
 T_NOTHING_CLOSED = Text("没有需要打开的文件夹", "No folder to open")
-T_REMOVED = Text("“{name}” 已移出保险箱，恢复为普通文件夹：{path}",
-                 "“{name}” left the vault and is a normal folder again: {path}")
-T_PASSWD = Text("口令已更改（文件没有重新加密，只重新封装了密钥）",
-                "Passphrase changed (only the key was re-wrapped; no file was re-encrypted)")
+T_REMOVED = Text(
+    "“{name}” 已移出保险箱，恢复为普通文件夹：{path}",
+    "“{name}” left the vault and is a normal folder again: {path}",
+)
+T_PASSWD = Text(
+    "口令已更改（文件没有重新加密，只重新封装了密钥）",
+    "Passphrase changed (only the key was re-wrapped; no file was re-encrypted)",
+)
 T_NONE = Text("还没有保险箱", "No vault yet")
 T_EMPTY = Text("保险箱是空的", "The vault is empty")
 T_SESSION_ON = Text("工程师会话进行中：保险箱已锁定", "An engineer session is active: the vault is locked")
 T_STATE = {"open": Text("已打开", "open"), "closed": Text("已加密", "encrypted")}
-T_OS_ERROR = Text("文件操作失败：{error}（任何已开始的步骤会在下次运行时完成或撤销，不会丢失文件）",
-                  "A file operation failed: {error} (any step begun is finished or undone at the next run; "
-                  "no file is lost)")
-T_NO_PASS = Text("需要口令，但没有终端可以输入（请用 --passphrase-file）",
-                 "A passphrase is needed but there is no terminal to type it (use --passphrase-file)")
+T_OS_ERROR = Text(
+    "文件操作失败：{error}（任何已开始的步骤会在下次运行时完成或撤销，不会丢失文件）",
+    "A file operation failed: {error} (any step begun is finished or undone at the next run; "
+    "no file is lost)",
+)
+T_NO_PASS = Text(
+    "需要口令，但没有终端可以输入（请用 --passphrase-file）",
+    "A passphrase is needed but there is no terminal to type it (use --passphrase-file)",
+)
 
 
 def default_data_dir() -> Path:
@@ -97,10 +107,15 @@ def register(subparsers: Any) -> None:
 
 
 def _kdf_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--kdf-memory-kib", type=int, default=None,
-                        help=f"Argon2id memory in KiB (default {DEFAULT_MEMORY_KIB})")
-    parser.add_argument("--kdf-iterations", type=int, default=None,
-                        help=f"Argon2id passes (default {DEFAULT_ITERATIONS})")
+    parser.add_argument(
+        "--kdf-memory-kib",
+        type=int,
+        default=None,
+        help=f"Argon2id memory in KiB (default {DEFAULT_MEMORY_KIB})",
+    )
+    parser.add_argument(
+        "--kdf-iterations", type=int, default=None, help=f"Argon2id passes (default {DEFAULT_ITERATIONS})"
+    )
 
 
 class _Refused(Exception):
@@ -159,8 +174,11 @@ def _dispatch(vault: Vault, args: argparse.Namespace, lang: Lang) -> int:
     passphrase_file: Path | None = args.passphrase_file
     if command == "init":
         secret = _new_secret(args, passphrase_file, "RME_VAULT_PASSPHRASE", lang)
-        vault.init(secret, memory_kib=args.kdf_memory_kib or DEFAULT_MEMORY_KIB,
-                   iterations=args.kdf_iterations or DEFAULT_ITERATIONS)
+        vault.init(
+            secret,
+            memory_kib=args.kdf_memory_kib or DEFAULT_MEMORY_KIB,
+            iterations=args.kdf_iterations or DEFAULT_ITERATIONS,
+        )
         print(T_CREATED.render(lang, path=vault.layout.root))
     elif command == "add":
         folder = vault.add(args.path, name=args.name)
@@ -193,8 +211,9 @@ def _open(vault: Vault, args: argparse.Namespace, lang: Lang) -> int:
     if not vault.initialized:
         raise NotInitialized()  # before asking for a passphrase that could not be checked
     secret = _read_secret(args.passphrase_file, "RME_VAULT_PASSPHRASE", T_PASS, lang)
-    results = [vault.remove(secret, args.name)] if args.vault_command == "remove" else vault.open(
-        secret, args.name)
+    results = (
+        [vault.remove(secret, args.name)] if args.vault_command == "remove" else vault.open(secret, args.name)
+    )
     _notes(vault)
     code = 0
     for result in results:
@@ -213,7 +232,9 @@ def _list(vault: Vault, lang: Lang) -> None:
     if not folders:
         print(T_EMPTY.render(lang))
     for folder in folders:
-        print(f"{folder.name}\t{T_STATE[folder.state].render(lang)}\t{human_size(folder.size)}\t{folder.path}")
+        print(
+            f"{folder.name}\t{T_STATE[folder.state].render(lang)}\t{human_size(folder.size)}\t{folder.path}"
+        )
 
 
 def _status(vault: Vault, lang: Lang, as_json: bool) -> None:

@@ -143,8 +143,11 @@ def remove_tree(path: Path, crash_name: str | None = None) -> None:
         shutil.rmtree(path, onerror=lambda _f, p, _e: _force_remove(Path(p)))
     else:
         walked = [(Path(root), dirs, files) for root, dirs, files in os.walk(path, followlinks=False)]
-        doomed = [here / name for here, dirs, files in walked
-                  for name in files + [d for d in dirs if (here / d).is_symlink()]]
+        doomed = [
+            here / name
+            for here, dirs, files in walked
+            for name in files + [d for d in dirs if (here / d).is_symlink()]
+        ]
 
         def unlink(entry: Path) -> None:
             try:

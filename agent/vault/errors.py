@@ -1,16 +1,16 @@
 """The vault's exceptions. Each carries a bilingual `Text` so the CLI and the panel show the same words.
 
-    VaultError
-    ├── NotInitialized        no vault in this data dir yet
-    ├── AlreadyInitialized
-    ├── WrongPassphrase       the key did not unwrap; nothing was changed
-    ├── SessionActive         an engineer session is on: opening is refused, even for the user
-    ├── FolderRefused         a folder or an item in it cannot be protected (link, overlap, special file…)
-    ├── FolderBusy            a file changed while it was being encrypted; nothing was changed
-    ├── VerifyFailed          the new ciphertext did not read back; plaintext kept
-    ├── UnknownFolder
-    ├── Damaged               ciphertext failed authentication; names the damaged item
-    └── LockTimeout           another vault operation holds the lock
+VaultError
+├── NotInitialized        no vault in this data dir yet
+├── AlreadyInitialized
+├── WrongPassphrase       the key did not unwrap; nothing was changed
+├── SessionActive         an engineer session is on: opening is refused, even for the user
+├── FolderRefused         a folder or an item in it cannot be protected (link, overlap, special file…)
+├── FolderBusy            a file changed while it was being encrypted; nothing was changed
+├── VerifyFailed          the new ciphertext did not read back; plaintext kept
+├── UnknownFolder
+├── Damaged               ciphertext failed authentication; names the damaged item
+└── LockTimeout           another vault operation holds the lock
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ class VaultError(Exception):
 
 
 class NotInitialized(VaultError):
-    text = Text("还没有创建保险箱，请先运行 “rme-agent vault init”",
-                "No vault yet: run “rme-agent vault init” first")
+    text = Text(
+        "还没有创建保险箱，请先运行 “rme-agent vault init”", "No vault yet: run “rme-agent vault init” first"
+    )
 
 
 class AlreadyInitialized(VaultError):
@@ -65,8 +66,10 @@ class FolderBusy(VaultError):
 
 
 class VerifyFailed(VaultError):
-    text = Text("加密后校验失败（{item}），明文没有删除",
-                "Verification after encryption failed ({item}); the plaintext was not removed")
+    text = Text(
+        "加密后校验失败（{item}），明文没有删除",
+        "Verification after encryption failed ({item}); the plaintext was not removed",
+    )
 
 
 class UnknownFolder(VaultError):
@@ -82,8 +85,9 @@ class Damaged(VaultError):
 
 
 class LockTimeout(VaultError):
-    text = Text("另一个保险箱操作正在进行，请稍后再试",
-                "Another vault operation is running; try again shortly")
+    text = Text(
+        "另一个保险箱操作正在进行，请稍后再试", "Another vault operation is running; try again shortly"
+    )
 
 
 class CorruptBlob(Exception):

@@ -52,8 +52,12 @@ def _gen_bytes(generation: str) -> bytes:
 
 
 def _same_file(entry: Entry, st: os.stat_result) -> bool:
-    return (stat.S_ISREG(st.st_mode) and st.st_size == entry.size and st.st_mtime_ns == entry.mtime_ns
-            and st.st_ino == entry.ino)
+    return (
+        stat.S_ISREG(st.st_mode)
+        and st.st_size == entry.size
+        and st.st_mtime_ns == entry.mtime_ns
+        and st.st_ino == entry.ino
+    )
 
 
 def _shape(entries: list[Entry]) -> list[tuple[str, str, int, int, int, str]]:
@@ -83,8 +87,9 @@ def _parallel(items: list[Entry], work: Callable[[Entry, stream.Buffers], None],
             raise
 
 
-def seal_folder(source: Path, display: Path, *, gen_dir: Path, generation: str, public_key: bytes,
-                buffers: stream.Buffers) -> Sealed:
+def seal_folder(
+    source: Path, display: Path, *, gen_dir: Path, generation: str, public_key: bytes, buffers: stream.Buffers
+) -> Sealed:
     """Encrypt the tree at `source` into `gen_dir`, make it durable, read it all back and check it.
 
     Raises FolderBusy if anything in the tree changed meanwhile (the caller rolls back); nothing under
@@ -102,8 +107,15 @@ def seal_folder(source: Path, display: Path, *, gen_dir: Path, generation: str, 
         entry.number, entry.blob = number, os.urandom(12).hex()
 
     def seal_one(entry: Entry, bufs: stream.Buffers) -> None:
-        _seal_file(source / entry.path, gen_dir / entry.blob, display / entry.path, key=key, gen=gen,
-                   entry=entry, buffers=bufs)
+        _seal_file(
+            source / entry.path,
+            gen_dir / entry.blob,
+            display / entry.path,
+            key=key,
+            gen=gen,
+            entry=entry,
+            buffers=bufs,
+        )
         crash_point("close.blob")
 
     # Largest first, so one big file does not start last and run alone.
@@ -125,8 +137,9 @@ def seal_folder(source: Path, display: Path, *, gen_dir: Path, generation: str, 
     return Sealed(entries, sum(e.size for e in entries))
 
 
-def _seal_file(source: Path, blob: Path, display: Path, *, key: bytes, gen: bytes, entry: Entry,
-               buffers: stream.Buffers) -> None:
+def _seal_file(
+    source: Path, blob: Path, display: Path, *, key: bytes, gen: bytes, entry: Entry, buffers: stream.Buffers
+) -> None:
     """Encrypt one file, fsync the blob, then read the blob back and check it decrypts to the same hash."""
     src = os.open(source, os.O_RDONLY | _BINARY | _NOFOLLOW)
     try:
@@ -134,8 +147,9 @@ def _seal_file(source: Path, blob: Path, display: Path, *, key: bytes, gen: byte
             raise FolderBusy(path=str(display))
         dst = os.open(blob, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _BINARY, 0o600)
         try:
-            result = stream.encrypt_stream(src, dst, key=key, generation=gen, blob=entry.number,
-                                           buffers=buffers)
+            result = stream.encrypt_stream(
+                src, dst, key=key, generation=gen, blob=entry.number, buffers=buffers
+            )
             if not BATCH_SYNC:
                 os.fsync(dst)
         finally:
@@ -165,8 +179,9 @@ def _write_new(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
-def read_manifest(gen_dir: Path, generation: str,
-                  private: X25519PrivateKey) -> tuple[bytes, Entry, list[Entry]]:
+def read_manifest(
+    gen_dir: Path, generation: str, private: X25519PrivateKey
+) -> tuple[bytes, Entry, list[Entry]]:
     """The generation key and its entries; CorruptBlob if either is damaged."""
     try:
         sealed_key = (gen_dir / KEY_FILE).read_bytes()
@@ -180,9 +195,17 @@ def read_manifest(gen_dir: Path, generation: str,
     return (key, *parse_manifest(raw))
 
 
-def restore_folder(gen_dir: Path, generation: str, *, key: bytes, root: Entry, entries: list[Entry],
-                   staging: Path,
-                   buffers: stream.Buffers, on_file: Callable[[], None] = lambda: None) -> Restored:
+def restore_folder(
+    gen_dir: Path,
+    generation: str,
+    *,
+    key: bytes,
+    root: Entry,
+    entries: list[Entry],
+    staging: Path,
+    buffers: stream.Buffers,
+    on_file: Callable[[], None] = lambda: None,
+) -> Restored:
     """Decrypt every entry into `staging` (a new directory), fsync it all; damaged files are skipped."""
     gen = _gen_bytes(generation)
     restored = Restored()
@@ -195,8 +218,9 @@ def restore_folder(gen_dir: Path, generation: str, *, key: bytes, root: Entry, e
             dirs.append((target, entry))
 
     def restore_one(entry: Entry, bufs: stream.Buffers) -> None:
-        if not _restore_file(gen_dir / entry.blob, local_path(staging, entry.path), key=key, gen=gen,
-                             entry=entry, buffers=bufs):
+        if not _restore_file(
+            gen_dir / entry.blob, local_path(staging, entry.path), key=key, gen=gen, entry=entry, buffers=bufs
+        ):
             restored.damaged.append(entry.path)  # list.append is atomic under the GIL
         on_file()
 
@@ -218,16 +242,23 @@ def restore_folder(gen_dir: Path, generation: str, *, key: bytes, root: Entry, e
     return restored
 
 
-def _restore_file(blob: Path, target: Path, *, key: bytes, gen: bytes, entry: Entry,
-                  buffers: stream.Buffers) -> bool:
+def _restore_file(
+    blob: Path, target: Path, *, key: bytes, gen: bytes, entry: Entry, buffers: stream.Buffers
+) -> bool:
     try:
         src = os.open(blob, os.O_RDONLY | _BINARY)
     except FileNotFoundError:
         return False
     dst = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _BINARY | _NOFOLLOW, 0o600)
     try:
-        result = stream.decrypt_stream(src, lambda chunk: write_all(dst, chunk), key=key, generation=gen,
-                                       blob=entry.number, buffers=buffers)
+        result = stream.decrypt_stream(
+            src,
+            lambda chunk: write_all(dst, chunk),
+            key=key,
+            generation=gen,
+            blob=entry.number,
+            buffers=buffers,
+        )
         ok = result.sha256.hex() == entry.sha256 and result.size == entry.size
         if not BATCH_SYNC:
             os.fsync(dst)

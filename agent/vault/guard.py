@@ -50,7 +50,7 @@ def _parts(path: str, windows: bool, fold: bool) -> tuple[str, ...]:
         path = path.replace("/", "\\")
         for prefix in ("\\\\?\\UNC\\", "\\\\?\\", "\\\\.\\"):
             if path.startswith(prefix):
-                path = ("\\\\" if "UNC" in prefix else "") + path[len(prefix):]
+                path = ("\\\\" if "UNC" in prefix else "") + path[len(prefix) :]
         drive, rest = ntpath.splitdrive(ntpath.normpath(path))
         # Win32 drops trailing dots and spaces, and `name:stream` is still `name`.
         comps = [c.split(":")[0].rstrip(". ") or c for c in rest.split("\\") if c]
@@ -122,8 +122,13 @@ def _matches(cand: tuple[str, ...], protected: tuple[str, ...], glob: bool) -> b
     return True
 
 
-def touches(text: str, protected: Sequence[Path], cwd: Path | None = None, windows: bool | None = None,
-            fold: bool | None = None) -> bool:
+def touches(
+    text: str,
+    protected: Sequence[Path],
+    cwd: Path | None = None,
+    windows: bool | None = None,
+    fold: bool | None = None,
+) -> bool:
     """True if `text` names (or contains) a protected path. `windows`/`fold` default to this machine."""
     win = os.name == "nt" if windows is None else windows
     folding = _folds(win) if fold is None else fold

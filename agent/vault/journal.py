@@ -29,17 +29,26 @@ from agent.vault.durable import atomic_write, free_name, fsync_dir, remove_file,
 from agent.vault.lock import clear_session, read_session_owner
 from agent.vault.metadata import Folder, Layout, Metadata
 
-ROLLED_BACK_CLOSE = Text("上次加密 “{name}” 时中断了，已恢复为未加密状态，没有丢失文件",
-                         "Encrypting “{name}” was interrupted last time; it was put back unencrypted, "
-                         "no file was lost")
-FINISHED_CLOSE = Text("上次加密 “{name}” 时中断了，已完成加密",
-                      "Encrypting “{name}” was interrupted last time; it has now been completed")
-ROLLED_BACK_OPEN = Text("上次打开 “{name}” 时中断了，它仍保持加密",
-                        "Opening “{name}” was interrupted last time; it stays encrypted")
-FINISHED_OPEN = Text("上次打开 “{name}” 时中断了，已完成打开",
-                     "Opening “{name}” was interrupted last time; it has now been completed")
-MOVED = Text("“{path}” 已被占用，文件夹恢复到了 “{moved}”",
-             "“{path}” was taken, so the folder was put back at “{moved}”")
+ROLLED_BACK_CLOSE = Text(
+    "上次加密 “{name}” 时中断了，已恢复为未加密状态，没有丢失文件",
+    "Encrypting “{name}” was interrupted last time; it was put back unencrypted, no file was lost",
+)
+FINISHED_CLOSE = Text(
+    "上次加密 “{name}” 时中断了，已完成加密",
+    "Encrypting “{name}” was interrupted last time; it has now been completed",
+)
+ROLLED_BACK_OPEN = Text(
+    "上次打开 “{name}” 时中断了，它仍保持加密",
+    "Opening “{name}” was interrupted last time; it stays encrypted",
+)
+FINISHED_OPEN = Text(
+    "上次打开 “{name}” 时中断了，已完成打开",
+    "Opening “{name}” was interrupted last time; it has now been completed",
+)
+MOVED = Text(
+    "“{path}” 已被占用，文件夹恢复到了 “{moved}”",
+    "“{path}” was taken, so the folder was put back at “{moved}”",
+)
 
 
 @dataclass
@@ -119,8 +128,14 @@ def _recover_open(layout: Layout, meta: Metadata, step: Step, lang: Lang, notes:
         return
     if not committed and step.doc.get("phase") == "renaming" and os.path.lexists(target):
         assert folder is not None
-        commit_open(meta, folder, target, generation=generation, damaged=bool(step.doc.get("damaged")),
-                    unregister=bool(step.doc.get("unregister")))
+        commit_open(
+            meta,
+            folder,
+            target,
+            generation=generation,
+            damaged=bool(step.doc.get("damaged")),
+            unregister=bool(step.doc.get("unregister")),
+        )
         layout.save(meta)
         committed = True
     if committed:
@@ -131,8 +146,9 @@ def _recover_open(layout: Layout, meta: Metadata, step: Step, lang: Lang, notes:
         notes.append(ROLLED_BACK_OPEN.render(lang, name=name))
 
 
-def commit_open(meta: Metadata, folder: Folder, target: Path, *, generation: str, damaged: bool,
-                unregister: bool) -> None:
+def commit_open(
+    meta: Metadata, folder: Folder, target: Path, *, generation: str, damaged: bool, unregister: bool
+) -> None:
     """The metadata change that commits an open (or a remove): shared by the live path and recovery."""
     if unregister and not damaged:
         meta.folders.remove(folder)

@@ -57,26 +57,42 @@ class KdfParams:
     @classmethod
     def fresh(cls, memory_kib: int = DEFAULT_MEMORY_KIB, iterations: int = DEFAULT_ITERATIONS) -> KdfParams:
         lanes = max(1, min(DEFAULT_LANES, memory_kib // 8))
-        return cls(salt=os.urandom(16), memory_kib=max(memory_kib, 8 * lanes), iterations=iterations,
-                   lanes=lanes)
+        return cls(
+            salt=os.urandom(16), memory_kib=max(memory_kib, 8 * lanes), iterations=iterations, lanes=lanes
+        )
 
     def derive(self, passphrase: str) -> bytes:
         if self.name != "argon2id":
             raise ValueError(f"unknown KDF {self.name!r}")
         # NFC so the same passphrase typed through different input methods gives the same key.
         secret = unicodedata.normalize("NFC", passphrase).encode("utf-8")
-        kdf = Argon2id(salt=self.salt, length=32, iterations=self.iterations, lanes=self.lanes,
-                       memory_cost=self.memory_kib)
+        kdf = Argon2id(
+            salt=self.salt,
+            length=32,
+            iterations=self.iterations,
+            lanes=self.lanes,
+            memory_cost=self.memory_kib,
+        )
         return kdf.derive(secret)
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "salt": b64(self.salt), "memory_kib": self.memory_kib,
-                "iterations": self.iterations, "lanes": self.lanes}
+        return {
+            "name": self.name,
+            "salt": b64(self.salt),
+            "memory_kib": self.memory_kib,
+            "iterations": self.iterations,
+            "lanes": self.lanes,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> KdfParams:
-        return cls(salt=unb64(data["salt"]), memory_kib=int(data["memory_kib"]),
-                   iterations=int(data["iterations"]), lanes=int(data["lanes"]), name=str(data["name"]))
+        return cls(
+            salt=unb64(data["salt"]),
+            memory_kib=int(data["memory_kib"]),
+            iterations=int(data["iterations"]),
+            lanes=int(data["lanes"]),
+            name=str(data["name"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -89,13 +105,21 @@ class WrappedKey:
     public_key: bytes
 
     def to_json(self) -> dict[str, Any]:
-        return {"kdf": self.kdf.to_json(), "nonce": b64(self.nonce), "sealed": b64(self.sealed),
-                "public_key": b64(self.public_key)}
+        return {
+            "kdf": self.kdf.to_json(),
+            "nonce": b64(self.nonce),
+            "sealed": b64(self.sealed),
+            "public_key": b64(self.public_key),
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> WrappedKey:
-        return cls(kdf=KdfParams.from_json(data["kdf"]), nonce=unb64(data["nonce"]),
-                   sealed=unb64(data["sealed"]), public_key=unb64(data["public_key"]))
+        return cls(
+            kdf=KdfParams.from_json(data["kdf"]),
+            nonce=unb64(data["nonce"]),
+            sealed=unb64(data["sealed"]),
+            public_key=unb64(data["public_key"]),
+        )
 
 
 def _raw_private(key: X25519PrivateKey) -> bytes:
@@ -130,8 +154,12 @@ def unwrap_private_key(wrapped: WrappedKey, passphrase: str) -> X25519PrivateKey
 
 
 def _generation_kek(shared: bytes, ephemeral: bytes, recipient: bytes, generation: str) -> bytes:
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=ephemeral + recipient,
-                info=GENERATION_KEY_AAD + generation.encode("ascii"))
+    hkdf = HKDF(
+        algorithm=hashes.SHA256(),
+        length=32,
+        salt=ephemeral + recipient,
+        info=GENERATION_KEY_AAD + generation.encode("ascii"),
+    )
     return hkdf.derive(shared)
 
 

@@ -42,15 +42,28 @@ class Folder:
     kept: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "path": self.path, "state": self.state,
-                "generation": self.generation, "size": self.size, "kept": self.kept}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "path": self.path,
+            "state": self.state,
+            "generation": self.generation,
+            "size": self.size,
+            "kept": self.kept,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Folder:
         state: FolderState = "closed" if data["state"] == "closed" else "open"
-        return cls(id=str(data["id"]), name=str(data["name"]), path=str(data["path"]), state=state,
-                   generation=data.get("generation"), size=int(data.get("size", 0)),
-                   kept=[str(g) for g in data.get("kept", [])])
+        return cls(
+            id=str(data["id"]),
+            name=str(data["name"]),
+            path=str(data["path"]),
+            state=state,
+            generation=data.get("generation"),
+            size=int(data.get("size", 0)),
+            kept=[str(g) for g in data.get("kept", [])],
+        )
 
 
 @dataclass
@@ -79,8 +92,10 @@ class Metadata:
         doc = json.loads(raw.decode("utf-8"))
         if doc.get("format") != FORMAT:
             raise ValueError(f"unsupported vault format {doc.get('format')!r}")
-        return cls(key=WrappedKey.from_json(doc["key"]),
-                   folders=[Folder.from_json(f) for f in doc.get("folders", [])])
+        return cls(
+            key=WrappedKey.from_json(doc["key"]),
+            folders=[Folder.from_json(f) for f in doc.get("folders", [])],
+        )
 
 
 class Layout:

@@ -76,8 +76,9 @@ class Buffers:
         self.cipher = bytearray(chunk_size + TAG)
 
 
-def encrypt_stream(src_fd: int, dst_fd: int, *, key: bytes, generation: bytes, blob: int,
-                   buffers: Buffers) -> StreamResult:
+def encrypt_stream(
+    src_fd: int, dst_fd: int, *, key: bytes, generation: bytes, blob: int, buffers: Buffers
+) -> StreamResult:
     """Encrypt everything readable from `src_fd` into `dst_fd`; returns plaintext size and SHA-256."""
     aead = AESGCM(key)
     header = HEADER.pack(MAGIC, generation, blob, buffers.chunk_size)
@@ -99,8 +100,15 @@ def encrypt_stream(src_fd: int, dst_fd: int, *, key: bytes, generation: bytes, b
             return StreamResult(size, digest.digest())
 
 
-def decrypt_stream(src_fd: int, sink: Callable[[memoryview], None] | None, *, key: bytes, generation: bytes,
-                   blob: int, buffers: Buffers) -> StreamResult:
+def decrypt_stream(
+    src_fd: int,
+    sink: Callable[[memoryview], None] | None,
+    *,
+    key: bytes,
+    generation: bytes,
+    blob: int,
+    buffers: Buffers,
+) -> StreamResult:
     """Authenticate and decrypt a blob, passing plaintext chunks to `sink` (None: verify only).
 
     Raises CorruptBlob on any damage. Plaintext already written before the damage is found must be
@@ -160,8 +168,14 @@ def decrypt_path(path: str, key: bytes, generation: bytes, blob: int) -> bytes:
     parts: list[bytes] = []
     fd = os.open(path, os.O_RDONLY | _BINARY)
     try:
-        decrypt_stream(fd, lambda chunk: parts.append(bytes(chunk)), key=key, generation=generation,
-                       blob=blob, buffers=Buffers(64 * 1024))
+        decrypt_stream(
+            fd,
+            lambda chunk: parts.append(bytes(chunk)),
+            key=key,
+            generation=generation,
+            blob=blob,
+            buffers=Buffers(64 * 1024),
+        )
     finally:
         os.close(fd)
     return b"".join(parts)

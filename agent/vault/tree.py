@@ -19,8 +19,10 @@ from agent.i18n import Text
 from agent.vault.errors import CorruptBlob, FolderRefused
 
 EntryKind = Literal["file", "dir", "link"]
-SPECIAL = Text("“{item}” 不是普通文件、文件夹或链接（设备、管道或套接字）",
-               "“{item}” is not a regular file, folder or link (a device, pipe or socket)")
+SPECIAL = Text(
+    "“{item}” 不是普通文件、文件夹或链接（设备、管道或套接字）",
+    "“{item}” is not a regular file, folder or link (a device, pipe or socket)",
+)
 
 
 @dataclass
@@ -37,17 +39,34 @@ class Entry:
     target: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"p": self.path, "k": self.kind, "m": self.mode, "t": self.mtime_ns, "s": self.size,
-                "b": self.blob, "n": self.number, "h": self.sha256, "l": self.target}
+        return {
+            "p": self.path,
+            "k": self.kind,
+            "m": self.mode,
+            "t": self.mtime_ns,
+            "s": self.size,
+            "b": self.blob,
+            "n": self.number,
+            "h": self.sha256,
+            "l": self.target,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Entry:
         kind = data["k"]
         if kind not in ("file", "dir", "link"):
             raise CorruptBlob("unknown entry kind")
-        return cls(path=safe_relative(str(data["p"])), kind=kind, mode=int(data["m"]),
-                   mtime_ns=int(data["t"]), size=int(data["s"]), blob=str(data["b"]), number=int(data["n"]),
-                   sha256=str(data["h"]), target=str(data["l"]))
+        return cls(
+            path=safe_relative(str(data["p"])),
+            kind=kind,
+            mode=int(data["m"]),
+            mtime_ns=int(data["t"]),
+            size=int(data["s"]),
+            blob=str(data["b"]),
+            number=int(data["n"]),
+            sha256=str(data["h"]),
+            target=str(data["l"]),
+        )
 
     def stat_key(self) -> tuple[int, int, int]:
         return (self.size, self.mtime_ns, self.ino)
@@ -87,8 +106,14 @@ def scan(root: Path, display: Path) -> list[Entry]:
             kind = _kind(st)
             if kind is None:
                 raise FolderRefused(path=str(display), reason=SPECIAL.render("en", item=rel))
-            entry = Entry(path=rel, kind=kind, mode=stat.S_IMODE(st.st_mode), mtime_ns=st.st_mtime_ns,
-                          size=st.st_size if kind == "file" else 0, ino=st.st_ino)
+            entry = Entry(
+                path=rel,
+                kind=kind,
+                mode=stat.S_IMODE(st.st_mode),
+                mtime_ns=st.st_mtime_ns,
+                size=st.st_size if kind == "file" else 0,
+                ino=st.st_ino,
+            )
             if kind == "link":
                 entry.target = str(Path(child.path).readlink())
             entries.append(entry)

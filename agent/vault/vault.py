@@ -68,8 +68,12 @@ class VaultStatus:
     busy: bool = False  # an operation (open/close) is running right now
 
     def to_json(self) -> dict[str, Any]:
-        return {"initialized": self.initialized, "session_active": self.session_active, "busy": self.busy,
-                "folders": [f.to_json() for f in self.folders]}
+        return {
+            "initialized": self.initialized,
+            "session_active": self.session_active,
+            "busy": self.busy,
+            "folders": [f.to_json() for f in self.folders],
+        }
 
 
 @dataclass
@@ -115,8 +119,9 @@ class Vault:
     def initialized(self) -> bool:
         return self.layout.meta.exists()
 
-    def init(self, passphrase: str, memory_kib: int = DEFAULT_MEMORY_KIB,
-             iterations: int = DEFAULT_ITERATIONS) -> None:
+    def init(
+        self, passphrase: str, memory_kib: int = DEFAULT_MEMORY_KIB, iterations: int = DEFAULT_ITERATIONS
+    ) -> None:
         self.layout.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         with self._locked() as meta:
             if meta is not None:
@@ -157,8 +162,9 @@ class Vault:
                 raise SessionActive()
             private = self._unlock(meta, passphrase)
             targets = [self._find(meta, name)] if name else list(meta.folders)
-            return [self._open_folder(meta, f, private, unregister=False)
-                    for f in targets if f.state == "closed"]
+            return [
+                self._open_folder(meta, f, private, unregister=False) for f in targets if f.state == "closed"
+            ]
 
     def remove(self, passphrase: str, name: str) -> OpenResult:
         """Take a folder out of the vault for good, restoring it to plaintext."""
@@ -173,8 +179,9 @@ class Vault:
             private = self._unlock(meta, passphrase)
             return self._open_folder(meta, folder, private, unregister=True)
 
-    def passwd(self, old: str, new: str, memory_kib: int | None = None,
-               iterations: int | None = None) -> None:
+    def passwd(
+        self, old: str, new: str, memory_kib: int | None = None, iterations: int | None = None
+    ) -> None:
         """Re-wrap the vault key under a new passphrase and/or stronger KDF parameters; blobs untouched."""
         with self._ready() as meta:
             private = self._unlock(meta, old)
@@ -289,9 +296,17 @@ class Vault:
             path.mkdir(parents=True)  # the user deleted the open folder: what is left to protect is nothing
         quarantine = quarantine_path(path, folder.id)
         generation = new_id()
-        journal.begin(self.layout, {"op": "close", "folder": folder.to_json(), "register": register,
-                                    "path": str(path), "quarantine": str(quarantine),
-                                    "generation": generation})
+        journal.begin(
+            self.layout,
+            {
+                "op": "close",
+                "folder": folder.to_json(),
+                "register": register,
+                "path": str(path),
+                "quarantine": str(quarantine),
+                "generation": generation,
+            },
+        )
         crash_point("close.journal")
         # Moved aside first: no program can add a file by its old path while we encrypt.
         try:
@@ -302,8 +317,14 @@ class Vault:
         fsync_dir(path.parent)
         crash_point("close.quarantined")
         try:
-            sealed = seal_folder(quarantine, path, gen_dir=self.layout.generation(generation),
-                                 generation=generation, public_key=meta.key.public_key, buffers=self.buffers)
+            sealed = seal_folder(
+                quarantine,
+                path,
+                gen_dir=self.layout.generation(generation),
+                generation=generation,
+                public_key=meta.key.public_key,
+                buffers=self.buffers,
+            )
         except BaseException:
             remove_tree(self.layout.generation(generation))
             quarantine.rename(path)
@@ -332,15 +353,29 @@ class Vault:
         target.parent.mkdir(parents=True, exist_ok=True)  # its parent may have been deleted meanwhile
         staging = staging_path(target, folder.id)
         remove_tree(staging)  # a leftover can only be ours; recovery normally removed it already
-        step = {"op": "open", "folder": folder.id, "name": folder.name, "generation": generation,
-                "staging": str(staging), "target": str(target), "unregister": unregister,
-                "phase": "decrypting"}
+        step = {
+            "op": "open",
+            "folder": folder.id,
+            "name": folder.name,
+            "generation": generation,
+            "staging": str(staging),
+            "target": str(target),
+            "unregister": unregister,
+            "phase": "decrypting",
+        }
         journal.begin(self.layout, step)
         crash_point("open.journal")
         try:
-            restored = restore_folder(gen_dir, generation, key=key, root=root, entries=entries,
-                                      staging=staging, buffers=self.buffers,
-                                      on_file=lambda: crash_point("open.file"))
+            restored = restore_folder(
+                gen_dir,
+                generation,
+                key=key,
+                root=root,
+                entries=entries,
+                staging=staging,
+                buffers=self.buffers,
+                on_file=lambda: crash_point("open.file"),
+            )
         except BaseException:
             remove_tree(staging)
             journal.finish(self.layout)
@@ -353,15 +388,19 @@ class Vault:
         staging.rename(target)
         fsync_dir(target.parent)
         crash_point("open.renamed")
-        journal.commit_open(meta, folder, target, generation=generation, damaged=damaged,
-                            unregister=unregister)
+        journal.commit_open(
+            meta, folder, target, generation=generation, damaged=damaged, unregister=unregister
+        )
         self.layout.save(meta)  # the commit point
         crash_point("open.committed")
         if not damaged:
             remove_tree(gen_dir, crash_name="open.remove_cipher")
         journal.finish(self.layout)
-        return OpenResult(folder.name, target,
-                          [Damaged(item=f"{folder.name}/{p}", kept=str(gen_dir)) for p in restored.damaged])
+        return OpenResult(
+            folder.name,
+            target,
+            [Damaged(item=f"{folder.name}/{p}", kept=str(gen_dir)) for p in restored.damaged],
+        )
 
 
 __all__ = ["FolderStatus", "OpenResult", "Vault", "VaultError", "VaultStatus"]

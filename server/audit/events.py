@@ -141,13 +141,22 @@ def event_bytes(
     previous = b"null" if session_prev is None else str(session_prev).encode()
     return b"".join(
         (
-            b'{"actor":', canonical_string(entry.actor),
-            b',"data":', data,
-            b',"index":', str(index).encode(),
-            b',"kind":', canonical_string(entry.kind),
-            b',"session":', session,
-            b',"session_prev":', previous,
-            b',"time":"', encode_time(moment).encode(),
-            b'","v":', str(EVENT_VERSION).encode(), b"}",
+            b'{"actor":',
+            canonical_string(entry.actor),
+            b',"data":',
+            data,
+            b',"index":',
+            str(index).encode(),
+            b',"kind":',
+            canonical_string(entry.kind),
+            b',"session":',
+            session,
+            b',"session_prev":',
+            previous,
+            b',"time":"',
+            encode_time(moment).encode(),
+            b'","v":',
+            str(EVENT_VERSION).encode(),
+            b"}",
         )
     )

@@ -20,9 +20,7 @@ from typing import TypeAlias
 
 __all__ = ["JsonValue", "NotCanonicalisableError", "canonical_string", "canonicalize", "parse"]
 
-JsonValue: TypeAlias = (
-    "bool | int | float | str | Sequence[JsonValue] | Mapping[str, JsonValue] | None"
-)
+JsonValue: TypeAlias = "bool | int | float | str | Sequence[JsonValue] | Mapping[str, JsonValue] | None"
 
 MAX_SAFE_INTEGER = 2**53
 

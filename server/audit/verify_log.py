@@ -88,7 +88,10 @@ async def verify_log(
         columns = [audit_events.c.leaf_index, audit_events.c.canonical, audit_events.c.leaf_hash]
         if deep:
             columns += [
-                audit_events.c.time, audit_events.c.kind, audit_events.c.actor, audit_events.c.session_id
+                audit_events.c.time,
+                audit_events.c.kind,
+                audit_events.c.actor,
+                audit_events.c.session_id,
             ]
         query = sa.select(*columns).order_by(audit_events.c.leaf_index)
         tree = CompactRange()

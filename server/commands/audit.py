@@ -1,10 +1,10 @@
 """`rme-server audit`: export a session's audit record, verify exports offline, check the whole log.
 
-    rme-server audit export SESSION --out DIR   JSON (with proofs) + HTML page for one session
-    rme-server audit verify FILE [--key KEY]    check an export offline; exit 1 if anything is wrong
-    rme-server audit verify-log [--deep]        rebuild the whole tree, compare with signed checkpoints
-    rme-server audit checkpoint                 sign a checkpoint of the log now and print it
-    rme-server audit key                        print the verifier key to publish to auditors
+rme-server audit export SESSION --out DIR   JSON (with proofs) + HTML page for one session
+rme-server audit verify FILE [--key KEY]    check an export offline; exit 1 if anything is wrong
+rme-server audit verify-log [--deep]        rebuild the whole tree, compare with signed checkpoints
+rme-server audit checkpoint                 sign a checkpoint of the log now and print it
+rme-server audit key                        print the verifier key to publish to auditors
 """
 
 from __future__ import annotations

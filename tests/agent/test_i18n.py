@@ -5,8 +5,15 @@ from agent.i18n import Text, parse_lang, system_lang
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("zh_CN.UTF-8", "zh-CN"), ("zh-Hans", "zh-CN"), ("en_US.UTF-8", "en"), ("C", "en"), ("fr_FR", None),
-     ("", None), (None, None)],
+    [
+        ("zh_CN.UTF-8", "zh-CN"),
+        ("zh-Hans", "zh-CN"),
+        ("en_US.UTF-8", "en"),
+        ("C", "en"),
+        ("fr_FR", None),
+        ("", None),
+        (None, None),
+    ],
 )
 def test_parse_lang(value: str | None, expected: str | None) -> None:
     assert parse_lang(value) == expected

@@ -17,8 +17,14 @@ RME_AGENT = Path(sys.executable).parent / "rme-agent"
 
 def rme_agent(*args: str | Path, lang: str = "en", **env: str) -> subprocess.CompletedProcess[str]:
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("RME_VAULT")}
-    return subprocess.run([str(RME_AGENT), "vault", *map(str, args)], capture_output=True, text=True,
-                          env={**inherited, "RME_LANG": lang, **env}, timeout=120, check=False)
+    return subprocess.run(
+        [str(RME_AGENT), "vault", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**inherited, "RME_LANG": lang, **env},
+        timeout=120,
+        check=False,
+    )
 
 
 @pytest.fixture
@@ -28,8 +34,17 @@ def setup(tmp_path: Path) -> tuple[Path, Path, Path]:
     make_tree(home / "Photos", big=50_000)
     passfile = tmp_path / "pass"
     passfile.write_text(PASSPHRASE + "\n", encoding="utf-8")
-    done = rme_agent("init", "--data-dir", data, "--passphrase-file", passfile, "--kdf-memory-kib", "8192",
-                     "--kdf-iterations", "1")
+    done = rme_agent(
+        "init",
+        "--data-dir",
+        data,
+        "--passphrase-file",
+        passfile,
+        "--kdf-memory-kib",
+        "8192",
+        "--kdf-iterations",
+        "1",
+    )
     assert done.returncode == 0 and "Vault created" in done.stdout, done.stderr
     return home, data, passfile
 
@@ -64,11 +79,21 @@ def test_passwd_and_errors(setup: tuple[Path, Path, Path], tmp_path: Path) -> No
     newfile.write_text("another passphrase 2", encoding="utf-8")
     short = tmp_path / "short"
     short.write_text("abc", encoding="utf-8")
-    too_short = rme_agent("passwd", "--data-dir", data, "--passphrase-file", passfile,
-                          "--new-passphrase-file", short)
+    too_short = rme_agent(
+        "passwd", "--data-dir", data, "--passphrase-file", passfile, "--new-passphrase-file", short
+    )
     assert too_short.returncode == 1 and "at least 8" in too_short.stderr
-    changed = rme_agent("passwd", "--data-dir", data, "--passphrase-file", passfile, "--new-passphrase-file",
-                        newfile, "--kdf-memory-kib", "16384")
+    changed = rme_agent(
+        "passwd",
+        "--data-dir",
+        data,
+        "--passphrase-file",
+        passfile,
+        "--new-passphrase-file",
+        newfile,
+        "--kdf-memory-kib",
+        "16384",
+    )
     assert changed.returncode == 0 and "re-wrapped" in changed.stdout, changed.stderr
     assert rme_agent("open", "--data-dir", data, "--passphrase-file", passfile).returncode == 1
     assert rme_agent("open", "--data-dir", data, "--passphrase-file", newfile).returncode == 0

@@ -31,17 +31,42 @@ from tests.agent.vault.helpers import (
 )
 
 ADD_CLOSE_POINTS = [
-    "journal.tmp_written:1", "close.journal", "close.quarantined", "stream.chunk:1", "stream.chunk:4",
-    "close.blob:1", "close.blob:5", "close.synced", "close.verified", "meta.tmp_written",
-    "close.committed", "close.remove_plain:1", "close.remove_plain:6", "close.done",
+    "journal.tmp_written:1",
+    "close.journal",
+    "close.quarantined",
+    "stream.chunk:1",
+    "stream.chunk:4",
+    "close.blob:1",
+    "close.blob:5",
+    "close.synced",
+    "close.verified",
+    "meta.tmp_written",
+    "close.committed",
+    "close.remove_plain:1",
+    "close.remove_plain:6",
+    "close.done",
 ]
 OPEN_POINTS = [
-    "journal.tmp_written:1", "open.journal", "open.file:1", "open.file:4", "journal.tmp_written:2",
-    "open.staged", "open.renamed", "meta.tmp_written", "open.committed", "open.remove_cipher:1",
+    "journal.tmp_written:1",
+    "open.journal",
+    "open.file:1",
+    "open.file:4",
+    "journal.tmp_written:2",
+    "open.staged",
+    "open.renamed",
+    "meta.tmp_written",
+    "open.committed",
+    "open.remove_cipher:1",
     "open.remove_cipher:5",
 ]
-REMOVE_POINTS = ["open.file:2", "open.staged", "open.renamed", "meta.tmp_written", "open.committed",
-                 "open.remove_cipher:2"]
+REMOVE_POINTS = [
+    "open.file:2",
+    "open.staged",
+    "open.renamed",
+    "meta.tmp_written",
+    "open.committed",
+    "open.remove_cipher:2",
+]
 
 
 class Scene:
@@ -59,8 +84,14 @@ class Scene:
         self.vault = fast_vault(self.data)
 
     def crash(self, point: str, *args: str) -> None:
-        done = vault_cli(*args, "--data-dir", self.data, "--passphrase-file", self.passfile,
-                         env={"RME_VAULT_CRASH_AT": point})
+        done = vault_cli(
+            *args,
+            "--data-dir",
+            self.data,
+            "--passphrase-file",
+            self.passfile,
+            env={"RME_VAULT_CRASH_AT": point},
+        )
         assert done.returncode == -signal.SIGKILL, (point, done.returncode, done.stdout, done.stderr)
 
     def recover(self) -> None:
@@ -125,8 +156,13 @@ def test_sigkill_during_open(tmp_path: Path, point: str) -> None:
     scene.crash(point, "open")
     scene.recover()
     scene.check_consistent()
-    rolled_forward = point in ("open.renamed", "meta.tmp_written", "open.committed", "open.remove_cipher:1",
-                               "open.remove_cipher:5")
+    rolled_forward = point in (
+        "open.renamed",
+        "meta.tmp_written",
+        "open.committed",
+        "open.remove_cipher:1",
+        "open.remove_cipher:5",
+    )
     if point != "meta.tmp_written":
         assert scene.state() == ("open" if rolled_forward else "closed")
     scene.check_every_byte()
@@ -165,8 +201,20 @@ def test_sigkill_after_random_delays(tmp_path: Path) -> None:
     for _ in range(6):
         command = "open" if scene.state() == "closed" else "close"
         proc = subprocess.Popen(
-            [sys.executable, "-m", "agent.vault", command, "--data-dir", str(scene.data), "--passphrase-file",
-             str(scene.passfile)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "agent.vault",
+                command,
+                "--data-dir",
+                str(scene.data),
+                "--passphrase-file",
+                str(scene.passfile),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(0.25 + rng.random() * 0.35)  # interpreter start-up is ~0.2 s
         proc.send_signal(signal.SIGKILL)
         proc.wait()

@@ -70,8 +70,9 @@ ALLOWED = [
 
 
 @pytest.mark.parametrize("template", REFUSED)
-def test_requests_naming_vault_paths_are_refused(env: tuple[Vault, Path], tmp_path: Path,
-                                                 template: str) -> None:
+def test_requests_naming_vault_paths_are_refused(
+    env: tuple[Vault, Path], tmp_path: Path, template: str
+) -> None:
     vault, home = env
     link = tmp_path / "innocent-looking"
     link.symlink_to(home / "Private")
@@ -124,8 +125,14 @@ WIN_REFUSED = [
     r"dir \Users\me\Private",
     r"del /s /q C:\Users\me\Priv*",
 ]
-WIN_ALLOWED = [r"ipconfig /all", "ping 192.168.1.1", r"type C:\Windows\win.ini", r"dir D:\Private",
-               r"netsh interface ip set address name=Ethernet source=dhcp", r"type C:\Users\me\Privateer\x"]
+WIN_ALLOWED = [
+    r"ipconfig /all",
+    "ping 192.168.1.1",
+    r"type C:\Windows\win.ini",
+    r"dir D:\Private",
+    r"netsh interface ip set address name=Ethernet source=dhcp",
+    r"type C:\Users\me\Privateer\x",
+]
 
 
 @pytest.mark.parametrize("text", WIN_REFUSED)

@@ -85,8 +85,9 @@ def test_lock_of_a_dead_session_owner_is_stale(scene: tuple[Vault, Path, Path]) 
     assert (home / "Taxes" / "2025.pdf").exists()
 
 
-def test_begin_session_with_nothing_open_and_no_vault(tmp_path: Path,
-                                                      scene: tuple[Vault, Path, Path]) -> None:
+def test_begin_session_with_nothing_open_and_no_vault(
+    tmp_path: Path, scene: tuple[Vault, Path, Path]
+) -> None:
     vault, _home, _data = scene
     assert vault.begin_session() == []
     vault.end_session()

@@ -24,8 +24,9 @@ def encrypt(tmp_path: Path, data: bytes, blob: int = 1) -> Path:
     src, dst = tmp_path / "plain", tmp_path / f"blob{blob}"
     src.write_bytes(data)
     with src.open("rb") as s, dst.open("wb") as d:
-        result = stream.encrypt_stream(s.fileno(), d.fileno(), key=KEY, generation=GEN, blob=blob,
-                                       buffers=stream.Buffers(CHUNK))
+        result = stream.encrypt_stream(
+            s.fileno(), d.fileno(), key=KEY, generation=GEN, blob=blob, buffers=stream.Buffers(CHUNK)
+        )
     assert result.size == len(data) and result.sha256 == hashlib.sha256(data).digest()
     return dst
 
@@ -33,8 +34,14 @@ def encrypt(tmp_path: Path, data: bytes, blob: int = 1) -> Path:
 def decrypt(path: Path, blob: int = 1, generation: bytes = GEN) -> bytes:
     out: list[bytes] = []
     with path.open("rb") as s:
-        stream.decrypt_stream(s.fileno(), lambda c: out.append(bytes(c)), key=KEY, generation=generation,
-                              blob=blob, buffers=stream.Buffers(CHUNK))
+        stream.decrypt_stream(
+            s.fileno(),
+            lambda c: out.append(bytes(c)),
+            key=KEY,
+            generation=generation,
+            blob=blob,
+            buffers=stream.Buffers(CHUNK),
+        )
     return b"".join(out)
 
 
@@ -103,8 +110,12 @@ def _run_measured(args: list[str]) -> int:
     Read from the child's own /proc/PID/status VmHWM while it runs: the rusage of a child forked from
     this (large) pytest process would report the parent's size instead.
     """
-    proc = subprocess.Popen([sys.executable, "-m", "agent.vault", *args], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agent.vault", *args],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     peak = 0
     status = Path(f"/proc/{proc.pid}/status")
     while proc.poll() is None:

@@ -22,8 +22,11 @@ def blobs(data: Path, folder_name: str) -> list[Path]:
     assert meta is not None
     folder = meta.by_name(folder_name)
     assert folder is not None and folder.generation
-    return sorted(p for p in (data / "vault" / "store" / folder.generation).iterdir()
-                  if p.name not in ("key", "manifest"))
+    return sorted(
+        p
+        for p in (data / "vault" / "store" / folder.generation).iterdir()
+        if p.name not in ("key", "manifest")
+    )
 
 
 @pytest.fixture
@@ -284,10 +287,18 @@ def test_a_file_written_during_close_aborts_it_and_loses_nothing(tmp_path: Path,
     (private / "big").write_bytes(os.urandom(20 * 1024 * 1024))  # makes the close take a while
     log = private / "log.txt"
     log.write_bytes(b"")
-    writer = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time\n"
-        "f = open(sys.argv[1], 'ab', buffering=0)\n"
-        "while True:\n    f.write(b'x'); time.sleep(0.001)\n"), str(log)])
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, time\n"
+                "f = open(sys.argv[1], 'ab', buffering=0)\n"
+                "while True:\n    f.write(b'x'); time.sleep(0.001)\n"
+            ),
+            str(log),
+        ]
+    )
     try:
         time.sleep(0.3)
         vault = fast_vault(tmp_path / "data")
