@@ -46,6 +46,14 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
+# Why a rating was not sent → the HTTP status the panel answers with.
+FEEDBACK_STATUS = {
+    "bad_rating": 400,
+    "comment_too_long": 400,
+    "no_session": 409,
+    "already_rated": 409,
+    "offline": 503,
+}
 
 
 class PanelBackend(Protocol):
@@ -60,6 +68,10 @@ class PanelBackend(Protocol):
     async def end_session(self) -> dict[str, Any]: ...
 
     async def ask_for_help(self, words: str) -> dict[str, Any]: ...
+
+    async def send_feedback(self, rating: object, comment: object) -> dict[str, Any]: ...
+
+    def dismiss_feedback(self) -> bool: ...
 
     def set_lang(self, lang: str) -> None: ...
 
@@ -196,6 +208,16 @@ def build_app(backend: PanelBackend, auth: PanelAuth, port_ref: Callable[[], int
         words = str(doc.get("words", ""))[:2000]
         return JSONResponse(await backend.ask_for_help(words))
 
+    async def feedback(request: Request) -> Response:
+        doc = await body_json(request)
+        result = await backend.send_feedback(doc.get("rating"), doc.get("comment", ""))
+        status = 200 if result.get("sent") else FEEDBACK_STATUS.get(str(result.get("error")), 400)
+        return JSONResponse(result, status_code=status)
+
+    async def feedback_dismiss(request: Request) -> Response:
+        ok = backend.dismiss_feedback()
+        return JSONResponse({"ok": ok}, status_code=200 if ok else 409)
+
     async def lang(request: Request) -> Response:
         doc = await body_json(request)
         if doc.get("lang") not in ("zh-CN", "en"):
@@ -219,6 +241,8 @@ def build_app(backend: PanelBackend, auth: PanelAuth, port_ref: Callable[[], int
         Route("/api/answer", guarded(answer, True), methods=["POST"]),
         Route("/api/end", guarded(end, True), methods=["POST"]),
         Route("/api/help", guarded(help_, True), methods=["POST"]),
+        Route("/api/feedback", guarded(feedback, True), methods=["POST"]),
+        Route("/api/feedback/dismiss", guarded(feedback_dismiss, True), methods=["POST"]),
         Route("/api/lang", guarded(lang, True), methods=["POST"]),
         Route("/api/launch", guarded(launch, True), methods=["POST"]),
     ]

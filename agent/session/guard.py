@@ -47,6 +47,7 @@ from protocol.actions import (
 from protocol.codec import FileChunk
 from protocol.errors import ProtocolError
 from protocol.lifecycle import FINAL_ACTION_STATES, ActionState, SessionState, advance_action, advance_session
+from protocol.limits import MAX_SUMMARY_TEXT
 from protocol.messages import (
     ActionProgress,
     ActionProgressBody,
@@ -61,6 +62,8 @@ from protocol.messages import (
     EngineerIdentity,
     Envelope,
     Error,
+    Feedback,
+    FeedbackBody,
     Message,
     SessionAccept,
     SessionDecline,
@@ -73,6 +76,9 @@ from protocol.messages import (
 )
 
 PROGRESS_STEPS = 10  # progress messages per pushed file
+MAX_FEEDBACK_COMMENT = MAX_SUMMARY_TEXT  # the protocol's limit for `FeedbackBody.comment`
+END_REPORT_WAIT_S = 5.0  # a rating waits this long for the end report to leave first
+FeedbackProblem = Literal["bad_rating", "comment_too_long", "no_session", "already_rated", "offline"]
 
 
 class Outbox(Protocol):
@@ -111,6 +117,25 @@ class SessionInfo:
     started: float = field(default_factory=time.time)
 
 
+@dataclass
+class RatingOffer:
+    """An ended session the user may rate once (the server takes it only on the connection that ended it)."""
+
+    session: str
+    engineer: EngineerIdentity
+    reason: SessionEndReason
+    end_report: asyncio.Task[Any] | None = None  # the rating must not overtake the end it follows
+
+
+class FeedbackRefused(Exception):
+    """The rating was not sent: `problem` says why (bad input, nothing to rate, already rated, offline)."""
+
+    def __init__(self, problem: FeedbackProblem, message: str) -> None:
+        super().__init__(message)
+        self.problem: FeedbackProblem = problem
+        self.message = message
+
+
 @dataclass(frozen=True)
 class EndSummary:
     refused: int
@@ -141,6 +166,9 @@ class SessionGuard:
         self.on_session_start: Callable[[], None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.last_end: EndSummary | None = None
+        self.rating: RatingOffer | None = None  # the session the panel asks "How did it go?" about
+        self.rated: set[str] = set()  # sessions rated or dismissed: one answer per session
+        self.last_ended: str | None = None  # the last session that was active when it ended
 
     # -- plumbing ---------------------------------------------------------------------------------
 
@@ -242,6 +270,7 @@ class SessionGuard:
             return
         info = SessionInfo(session_id, message.body.ticket_id, engineer)
         self.session = info
+        self.rating = None  # a new session: the old question is no longer asked
         self.feed.add("session", texts.OFFER, name=engineer.name, id=engineer.id)
         content = {
             "engineer": {"name": engineer.name, "id": engineer.id},
@@ -548,9 +577,15 @@ class SessionGuard:
         self.session = None
         if was_active:
             self._spawn(self._vault_end())
+        report: asyncio.Task[Any] | None = None
         if tell_server:
             item = UnreportedEnd(info.id, reason, now_ms(), note)
-            self._spawn(self._report_end(item))
+            report = self._spawn(self._report_end(item))
+        if was_active:
+            self.last_ended = info.id
+        # Ask "How did it go?" about every session that ran (a lost connection clears it: see below).
+        if was_active and reason != "declined" and info.id not in self.rated:
+            self.rating = RatingOffer(info.id, info.engineer, reason, report)
         return summary
 
     async def _vault_end(self) -> None:
@@ -588,6 +623,52 @@ class SessionGuard:
         """No server, no engineer: a session cannot go on unobserved by the relay. End it locally."""
         if self.session is not None:
             await self.end("connection_lost", tell_server=False)
+        # The server takes a rating only on the connection that saw the end: that one is gone.
+        self.rating = None
+        self.feed.touch()
+
+    # -- the satisfaction rating ------------------------------------------------------------------
+
+    async def feedback(self, rating: object, comment: object = "") -> int:
+        """Send the user's 1–5 rating of the last ended session; raises `FeedbackRefused` if not sent."""
+        if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
+            raise FeedbackRefused("bad_rating", "the rating must be a whole number from 1 to 5")
+        if comment is None:
+            comment = ""
+        if not isinstance(comment, str):
+            raise FeedbackRefused("bad_rating", "the comment must be text")
+        words = comment.strip()
+        if len(words) > MAX_FEEDBACK_COMMENT:
+            raise FeedbackRefused(
+                "comment_too_long", f"the comment is longer than {MAX_FEEDBACK_COMMENT} characters"
+            )
+        offer = self.rating
+        if offer is None:
+            if self.last_ended is not None and self.last_ended in self.rated:
+                raise FeedbackRefused("already_rated", "this session was already rated or dismissed")
+            raise FeedbackRefused("no_session", "there is no ended session to rate")
+        self.rating = None  # one rating per session, even if two clicks race
+        if offer.end_report is not None and not offer.end_report.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(offer.end_report), END_REPORT_WAIT_S)
+        message = Feedback(session=offer.session, body=FeedbackBody(rating=rating, comment=words))
+        if not await self.outbox.deliver(message):
+            # The server takes a rating only on the connection that saw the end, so it cannot go later.
+            self.feed.add("feedback", texts.FEEDBACK_OFFLINE, rating=rating)
+            raise FeedbackRefused("offline", "not connected to the server: the rating was not sent")
+        self.rated.add(offer.session)
+        self.feed.add("feedback", texts.FEEDBACK_SENT, detail=words or None, rating=rating)
+        return rating
+
+    def dismiss_feedback(self) -> bool:
+        """The user said "No thanks": forget the question for this session; nothing is sent."""
+        offer = self.rating
+        if offer is None:
+            return False
+        self.rating = None
+        self.rated.add(offer.session)
+        self.feed.touch()
+        return True
 
     async def close(self) -> None:
         """Closing the agent: the kill switch, then give the report a moment to leave."""
@@ -621,4 +702,18 @@ class SessionGuard:
             }
             for r in list(self.actions.values())[-50:]
         ]
-        return {"session": session, "prompts": self.prompts.to_json(), "actions": actions}
+        offer = self.rating
+        rating = None
+        if offer is not None:
+            rating = {
+                "session": offer.session,
+                "engineer": {"name": offer.engineer.name, "id": offer.engineer.id},
+                "reason": offer.reason,
+                "max_comment": MAX_FEEDBACK_COMMENT,
+            }
+        return {
+            "session": session,
+            "prompts": self.prompts.to_json(),
+            "actions": actions,
+            "rating": rating,
+        }

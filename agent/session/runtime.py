@@ -20,7 +20,7 @@ from agent.i18n import Lang, system_lang
 from agent.panel.host import PanelHost
 from agent.session import texts
 from agent.session.feed import Feed, UserLog
-from agent.session.guard import SessionGuard
+from agent.session.guard import FeedbackRefused, SessionGuard
 from agent.vault import Vault
 from protocol.messages import Envelope, HelpRequest, HelpRequestBody, Message
 from protocol.report import DiagnosisReport
@@ -158,6 +158,17 @@ class AgentRuntime:
             "files": summary.files,
             "elapsed_ms": round(summary.elapsed_ms, 2),
         }
+
+    async def send_feedback(self, rating: object, comment: object) -> dict[str, Any]:
+        """The user's rating of the last ended session: sent (and confirmed), or why not."""
+        try:
+            sent = await self.guard.feedback(rating, comment)
+        except FeedbackRefused as exc:
+            return {"sent": False, "error": exc.problem, "message": exc.message}
+        return {"sent": True, "rating": sent}
+
+    def dismiss_feedback(self) -> bool:
+        return self.guard.dismiss_feedback()
 
     async def ask_for_help(self, words: str) -> dict[str, Any]:
         """Diagnose, then send the help request with the report (now, or when the connection is up)."""

@@ -79,5 +79,10 @@ END_OFFLINE = Text(
     "网络已断开：会话已在本机结束，重新连上后会报告给服务器",
     "The network is down: the session ended here and will be reported when the server is back",
 )
+FEEDBACK_SENT = Text("您为本次会话打了 {rating}/5 分，谢谢！", "You rated the session {rating}/5. Thank you!")
+FEEDBACK_OFFLINE = Text(
+    "未连接服务器：您的评分（{rating}/5）没有发送",
+    "Not connected to the server: your rating ({rating}/5) was not sent",
+)
 CHAT = Text("工程师说：{words}", "The engineer says: {words}")
 PROTOCOL_ERROR = Text("收到无效消息，已忽略：{why}", "Ignored an invalid message: {why}")

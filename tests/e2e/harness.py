@@ -180,6 +180,11 @@ class RealAgent:
         with self._client() as client:
             client.post("/api/answer", json={"prompt_id": prompt_id, "allow": allow}).raise_for_status()
 
+    def post(self, path: str, doc: dict[str, Any] | None = None) -> httpx.Response:
+        """A panel API call as the local control channel (the launch secret), e.g. `/api/feedback`."""
+        with self._client() as client:
+            return client.post(path, json=doc or {})
+
     def cli(self, *args: str) -> str:
         return cli(
             "rme-agent", *args, "--data-dir", str(self.data), "--server", self.server.url, env=self.env

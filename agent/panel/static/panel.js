@@ -10,7 +10,9 @@ const LABELS = {
     online: "已连接", offline: "未连接", connecting: "正在连接", not_enrolled: "未注册",
     help_sent: "求助已发送", help_queued: "排队中：前面还有 {p} 位，工程师马上就来", help_refused: "求助未被受理：{r}",
     help_waiting: "连接后发送求助", diag: "诊断结果", verdict_ok: "网络正常", verdict_degraded: "网络有问题",
-    verdict_offline: "无法上网" },
+    verdict_offline: "无法上网", rate_title: "服务满意吗？", rate_who: "请为刚才与工程师 {name}（工号 {id}）的会话打分",
+    rate_low: "1 = 很不满意", rate_high: "5 = 非常满意", rate_comment: "想说点什么吗？（可不填）", rate_send: "发送评分",
+    rate_no: "不用了，谢谢", rate_offline: "未连接服务器，评分没有发送", rate_failed: "评分没有发送：{m}" },
   "en": { title: "RME Remote Maintenance Expert", session: "Session", end: "End session", help: "Call an expert",
     call: "Call an expert", feed: "Activity", allow: "Allow", deny: "Deny", accept: "Accept", decline: "Decline",
     other: "中文", none: "No session", with: "In a session with engineer {name} (ID {id})",
@@ -20,10 +22,16 @@ const LABELS = {
     help_sent: "Help request sent", help_queued: "In the queue: {p} ahead of you; an engineer is coming",
     help_refused: "The help request was refused: {r}", help_waiting: "Will send when connected",
     diag: "Diagnosis", verdict_ok: "The network works", verdict_degraded: "The network has problems",
-    verdict_offline: "No internet" },
+    verdict_offline: "No internet", rate_title: "How did it go?",
+    rate_who: "Please rate the session with engineer {name} (ID {id})", rate_low: "1 = very unhappy",
+    rate_high: "5 = very happy", rate_comment: "Anything to add? (optional)", rate_send: "Send rating",
+    rate_no: "No thanks", rate_offline: "Not connected to the server: the rating was not sent",
+    rate_failed: "The rating was not sent: {m}" },
 };
 let lang = "zh-CN";
 let version = -1;
+let ratingSession = null;  // the ended session the rating box is about (kept across re-renders)
+let ratingChoice = 0;
 
 function fmt(s, f) { return s.replace(/\{(\w+)\}/g, (_, k) => (k in f ? String(f[k]) : "")); }
 function el(tag, props, ...kids) {
@@ -63,6 +71,46 @@ function renderPrompt(p, L) {
   return box;
 }
 
+function renderRating(r, L) {
+  const box = document.getElementById("rating");
+  const status = document.getElementById("rating-status");
+  if (!r) {  // sent, dismissed or gone; a "not sent" message stays visible for a while
+    ratingSession = null;
+    document.getElementById("rating-form").hidden = true;
+    box.hidden = status.textContent === "";
+    return;
+  }
+  document.getElementById("rating-form").hidden = false;
+  if (r.session !== ratingSession) {  // a new question: start afresh (otherwise keep what the user typed)
+    ratingSession = r.session;
+    ratingChoice = 0;
+    document.getElementById("rating-comment").value = "";
+    document.getElementById("rating-status").textContent = "";
+  }
+  document.getElementById("rating-who").textContent = fmt(L.rate_who, r.engineer);
+  document.getElementById("rating-comment").placeholder = L.rate_comment;
+  for (const b of document.querySelectorAll("#rating-choices button")) {
+    b.classList.toggle("chosen", +b.dataset.rating === ratingChoice);
+    b.setAttribute("aria-checked", String(+b.dataset.rating === ratingChoice));
+  }
+  document.getElementById("rating-send").disabled = ratingChoice === 0;
+  box.hidden = false;
+}
+async function sendRating() {
+  const L = LABELS[lang];
+  const r = await fetch("/api/feedback", { method: "POST", credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-RME-CSRF": CSRF },
+    body: JSON.stringify({ rating: ratingChoice, comment: document.getElementById("rating-comment").value }) });
+  if (!r.ok) {
+    let body = {};
+    try { body = await r.json(); } catch (e) { body = {}; }
+    const status = document.getElementById("rating-status");
+    status.textContent = body.error === "offline" ? L.rate_offline : fmt(L.rate_failed, { m: body.message || r.status });
+    setTimeout(() => { status.textContent = ""; poll0(); }, 10000);
+  }
+  await poll0();
+}
+
 function render(s) {
   lang = s.lang || lang;
   document.documentElement.lang = lang;
@@ -80,6 +128,7 @@ function render(s) {
   const prompts = document.getElementById("prompts");
   prompts.replaceChildren(...s.guard.prompts.map((p) => renderPrompt(p, L)));
   prompts.hidden = s.guard.prompts.length === 0;
+  renderRating(s.guard.rating, L);
   const h = s.help;
   const hs = document.getElementById("help-status");
   hs.textContent = h.state === "queued" ? fmt(L.help_queued, { p: h.position })
@@ -114,6 +163,11 @@ async function loop() {
   }
 }
 document.getElementById("end").onclick = () => post("/api/end").then(poll0);
+for (const b of document.querySelectorAll("#rating-choices button")) {
+  b.onclick = () => { ratingChoice = +b.dataset.rating; poll0(); };
+}
+document.getElementById("rating-send").onclick = sendRating;
+document.getElementById("rating-dismiss").onclick = () => post("/api/feedback/dismiss").then(poll0);
 document.getElementById("lang").onclick = () => post("/api/lang", { lang: lang === "en" ? "zh-CN" : "en" }).then(poll0);
 document.getElementById("help-form").onsubmit = (ev) => {
   ev.preventDefault();

@@ -1,5 +1,6 @@
 """The panel in a real headless Chromium against a real agent: consent clicks, the feed, the End button —
-and the walls: no launch secret, a foreign Host (DNS rebinding), a foreign Origin, a missing CSRF header."""
+the satisfaction rating after the end — and the walls: no launch secret, a foreign Host (DNS rebinding),
+a foreign Origin, a missing CSRF header."""
 
 from __future__ import annotations
 
@@ -11,21 +12,27 @@ import httpx
 import pytest
 from playwright.async_api import Browser, async_playwright
 
+from agent.session.runtime import Offline
 from protocol.actions import CommandParams
 from protocol.messages import (
     ActionResult,
     ConsentReply,
     ConsentRequest,
     EngineerIdentity,
+    Feedback,
     HelpQueued,
     HelpQueuedBody,
     HelpRequest,
+    Message,
     SessionAccept,
+    SessionDecline,
     SessionEnd,
+    SessionEndBody,
     SessionOffer,
     SessionOfferBody,
 )
-from tests.agent.session.harness import request, running_agent
+from tests.agent.connection.peer import AgentLink
+from tests.agent.session.harness import request, running_agent, start_session, wait_prompt
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -35,6 +42,14 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+def drain(link: AgentLink) -> list[Message]:
+    """Everything the agent sent that no test has taken yet."""
+    out: list[Message] = []
+    while not link.inbox.empty():
+        out.append(link.inbox.get_nowait())
+    return out
 
 
 @pytest.fixture
@@ -165,3 +180,111 @@ async def test_call_an_expert_button_diagnoses_and_sends_help(tmp_path: Path, br
                 break
             await asyncio.sleep(0.05)
         assert "2 ahead of you" in await page.locator("#help-status").inner_text()
+
+
+async def test_rating_after_the_end_is_sent_once_and_disappears(tmp_path: Path, browser: Browser) -> None:
+    async with running_agent(tmp_path) as (server, runtime, link):
+        page = await browser.new_page()
+        await page.goto(runtime.panel.login_url())
+        await page.wait_for_selector("#connection.online")
+        assert await page.locator("#rating").is_hidden()  # nothing to rate yet
+        await start_session(server, runtime, "s1")
+        await page.wait_for_selector("#end", state="visible")
+        assert await page.locator("#rating").is_hidden()  # never during a session
+        await page.locator("#end").click()
+        await server.expect(SessionEnd, session="s1")
+        box = page.locator("#rating")
+        await box.wait_for(state="visible")
+        assert "How did it go?" in await box.inner_text() and "Wang Wei" in await box.inner_text()
+        assert await page.locator("#rating-send").is_disabled()  # a choice first
+        await page.locator("#rating-choices button[data-rating='5']").click()
+        await page.fill("#rating-comment", "  fixed in five minutes  ")
+        await page.locator("#rating-send").click()
+        feedback = await server.expect(Feedback, session="s1")
+        assert feedback.body.rating == 5 and feedback.body.comment == "fixed in five minutes"
+        await box.wait_for(state="hidden")
+        await page.wait_for_selector("#feed li[data-kind=feedback]")
+        assert "You rated the session 5/5" in await page.locator("#feed").inner_text()
+        log = "".join(p.read_text("utf-8") for p in (runtime.config.data_dir / "logs").glob("*.log"))
+        assert "You rated the session 5/5" in log
+
+        # One rating per session; bad input is refused with a reason, before anything is sent.
+        base = f"http://127.0.0.1:{runtime.panel.port}"
+        bearer = {"Authorization": f"Bearer {runtime.panel.auth.secret}"}
+        async with httpx.AsyncClient(base_url=base, trust_env=False, headers=bearer) as client:
+            again = await client.post("/api/feedback", json={"rating": 4})
+            assert again.status_code == 409 and again.json()["error"] == "already_rated"
+            for bad in ({"rating": 0}, {"rating": 6}, {"rating": "5"}, {"rating": True}, {}):
+                answer = await client.post("/api/feedback", json=bad)
+                assert answer.status_code == 400 and answer.json()["error"] == "bad_rating", bad
+
+            # Ended by the engineer: asked again, in Chinese too; "No thanks" sends nothing.
+            await start_session(server, runtime, "s2")
+            await server.send(SessionEnd(session="s2", body=SessionEndBody(reason="resolved")))
+            await box.wait_for(state="visible")
+            long = await client.post("/api/feedback", json={"rating": 3, "comment": "x" * 2001})
+            assert long.status_code == 400 and long.json()["error"] == "comment_too_long"
+            await page.locator("#lang").click()
+            await page.locator("html[lang='zh-CN']").wait_for(state="attached")
+            assert "服务满意吗" in await box.inner_text()
+            await page.locator("#rating-dismiss").click()
+            await box.wait_for(state="hidden")
+            assert (await client.post("/api/feedback", json={"rating": 5})).status_code == 409
+            assert runtime.guard.rating is None
+        await asyncio.sleep(0.2)
+        assert not [m for m in drain(link) if isinstance(m, Feedback)]  # "No thanks" sent nothing
+
+
+async def test_rating_is_refused_without_the_secret_or_csrf(tmp_path: Path, browser: Browser) -> None:
+    async with running_agent(tmp_path) as (server, runtime, link):
+        await start_session(server, runtime, "s1")
+        await runtime.end_session()
+        await server.expect(SessionEnd, session="s1")
+        base = f"http://127.0.0.1:{runtime.panel.port}"
+        page = await browser.new_page()
+        await page.goto("data:text/html,<p>evil</p>")  # another page in the same browser
+        kind = await page.evaluate(
+            """async (base) => { try {
+                 const r = await fetch(base + '/api/feedback', {method: 'POST', mode: 'no-cors',
+                   body: JSON.stringify({rating: 1})});
+                 return r.type; } catch (e) { return 'blocked'; } }""",
+            base,
+        )
+        assert kind in ("opaque", "blocked")
+        async with httpx.AsyncClient(base_url=base, trust_env=False) as client:
+            assert (await client.post("/api/feedback", json={"rating": 1})).status_code == 403
+            assert (await client.post("/api/feedback/dismiss")).status_code == 403
+            url = runtime.panel.login_url()
+            first = await client.get(url.split(str(runtime.panel.port), 1)[1])
+            client.cookies.set("rme_panel", first.cookies["rme_panel"])
+            # The cookie alone (no CSRF header) cannot rate.
+            assert (await client.post("/api/feedback", json={"rating": 1})).status_code == 403
+        assert runtime.guard.rating is not None  # still unanswered
+        await asyncio.sleep(0.2)
+        assert not [m for m in drain(link) if isinstance(m, Feedback)]
+
+
+async def test_rating_offline_is_not_pretended_and_declines_are_not_asked(tmp_path: Path) -> None:
+    async with running_agent(tmp_path, consent_timeout=5) as (server, runtime, _link):
+        # A declined offer: nothing to rate.
+        engineer = EngineerIdentity(id="E1001", name="Wang Wei")
+        offer = SessionOffer(session="s0", body=SessionOfferBody(ticket_id="t0", engineer=engineer))
+        await server.send(offer)
+        prompt = await wait_prompt(runtime, "session")
+        runtime.answer(prompt.id, False)
+        await server.expect(SessionDecline, session="s0")
+        assert runtime.guard.to_json()["rating"] is None
+
+        await start_session(server, runtime, "s1")
+        await runtime.end_session()
+        await server.expect(SessionEnd, session="s1")
+        assert runtime.guard.rating is not None
+        runtime.guard.outbox = Offline()  # the connection is down when the user rates
+        base = f"http://127.0.0.1:{runtime.panel.port}"
+        bearer = {"Authorization": f"Bearer {runtime.panel.auth.secret}"}
+        async with httpx.AsyncClient(base_url=base, trust_env=False, headers=bearer) as client:
+            answer = await client.post("/api/feedback", json={"rating": 4})
+        assert answer.status_code == 503 and answer.json()["error"] == "offline"
+        texts = [entry.text.en for entry in runtime.feed.entries]
+        assert any("your rating (4/5) was not sent" in t for t in texts)
+        assert not any("You rated the session" in t for t in texts)
