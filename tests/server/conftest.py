@@ -69,8 +69,14 @@ def _postgres_unavailable(reason: str) -> None:
 @pytest.fixture(params=["sqlite", "postgresql"], ids=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An SQLAlchemy async URL for an empty database of the parametrised kind."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'rme.db'}"
+    yield from _fresh_database(request.param, tmp_path)
+
+
+def _fresh_database(kind: str, folder: Path) -> Iterator[str]:
+    """Yield the URL of an empty database of `kind` (an SQLite file in `folder`, or a new PostgreSQL
+    database, dropped afterwards)."""
+    if kind == "sqlite":
+        yield f"sqlite+aiosqlite:///{folder / 'rme.db'}"
         return
     name = f"rme_test_{secrets.token_hex(6)}"
     try:
@@ -110,18 +116,7 @@ def server_database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """Like `database_url`, but one database per test session (a server process is costly to start)."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'rme.db'}"
-        return
-    name = f"rme_test_{secrets.token_hex(6)}"
-    try:
-        _run(_create_database(name))
-    except (OSError, DBAPIError, TimeoutError) as exc:
-        _postgres_unavailable(str(exc))
-    try:
-        yield f"{POSTGRES_ASYNC_BASE}/{name}"
-    finally:
-        _run(_drop_database(name))
+    yield from _fresh_database(request.param, tmp_path_factory.mktemp("db"))
 
 
 @pytest.fixture(scope="session")
