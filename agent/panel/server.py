@@ -54,6 +54,18 @@ FEEDBACK_STATUS = {
     "already_rated": 409,
     "offline": 503,
 }
+# Why a vault button did nothing (agent/session/vault_panel.py) → the HTTP status.
+VAULT_STATUS = {
+    "bad_request": 400,
+    "unknown_folder": 404,
+    "busy": 409,
+    "not_initialized": 409,
+    "wrong_passphrase": 422,
+    "refused": 422,
+    "session_active": 423,
+    "damaged": 500,
+    "failed": 500,
+}
 
 
 class PanelBackend(Protocol):
@@ -74,6 +86,17 @@ class PanelBackend(Protocol):
     def dismiss_feedback(self) -> bool: ...
 
     def set_lang(self, lang: str) -> None: ...
+
+    # The privacy vault: each returns {"ok": …} or {"ok": false, "error": kind, "message": {zh-CN, en}}.
+    async def vault_status(self) -> dict[str, Any]: ...
+
+    async def vault_open(self, passphrase: object, name: object) -> dict[str, Any]: ...
+
+    async def vault_close(self, name: object) -> dict[str, Any]: ...
+
+    async def vault_add(self, path: object, name: object) -> dict[str, Any]: ...
+
+    async def vault_remove(self, passphrase: object, name: object) -> dict[str, Any]: ...
 
 
 def _static(name: str) -> bytes:
@@ -225,6 +248,30 @@ def build_app(backend: PanelBackend, auth: PanelAuth, port_ref: Callable[[], int
         backend.set_lang(str(doc["lang"]))
         return JSONResponse({"ok": True})
 
+    def vault_reply(result: dict[str, Any]) -> Response:
+        status = 200 if result.get("ok") else VAULT_STATUS.get(str(result.get("error")), 400)
+        return JSONResponse(result, status_code=status)
+
+    async def vault_status(request: Request) -> Response:
+        return JSONResponse(await backend.vault_status())
+
+    # The passphrase is read from the body, handed to the backend and dropped; never logged or echoed.
+    async def vault_open(request: Request) -> Response:
+        doc = await body_json(request)
+        return vault_reply(await backend.vault_open(doc.get("passphrase"), doc.get("name")))
+
+    async def vault_close(request: Request) -> Response:
+        doc = await body_json(request)
+        return vault_reply(await backend.vault_close(doc.get("name")))
+
+    async def vault_add(request: Request) -> Response:
+        doc = await body_json(request)
+        return vault_reply(await backend.vault_add(doc.get("path"), doc.get("name")))
+
+    async def vault_remove(request: Request) -> Response:
+        doc = await body_json(request)
+        return vault_reply(await backend.vault_remove(doc.get("passphrase"), doc.get("name")))
+
     async def launch(request: Request) -> Response:
         if not auth.bearer_ok(request.headers.get("authorization")):  # the CLI only, never a browser
             return PlainTextResponse("forbidden", status_code=403)
@@ -245,6 +292,11 @@ def build_app(backend: PanelBackend, auth: PanelAuth, port_ref: Callable[[], int
         Route("/api/feedback/dismiss", guarded(feedback_dismiss, True), methods=["POST"]),
         Route("/api/lang", guarded(lang, True), methods=["POST"]),
         Route("/api/launch", guarded(launch, True), methods=["POST"]),
+        Route("/api/vault", guarded(vault_status, False)),
+        Route("/api/vault/open", guarded(vault_open, True), methods=["POST"]),
+        Route("/api/vault/close", guarded(vault_close, True), methods=["POST"]),
+        Route("/api/vault/add", guarded(vault_add, True), methods=["POST"]),
+        Route("/api/vault/remove", guarded(vault_remove, True), methods=["POST"]),
     ]
     return Starlette(routes=routes, exception_handlers={ValueError: bad_request})
 

@@ -21,6 +21,7 @@ from agent.panel.host import PanelHost
 from agent.session import texts
 from agent.session.feed import Feed, UserLog
 from agent.session.guard import FeedbackRefused, SessionGuard
+from agent.session.vault_panel import PanelVault
 from agent.vault import Vault
 from protocol.messages import Envelope, HelpRequest, HelpRequestBody, Message
 from protocol.report import DiagnosisReport
@@ -53,6 +54,7 @@ class AgentRuntime:
         self.vault = Vault(config.data_dir, self.lang)
         self.guard = SessionGuard(config, self.feed, self.client or Offline(), self.lang, self.vault)
         self.guard.on_session_start = self._session_starting
+        self.vault_panel = PanelVault(self.vault, self.feed)
         self.panel = PanelHost(self, config.data_dir, config.panel_port)
         self.diagnosis: DiagnosisReport | None = None
         self.stop = asyncio.Event()
@@ -183,9 +185,25 @@ class AgentRuntime:
         await self.client.request_help(request)
         return {"sent": True, "help": self.client.help.to_json()}
 
+    async def vault_status(self) -> dict[str, Any]:
+        return await self.vault_panel.status()
+
+    async def vault_open(self, passphrase: object, name: object) -> dict[str, Any]:
+        return await self.vault_panel.open(passphrase, name)
+
+    async def vault_close(self, name: object) -> dict[str, Any]:
+        return await self.vault_panel.close(name)
+
+    async def vault_add(self, path: object, name: object) -> dict[str, Any]:
+        return await self.vault_panel.add(path, name)
+
+    async def vault_remove(self, passphrase: object, name: object) -> dict[str, Any]:
+        return await self.vault_panel.remove(passphrase, name)
+
     def set_lang(self, lang: str) -> None:
         if lang in ("zh-CN", "en"):
             self.lang = lang  # type: ignore[assignment]
             self.guard.lang = self.lang
             self.log.lang = self.lang
+            self.vault.lang = self.lang
             self.feed.touch()

@@ -12,7 +12,18 @@ const LABELS = {
     help_waiting: "连接后发送求助", diag: "诊断结果", verdict_ok: "网络正常", verdict_degraded: "网络有问题",
     verdict_offline: "无法上网", rate_title: "服务满意吗？", rate_who: "请为刚才与工程师 {name}（工号 {id}）的会话打分",
     rate_low: "1 = 很不满意", rate_high: "5 = 非常满意", rate_comment: "想说点什么吗？（可不填）", rate_send: "发送评分",
-    rate_no: "不用了，谢谢", rate_offline: "未连接服务器，评分没有发送", rate_failed: "评分没有发送：{m}" },
+    rate_no: "不用了，谢谢", rate_offline: "未连接服务器，评分没有发送", rate_failed: "评分没有发送：{m}",
+    vault: "隐私保险箱", vault_lock: "工程师会话进行中：保险箱已锁定，会话结束前不能打开",
+    vault_none: "还没有保险箱（用 “rme-agent vault init” 创建）", vault_empty: "保险箱是空的：在下面填写文件夹路径来保护它",
+    vault_busy: "保险箱正在处理，请稍候…", vault_state_open: "已打开", vault_state_closed: "已加密隐藏",
+    vault_open: "打开", vault_close: "加密", vault_remove: "移出保险箱", vault_ok: "确定", vault_cancel: "取消",
+    vault_open_all: "全部打开", vault_close_all: "全部加密", vault_add: "保护这个文件夹",
+    vault_path: "要保护的文件夹的完整路径", vault_name: "显示名称（可不填）",
+    vault_pass_open: "输入口令以打开 “{name}”：", vault_pass_all: "输入口令以打开全部文件夹：",
+    vault_pass_remove: "输入口令，把 “{name}” 永久移出保险箱（恢复为普通文件夹）：",
+    vault_confirm_remove: "把 “{name}” 永久移出保险箱（恢复为普通文件夹）？", vault_opened: "已打开：{names}",
+    vault_closed: "已加密并隐藏：{names}", vault_added: "“{name}” 已加密并隐藏", vault_removed: "“{name}” 已恢复为普通文件夹",
+    vault_nothing: "没有需要处理的文件夹", vault_failed: "操作失败（{m}）" },
   "en": { title: "RME Remote Maintenance Expert", session: "Session", end: "End session", help: "Call an expert",
     call: "Call an expert", feed: "Activity", allow: "Allow", deny: "Deny", accept: "Accept", decline: "Decline",
     other: "中文", none: "No session", with: "In a session with engineer {name} (ID {id})",
@@ -26,7 +37,20 @@ const LABELS = {
     rate_who: "Please rate the session with engineer {name} (ID {id})", rate_low: "1 = very unhappy",
     rate_high: "5 = very happy", rate_comment: "Anything to add? (optional)", rate_send: "Send rating",
     rate_no: "No thanks", rate_offline: "Not connected to the server: the rating was not sent",
-    rate_failed: "The rating was not sent: {m}" },
+    rate_failed: "The rating was not sent: {m}",
+    vault: "Privacy vault", vault_lock: "An engineer session is active: the vault is locked until it ends",
+    vault_none: "No vault yet (create one with “rme-agent vault init”)",
+    vault_empty: "The vault is empty: type a folder's path below to protect it",
+    vault_busy: "The vault is working, please wait…", vault_state_open: "open", vault_state_closed: "closed",
+    vault_open: "Open", vault_close: "Close", vault_remove: "Remove", vault_ok: "OK", vault_cancel: "Cancel",
+    vault_open_all: "Open all", vault_close_all: "Close all", vault_add: "Protect this folder",
+    vault_path: "Full path of the folder to protect", vault_name: "Name (optional)",
+    vault_pass_open: "Passphrase to open “{name}”:", vault_pass_all: "Passphrase to open every folder:",
+    vault_pass_remove: "Passphrase to take “{name}” out of the vault for good (back to a normal folder):",
+    vault_confirm_remove: "Take “{name}” out of the vault for good (back to a normal folder)?",
+    vault_opened: "Opened: {names}", vault_closed: "Encrypted and hidden: {names}",
+    vault_added: "“{name}” is encrypted and hidden", vault_removed: "“{name}” is a normal folder again",
+    vault_nothing: "Nothing to do", vault_failed: "It did not work ({m})" },
 };
 let lang = "zh-CN";
 let version = -1;
@@ -111,6 +135,116 @@ async function sendRating() {
   await poll0();
 }
 
+// -- the privacy vault: names, states, sizes and the session lock only; the passphrase never leaves
+// the password field except in the one POST that needs it, and the field is cleared before it is sent.
+let vault = null;          // the last GET /api/vault
+let vaultPending = null;   // {action, name, state} waiting for the passphrase form
+let vaultWorking = false;
+let vaultMsg = null;       // {text: {zh-CN, en}, error}
+let vaultFetching = false;
+let vaultAgain = false;
+
+function both(key, f) { return { "zh-CN": fmt(LABELS["zh-CN"][key], f || {}), "en": fmt(LABELS.en[key], f || {}) }; }
+function humanSize(n) {
+  let v = n;
+  for (const u of ["B", "KiB", "MiB", "GiB"]) {
+    if (v < 1024 || u === "GiB") return u === "B" ? v + " B" : v.toFixed(1) + " " + u;
+    v /= 1024;
+  }
+  return v.toFixed(1) + " TiB";
+}
+async function refreshVault() {
+  if (vaultFetching) { vaultAgain = true; return; }
+  vaultFetching = true;
+  try {
+    do {
+      vaultAgain = false;
+      const r = await fetch("/api/vault", { credentials: "same-origin" });
+      if (r.ok) vault = await r.json();
+    } while (vaultAgain);
+  } catch (e) { /* the next state change retries */ }
+  vaultFetching = false;
+  renderVault();
+  if (vault && vault.busy) setTimeout(refreshVault, 1000);
+}
+function renderVault() {
+  const L = LABELS[lang];
+  const box = document.getElementById("vault-box");
+  box.hidden = vault === null;
+  if (vault === null) return;
+  document.getElementById("vault-lock").hidden = !vault.session_active;
+  document.getElementById("vault-summary").textContent = !vault.initialized ? L.vault_none
+    : vault.busy || vaultWorking ? L.vault_busy : vault.folders.length === 0 ? L.vault_empty : "";
+  const rows = vault.folders.map((f) => {
+    const tr = el("tr", {}, el("td", { className: "name" }, f.name),
+      el("td", { className: "state" }, f.state === "open" ? L.vault_state_open : L.vault_state_closed),
+      el("td", { className: "size" }, humanSize(f.size)));
+    tr.dataset.name = f.name;
+    tr.dataset.state = f.state;
+    const act = el("td", { className: "actions" });
+    const main = el("button", { type: "button" }, f.state === "open" ? L.vault_close : L.vault_open);
+    main.dataset.action = f.state === "open" ? "close" : "open";
+    main.onclick = () => (f.state === "open" ? vaultDo("close", { name: f.name }) : askPass("open", f));
+    const rm = el("button", { type: "button", className: "deny" }, L.vault_remove);
+    rm.dataset.action = "remove";
+    rm.onclick = () => askPass("remove", f);
+    for (const b of [main, rm]) b.disabled = vaultWorking;
+    act.append(main, " ", rm);
+    tr.append(act);
+    return tr;
+  });
+  document.querySelector("#vault-folders tbody").replaceChildren(...rows);
+  const anyClosed = vault.folders.some((f) => f.state === "closed");
+  const anyOpen = vault.folders.some((f) => f.state === "open");
+  document.getElementById("vault-all").hidden = vault.folders.length < 2;
+  document.getElementById("vault-open-all").disabled = vaultWorking || !anyClosed;
+  document.getElementById("vault-close-all").disabled = vaultWorking || !anyOpen;
+  document.getElementById("vault-add-form").hidden = !vault.initialized;
+  document.getElementById("vault-add").disabled = vaultWorking;
+  document.getElementById("vault-add-path").placeholder = L.vault_path;
+  document.getElementById("vault-add-name").placeholder = L.vault_name;
+  const form = document.getElementById("vault-pass-form");
+  form.hidden = vaultPending === null;
+  if (vaultPending) {
+    const p = vaultPending;
+    const needPass = !(p.action === "remove" && p.state === "open");
+    document.getElementById("vault-pass").hidden = !needPass;
+    document.getElementById("vault-pass-label").textContent = p.action === "open"
+      ? (p.name ? fmt(L.vault_pass_open, { name: p.name }) : L.vault_pass_all)
+      : fmt(needPass ? L.vault_pass_remove : L.vault_confirm_remove, { name: p.name });
+  }
+  const st = document.getElementById("vault-status");
+  st.textContent = vaultMsg ? vaultMsg.text[lang] : "";
+  st.className = vaultMsg && vaultMsg.error ? "error" : "";
+}
+function askPass(action, f) {
+  vaultPending = { action: action, name: f ? f.name : null, state: f ? f.state : "closed" };
+  vaultMsg = null;
+  renderVault();
+  document.getElementById("vault-pass").focus();
+}
+async function vaultDo(action, body) {
+  vaultWorking = true;
+  vaultMsg = null;
+  renderVault();
+  let doc = null;
+  try {
+    const r = await fetch("/api/vault/" + action, { method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-RME-CSRF": CSRF }, body: JSON.stringify(body) });
+    try { doc = await r.json(); } catch (e) { doc = { ok: false, message: both("vault_failed", { m: r.status }) }; }
+  } catch (e) { doc = { ok: false, message: both("vault_failed", { m: String(e) }) }; }
+  vaultWorking = false;
+  if (!doc.ok) vaultMsg = { text: doc.message || both("vault_failed", { m: doc.error }), error: true };
+  else if (action === "add") vaultMsg = { text: both("vault_added", { name: doc.added }), error: false };
+  else if (action === "remove") vaultMsg = { text: both("vault_removed", { name: doc.removed }), error: false };
+  else {
+    const names = action === "open" ? doc.opened : doc.closed;
+    vaultMsg = { text: names.length === 0 ? both("vault_nothing")
+      : both(action === "open" ? "vault_opened" : "vault_closed", { names: names.join(", ") }), error: false };
+  }
+  await refreshVault();
+}
+
 function render(s) {
   lang = s.lang || lang;
   document.documentElement.lang = lang;
@@ -140,6 +274,8 @@ function render(s) {
     d.replaceChildren(el("h3", {}, L.diag + ": " + L["verdict_" + r.verdict]),
       el("ul", {}, ...r.findings.filter((f) => f.status !== "ok").map((f) => el("li", {}, f.summary))));
   }
+  renderVault();
+  refreshVault();
   const feed = document.getElementById("feed");
   feed.replaceChildren(...s.feed.slice().reverse().map((f) => {
     const li = el("li", {}, el("time", {}, new Date(f.ts * 1000).toLocaleTimeString()), f.text[lang]);
@@ -151,13 +287,19 @@ function render(s) {
 
 async function poll0() {
   const r = await fetch("/api/state", { credentials: "same-origin" });
-  if (r.ok) { const s = await r.json(); version = s.version; render(s); }
+  if (r.ok) take(await r.json());
+}
+// Two fetches may cross (a button's poll0 and the long poll): never let an older state overwrite a newer one.
+function take(s) {
+  if (s.version < version) return;
+  version = s.version;
+  render(s);
 }
 async function loop() {
   for (;;) {
     try {
       const r = await fetch("/api/state?since=" + version, { credentials: "same-origin" });
-      if (r.ok) { const s = await r.json(); version = s.version; render(s); }
+      if (r.ok) take(await r.json());
       else await new Promise((res) => setTimeout(res, 1000));
     } catch (e) { await new Promise((res) => setTimeout(res, 1000)); }
   }
@@ -172,6 +314,30 @@ document.getElementById("lang").onclick = () => post("/api/lang", { lang: lang =
 document.getElementById("help-form").onsubmit = (ev) => {
   ev.preventDefault();
   post("/api/help", { words: document.getElementById("help-words").value }).then(poll0);
+};
+document.getElementById("vault-pass-form").onsubmit = (ev) => {
+  ev.preventDefault();
+  const input = document.getElementById("vault-pass");
+  const passphrase = input.value;
+  input.value = "";  // never kept on the page
+  const p = vaultPending;
+  vaultPending = null;
+  if (p) vaultDo(p.action, p.name ? { name: p.name, passphrase: passphrase } : { passphrase: passphrase });
+};
+document.getElementById("vault-pass-cancel").onclick = () => {
+  document.getElementById("vault-pass").value = "";
+  vaultPending = null;
+  renderVault();
+};
+document.getElementById("vault-open-all").onclick = () => askPass("open", null);
+document.getElementById("vault-close-all").onclick = () => vaultDo("close", {});
+document.getElementById("vault-add-form").onsubmit = (ev) => {
+  ev.preventDefault();
+  const path = document.getElementById("vault-add-path");
+  const name = document.getElementById("vault-add-name");
+  vaultDo("add", { path: path.value, name: name.value }).then(() => {
+    if (vaultMsg && !vaultMsg.error) { path.value = ""; name.value = ""; }
+  });
 };
 setInterval(() => { for (const e of document.querySelectorAll(".prompt .left")) {
   const m = e.textContent.match(/\d+/); if (m && +m[0] > 0) e.textContent = e.textContent.replace(/\d+/, +m[0] - 1); } }, 1000);
