@@ -1,18 +1,31 @@
-"""Vault encrypt (add/close) and decrypt (open) throughput on a mixed tree, against `cp -a` of it.
+"""Vault encrypt (add/close) and decrypt (open) throughput on two trees, against `cp -a` of each.
 
-Target (BRIEF §7): encrypt ≥ 300 MB/s and within 2× of `cp -a` of the same tree on the same disk, in the
-same run. The vault's figures include what `cp` does not do: fsync of every blob and directory,
-reading everything back to verify it, and deleting the plaintext. `cp -a` + `sync` is printed as well.
-Set RME_BENCH_DIR to put the tree elsewhere (default: the system temp dir), RME_BENCH_MB to resize it.
+Target (BRIEF §7, issue 7): encrypt ≥ 300 MB/s and within 2× of `cp -a` of the same tree on the same disk,
+in the same run. The vault does what `cp` does not: it encrypts, syncs every blob and directory to disk,
+reads everything back and authenticates it, and deletes the plaintext. So `cp -a` + `sync` (the same
+bytes made durable) is printed as a second anchor.
+
+Two trees, because they measure different things:
+- `media`: photos and videos (a few big files, many mid-sized ones): the data path — cipher, page cache
+  and disk bandwidth.
+- `mixed`: the same bytes with ~2,000 small documents in nested folders: per-file costs (creating,
+  syncing and deleting files). Where creating a file is slow — on some VMs here it took ~1 ms of kernel
+  time — this caps *any* copy, `cp` included.
+
+Rounds alternate cp and vault, and medians are reported: the VM's page-cache and metadata speed drift
+by 2–5× within seconds, and both sides see the same drift.
+Env: RME_BENCH_DIR (default: the system temp dir), RME_BENCH_MB (tree size), RME_BENCH_ROUNDS.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from agent.vault import Vault
@@ -20,90 +33,130 @@ from agent.vault.keys import KdfParams
 
 PASSPHRASE = "benchmark passphrase"
 TARGET_MB_S = 300.0
+MIB = 1024 * 1024
 
 
-def build_tree(root: Path, total_mb: int) -> int:
-    """Big files (half), medium ones (a third) and many small ones in nested folders."""
-    rng_block = os.urandom(1024 * 1024)
-    written = 0
+class TreeWriter:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.block = os.urandom(MIB)
+        self.written = 0
 
-    def write(path: Path, size: int) -> None:
-        nonlocal written
+    def write(self, relative: str, size: int) -> None:
+        path = self.root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("wb") as handle:
             left = size
             while left:
-                n = min(left, len(rng_block))
-                handle.write(rng_block[:n])
+                n = min(left, len(self.block))
+                handle.write(self.block[:n])
                 left -= n
-        written += size
+        self.written += size
 
-    mib = 1024 * 1024
+
+def media_tree(root: Path, total_mb: int) -> int:
+    """Two videos (half the bytes) and photos of 6 MiB each in albums (the rest)."""
+    tree = TreeWriter(root)
     for i in range(2):
-        write(root / "videos" / f"film{i}.mp4", total_mb * mib // 4)
-    for i in range(8):
-        write(root / "photos" / f"album{i % 3}" / f"raw{i}.dng", total_mb * mib // 3 // 8)
-    small_total = total_mb * mib - written
+        tree.write(f"videos/film{i}.mp4", total_mb * MIB // 4)
     count = 0
-    while small_total > 0:
-        size = min(small_total, 4096 + (count * 7919) % 60_000)
-        write(root / "docs" / f"year{count % 10}" / f"m{count % 12}" / f"note{count}.txt", size)
-        small_total -= size
+    while (left := total_mb * MIB - tree.written) > 0:
+        tree.write(f"photos/album{count % 6}/IMG_{count:04}.jpg", min(left, 6 * MIB))
         count += 1
-    return written
+    return tree.written
 
 
-def timed(label: str, seconds: float, size: int) -> float:
-    rate = size / seconds / 1e6
-    print(f"  {label:<34} {seconds:7.2f} s  {rate:8.0f} MB/s")
-    return rate
+def mixed_tree(root: Path, total_mb: int) -> int:
+    """Big files (half), medium ones (a third) and many small ones in nested folders."""
+    tree = TreeWriter(root)
+    for i in range(2):
+        tree.write(f"videos/film{i}.mp4", total_mb * MIB // 4)
+    for i in range(8):
+        tree.write(f"photos/album{i % 3}/raw{i}.dng", total_mb * MIB // 3 // 8)
+    count = 0
+    while (left := total_mb * MIB - tree.written) > 0:
+        size = min(left, 4096 + (count * 7919) % 60_000)
+        tree.write(f"docs/year{count % 10}/m{count % 12}/note{count}.txt", size)
+        count += 1
+    return tree.written
+
+
+def sync() -> None:
+    subprocess.run(["sync"], check=True)
+
+
+def one_round(base: Path, src: Path, kdf_s: float) -> dict[str, float]:
+    """cp -a, cp -a + sync, vault add, vault open of the same tree: seconds for each."""
+    times: dict[str, float] = {}
+    start = time.perf_counter()
+    subprocess.run(["cp", "-a", str(src), str(base / "copy")], check=True)
+    times["cp"] = time.perf_counter() - start
+    sync()
+    times["cp+sync"] = time.perf_counter() - start
+    shutil.rmtree(base / "copy")
+    sync()
+
+    vault = Vault(base / "data")
+    vault.init(PASSPHRASE)
+    start = time.perf_counter()
+    vault.add(src)
+    times["encrypt"] = time.perf_counter() - start
+    sync()  # nothing of the add is left to write back; the open starts from the same state as cp
+    start = time.perf_counter()
+    vault.open(PASSPHRASE)
+    times["decrypt"] = time.perf_counter() - start - kdf_s  # the KDF runs once per open, reported apart
+    shutil.rmtree(base / "data")
+    sync()
+    return times
+
+
+def rate(size: int, seconds: float) -> str:
+    return f"{seconds:6.2f} s {size / seconds / 1e6:6.0f} MB/s"
+
+
+def run_tree(name: str, make: Callable[[Path, int], int], total_mb: int, rounds: int, kdf_s: float) -> None:
+    base = Path(tempfile.mkdtemp(prefix="rme-vault-bench-", dir=os.environ.get("RME_BENCH_DIR")))
+    try:
+        src = base / "home" / "Private"
+        size = make(src, total_mb)
+        files = sum(1 for p in src.rglob("*") if p.is_file())
+        sync()
+        print(f"\n{name}: {size / 1e6:.0f} MB in {files} files")
+        runs = [one_round(base, src, kdf_s) for _ in range(rounds)]
+        for run in runs:
+            print("  round  " + "  ".join(f"{key} {seconds:.2f} s" for key, seconds in run.items()))
+        median = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+        print(f"  median of {rounds} rounds:")
+        for key, label in (
+            ("cp", "cp -a (anchor)"),
+            ("cp+sync", "cp -a + sync (durable anchor)"),
+            ("encrypt", "vault encrypt (add)"),
+            ("decrypt", "vault decrypt (open)"),
+        ):
+            print(f"    {label:<32} {rate(size, median[key])}")
+        for key in ("encrypt", "decrypt"):
+            mb_s = size / median[key] / 1e6
+            verdict = "met" if mb_s >= TARGET_MB_S else "MISSED"
+            print(
+                f"  {key}: {mb_s:.0f} MB/s (≥ {TARGET_MB_S:.0f}: {verdict}); "
+                f"{median[key] / median['cp']:.1f}× the time of cp -a, "
+                f"{median[key] / median['cp+sync']:.1f}× of cp -a + sync (target ≤ 2×)"
+            )
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def main() -> None:
     total_mb = int(os.environ.get("RME_BENCH_MB", "384"))
-    base = Path(tempfile.mkdtemp(prefix="rme-vault-bench-", dir=os.environ.get("RME_BENCH_DIR")))
-    try:
-        src = base / "home" / "Private"
-        size = build_tree(src, total_mb)
-        files = sum(1 for p in src.rglob("*") if p.is_file())
-        subprocess.run(["sync"], check=True)
-        print(f"vault bench: {size / 1e6:.0f} MB in {files} files under {base}")
-
-        start = time.perf_counter()
-        subprocess.run(["cp", "-a", str(src), str(base / "copy")], check=True)
-        cp_s = time.perf_counter() - start
-        subprocess.run(["sync"], check=True)
-        cp_sync_s = time.perf_counter() - start
-        shutil.rmtree(base / "copy")
-        subprocess.run(["sync"], check=True)
-
-        kdf = KdfParams.fresh()
-        start = time.perf_counter()
-        kdf.derive(PASSPHRASE)
-        kdf_s = time.perf_counter() - start
-
-        vault = Vault(base / "data")
-        vault.init(PASSPHRASE)
-        start = time.perf_counter()
-        vault.add(src)
-        enc_s = time.perf_counter() - start
-        start = time.perf_counter()
-        vault.open(PASSPHRASE)
-        dec_s = time.perf_counter() - start - kdf_s  # the KDF runs once per open, reported on its own
-
-        print(f"  {'argon2id unlock (64 MiB, t=3, p=4)':<34} {kdf_s:7.2f} s")
-        cp_rate = timed("cp -a (anchor)", cp_s, size)
-        timed("cp -a + sync", cp_sync_s, size)
-        enc_rate = timed("vault encrypt (add: fsync+verify)", enc_s, size)
-        dec_rate = timed("vault decrypt (open: fsync)", dec_s, size)
-        for name, rate in (("encrypt", enc_rate), ("decrypt", dec_rate)):
-            ok = rate >= TARGET_MB_S and rate * 2 >= cp_rate
-            print(
-                f"  {name}: {rate:.0f} MB/s vs target {TARGET_MB_S:.0f} MB/s and ≥ cp/2 "
-                f"({cp_rate / 2:.0f} MB/s): {'OK' if ok else 'MISSED'}"
-            )
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    rounds = int(os.environ.get("RME_BENCH_ROUNDS", "5"))
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    kdf = KdfParams.fresh()
+    start = time.perf_counter()
+    kdf.derive(PASSPHRASE)
+    kdf_s = time.perf_counter() - start
+    print(f"vault bench: {rounds} rounds per tree, load {load:.1f}; argon2id unlock {kdf_s:.2f} s (apart)")
+    run_tree("media", media_tree, total_mb, rounds, kdf_s)
+    run_tree("mixed", mixed_tree, total_mb, rounds, kdf_s)
 
 
 if __name__ == "__main__":

@@ -10,13 +10,16 @@ another entry or generation fails authentication. Nonces never repeat: every gen
 random key, and (blob number, chunk index) is unique within it (the construction of the STREAM/"online
 AE" schemes, Hoang–Reyhanitabar–Rogaway–Vizár 2015).
 
+Verification needs no separate hash: a blob that decrypts with every tag valid, the final flag on its
+last chunk and the expected size *is* the byte stream that was encrypted (forging it without the key is
+as hard as breaking AES-GCM). So there is no SHA-256 pass; it used to cost more CPU than the cipher.
+
 Speed: one buffer each for plaintext and ciphertext, `readinto` and `encrypt_into`/`decrypt_into`, so no
-per-chunk allocation; AES-GCM runs at several GB/s with AES-NI, SHA-256 (for verification) ~1.4 GB/s.
+per-chunk allocation; AES-GCM runs at ~2.4 GB/s per core with AES-NI and releases the GIL.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import struct
 from collections.abc import Callable
@@ -38,8 +41,7 @@ _BINARY = getattr(os, "O_BINARY", 0)
 
 @dataclass(frozen=True)
 class StreamResult:
-    size: int
-    sha256: bytes
+    size: int  # plaintext bytes
 
 
 def _fill(fd: int, view: memoryview) -> int:
@@ -79,25 +81,22 @@ class Buffers:
 def encrypt_stream(
     src_fd: int, dst_fd: int, *, key: bytes, generation: bytes, blob: int, buffers: Buffers
 ) -> StreamResult:
-    """Encrypt everything readable from `src_fd` into `dst_fd`; returns plaintext size and SHA-256."""
+    """Encrypt everything readable from `src_fd` into `dst_fd`; returns the plaintext size."""
     aead = AESGCM(key)
     header = HEADER.pack(MAGIC, generation, blob, buffers.chunk_size)
     write_all(dst_fd, header)
     plain, cipher = memoryview(buffers.plain), memoryview(buffers.cipher)
-    digest = hashlib.sha256()
     size = index = 0
     while True:
         n = _fill(src_fd, plain)
         final = n < buffers.chunk_size
-        chunk = plain[:n]
-        digest.update(chunk)
-        aead.encrypt_into(_nonce(blob, index), chunk, _aad(header, index, final), cipher[: n + TAG])
+        aead.encrypt_into(_nonce(blob, index), plain[:n], _aad(header, index, final), cipher[: n + TAG])
         write_all(dst_fd, cipher[: n + TAG])
         size += n
         index += 1
         crash_point("stream.chunk")
         if final:
-            return StreamResult(size, digest.digest())
+            return StreamResult(size)
 
 
 def decrypt_stream(
@@ -125,7 +124,6 @@ def decrypt_stream(
         buffers = Buffers(chunk_size)
     aead = AESGCM(key)
     plain, cipher = memoryview(buffers.plain), memoryview(buffers.cipher)
-    digest = hashlib.sha256()
     size = index = 0
     while True:
         n = _fill(src_fd, cipher)
@@ -136,14 +134,12 @@ def decrypt_stream(
             aead.decrypt_into(_nonce(blob, index), cipher[:n], _aad(header, index, final), plain[: n - TAG])
         except InvalidTag:
             raise CorruptBlob(f"chunk {index} failed authentication") from None
-        chunk = plain[: n - TAG]
-        digest.update(chunk)
         if sink is not None:
-            sink(chunk)
+            sink(plain[: n - TAG])
         size += n - TAG
         index += 1
         if final:
-            return StreamResult(size, digest.digest())
+            return StreamResult(size)
 
 
 def encrypt_bytes(data: bytes, key: bytes, generation: bytes, blob: int) -> bytes:

@@ -35,7 +35,6 @@ class Entry:
     ino: int = 0
     blob: str = ""
     number: int = 0
-    sha256: str = ""
     target: str = ""
 
     def to_json(self) -> dict[str, Any]:
@@ -47,7 +46,6 @@ class Entry:
             "s": self.size,
             "b": self.blob,
             "n": self.number,
-            "h": self.sha256,
             "l": self.target,
         }
 
@@ -64,7 +62,6 @@ class Entry:
             size=int(data["s"]),
             blob=str(data["b"]),
             number=int(data["n"]),
-            sha256=str(data["h"]),
             target=str(data["l"]),
         )
 

@@ -27,7 +27,7 @@ def encrypt(tmp_path: Path, data: bytes, blob: int = 1) -> Path:
         result = stream.encrypt_stream(
             s.fileno(), d.fileno(), key=KEY, generation=GEN, blob=blob, buffers=stream.Buffers(CHUNK)
         )
-    assert result.size == len(data) and result.sha256 == hashlib.sha256(data).digest()
+    assert result.size == len(data)
     return dst
 
 

@@ -25,8 +25,16 @@ def test_scan_lists_links_as_links_and_round_trips(tmp_path: Path) -> None:
     assert kinds == {"d": "dir", "d/f": "file", "out": "link"}
     assert next(e for e in entries if e.path == "out").target == "/etc"
     root, again = parse_manifest(manifest_bytes(root_entry(tmp_path), entries))
-    assert [e.to_json() for e in again] == [{**e.to_json(), "b": "", "n": 0, "h": ""} for e in entries]
+    assert [e.to_json() for e in again] == [{**e.to_json(), "b": "", "n": 0} for e in entries]
     assert root.mode == root_entry(tmp_path).mode
+
+
+def test_manifest_from_before_tag_only_verification_still_parses() -> None:
+    """Manifests written before the SHA-256 was dropped carry an "h" per entry; it is ignored."""
+    old = b'{"root": {"m": 448, "t": 1}, "entries": [{"p": "f", "k": "file", "m": 384, "t": 2, "s": 3, '
+    old += b'"b": "ab", "n": 1, "h": "00", "l": ""}]}'
+    _root, entries = parse_manifest(old)
+    assert [(e.path, e.size, e.number) for e in entries] == [("f", 3, 1)]
 
 
 def test_garbage_manifest_is_corrupt() -> None:
