@@ -4,10 +4,17 @@ notified.
 Targets (BRIEF §7): relay overhead on a round trip ≤ 1.5 × a direct WebSocket; help request visible to
 an engineer p99 < 100 ms. Anchor in the same run: the same client (websockets, TLS, the same chat
 frame) talking to a plain `websockets` echo server in its own process (`bench._echo_server`).
-The relay round trip is engineer → server → agent → server → engineer (the agent echoes the chat);
+The relay round trip is engineer → server → agent → server → engineer (the agent echoes the chat, and
+connects with rme-agent's WebSocket options: no compression);
 the server is a real `rme-server serve` process on SQLite, with the per-connection frame rate limit
 raised (the default, 200 frames/s, is for people, not for a benchmark loop).
 RME_BENCH_RELAY_ROUNDS and RME_BENCH_NOTIFY_ROUNDS set the counts.
+
+On loopback a relayed round trip has twice the hops of an echo, so that ratio measures hop count as
+much as the relay. The target's own anchor — "the same client, no relay" — is measured on a network
+path (`bench._netpath`, needs root): the client in namespace `office`, rme-server in `dc`, the agent
+and the plain echo server in `home`, both paths crossing the same two links, at several one-way link
+delays. RME_BENCH_NETPATH_SCALE scales its round counts (1.0 by default; 0 skips it).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from pathlib import Path
 
 from websockets.asyncio.client import connect
 
+from bench import _netpath as netpath
 from protocol.messages import (
     Chat,
     ChatBody,
@@ -54,6 +62,10 @@ from tests.server.helpers import (
 
 ROUNDS = int(os.environ.get("RME_BENCH_RELAY_ROUNDS", "2000"))
 NOTIFY_ROUNDS = int(os.environ.get("RME_BENCH_NOTIFY_ROUNDS", "200"))
+NETPATH_SCALE = float(os.environ.get("RME_BENCH_NETPATH_SCALE", "1"))
+# (one-way delay per link in ms, rounds): 0 is CPU only (plain veth); 0.5 ms is a metro network,
+# 2 ms a region, 10 ms across a country. About 40 s in all here.
+NETPATH_SCHEDULE = [(0.0, 2000), (0.5, 1000), (2.0, 400), (10.0, 150)]
 
 
 def pct(values: list[float], q: float) -> float:
@@ -81,7 +93,7 @@ async def forward_round_trips(server: RunningServer, port: int, frame: str) -> l
     ctx = server.ssl_context()
     async with (
         connect(f"wss://127.0.0.1:{port}/a", ssl=ctx) as engineer,
-        connect(f"wss://127.0.0.1:{port}/b", ssl=ctx) as agent,
+        connect(f"wss://127.0.0.1:{port}/b", ssl=ctx, compression=None) as agent,  # as rme-agent
     ):
 
         async def bounce() -> None:
@@ -112,7 +124,9 @@ async def agent_echo(agent: ProtocolClient) -> None:
 async def relay_round_trips(server: RunningServer) -> tuple[list[float], str]:
     admin = await login(server, *ADMIN)
     _, code = await new_customer_code(admin)
-    agent = await agent_enroll(server, AgentIdentity(), code)
+    # The WebSocket options rme-agent uses (no compression: `agent/connection/client.py`); the console
+    # side keeps a browser's default, permessage-deflate.
+    agent = await agent_enroll(server, AgentIdentity(), code, compression=None)
     http = await login(server, *ENGINEER)
     engineer = await open_engineer(server, http)
     await agent.send(HelpRequest(body=HelpRequestBody(words="bench", lang="en")))
@@ -217,5 +231,35 @@ def main() -> None:
     )
 
 
+def network_path() -> None:
+    reason = netpath.available()
+    if NETPATH_SCALE <= 0 or reason is not None:
+        print(f"network path: skipped ({reason or 'RME_BENCH_NETPATH_SCALE=0'})")
+        return
+    schedule = [(delay, max(20, int(rounds * NETPATH_SCALE))) for delay, rounds in NETPATH_SCHEDULE]
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = netpath.measure(Path(tmp), schedule)
+    ms = 1000.0
+    print(
+        f"round trip on a network path, {runs[0].frame_bytes}-byte chat frames: client in netns office,"
+        " rme-server in dc (routes), agent and plain echo server in home;"
+    )
+    print("  direct = the same client to the echo server across the same two links (interleaved rounds)")
+    print(
+        f"  {'one-way/link':>12} {'link':>5} {'ping':>6} {'rounds':>6} {'direct med':>10} {'p99':>7}"
+        f" {'relay med':>9} {'p99':>7} {'ratio':>6} {'added ms':>8}"
+    )
+    for run in runs:
+        d_med, r_med = statistics.median(run.direct), statistics.median(run.relay)
+        print(
+            f"  {run.delay_ms:>9.1f} ms {run.link_mode:>5} {run.ping_ms or 0:>6.3f} {len(run.direct):>6}"
+            f" {d_med * ms:>10.3f} {pct(run.direct, 0.99) * ms:>7.3f}"
+            f" {r_med * ms:>9.3f} {pct(run.relay, 0.99) * ms:>7.3f}"
+            f" {r_med / d_med:>5.2f}x {(r_med - d_med) * ms:>8.3f}"
+        )
+    print("  (target: relay <= 1.5x direct; times in ms; ping = ping office -> home, average)")
+
+
 if __name__ == "__main__":
     main()
+    network_path()

@@ -79,6 +79,10 @@ def _error_reason(msg_type: str, exc: ValidationError) -> str:
     return f"invalid {msg_type}: {where}: {first['msg']}"[:300]
 
 
+# One decoder for every frame: `json.loads` with hooks builds a new JSONDecoder (and its scanner) per call.
+_JSON = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_reject_constant)
+
+
 def decode(frame: bytes | bytearray | memoryview | str) -> Message:
     """Parse and validate one text frame. Raises `RemoteProtocolError` (with a one-line reason) on any
     bad input — never another exception, never a partially valid message."""
@@ -95,19 +99,24 @@ def _decode(frame: bytes | bytearray | memoryview | str) -> Message:
         if len(frame) > MAX_TEXT_FRAME:
             raise RemoteProtocolError(f"text frame larger than {MAX_TEXT_FRAME} bytes")
         try:
-            data = frame.encode("utf-8")
+            size = len(frame.encode("utf-8"))
         except UnicodeEncodeError:
             raise RemoteProtocolError("text frame is not valid UTF-8 (lone surrogate)") from None
+        if size > MAX_TEXT_FRAME:
+            raise RemoteProtocolError(f"text frame larger than {MAX_TEXT_FRAME} bytes")
+        text = frame  # valid UTF-8 once encoded, so decoding those bytes would give `frame` back
     else:
         data = bytes(frame)
-    if len(data) > MAX_TEXT_FRAME:
-        raise RemoteProtocolError(f"text frame larger than {MAX_TEXT_FRAME} bytes")
+        if len(data) > MAX_TEXT_FRAME:
+            raise RemoteProtocolError(f"text frame larger than {MAX_TEXT_FRAME} bytes")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise RemoteProtocolError(f"text frame is not valid UTF-8 at byte {exc.start}") from None
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise RemoteProtocolError(f"text frame is not valid UTF-8 at byte {exc.start}") from None
-    try:
-        obj = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_reject_constant)
+        if text.startswith("\ufeff"):  # as json.loads does
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        obj = _JSON.decode(text)
     except RecursionError:
         raise RemoteProtocolError("JSON nested too deeply") from None
     except ValueError as exc:  # JSONDecodeError is a ValueError, as are our hooks' complaints

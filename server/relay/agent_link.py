@@ -351,7 +351,7 @@ class AgentLink(Link):
         if outcome is not None:
             await self._finish(route, outcome, notify_agent=False, notify_engineer=False)
         else:
-            self.services.metrics.relayed.labels(msg_type).inc()
+            self.services.count_relayed(msg_type)
 
     async def _activate(self, route: Route) -> bool:
         if route.offer_timer is not None:
@@ -495,7 +495,7 @@ class AgentLink(Link):
                     note, "server.unavailable", "could not be recorded; not relayed", message.id
                 )
                 return
-        self.services.metrics.relayed.labels(msg_type).inc()
+        self.services.count_relayed(msg_type)
         await self.send_frame(note.frame if isinstance(note.frame, str) else note.frame.decode())
 
     async def _engineer_chunk(self, note: Note) -> None:
@@ -546,7 +546,7 @@ class AgentLink(Link):
                 rejected = ErrorBody(code="file.rejected", message=mismatch, ref=action.id)
                 await self.send(Error(session=route.id, body=rejected))
                 return
-        self.services.metrics.relayed.labels("chunk").inc()
+        self.services.count_relayed("chunk")
         await self.send_frame(frame)
 
     async def _offer(self, note: Note) -> None:

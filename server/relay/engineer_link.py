@@ -17,6 +17,7 @@ import logging
 from starlette.websockets import WebSocket
 
 from protocol.codec import FileChunk
+from protocol.connection import State
 from protocol.directions import Peer
 from protocol.messages import (
     ActionRequest,
@@ -158,7 +159,7 @@ class EngineerLink(Link):
 
     async def on_note(self, note: Note) -> None:
         if note.kind in ("frame", "queue"):
-            if self.conn.state.value == "ready":
+            if self.conn.state is State.READY:
                 await self.send_frame(note.frame)
         elif note.kind == "session.closed" and note.session is not None:
             self.sessions.pop(note.session, None)

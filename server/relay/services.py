@@ -7,7 +7,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from protocol.messages import QueueUpdate, QueueUpdateBody
 from server.audit import AuditWriteError, JsonValue
@@ -53,6 +53,14 @@ class Services:
     channel_binding: bytes  # SHA-256 of our certificate's DER (tls-server-end-point)
     agents: dict[str, AgentLink] = field(default_factory=dict)
     engineers: dict[str, set[EngineerLink]] = field(default_factory=dict)
+    # `metrics.relayed` per message type, looked up once: `labels()` validates and locks on every call.
+    _relayed: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+
+    def count_relayed(self, msg_type: str) -> None:
+        counter = self._relayed.get(msg_type)
+        if counter is None:
+            counter = self._relayed[msg_type] = self.metrics.relayed.labels(msg_type)
+        counter.inc()
 
     async def record(
         self, kind: str, actor: str, session_id: str | None, data: Mapping[str, JsonValue]

@@ -239,11 +239,15 @@ async def open_agent(server: RunningServer, **kwargs: Any) -> ProtocolClient:
     return client
 
 
-async def agent_enroll(server: RunningServer, identity: AgentIdentity, code: str) -> ProtocolClient:
-    """Enroll with `code`, then prove the key on the fresh challenge; returns a READY agent."""
+async def agent_enroll(
+    server: RunningServer, identity: AgentIdentity, code: str, **connect_options: Any
+) -> ProtocolClient:
+    """Enroll with `code`, then prove the key on the fresh challenge; returns a READY agent.
+
+    `connect_options` go to `websockets.connect` (rme-agent itself connects with `compression=None`)."""
     from protocol.messages import AuthOk, EnrollOk
 
-    client = await open_agent(server)
+    client = await open_agent(server, **connect_options)
     await client.expect(AuthChallenge)
     await client.send(
         EnrollRequest(
