@@ -13,7 +13,8 @@ Two trees, because they measure different things:
   time — this caps *any* copy, `cp` included.
 
 Rounds alternate cp and vault, and medians are reported: the VM's page-cache and metadata speed drift
-by 2–5× within seconds, and both sides see the same drift.
+by 2–5× within seconds, and both sides see the same drift. One warm-up round is not counted (the first
+writes into memory the VM has not touched yet are slow for cp and vault alike).
 Env: RME_BENCH_DIR (default: the system temp dir), RME_BENCH_MB (tree size), RME_BENCH_ROUNDS.
 """
 
@@ -122,6 +123,11 @@ def run_tree(name: str, make: Callable[[Path, int], int], total_mb: int, rounds:
         files = sum(1 for p in src.rglob("*") if p.is_file())
         sync()
         print(f"\n{name}: {size / 1e6:.0f} MB in {files} files")
+        warm_up = one_round(base, src, kdf_s)  # first touches of fresh VM memory: slow for both sides
+        print(
+            "  warm-up (not counted)  "
+            + "  ".join(f"{key} {seconds:.2f} s" for key, seconds in warm_up.items())
+        )
         runs = [one_round(base, src, kdf_s) for _ in range(rounds)]
         for run in runs:
             print("  round  " + "  ".join(f"{key} {seconds:.2f} s" for key, seconds in run.items()))
