@@ -1,10 +1,10 @@
-"""`/ws/agent`: a device's connection — handshake (enroll or prove its key), help requests, and the
-agent's side of a support session.
+"""`/ws/agent` once the device is authenticated (`DeviceLink`): its help requests and the agent's side
+of a support session.
 
 The agent's link owns the session's state (lifecycle, actions) because every action ends at the agent:
 engineer frames reach it through the bus (`Note` kinds `engineer.frame`, `engineer.chunk`, `offer`,
-`engineer.gone`, `kill`, `revoke`) and are checked here, audited, then written to the agent's socket.
-Agent frames are checked, audited, then published to the session engineer's topic.
+`engineer.gone`, `kill`, `revoke`) and are checked (`engineer_frames`), audited, then written to the
+agent's socket. Agent frames are checked, audited, then published to the session engineer's topic.
 """
 
 from __future__ import annotations
@@ -14,37 +14,14 @@ import contextlib
 import hashlib
 import json
 import logging
-import secrets
-from dataclasses import dataclass, field, replace
-from typing import cast
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from starlette.websockets import WebSocket
 
-from protocol.auth import auth_transcript, b64url, b64url_decode
-from protocol.codec import FileChunk, decode, decode_chunk
-from protocol.directions import Peer
-from protocol.errors import ProtocolError
+from protocol.codec import FileChunk
 from protocol.lifecycle import SessionState, advance_session, session_admits
 from protocol.messages import (
-    ActionRequest,
-    ActionResult,
-    AuthChallenge,
-    AuthChallengeBody,
-    AuthOk,
-    AuthOkBody,
-    AuthResponse,
-    ConsentReply,
     EngineerIdentity,
-    EnrollOk,
-    EnrollOkBody,
-    EnrollRequest,
-    Envelope,
-    Error,
-    ErrorBody,
     Feedback,
-    Hello,
     HelpQueued,
     HelpQueuedBody,
     HelpRefused,
@@ -56,24 +33,19 @@ from protocol.messages import (
     SessionOffer,
     SessionOfferBody,
 )
-from server.audit import AuditWriteError, JsonValue
+from server.audit import AuditWriteError
 from server.db.tables import new_id, utcnow
 from server.devices import store as devices
 from server.relay.bus import Note, Subscription
-from server.relay.link import (
-    CLOSE_AUTH_FAILED,
-    CLOSE_INTERNAL,
-    CLOSE_REPLACED,
-    CLOSE_REVOKED,
-    SERVER_NAME,
-    Link,
-)
+from server.relay.device_link import DeviceLink
+from server.relay.engineer_frames import relay_engineer_chunk, relay_engineer_frame
+from server.relay.link import CLOSE_REPLACED, CLOSE_REVOKED
+from server.relay.route import Route, action_event_of, audit_data, with_state
 from server.relay.services import Services, agent_topic, engineer_topic, note_data
 from server.relay.texts import REFUSALS
 from server.tickets import store as tickets
-from server.tickets.actions import ActionBook, ActionError
+from server.tickets.actions import ActionError
 from server.tickets.lifecycle import Outcome, Party, TicketState, TransitionError, end
-from server.tickets.store import Ticket
 
 log = logging.getLogger("rme.relay.agent")
 
@@ -82,65 +54,16 @@ log = logging.getLogger("rme.relay.agent")
 AUDITED_FROM_AGENT = frozenset({"consent.reply", "action.result", "session.decline", "session.end"})
 
 
-@dataclass
-class Route:
-    """The device's current ticket/session, as seen by the link that owns it."""
-
-    ticket: Ticket
-    engineer_id: str | None = None
-    engineer_name: str = ""
-    session: SessionState | None = None  # None until the offer is sent
-    actions: ActionBook = field(default_factory=ActionBook)
-    offer_timer: asyncio.TimerHandle | None = None
-
-    @property
-    def id(self) -> str:
-        return self.ticket.session_id
-
-
-class AgentLink(Link):
-    remote = Peer.AGENT
-
+class AgentLink(DeviceLink):
     def __init__(self, ws: WebSocket, services: Services) -> None:
         super().__init__(ws, services)
-        self.nonce: str | None = None
-        self.device: devices.Device | None = None
         self.route: Route | None = None
         self.last_ended: str | None = None  # session id the user may still rate
         self.subscription: Subscription | None = None
         self.state_lock = asyncio.Lock()
 
-    # -- handshake --------------------------------------------------------------------------------
-
-    async def serve(self) -> None:
-        await self.ws.accept()
-        auth_deadline = asyncio.get_running_loop().call_later(
-            self.services.config.auth_timeout, lambda: asyncio.ensure_future(self._auth_timeout())
-        )
-        try:
-            await self.run()
-        finally:
-            auth_deadline.cancel()
-
-    async def _auth_timeout(self) -> None:
-        if self.device is None:
-            await self.close(CLOSE_AUTH_FAILED, "authentication timed out")
-
-    async def _challenge(self) -> None:
-        self.nonce = b64url(secrets.token_bytes(32))
-        await self.send(AuthChallenge(body=AuthChallengeBody(nonce=self.nonce)))
-
-    async def handle(self, message: Message, text: str) -> None:
-        if isinstance(message, Hello):
-            await self.send(self.conn.welcome_for(message, SERVER_NAME, self._heartbeat_s()))
-            await self._challenge()
-        elif isinstance(message, AuthResponse):
-            await self._authenticate(message)
-        elif isinstance(message, EnrollRequest):
-            await self._enroll(message)
-        elif self.device is None:
-            await self.drop("protocol", f"{message.type} before authentication", message.type)
-        elif isinstance(message, HelpRequest):
+    async def handle_authenticated(self, message: Message, text: str) -> None:
+        if isinstance(message, HelpRequest):
             async with self.state_lock:
                 await self._help(message)
         elif message.type == "error":
@@ -149,51 +72,7 @@ class AgentLink(Link):
             async with self.state_lock:
                 await self._from_agent(message, text)
 
-    def _heartbeat_s(self) -> int:
-        return max(1, int(self.services.config.heartbeat_timeout // 3))
-
-    async def _fail_auth(self, kind: str, detail: str, device_id: str | None) -> None:
-        self.services.metrics.dropped.labels("agent", "auth").inc()
-        with contextlib.suppress(AuditWriteError):
-            await self.services.record(kind, f"device:{device_id or 'unknown'}", None, {"reason": detail})
-        await self.send_error("auth.failed", detail)
-        await self.close(CLOSE_AUTH_FAILED, "authentication failed")
-
-    async def _authenticate(self, message: AuthResponse) -> None:
-        nonce, self.nonce = self.nonce, None  # single use, whatever happens next
-        device_id = message.body.device_id
-        if nonce is None:
-            await self._fail_auth(
-                "device.auth_failed", "no outstanding challenge (nonce already used)", device_id
-            )
-            return
-        device = await devices.get_device(self.services.engine, device_id)
-        if device is None:
-            await self._fail_auth("device.auth_failed", "unknown device", device_id)
-            return
-        if device.revoked:
-            await self._fail_auth("device.auth_failed", "device revoked", device_id)
-            return
-        try:
-            signature = b64url_decode(message.body.signature)
-            transcript = auth_transcript(nonce, self.services.channel_binding, device_id)
-            Ed25519PublicKey.from_public_bytes(device.public_key).verify(signature, transcript)
-        except (InvalidSignature, ValueError):
-            await self._fail_auth("device.auth_failed", "signature does not verify", device_id)
-            return
-        try:
-            await self.services.record(
-                "device.connected", f"device:{device_id}", None, {"customer": device.customer_id}
-            )
-        except AuditWriteError:
-            await self.close(CLOSE_INTERNAL, "audit unavailable")
-            return
-        self.device = device
-        self.actor = f"device:{device_id}"
-        await self.send(AuthOk(body=AuthOkBody(device_id=device_id, customer_id=device.customer_id)))
-        await self._register()
-
-    async def _register(self) -> None:
+    async def on_authenticated(self) -> None:
         assert self.device is not None
         services = self.services
         previous = services.agents.get(self.device.id)
@@ -207,37 +86,6 @@ class AgentLink(Link):
         open_ticket = await tickets.open_ticket_of_device(services.engine, self.device.id)
         if open_ticket is not None and open_ticket.state is TicketState.QUEUED:
             self.route = Route(open_ticket)
-
-    async def _enroll(self, message: EnrollRequest) -> None:
-        body = message.body
-        try:
-            public_key = b64url_decode(body.public_key)
-            device = await devices.enroll_device(
-                self.services.engine, body.code, public_key, body.device_name
-            )
-        except (ValueError, devices.DeviceError) as exc:
-            code = exc.code if isinstance(exc, devices.DeviceError) else "enroll.bad_key"
-            self.services.metrics.dropped.labels("agent", "enroll").inc()
-            with contextlib.suppress(AuditWriteError):
-                await self.services.record("device.enroll_failed", "device:unknown", None, {"reason": code})
-            await self.send_error(code, str(exc))
-            await self.close(CLOSE_AUTH_FAILED, "enrollment failed")
-            return
-        try:
-            await self.services.record(
-                "device.enrolled",
-                f"device:{device.id}",
-                None,
-                {"customer": device.customer_id, "name": body.device_name, "os": body.os},
-            )
-        except AuditWriteError:
-            await devices.revoke_device(self.services.engine, device.id)
-            await self.send_error("server.unavailable", "enrollment could not be recorded")
-            await self.close(CLOSE_INTERNAL, "audit unavailable")
-            return
-        await self.send(EnrollOk(body=EnrollOkBody(device_id=device.id, customer_id=device.customer_id)))
-        # The new key is proven at once, like on every later connection.
-        await self._challenge()
 
     # -- asking for help --------------------------------------------------------------------------
 
@@ -319,7 +167,7 @@ class AgentLink(Link):
                 "session", f"{msg_type} not allowed in a {route.session} session", msg_type, route.id
             )
             return
-        action_event = _action_event(message)
+        action_event = action_event_of(message)
         if action_event is not None:
             action_id, event = action_event
             try:
@@ -339,7 +187,7 @@ class AgentLink(Link):
             outcome = Outcome.DECLINED
         if msg_type in AUDITED_FROM_AGENT:
             try:
-                await self.services.record(msg_type, self.actor, route.id, _audit_data(message))
+                await self.services.record(msg_type, self.actor, route.id, audit_data(message))
             except AuditWriteError:
                 await self.send_error("server.unavailable", "could not be recorded; not relayed", message.id)
                 return
@@ -349,7 +197,7 @@ class AgentLink(Link):
             return
         await self._to_engineer(route, Note("frame", self.actor, route.id, text))
         if outcome is not None:
-            await self._finish(route, outcome, notify_agent=False, notify_engineer=False)
+            await self.finish(route, outcome, notify_agent=False, notify_engineer=False)
         else:
             self.services.count_relayed(msg_type)
 
@@ -374,7 +222,7 @@ class AgentLink(Link):
             await self.drop("session", "the offer is no longer open", "session.accept", route.id)
             return False
         route.session = advance_session(route.session or SessionState.OFFERED, "session.accept")
-        route.ticket = _with_state(route.ticket, TicketState.ACTIVE)
+        route.ticket = with_state(route.ticket, TicketState.ACTIVE)
         await self.services.publish_queue([route.ticket.id], [])
         return True
 
@@ -407,15 +255,15 @@ class AgentLink(Link):
     async def on_note(self, note: Note) -> None:
         async with self.state_lock:
             if note.kind == "engineer.frame":
-                await self._engineer_frame(note)
+                await relay_engineer_frame(self, note)
             elif note.kind == "engineer.chunk":
-                await self._engineer_chunk(note)
+                await relay_engineer_chunk(self, note)
             elif note.kind == "offer":
                 await self._offer(note)
             elif note.kind == "engineer.gone" and self.route and self.route.id == note.session:
-                await self._finish(self.route, Outcome.CONNECTION_LOST, actor="system", notify_engineer=False)
+                await self.finish(self.route, Outcome.CONNECTION_LOST, actor="system", notify_engineer=False)
             elif note.kind == "kill" and self.route and self.route.id == note.session:
-                await self._finish(
+                await self.finish(
                     self.route,
                     Outcome.ENDED_BY_ENGINEER,
                     actor=note.sender,
@@ -423,131 +271,6 @@ class AgentLink(Link):
                 )
             elif note.kind == "revoke":
                 await self.close(CLOSE_REVOKED, "device revoked")
-
-    async def _refuse_engineer(self, note: Note, code: str, detail: str, ref: str | None) -> None:
-        self.services.metrics.dropped.labels("engineer", code.rsplit(".", maxsplit=1)[-1]).inc()
-        with contextlib.suppress(AuditWriteError):
-            await self.services.record(
-                "relay.frame_dropped", note.sender, note.session, {"reason": code, "detail": detail[:300]}
-            )
-        data = json.dumps({"code": code, "message": detail[:256], "ref": ref})
-        if note.reply_to:
-            await self.services.bus.publish(note.reply_to, Note("error", "server", note.session, data=data))
-
-    async def _engineer_frame(self, note: Note) -> None:
-        message: Message
-        if isinstance(note.message, Envelope):
-            message = cast("Message", note.message)
-        else:
-            try:
-                message = decode(note.frame)
-            except ProtocolError as exc:
-                await self._refuse_engineer(note, "frame.dropped", exc.reason, None)
-                return
-        route = self.route
-        if (
-            route is None
-            or route.id != note.session
-            or route.engineer_id is None
-            or note.reply_to != engineer_topic(route.engineer_id)
-            or route.session is None
-        ):
-            await self._refuse_engineer(
-                note, "session.not_yours", "no such session for this engineer", message.id
-            )
-            return
-        msg_type = message.type
-        if not session_admits(route.session, msg_type):
-            await self._refuse_engineer(
-                note, "session.state", f"{msg_type} not allowed in a {route.session} session", message.id
-            )
-            return
-        if isinstance(message, SessionEnd):
-            try:
-                outcome = Outcome(message.body.reason)
-                end(route.ticket.state, outcome, Party.ENGINEER)
-            except (ValueError, TransitionError) as exc:
-                await self._refuse_engineer(note, "session.state", str(exc), message.id)
-                return
-            await self._finish(
-                route,
-                outcome,
-                actor=note.sender,
-                resolution=message.body.resolution,
-                note_text=message.body.note,
-                notify_engineer=False,
-            )
-            return
-        if isinstance(message, ActionRequest):
-            params = message.body.action
-            size = getattr(params, "size", None)
-            digest = getattr(params, "sha256", None)
-            try:
-                route.actions.open(message.body.action_id, params.kind, size, digest)
-            except ActionError as exc:
-                await self._refuse_engineer(note, "action.refused", str(exc), message.id)
-                return
-            try:
-                await self.services.record("action.request", note.sender, route.id, _audit_data(message))
-            except AuditWriteError:
-                route.actions.cancel_all()
-                await self._refuse_engineer(
-                    note, "server.unavailable", "could not be recorded; not relayed", message.id
-                )
-                return
-        self.services.count_relayed(msg_type)
-        await self.send_frame(note.frame if isinstance(note.frame, str) else note.frame.decode())
-
-    async def _engineer_chunk(self, note: Note) -> None:
-        route = self.route
-        frame = note.frame if isinstance(note.frame, bytes) else note.frame.encode()
-        try:
-            chunk = decode_chunk(frame)
-        except ProtocolError as exc:
-            await self._refuse_engineer(note, "frame.dropped", exc.reason, None)
-            return
-        if (
-            route is None
-            or route.id != note.session
-            or route.engineer_id is None
-            or note.reply_to != engineer_topic(route.engineer_id)
-        ):
-            await self._refuse_engineer(note, "session.not_yours", "no such session for this engineer", None)
-            return
-        try:
-            action = route.actions.check_chunk(chunk.action_id, chunk.offset, len(chunk.payload), chunk.last)
-        except ActionError as exc:
-            await self._refuse_engineer(note, "action.refused", str(exc), chunk.action_id)
-            return
-        route.actions.take_chunk(action, chunk.payload)
-        if chunk.last:
-            digest = action.digest.hexdigest()
-            try:
-                await self.services.record(
-                    "file.pushed",
-                    note.sender,
-                    route.id,
-                    {
-                        "action": action.id,
-                        "size": action.received,
-                        "sha256": digest,
-                        "announced": action.file_sha256,
-                    },
-                )
-            except AuditWriteError:
-                await self._refuse_engineer(
-                    note, "server.unavailable", "could not be recorded; not relayed", action.id
-                )
-                return
-            if digest != action.file_sha256:
-                mismatch = "file does not match its announced SHA-256"
-                await self._refuse_engineer(note, "action.refused", mismatch, action.id)
-                # The agent deletes its partial file now instead of waiting out its idle timeout.
-                rejected = ErrorBody(code="file.rejected", message=mismatch, ref=action.id)
-                await self.send(Error(session=route.id, body=rejected))
-                return
-        self.services.count_relayed("chunk")
-        await self.send_frame(frame)
 
     async def _offer(self, note: Note) -> None:
         fields = note_data(note)
@@ -572,7 +295,7 @@ class AgentLink(Link):
         )
         if not moved:
             return
-        route.ticket = _with_state(route.ticket, TicketState.OFFERED)
+        route.ticket = with_state(route.ticket, TicketState.OFFERED)
         route.engineer_id = fields["engineer"]
         route.engineer_name = fields.get("name", "")
         route.session = SessionState.OFFERED
@@ -591,11 +314,11 @@ class AgentLink(Link):
     async def _offer_expired(self, route: Route) -> None:
         async with self.state_lock:
             if self.route is route and route.session is SessionState.OFFERED:
-                await self._finish(route, Outcome.TIMED_OUT, actor="system")
+                await self.finish(route, Outcome.TIMED_OUT, actor="system")
 
     # -- ending -----------------------------------------------------------------------------------
 
-    async def _finish(
+    async def finish(
         self,
         route: Route,
         outcome: Outcome,
@@ -650,34 +373,10 @@ class AgentLink(Link):
             services.metrics.agents.set(len(services.agents))
         async with self.state_lock:
             if self.route is not None:
-                await self._finish(self.route, Outcome.CONNECTION_LOST, actor="system", notify_agent=False)
+                await self.finish(self.route, Outcome.CONNECTION_LOST, actor="system", notify_agent=False)
         if self.device is not None:
             with contextlib.suppress(AuditWriteError):
                 await services.record("device.disconnected", self.actor, None, {})
-
-
-def _action_event(message: Message) -> tuple[str, str] | None:
-    """The (action id, lifecycle event) an agent message means, if it is about an action."""
-    if message.type == "consent.request":
-        return message.body.action_id, "consent.request"
-    if isinstance(message, ConsentReply):
-        return message.body.action_id, f"consent.reply:{message.body.decision}"
-    if message.type == "action.progress":
-        return message.body.action_id, "action.progress"
-    if isinstance(message, ActionResult):
-        return message.body.action_id, f"action.result:{message.body.status}"
-    return None
-
-
-def _audit_data(message: Message) -> dict[str, JsonValue]:
-    """What the audit keeps of a relayed message: its id and body (bounded by the protocol's limits)."""
-    data: dict[str, JsonValue] = {"message": message.id}
-    data.update(message.body.model_dump(mode="json"))
-    return data
-
-
-def _with_state(ticket: Ticket, state: TicketState) -> Ticket:
-    return replace(ticket, state=state)
 
 
 __all__ = ["AgentLink", "FileChunk"]

@@ -6,7 +6,8 @@ sends cookies on cross-site WebSocket handshakes — RFC 6455 §10.2 leaves Orig
 
 The link keeps which sessions this engineer holds and which file-push actions belong to which session;
 everything it may send about a session is published to the agent's topic, where the agent's link
-checks the session and action lifecycles, audits, and relays (`server.relay.agent_link`).
+checks the session and action lifecycles, audits, and relays (`server.relay.agent_link`,
+`server.relay.engineer_frames`).
 """
 
 from __future__ import annotations

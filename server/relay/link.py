@@ -40,7 +40,7 @@ CLOSE_IDLE = 4408
 
 
 class Link:
-    """Base of `AgentLink` and `EngineerLink`."""
+    """Base of `DeviceLink` (so `AgentLink`) and `EngineerLink`."""
 
     remote: Peer
 
