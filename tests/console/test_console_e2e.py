@@ -5,8 +5,8 @@ them in on the agent's panel (a second page); a diagnosis, a repair, a command a
 wait for the user's Allow and show their outcome live; the pushed file lands in the agent's inbox with
 the same SHA-256; the user presses End and the console says so at once. A second session is ended by
 the engineer with a resolution, then a supervisor sees real figures, downloads the audit report and
-verifies it. Screenshots of every view are taken at 1280×800 and at a narrow width; set
-`RME_SCREENSHOT_DIR=docs/screenshots` to keep them.
+verifies it, and ends a third session with the kill switch. Screenshots of every view are taken at
+1280×800 and at a narrow width; set `RME_SCREENSHOT_DIR=docs/screenshots` to keep them.
 """
 
 from __future__ import annotations
@@ -296,6 +296,31 @@ def test_an_engineer_works_a_session_in_the_console(
     shots.take(sup, "supervisor")
     sup.click("#lang")
     shots.take(sup, "supervisor-en")
+
+    # The supervisor's kill switch: an engineer is in a third session; the supervisor ends it from the
+    # overview (after a confirmation), and the engineer, the user and the overview all see it end.
+    eng_context = new_context(browser)
+    eng = eng_context.new_page()
+    login(eng, server, ENGINEER)
+    third = agent.cli("help", "又断网了", "--no-browser", timeout=90)
+    assert third.returncode == 0, third.stdout + third.stderr
+    eng.locator("#queue-rows tr[data-state=queued] td a").first.click()
+    eng.click("button.accept")
+    panel = eng_context.new_page()
+    panel.goto(agent.panel_url())
+    allow_on_panel(panel)
+    expect(eng.locator(".banner.live")).to_be_visible()
+    open_row = sup.locator("table.open-items tbody tr", has_text="又断网了")
+    expect(open_row).to_contain_text("in session")
+    sup.once("dialog", lambda dialog: dialog.accept())
+    killed = time.monotonic()
+    open_row.locator("button.kill").click()
+    expect(eng.locator(".banner.ended")).to_be_visible()
+    print(f"supervisor End now -> the engineer sees the end: {(time.monotonic() - killed) * 1000:.0f} ms")
+    expect(panel.locator("#session")).not_to_contain_text("工程师 ")
+    expect(sup.locator("#open-items")).to_contain_text("No open tickets.")
+    expect(sup.locator("table.recent tbody tr")).to_have_count(3)
+    eng_context.close()
     sup_context.close()
     assert len(shots.taken) == 18
     if os.environ.get("RME_SCREENSHOT_DIR"):

@@ -55,10 +55,30 @@ function kpiCard(key, data) {
     barChart(days, target, { scale, format: (v) => format(key, v), title: `${t(`k_${key}`)} · ${t("week")}` }));
 }
 
-function overviewTable(items, recent) {
+// The supervisor's kill switch for one open ticket or session: asks first, then the server ends it on
+// whichever node holds it; the row leaves with the queue update that follows.
+function killButton(ctx, it) {
+  const status = el("span", { class: "muted small kill-status" });
+  const button = el("button", { class: "danger kill", type: "button" }, t("kill_session"));
+  button.addEventListener("click", async () => {
+    if (!window.confirm(t("kill_confirm", { customer: it.customer, device: it.device }))) return;
+    button.disabled = true;
+    status.textContent = t("kill_sent");
+    try {
+      await ctx.api(`/api/sessions/${encodeURIComponent(it.session_id)}/end`, { method: "POST" });
+    } catch (err) {
+      button.disabled = false;
+      status.textContent = t("error", { msg: err.message });
+    }
+  });
+  return [button, status];
+}
+
+function overviewTable(ctx, items, recent) {
   return el("div", { class: "scroll" }, el("table", { class: recent ? "recent" : "open-items" },
     el("thead", {}, el("tr", {}, ...["created", "col_customer", "device", "col_words", "col_diagnosis",
-      recent ? "outcome" : "col_state", "engineer", recent ? "audit" : "col_wait"].map((k) => el("th", {}, t(k))))),
+      recent ? "outcome" : "col_state", "engineer", recent ? "audit" : "col_wait"].map((k) => el("th", {}, t(k))),
+      recent ? null : el("th", {}, t("col_kill")))),
     el("tbody", {}, items.map((it) => el("tr", { dataset: { ticket: it.id, session: it.session_id } },
       el("td", {}, time(it.created_at)),
       el("td", {}, el("a", { href: `#/ticket/${it.id}` }, it.customer)),
@@ -68,7 +88,8 @@ function overviewTable(items, recent) {
       el("td", {}, recent ? [t(`reason_${it.outcome}`), it.resolution ? el("div", { class: "muted small" }, it.resolution) : null]
         : t(`state_${it.state}`)),
       el("td", {}, it.engineer || ""),
-      el("td", {}, recent ? auditButtons(it.session_id) : waited((Date.now() - new Date(it.created_at)) / 1000)))))));
+      el("td", {}, recent ? auditButtons(it.session_id) : waited((Date.now() - new Date(it.created_at)) / 1000)),
+      recent ? null : el("td", { class: "kill-cell" }, ...killButton(ctx, it)))))));
 }
 
 export function supervisorView(ctx) {
@@ -90,8 +111,8 @@ export function supervisorView(ctx) {
       ctx.api(`/api/console/kpis?utc_offset_min=${offset}`), ctx.api("/api/console/overview")]);
     kpis.replaceChildren(...KPIS.map((k) => kpiCard(k, data)));
     connected.textContent = t("connected", overview.connected);
-    openBox.replaceChildren(overview.open.length ? overviewTable(overview.open, false) : el("p", { class: "muted" }, t("none_open")));
-    recentBox.replaceChildren(overviewTable(overview.recent, true));
+    openBox.replaceChildren(overview.open.length ? overviewTable(ctx, overview.open, false) : el("p", { class: "muted" }, t("none_open")));
+    recentBox.replaceChildren(overviewTable(ctx, overview.recent, true));
   }
   const off = ctx.store.on((what) => {
     if (what !== "queue") return;
