@@ -1,4 +1,5 @@
-"""The FastAPI application: start-up (database, migrations, audit log, bus), routes and endpoints.
+"""The FastAPI application: start-up (database, migrations, audit log, bus, node heartbeat), routes and
+endpoints.
 
 `create_app(config, tls)` builds the app; `rme-server serve` runs it on uvicorn with TLS. Everything
 per-process lives in one `Services` object on `app.state`, built in the lifespan, so tests can run
@@ -19,12 +20,13 @@ from server.audit import AuditLog, NoteSigner
 from server.config import ServerConfig
 from server.db.engine import open_engine
 from server.db.migrate import upgrade
+from server.db.tables import new_id
 from server.metrics import Metrics
 from server.relay.agent_link import AgentLink
 from server.relay.bus import Bus, InProcessBus
 from server.relay.engineer_link import EngineerLink
+from server.relay.nodes import NodeKeeper
 from server.relay.services import Services
-from server.tickets import store as tickets
 from server.tls import certificate_fingerprint
 from server.web import admin_routes, auth_routes, console_routes, ops_routes, ticket_routes
 from server.web.security import get_services
@@ -49,11 +51,6 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = open_engine(config.effective_database_url)
         await upgrade(engine)
-        # One node alone: open tickets in the database lost their connections with the last run. With
-        # Redis there are other nodes, whose tickets are alive — leave them.
-        orphans = 0 if config.redis_url else await tickets.end_orphans(engine)
-        if orphans:
-            log.info("ended tickets left open by a previous run", extra={"count": orphans})
         signer = NoteSigner.load_or_create(config.data_dir, AUDIT_LOG_NAME)
         bus = make_bus(config)
         await bus.start()
@@ -64,11 +61,20 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
             bus=bus,
             metrics=Metrics(),
             channel_binding=channel_binding,
+            node_id=new_id("n"),
         )
-        log.info("server ready", extra={"database": engine.dialect.name, "bus": type(bus).__name__})
+        node = NodeKeeper(app.state.services)
+        # Without Redis this node cannot reach any other, so it is alone: every other node row is a
+        # previous run's, and that run's open tickets are ended now, before serving.
+        await node.start(alone=not config.redis_url)
+        log.info(
+            "server ready",
+            extra={"database": engine.dialect.name, "bus": type(bus).__name__, "node": node.node_id},
+        )
         try:
             yield
         finally:
+            await node.stop()
             await bus.close()
             await engine.dispose()
 

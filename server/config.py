@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 ENV_PREFIX = "RME_"
 CONFIG_ENV = "RME_CONFIG"
@@ -52,10 +52,24 @@ class ServerConfig(BaseModel):
     heartbeat_timeout: float = Field(default=90.0, gt=0)
     auth_timeout: float = Field(default=15.0, gt=0)
     offer_timeout: float = Field(default=120.0, gt=0)
+    # How long a session waits for its engineer's console to come back (page reload, network blip)
+    # before it ends as `connection_lost`; 0 ends it as soon as the console's connection closes.
+    engineer_grace: float = Field(default=20.0, ge=0)
     # Bearer token for Prometheus; without it `/metrics` needs an admin session.
     metrics_token: str | None = None
     redis_url: str | None = None
+    # Node liveness (`server.relay.nodes`): each node refreshes its row every `node_heartbeat` seconds;
+    # a node not seen for `node_dead_after` seconds is dead, and its open tickets are ended.
+    node_heartbeat: float = Field(default=10.0, gt=0)
+    node_dead_after: float = Field(default=30.0, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @model_validator(mode="after")
+    def _dead_after_spans_missed_beats(self) -> ServerConfig:
+        # More than two beats: one late heartbeat (a slow database, a pause) must not declare a node dead.
+        if self.node_dead_after <= 2 * self.node_heartbeat:
+            raise ValueError("node_dead_after must be more than twice node_heartbeat")
+        return self
 
     @property
     def effective_database_url(self) -> str:

@@ -101,7 +101,15 @@ function start() {
     drawChrome();
   });
   store.link = link;
-  store.on((what) => {
+  store.me = me;
+  store.on((what, record) => {
+    // A running session of ours came back after a reload: open it (again).
+    if (what === "resumed") {
+      const target = `#/session/${encodeURIComponent(record.sid)}`;
+      if (location.hash === target) route();
+      else location.hash = target;
+      return;
+    }
     if (what !== "error") return;
     const last = store.errors[store.errors.length - 1];
     toast(t("error", { msg: last.code === "ticket.unavailable" ? t("err_ticket_unavailable") : `${last.code}: ${last.message}` }));

@@ -1,8 +1,16 @@
 // What the console knows about the queue and its own sessions, updated only from pushed messages
 // (queue.update and session traffic over the WebSocket) and from what this engineer sends.
 // Views subscribe with `store.on(fn)` and re-draw their dynamic parts.
+//
+// A session outlives the console's connection: the server keeps it for a grace period and gives it
+// to this engineer's next connection. After a reload (nothing in memory) the queue snapshot shows the
+// engineer's running tickets and the store rebuilds those sessions (`resume`); after a blip (the
+// socket came back) the snapshot says which of the sessions it knew are still running.
 
+import { api } from "./dom.js";
 import { advanceAction, FINAL_ACTION_STATES, newId, sha256Hex } from "./protocol.js";
+
+const RUNNING = new Set(["offered", "active"]); // ticket states of a session the server hands back
 
 export class Store {
   constructor() {
@@ -11,10 +19,12 @@ export class Store {
     this.errors = [];
     this.listeners = new Set();
     this.link = null;
+    this.me = null; // the logged-in engineer (`/api/auth/me`): whose running sessions to take back
+    this.adopting = new Set(); // ticket ids being read back
   }
 
   on(fn) { this.listeners.add(fn); return () => this.listeners.delete(fn); }
-  changed(what) { for (const fn of this.listeners) fn(what); }
+  changed(what, detail) { for (const fn of this.listeners) fn(what, detail); }
 
   // -- the queue --------------------------------------------------------------------------------
   applyQueue(body) {
@@ -22,6 +32,7 @@ export class Store {
     for (const s of body.changed || []) this.queue.set(s.ticket_id, s);
     for (const id of body.removed || []) this.queue.delete(id);
     this.changed("queue");
+    if (body.snapshot) this.resume();
   }
 
   queueList() {
@@ -85,11 +96,60 @@ export class Store {
     this.changed("session");
   }
 
-  // The server ties sessions to the console connection that accepted them: when it drops, they are
-  // over (the server has told the user), and the console must not pretend otherwise.
+  // The socket dropped: the server keeps the sessions for a grace period; until the link is back
+  // (and its snapshot says so) nothing can be sent, and the view says why.
   connectionLost() {
+    for (const r of this.sessions.values()) if (r.state !== "ended") r.away = true;
+    this.changed("session");
+  }
+
+  // A queue snapshot (sent on every connect, once the server gave this connection the engineer's
+  // running sessions): sessions we knew go on or are over; running tickets of ours that we do not
+  // know (the page was reloaded) are rebuilt, without the requests sent before.
+  resume() {
+    const known = new Set();
     for (const r of this.sessions.values()) {
-      if (r.state !== "ended") this.finish(r, { reason: "connection_lost", by: "server", at: Date.now() });
+      known.add(r.ticket.id);
+      if (r.state === "ended" || !r.away) continue;
+      const now = this.queue.get(r.ticket.id);
+      if (now && RUNNING.has(now.state)) {
+        Object.assign(r, { away: false, resumed: true, state: now.state });
+        // What happened to open requests while we were away is unknown here (their answers went to
+        // no console): they leave the list, and anything still arriving for them is ignored.
+        for (const [id, a] of r.actions) if (!FINAL_ACTION_STATES.has(a.state)) r.actions.delete(id);
+        this.changed("session");
+      } else {
+        this.finish(r, { reason: "connection_lost", by: "server", at: Date.now() });
+      }
+    }
+    for (const s of this.queue.values()) {
+      if (RUNNING.has(s.state) && !known.has(s.ticket_id)) this.adopt(s.ticket_id);
+    }
+  }
+
+  // One small read per running ticket of the queue (queue items do not name the engineer); the full
+  // ticket only for ours.
+  async adopt(ticketId) {
+    if (!this.me || this.adopting.has(ticketId)) return;
+    this.adopting.add(ticketId);
+    try {
+      const path = encodeURIComponent(ticketId);
+      const owner = await api(`/api/tickets/${path}`);
+      if (owner.engineer_id !== this.me.id) return;
+      const ticket = await api(`/api/console/tickets/${path}`);
+      const now = this.queue.get(ticketId);
+      if (!now || !RUNNING.has(now.state) || this.sessions.has(ticket.session_id)) return; // ended meanwhile
+      const record = {
+        sid: ticket.session_id, ticket, state: now.state, actions: new Map(), chat: [], end: null,
+        acceptedAt: Date.now(), resumed: true,
+      };
+      this.sessions.set(record.sid, record);
+      this.changed("session");
+      this.changed("resumed", record);
+    } catch (err) {
+      console.warn("could not take back a session:", err.message);
+    } finally {
+      this.adopting.delete(ticketId);
     }
   }
 

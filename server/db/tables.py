@@ -2,7 +2,8 @@
 
 Ids are short random strings (`new_id`), never sequential integers: they appear in URLs and in the
 protocol, and guessable ids invite enumeration. Times are timezone-aware UTC. The audit tables live in
-`server.audit` on the same metadata; revision `0001_core` creates these, `0002_audit` those.
+`server.audit` on the same metadata; revision `0001_core` creates these, `0002_audit` those, `0003_nodes`
+the node rows and tickets' owning node.
 """
 
 from __future__ import annotations
@@ -117,6 +118,19 @@ tickets = sa.Table(
     sa.Column("outcome", sa.String(24), nullable=True),
     sa.Column("resolution", sa.String(64), nullable=True),
     sa.Column("satisfaction", sa.Integer, nullable=True),
+    # The server node whose agent link holds the ticket (`nodes.id`, no foreign key: a dead node's row
+    # is deleted while its tickets keep naming it). NULL: created before revision 0003_nodes.
+    sa.Column("node_id", sa.String(32), nullable=True, index=True),
     sa.CheckConstraint(_in("state", TICKET_STATES), name="state"),
     sa.CheckConstraint("satisfaction IS NULL OR (satisfaction BETWEEN 1 AND 5)", name="satisfaction"),
+)
+
+# One row per running server node: its random id, chosen at start, and when it last said it was alive
+# (`server.relay.nodes`). A row whose `seen_at` is older than `node_dead_after` names a dead node.
+nodes = sa.Table(
+    "nodes",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("started_at", Time, nullable=False),
+    sa.Column("seen_at", Time, nullable=False),
 )

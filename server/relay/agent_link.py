@@ -3,8 +3,10 @@ of a support session.
 
 The agent's link owns the session's state (lifecycle, actions) because every action ends at the agent:
 engineer frames reach it through the bus (`Note` kinds `engineer.frame`, `engineer.chunk`, `offer`,
-`engineer.gone`, `kill`, `revoke`) and are checked (`engineer_frames`), audited, then written to the
-agent's socket. Agent frames are checked, audited, then published to the session engineer's topic.
+`engineer.away`, `engineer.back`, `kill`, `revoke`) and are checked (`engineer_frames`), audited, then
+written to the agent's socket. Agent frames are checked, audited, then published to the session
+engineer's topic. When the engineer's console connection goes away the session waits `engineer_grace`
+seconds for a connection of the same engineer to come back before it ends as `connection_lost`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import contextlib
 import hashlib
 import json
 import logging
+from dataclasses import replace
 
 from starlette.websockets import WebSocket
 
@@ -82,10 +85,15 @@ class AgentLink(DeviceLink):
         services.metrics.agents.set(len(services.agents))
         self.subscription = await services.bus.subscribe(agent_topic(self.device.id), self.on_note)
         await devices.touch_device(services.engine, self.device.id)
-        # A reconnecting agent resumes a ticket still waiting in the queue.
+        # A reconnecting agent resumes a ticket still waiting in the queue, and this node takes it over
+        # (atomically: a node sweeping it as orphaned, or another connection, may be taking it too).
         open_ticket = await tickets.open_ticket_of_device(services.engine, self.device.id)
-        if open_ticket is not None and open_ticket.state is TicketState.QUEUED:
-            self.route = Route(open_ticket)
+        if (
+            open_ticket is not None
+            and open_ticket.state is TicketState.QUEUED
+            and await tickets.adopt(services.engine, open_ticket, services.node_id)
+        ):
+            self.route = Route(replace(open_ticket, node_id=services.node_id))
 
     # -- asking for help --------------------------------------------------------------------------
 
@@ -133,6 +141,7 @@ class AgentLink(DeviceLink):
             words=body.words,
             report=body.report,
             lang=body.lang,
+            node_id=services.node_id,
             ticket_id=ticket_id,
             session_id=session_id,
         )
@@ -260,8 +269,10 @@ class AgentLink(DeviceLink):
                 await relay_engineer_chunk(self, note)
             elif note.kind == "offer":
                 await self._offer(note)
-            elif note.kind == "engineer.gone" and self.route and self.route.id == note.session:
-                await self.finish(self.route, Outcome.CONNECTION_LOST, actor="system", notify_engineer=False)
+            elif note.kind == "engineer.away":
+                await self._engineer_away(note)
+            elif note.kind == "engineer.back":
+                await self._engineer_back(note)
             elif note.kind == "kill" and self.route and self.route.id == note.session:
                 await self.finish(
                     self.route,
@@ -298,6 +309,7 @@ class AgentLink(DeviceLink):
         route.ticket = with_state(route.ticket, TicketState.OFFERED)
         route.engineer_id = fields["engineer"]
         route.engineer_name = fields.get("name", "")
+        route.engineer_link = fields.get("link")
         route.session = SessionState.OFFERED
         engineer = EngineerIdentity(id=route.engineer_id, name=route.engineer_name[:256])
         await self.send(
@@ -316,6 +328,64 @@ class AgentLink(DeviceLink):
             if self.route is route and route.session is SessionState.OFFERED:
                 await self.finish(route, Outcome.TIMED_OUT, actor="system")
 
+    # -- the engineer's console going away and coming back ----------------------------------------
+
+    def _engineers_route(self, note: Note) -> Route | None:
+        """This device's session if `note` is about it and comes from its engineer."""
+        route = self.route
+        if (
+            route is None
+            or route.id != note.session
+            or route.engineer_id is None
+            or route.session is None
+            or note.reply_to != engineer_topic(route.engineer_id)
+        ):
+            return None
+        return route
+
+    async def _engineer_away(self, note: Note) -> None:
+        route = self._engineers_route(note)
+        link = note_data(note).get("link")
+        if route is None or link is None or route.grace_timer is not None:
+            return  # not this session's, or its engineer is away already
+        if route.engineer_link not in (None, link):  # None: offered by a node that did not say which
+            return  # from an older connection that no longer holds the session
+        route.engineer_link = link
+        grace = self.services.config.engineer_grace
+        if grace <= 0:  # no waiting: the session ends with the connection that held it
+            await self.finish(route, Outcome.CONNECTION_LOST, actor="system")
+            return
+        with contextlib.suppress(AuditWriteError):  # waiting is not refusable: the end comes anyway
+            await self.services.record(
+                "session.engineer_away", note.sender, route.id, {"link": link, "grace_s": grace}
+            )
+        route.grace_timer = asyncio.get_running_loop().call_later(
+            grace, lambda: asyncio.ensure_future(self._grace_expired(route, link))
+        )
+
+    async def _engineer_back(self, note: Note) -> None:
+        route = self._engineers_route(note)
+        link = note_data(note).get("link")
+        if route is None or link is None:
+            if note.reply_to and note.session is not None:  # the session ended meanwhile
+                await self.services.bus.publish(note.reply_to, Note("session.closed", "server", note.session))
+            return
+        if route.grace_timer is not None:
+            route.grace_timer.cancel()
+            route.grace_timer = None
+        previous, route.engineer_link = route.engineer_link, link
+        with contextlib.suppress(AuditWriteError):
+            await self.services.record(
+                "session.engineer_back", note.sender, route.id, {"link": link, "previous": previous}
+            )
+
+    async def _grace_expired(self, route: Route, link: str) -> None:
+        async with self.state_lock:
+            if self.route is route and route.grace_timer is not None and route.engineer_link == link:
+                route.grace_timer = None
+                # Told to the engineer too: another console of theirs may be open without holding it.
+                await self.finish(route, Outcome.CONNECTION_LOST, actor="system")
+
     # -- ending -----------------------------------------------------------------------------------
 
     async def finish(
@@ -332,6 +402,9 @@ class AgentLink(DeviceLink):
         """End the ticket: audit, store, cancel open actions, tell the sides that did not end it."""
         if route.offer_timer is not None:
             route.offer_timer.cancel()
+        if route.grace_timer is not None:
+            route.grace_timer.cancel()
+            route.grace_timer = None
         if actor is not None:  # ends the agent itself asked for were recorded by the caller
             with contextlib.suppress(AuditWriteError):  # ending is never refused: the kill switch must work
                 await self.services.record(

@@ -8,6 +8,12 @@ The link keeps which sessions this engineer holds and which file-push actions be
 everything it may send about a session is published to the agent's topic, where the agent's link
 checks the session and action lifecycles, audits, and relays (`server.relay.agent_link`,
 `server.relay.engineer_frames`).
+
+A session outlives the console connection: each link has its own random id (`link_id`), carried by
+the offer. When the link closes it tells each session's agent link `engineer.away`, which waits
+`engineer_grace` seconds before ending the session; when a link of the same engineer says hello, it
+adopts that engineer's running sessions and tells their agent links `engineer.back` (the newest
+connection holds them: a page reload, a reconnect after a network blip, or a second console tab).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from protocol.messages import (
 )
 from server.accounts.engineers import Engineer
 from server.audit import AuditWriteError
+from server.db.tables import new_id
 from server.relay.bus import Note, Subscription
 from server.relay.link import SERVER_NAME, Link
 from server.relay.services import ENGINEERS_TOPIC, Services, agent_topic, engineer_topic, note_data
@@ -56,6 +63,7 @@ class EngineerLink(Link):
         self.pushes: dict[str, str] = {}  # file-push action id → session id
         self.subscriptions: list[Subscription] = []
         self.topic = engineer_topic(engineer.id)
+        self.link_id = new_id("l")  # which of this engineer's connections holds a session (`Route`)
 
     async def serve(self) -> None:
         await self.ws.accept()
@@ -73,6 +81,7 @@ class EngineerLink(Link):
                     message, SERVER_NAME, max(1, int(self.services.config.heartbeat_timeout // 3))
                 )
             )
+            await self._adopt()  # before the snapshot: a console that has it holds its sessions
             snapshot = await tickets.summaries(self.services.engine)
             await self.send(QueueUpdate(body=QueueUpdateBody(changed=snapshot, snapshot=True)))
             self.subscriptions.append(await self.services.bus.subscribe(ENGINEERS_TOPIC, self.on_note))
@@ -106,7 +115,12 @@ class EngineerLink(Link):
             return
         self.sessions[ticket.session_id] = ticket.device_id
         data = json.dumps(
-            {"ticket": ticket.id, "engineer": self.engineer.id, "name": self.engineer.display_name}
+            {
+                "ticket": ticket.id,
+                "engineer": self.engineer.id,
+                "name": self.engineer.display_name,
+                "link": self.link_id,
+            }
         )
         reached = await services.bus.publish(
             agent_topic(ticket.device_id),
@@ -117,6 +131,20 @@ class EngineerLink(Link):
             self.sessions.pop(ticket.session_id, None)
             await self.send_error("ticket.unavailable", "the user is no longer connected", message.id)
             await services.publish_queue([], [ticket.id])
+
+    async def _adopt(self) -> None:
+        """Hold this engineer's running sessions from now on: their agent links cancel the grace timer
+        (if the previous connection is gone) and take this link as the session's."""
+        services = self.services
+        data = json.dumps({"link": self.link_id})
+        for ticket in await tickets.open_sessions_of_engineer(services.engine, self.engineer.id):
+            self.sessions[ticket.session_id] = ticket.device_id
+            reached = await services.bus.publish(
+                agent_topic(ticket.device_id),
+                Note("engineer.back", self.actor, ticket.session_id, data=data, reply_to=self.topic),
+            )
+            if reached == 0:  # the user's connection is gone too; its node ends the ticket
+                self.sessions.pop(ticket.session_id, None)
 
     async def _to_session(self, message: Message, text: str) -> None:
         session = message.session
@@ -186,9 +214,11 @@ class EngineerLink(Link):
             if not links:
                 del services.engineers[self.engineer.id]
         services.metrics.engineers.set(sum(len(s) for s in services.engineers.values()))
-        # Sessions belong to the console connection that accepted them and die with it: the user
-        # must not wait for a ghost.
+        # The agent link of each session waits `engineer_grace` for this engineer to come back (then
+        # ends it); it ignores this if a newer connection of the engineer holds the session already.
+        data = json.dumps({"link": self.link_id})
         for session, device_id in list(self.sessions.items()):
             await services.bus.publish(
-                agent_topic(device_id), Note("engineer.gone", self.actor, session, reply_to=self.topic)
+                agent_topic(device_id),
+                Note("engineer.away", self.actor, session, data=data, reply_to=self.topic),
             )

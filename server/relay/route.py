@@ -23,9 +23,13 @@ class Route:
     ticket: Ticket
     engineer_id: str | None = None
     engineer_name: str = ""
+    # The engineer's console connection (`EngineerLink.link_id`) that holds the session: the one that
+    # accepted it, or the newest that came back for it. Only its going away starts the grace timer.
+    engineer_link: str | None = None
     session: SessionState | None = None  # None until the offer is sent
     actions: ActionBook = field(default_factory=ActionBook)
     offer_timer: asyncio.TimerHandle | None = None
+    grace_timer: asyncio.TimerHandle | None = None  # running while the engineer's console is away
 
     @property
     def id(self) -> str:

@@ -51,6 +51,7 @@ class Services:
     bus: Bus
     metrics: Metrics
     channel_binding: bytes  # SHA-256 of our certificate's DER (tls-server-end-point)
+    node_id: str  # this process's random node id (`server.relay.nodes`), named by the tickets it holds
     agents: dict[str, AgentLink] = field(default_factory=dict)
     engineers: dict[str, set[EngineerLink]] = field(default_factory=dict)
     # `metrics.relayed` per message type, looked up once: `labels()` validates and locks on every call.

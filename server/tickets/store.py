@@ -18,6 +18,8 @@ from protocol.report import DiagnosisReport
 from server.db.tables import customers, new_id, tickets, utcnow
 from server.tickets.lifecycle import OPEN_STATES, Outcome, TicketState
 
+_OPEN = [s.value for s in OPEN_STATES]
+
 
 @dataclass(frozen=True)
 class Ticket:
@@ -31,6 +33,7 @@ class Ticket:
     lang: str
     created_at: dt.datetime
     report: dict[str, Any] | None
+    node_id: str | None = None  # the server node whose agent link holds it (None: unknown, pre-0003)
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
@@ -50,6 +53,7 @@ def _ticket(row: sa.Row[tuple[object, ...]]) -> Ticket:
         lang=m["lang"],
         created_at=_aware(m["created_at"]),
         report=m["report"],
+        node_id=m["node_id"],
     )
 
 
@@ -61,6 +65,7 @@ async def create_ticket(
     words: str,
     report: DiagnosisReport | None,
     lang: str,
+    node_id: str | None,
     ticket_id: str | None = None,
     session_id: str | None = None,
 ) -> Ticket:
@@ -75,6 +80,7 @@ async def create_ticket(
         lang=lang,
         created_at=utcnow(),
         report=None if report is None else report.model_dump(mode="json"),
+        node_id=node_id,
     )
     async with engine.begin() as conn:
         await conn.execute(
@@ -88,6 +94,7 @@ async def create_ticket(
                 report=ticket.report,
                 lang=lang,
                 created_at=ticket.created_at,
+                node_id=node_id,
             )
         )
     return ticket
@@ -103,12 +110,22 @@ async def get_ticket(
 
 
 async def open_ticket_of_device(engine: AsyncEngine, device_id: str) -> Ticket | None:
-    query = sa.select(tickets).where(
-        tickets.c.device_id == device_id, tickets.c.state.in_([s.value for s in OPEN_STATES])
-    )
+    query = sa.select(tickets).where(tickets.c.device_id == device_id, tickets.c.state.in_(_OPEN))
     async with engine.connect() as conn:
         row = (await conn.execute(query.limit(1))).first()
     return None if row is None else _ticket(row)
+
+
+async def open_sessions_of_engineer(engine: AsyncEngine, engineer_id: str) -> list[Ticket]:
+    """The engineer's sessions still running (offered to the user, or active), oldest first: a console
+    that connects again adopts them."""
+    query = sa.select(tickets).where(
+        tickets.c.engineer_id == engineer_id,
+        tickets.c.state.in_([TicketState.OFFERED.value, TicketState.ACTIVE.value]),
+    )
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query.order_by(tickets.c.created_at))).all()
+    return [_ticket(r) for r in rows]
 
 
 async def move(
@@ -213,7 +230,7 @@ async def summaries(engine: AsyncEngine, ticket_ids: list[str] | None = None) ->
     """Summaries of the given tickets, or of every open ticket (oldest first)."""
     query = _summary_query()
     if ticket_ids is None:
-        query = query.where(tickets.c.state.in_([s.value for s in OPEN_STATES]))
+        query = query.where(tickets.c.state.in_(_OPEN))
     else:
         query = query.where(tickets.c.id.in_(ticket_ids))
     async with engine.connect() as conn:
@@ -232,12 +249,77 @@ async def list_tickets(
     return [dict(r._mapping) for r in rows]
 
 
-async def end_orphans(engine: AsyncEngine) -> int:
-    """At start-up: tickets left open by a previous process lost their connections. Returns how many."""
+async def adopt(engine: AsyncEngine, ticket: Ticket, node_id: str) -> bool:
+    """A reconnecting agent's node takes over its queued ticket; False if the ticket is no longer
+    queued or another node took it (a sweeper ending it as orphaned, another connection) since it was read."""
     async with engine.begin() as conn:
         result = await conn.execute(
             tickets.update()
-            .where(tickets.c.state.in_([s.value for s in OPEN_STATES]))
+            .where(
+                tickets.c.id == ticket.id,
+                tickets.c.state == TicketState.QUEUED.value,
+                tickets.c.node_id.is_not_distinct_from(ticket.node_id),
+            )
+            .values(node_id=node_id)
+        )
+    return result.rowcount == 1
+
+
+# -- orphans: open tickets whose node is gone (`server.relay.nodes` runs the sweep) -----------------
+
+
+async def orphaned(engine: AsyncEngine, live: sa.Select[tuple[str]], cutoff: dt.datetime) -> list[Ticket]:
+    """Open tickets whose node is not in `live` (a query of live node ids), and those of no known node
+    (NULL) created before `cutoff`."""
+    query = sa.select(tickets).where(
+        tickets.c.state.in_(_OPEN),
+        sa.or_(
+            sa.and_(tickets.c.node_id.is_(None), tickets.c.created_at < cutoff),
+            tickets.c.node_id.not_in(live),
+        ),
+    )
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query.order_by(tickets.c.created_at))).all()
+    return [_ticket(r) for r in rows]
+
+
+async def claim_orphan(
+    engine: AsyncEngine, ticket: Ticket, node_id: str, still_dead: sa.ColumnElement[bool]
+) -> bool:
+    """Make `node_id` the ticket's owner if it is still open, still names the node it named when read,
+    and `still_dead` (that node has not come back) holds. One conditional UPDATE: of several nodes
+    sweeping at once, exactly one wins each ticket."""
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            tickets.update()
+            .where(
+                tickets.c.id == ticket.id,
+                tickets.c.state.in_(_OPEN),
+                tickets.c.node_id.is_not_distinct_from(ticket.node_id),
+                still_dead,
+            )
+            .values(node_id=node_id)
+        )
+    return result.rowcount == 1
+
+
+async def unclaim_orphan(engine: AsyncEngine, ticket: Ticket, node_id: str) -> bool:
+    """Give a claimed orphan back to its dead node (its end could not be recorded; the next sweep retries)."""
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            tickets.update()
+            .where(tickets.c.id == ticket.id, tickets.c.state.in_(_OPEN), tickets.c.node_id == node_id)
+            .values(node_id=ticket.node_id)
+        )
+    return result.rowcount == 1
+
+
+async def end_claimed(engine: AsyncEngine, ticket_id: str, node_id: str) -> bool:
+    """End a ticket this node claimed as orphaned: `connection_lost`, whatever open state it is in."""
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            tickets.update()
+            .where(tickets.c.id == ticket_id, tickets.c.state.in_(_OPEN), tickets.c.node_id == node_id)
             .values(state=TicketState.ENDED.value, ended_at=utcnow(), outcome=Outcome.CONNECTION_LOST.value)
         )
-    return int(result.rowcount)
+    return result.rowcount == 1

@@ -14,91 +14,16 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import subprocess
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.console.conftest import NARROW, WIDE, login, new_context
-from tests.server.helpers import ADMIN, ENGINEER, PYTHON, ROOT, SUPERVISOR, RunningServer
+from tests.console.conftest import NARROW, WIDE, Agent, allow_on_panel, login, new_context, start_session
+from tests.server.helpers import ENGINEER, ROOT, SUPERVISOR, RunningServer
 
 pytestmark = pytest.mark.timeout(240)
-
-
-@dataclass
-class Agent:
-    process: subprocess.Popen[bytes]
-    data_dir: Path
-    inbox: Path
-    env: dict[str, str]
-    server: str
-
-    def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [PYTHON, "-m", "agent.cli", *args, "--data-dir", str(self.data_dir)],
-            capture_output=True, text=True, env=self.env, cwd=ROOT, timeout=timeout, check=False,
-        )  # fmt: skip
-
-    def panel_url(self) -> str:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            found = self.cli("panel", "--print-url", timeout=10)
-            if found.returncode == 0 and found.stdout.strip().startswith("http"):
-                return found.stdout.strip().splitlines()[-1]
-            time.sleep(0.2)
-        raise AssertionError(f"agent panel did not come up: {self.log()}")
-
-    def log(self) -> str:
-        path = self.data_dir.parent / "agent.log"
-        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-@pytest.fixture(scope="module")
-def agent(console_server: RunningServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
-    server = console_server
-    with server.sync_http() as http:
-        admin = {"username": ADMIN[0], "password": ADMIN[1]}
-        assert http.post("/api/auth/login", json=admin).is_success
-        customer = http.post("/api/customers", json={"name": "张三 Zhang San", "subscription": "active"})
-        assert customer.status_code == 201, customer.text
-        code = http.post(f"/api/customers/{customer.json()['id']}/enrollment-codes").json()["code"]
-    base = tmp_path_factory.mktemp("agent")
-    data_dir, inbox = base / "data", base / "inbox"
-    env = {
-        **os.environ, "RME_INBOX": str(inbox), "RME_OPEN_BROWSER": "0", "RME_LANG": "zh-CN",
-        "RME_CONSENT_TIMEOUT": "60", "HOME": str(base),
-    }  # fmt: skip
-    url = f"wss://127.0.0.1:{server.port}"
-    enrolled = subprocess.run(
-        [PYTHON, "-m", "agent.cli", "enroll", code, "--server", url, "--ca", str(server.ca),
-         "--data-dir", str(data_dir), "--name", "Zhang-PC"],
-        capture_output=True, text=True, env=env, cwd=ROOT, timeout=60, check=False,
-    )  # fmt: skip
-    assert enrolled.returncode == 0, enrolled.stdout + enrolled.stderr
-    with (base / "agent.log").open("wb") as out:
-        process = subprocess.Popen(
-            [PYTHON, "-m", "agent.cli", "run", "--no-browser", "--server", url, "--data-dir", str(data_dir)],
-            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
-        )  # fmt: skip
-    running = Agent(process, data_dir, inbox, env, url)
-    try:
-        running.panel_url()
-        yield running
-    finally:
-        running.stop()
 
 
 class Shots:
@@ -117,12 +42,6 @@ class Shots:
             page.screenshot(path=str(path), full_page=label == "narrow")
             self.taken.append(path)
         page.set_viewport_size(WIDE)
-
-
-def allow_on_panel(panel: Page) -> None:
-    button = panel.locator("#prompts .prompt button.allow").first
-    button.wait_for(state="visible")
-    button.click()
 
 
 def action(console: Page, kind: str) -> str:
@@ -302,14 +221,7 @@ def test_an_engineer_works_a_session_in_the_console(
     eng_context = new_context(browser)
     eng = eng_context.new_page()
     login(eng, server, ENGINEER)
-    third = agent.cli("help", "又断网了", "--no-browser", timeout=90)
-    assert third.returncode == 0, third.stdout + third.stderr
-    eng.locator("#queue-rows tr[data-state=queued] td a").first.click()
-    eng.click("button.accept")
-    panel = eng_context.new_page()
-    panel.goto(agent.panel_url())
-    allow_on_panel(panel)
-    expect(eng.locator(".banner.live")).to_be_visible()
+    panel = start_session(eng_context, eng, agent, "又断网了")
     open_row = sup.locator("table.open-items tbody tr", has_text="又断网了")
     expect(open_row).to_contain_text("in session")
     sup.once("dialog", lambda dialog: dialog.accept())

@@ -334,6 +334,15 @@ async def audit_kinds(server: RunningServer, actor_prefix: str = "") -> list[tup
     return [(r.kind, r.actor, r.session_id) for r in rows]
 
 
+def verify_offline(server: RunningServer, export_json: str, folder: Path) -> None:
+    """`rme-server audit verify` on a session's audit export, offline, with the server's public key."""
+    out = folder / "export.json"
+    out.write_text(export_json)
+    key = server.cli("audit", "key").stdout.strip()
+    verified = server.cli("audit", "verify", str(out), "--key", key, check=False, offline=True)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
 async def closed_with(client: ProtocolClient, wait: float = 5.0) -> int | None:
     """Read until the server closes the connection; returns the close code."""
     from websockets.exceptions import ConnectionClosed

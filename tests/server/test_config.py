@@ -50,3 +50,14 @@ def test_bad_configuration_is_refused(tmp_path: Path, text: str, env: dict[str, 
 def test_missing_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "absent.toml", env={})
+
+
+def test_node_intervals_from_env_and_checked() -> None:
+    config = load_config(env={"RME_NODE_HEARTBEAT": "0.5", "RME_NODE_DEAD_AFTER": "2"})
+    assert (config.node_heartbeat, config.node_dead_after) == (0.5, 2.0)
+    defaults = load_config(env={})
+    assert (defaults.node_heartbeat, defaults.node_dead_after) == (10.0, 30.0)
+    # A node must be allowed to miss more than two beats before it is taken for dead.
+    for env in ({"RME_NODE_DEAD_AFTER": "20"}, {"RME_NODE_HEARTBEAT": "0"}, {"RME_NODE_DEAD_AFTER": "-1"}):
+        with pytest.raises(ConfigError):
+            load_config(env=env)

@@ -155,7 +155,8 @@ export function sessionView(ctx, sid) {
   function drawStatus() {
     const end = record.end;
     let banner;
-    if (record.state === "offered") banner = el("div", { class: "banner waiting" }, t("sess_offered"));
+    if (record.away && record.state !== "ended") banner = el("div", { class: "banner waiting", id: "away" }, t("sess_away"));
+    else if (record.state === "offered") banner = el("div", { class: "banner waiting" }, t("sess_offered"));
     else if (record.state === "active") banner = el("div", { class: "banner live" }, t("sess_active"));
     else if (end && end.reason === "ended_by_user") {
       banner = el("div", { class: "banner user-ended", id: "user-ended" }, el("strong", {}, t("user_ended")), " ",
@@ -163,8 +164,11 @@ export function sessionView(ctx, sid) {
     } else if (end && end.reason === "declined") banner = el("div", { class: "banner ended" }, t("sess_declined"));
     else banner = el("div", { class: "banner ended" }, t("ended_reason", { reason: t(`reason_${end?.reason}`) }),
       end?.resolution ? ` · ${end.resolution}` : "");
-    status.replaceChildren(banner);
-    const active = record.state === "active";
+    // After a reload or a reconnect: the session went on without this page's memory of it.
+    const resumed = record.resumed && record.state !== "ended" && !record.away
+      ? el("p", { class: "muted", id: "resumed" }, t("sess_resumed")) : null;
+    status.replaceChildren(banner, resumed || "");
+    const active = record.state === "active" && !record.away;
     for (const c of [...controls, chatInput, endButton]) c.disabled = !active;
     endBox.hidden = record.state === "ended";
   }

@@ -23,6 +23,7 @@ from server.devices import store as devices
 from server.kpi import load_facts, service_figures
 from server.tickets import store
 from server.tickets.lifecycle import Outcome, TicketState
+from tests.server.tickets.test_store import new_ticket
 
 NOW = dt.datetime(2026, 11, 21, 10, 0, tzinfo=dt.UTC)  # 18:00 in Beijing
 BEIJING = dt.timedelta(hours=8)
@@ -52,9 +53,7 @@ async def session(
     rating: int | None = None,
 ) -> str:
     """Run one ticket through the store's real transitions, then pin its times."""
-    ticket = await store.create_ticket(
-        db, device_id=device.id, customer_id=device.customer_id, words="上不了网", report=None, lang="zh-CN"
-    )
+    ticket = await new_ticket(db, device, words="上不了网", lang="zh-CN")
     times: dict[str, dt.datetime] = {"created_at": created}
     if response_s is not None:
         assert await store.accept(db, ticket.id, engineer_id)

@@ -158,10 +158,15 @@ async def test_supervisor_kill_switch_ends_both_sides(rme_server: RunningServer)
 
 
 @pytest.mark.parametrize("who_leaves", ["agent", "engineer"])
-async def test_a_lost_connection_ends_the_session(rme_server: RunningServer, who_leaves: str) -> None:
-    agent, ticket_id = await agent_asking(rme_server)
-    http = await login(rme_server, *ENGINEER)
-    engineer = await open_engineer(rme_server, http)
+async def test_a_lost_connection_ends_the_session(
+    rme_server: RunningServer, who_leaves: str, request: pytest.FixtureRequest
+) -> None:
+    # The engineer's side with `engineer_grace = 0`: the session ends with the console's connection
+    # (the grace period and the resume: `test_engineer_grace.py`).
+    server = rme_server if who_leaves == "agent" else request.getfixturevalue("no_grace_server")
+    agent, ticket_id = await agent_asking(server)
+    http = await login(server, *ENGINEER)
+    engineer = await open_engineer(server, http)
     session = await take(engineer, agent, ticket_id)
     leaving, staying = (agent, engineer) if who_leaves == "agent" else (engineer, agent)
     await leaving.close()

@@ -50,6 +50,7 @@ from tests.server.helpers import (
     login,
     new_customer_code,
     open_engineer,
+    verify_offline,
 )
 
 REPORT = DiagnosisReport.model_validate(
@@ -212,11 +213,7 @@ async def test_full_flow_is_relayed_and_audited(rme_server: RunningServer, tmp_p
     pushed = next(e.document()["data"] for e in export.events if e.document()["kind"] == "file.pushed")
     assert pushed["sha256"] == digest
     # The CLI's offline verifier agrees.
-    out = tmp_path / "export.json"
-    out.write_text(export.to_json())
-    key = rme_server.cli("audit", "key").stdout.strip()
-    verified = rme_server.cli("audit", "verify", str(out), "--key", key, check=False, offline=True)
-    assert verified.returncode == 0, verified.stdout + verified.stderr
+    verify_offline(rme_server, export.to_json(), tmp_path)
     for client in (agent, engineer):
         await client.close()
     for http in (admin, engineer_http, supervisor):

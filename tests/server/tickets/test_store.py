@@ -24,6 +24,20 @@ async def make_device(db: AsyncEngine, name: str = "Zhang San") -> devices.Devic
     return await devices.enroll_device(db, code, os.urandom(32), "PC")
 
 
+async def new_ticket(
+    db: AsyncEngine,
+    device: devices.Device,
+    words: str = "help",
+    report: DiagnosisReport | None = None,
+    lang: str = "en",
+    node_id: str | None = "n_test",
+) -> store.Ticket:
+    return await store.create_ticket(
+        db, node_id=node_id, device_id=device.id, customer_id=device.customer_id, words=words, report=report,
+        lang=lang,
+    )  # fmt: skip
+
+
 REPORT = DiagnosisReport.model_validate(
     {
         "verdict": "offline",
@@ -38,18 +52,9 @@ REPORT = DiagnosisReport.model_validate(
 async def test_queue_positions_and_summaries(db: AsyncEngine) -> None:
     first = await make_device(db, "A")
     second = await make_device(db, "B")
-    t1 = await store.create_ticket(
-        db,
-        device_id=first.id,
-        customer_id=first.customer_id,
-        words="no internet",
-        report=REPORT,
-        lang="zh-CN",
-    )
+    t1 = await new_ticket(db, first, words="no internet", report=REPORT, lang="zh-CN")
     await asyncio.sleep(0.01)
-    t2 = await store.create_ticket(
-        db, device_id=second.id, customer_id=second.customer_id, words="slow", report=None, lang="en"
-    )
+    t2 = await new_ticket(db, second, words="slow")
     assert await store.queue_position(db, t1) == 0
     assert await store.queue_position(db, t2) == 1
     summaries = await store.summaries(db)
@@ -60,9 +65,7 @@ async def test_queue_positions_and_summaries(db: AsyncEngine) -> None:
 
 async def test_only_one_engineer_wins_the_race(db: AsyncEngine) -> None:
     device = await make_device(db)
-    ticket = await store.create_ticket(
-        db, device_id=device.id, customer_id=device.customer_id, words="help", report=None, lang="en"
-    )
+    ticket = await new_ticket(db, device)
     from server.accounts.engineers import create_engineer
     from server.accounts.roles import Role
 
@@ -74,20 +77,19 @@ async def test_only_one_engineer_wins_the_race(db: AsyncEngine) -> None:
     assert accepted is not None and accepted.state is TicketState.ACCEPTED
 
 
-async def test_finish_feedback_and_orphans(db: AsyncEngine) -> None:
+async def test_finish_feedback_and_adopt(db: AsyncEngine) -> None:
     device = await make_device(db)
-    ticket = await store.create_ticket(
-        db, device_id=device.id, customer_id=device.customer_id, words="help", report=None, lang="en"
-    )
+    ticket = await new_ticket(db, device)
     assert not await store.record_feedback(db, ticket.session_id, device.id, 5)  # not ended yet
     assert await store.finish(db, ticket, Outcome.ENDED_BY_USER)
     assert not await store.finish(db, ticket, Outcome.TIMED_OUT)  # already ended: the first end wins
     assert not await store.record_feedback(db, ticket.session_id, "d_other", 5)
     assert await store.record_feedback(db, ticket.session_id, device.id, 4)
     assert not await store.record_feedback(db, ticket.session_id, device.id, 1)  # once
-    open_one = await store.create_ticket(
-        db, device_id=device.id, customer_id=device.customer_id, words="again", report=None, lang="en"
-    )
-    assert await store.end_orphans(db) == 1
-    ended = await store.get_ticket(db, session_id=open_one.session_id)
-    assert ended is not None and ended.state is TicketState.ENDED
+    open_one = await new_ticket(db, device, words="again")
+    # A reconnecting agent's node takes the queued ticket over, once: a second taker read it stale.
+    assert await store.adopt(db, open_one, "n_other")
+    assert not await store.adopt(db, open_one, "n_third")
+    adopted = await store.get_ticket(db, session_id=open_one.session_id)
+    assert adopted is not None and adopted.node_id == "n_other"
+    assert not await store.adopt(db, ticket, "n_other")  # ended tickets stay where they are
