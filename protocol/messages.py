@@ -136,6 +136,8 @@ class TicketSummary(_Strict):
     verdict: Verdict | None = None
     root_cause: Code | None = None
     created_ms: Annotated[int, Field(ge=0)]
+    # Who holds it once accepted: a console finds its own running sessions again after a reload.
+    engineer_id: Id | None = None
 
 
 class QueueUpdateBody(_Strict):

@@ -58,7 +58,10 @@ VALID: list[tuple[str, dict[str, Any]]] = [
     ("queue-update", msg("queue.update", {"changed": [{
         "ticket_id": "t1", "state": "queued", "customer_id": "c1", "customer_name": "张三",
         "subscription": "active", "words": "上不了网", "verdict": "offline", "root_cause": "dns.unreachable",
-        "created_ms": 1767225600000}], "removed": [], "snapshot": True})),
+        "created_ms": 1767225600000}, {
+        "ticket_id": "t2", "state": "active", "customer_id": "c2", "customer_name": "Li Si",
+        "subscription": "active", "words": "slow", "created_ms": 1767225660000, "engineer_id": "e1"}],
+        "removed": [], "snapshot": True})),
     ("ticket-accept", msg("ticket.accept", {"ticket_id": "t1"})),
     ("session-offer", msg("session.offer", {"ticket_id": "t1", "engineer": {"id": "e1", "name": "王工"}}, SESSION)),
     ("session-accept", msg("session.accept", {}, SESSION)),

@@ -123,20 +123,18 @@ export class Store {
       }
     }
     for (const s of this.queue.values()) {
-      if (RUNNING.has(s.state) && !known.has(s.ticket_id)) this.adopt(s.ticket_id);
+      if (this.me && s.engineer_id === this.me.id && RUNNING.has(s.state) && !known.has(s.ticket_id)) {
+        this.adopt(s.ticket_id);
+      }
     }
   }
 
-  // One small read per running ticket of the queue (queue items do not name the engineer); the full
-  // ticket only for ours.
+  // One of our running sessions that this page does not know: read its ticket and show it again.
   async adopt(ticketId) {
-    if (!this.me || this.adopting.has(ticketId)) return;
+    if (this.adopting.has(ticketId)) return;
     this.adopting.add(ticketId);
     try {
-      const path = encodeURIComponent(ticketId);
-      const owner = await api(`/api/tickets/${path}`);
-      if (owner.engineer_id !== this.me.id) return;
-      const ticket = await api(`/api/console/tickets/${path}`);
+      const ticket = await api(`/api/console/tickets/${encodeURIComponent(ticketId)}`);
       const now = this.queue.get(ticketId);
       if (!now || !RUNNING.has(now.state) || this.sessions.has(ticket.session_id)) return; // ended meanwhile
       const record = {

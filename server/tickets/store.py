@@ -210,6 +210,7 @@ def _summary(row: sa.Row[tuple[object, ...]]) -> TicketSummary:
         verdict=report.get("verdict"),
         root_cause=report.get("root_cause"),
         created_ms=int(_aware(m["created_at"]).timestamp() * 1000),
+        engineer_id=m["engineer_id"],
     )
 
 
@@ -221,6 +222,7 @@ def _summary_query() -> sa.Select[tuple[object, ...]]:
         tickets.c.user_words,
         tickets.c.report,
         tickets.c.created_at,
+        tickets.c.engineer_id,
         customers.c.name,
         customers.c.subscription,
     ).join(customers, customers.c.id == tickets.c.customer_id)
