@@ -24,6 +24,8 @@ from protocol.codec import FileChunk
 from protocol.lifecycle import SessionState, advance_session, session_admits
 from protocol.messages import (
     EngineerIdentity,
+    Error,
+    ErrorBody,
     Feedback,
     HelpQueued,
     HelpQueuedBody,
@@ -55,6 +57,8 @@ log = logging.getLogger("rme.relay.agent")
 # Agent messages relayed to the engineer once checked (chat is relayed but not audited: it is the
 # user's conversation, kept in the user's own session log on the agent).
 AUDITED_FROM_AGENT = frozenset({"consent.reply", "action.result", "session.decline", "session.end"})
+# Sent to the agent (`file.rejected`) for a push whose sender went away: it deletes the partial file.
+PUSH_STOPPED = "the engineer's connection dropped during the transfer"
 
 
 class AgentLink(DeviceLink):
@@ -355,13 +359,26 @@ class AgentLink(DeviceLink):
         if grace <= 0:  # no waiting: the session ends with the connection that held it
             await self.finish(route, Outcome.CONNECTION_LOST, actor="system")
             return
+        stopped = await self._stop_pushes(route)
         with contextlib.suppress(AuditWriteError):  # waiting is not refusable: the end comes anyway
             await self.services.record(
-                "session.engineer_away", note.sender, route.id, {"link": link, "grace_s": grace}
+                "session.engineer_away",
+                note.sender,
+                route.id,
+                {"link": link, "grace_s": grace, "stopped_pushes": list(stopped)},
             )
         route.grace_timer = asyncio.get_running_loop().call_later(
             grace, lambda: asyncio.ensure_future(self._grace_expired(route, link))
         )
+
+    async def _stop_pushes(self, route: Route) -> list[str]:
+        """File pushes in flight cannot go on without the connection that was sending them: the agent is
+        told at once, so it deletes the partial file now instead of at its idle timeout."""
+        stopped = route.actions.pushes_in_flight()
+        for action_id in stopped:
+            body = ErrorBody(code="file.rejected", message=PUSH_STOPPED, ref=action_id)
+            await self.send(Error(session=route.id, body=body))
+        return stopped
 
     async def _engineer_back(self, note: Note) -> None:
         route = self._engineers_route(note)

@@ -121,7 +121,7 @@ async def relay_engineer_chunk(link: AgentLink, note: Note) -> None:
     except ActionError as exc:
         await _refuse_engineer(link, note, "action.refused", str(exc), chunk.action_id)
         return
-    route.actions.take_chunk(action, chunk.payload)
+    route.actions.take_chunk(action, chunk.payload, chunk.last)
     if chunk.last:
         digest = action.digest.hexdigest()
         try:

@@ -30,6 +30,7 @@ class Action:
     file_size: int | None = None  # announced size of a pushed file
     file_sha256: str | None = None  # announced digest
     received: int = 0  # bytes of the file relayed so far
+    sent_all: bool = False  # the last chunk has passed
     digest: hashlib._Hash = field(default_factory=hashlib.sha256)
 
 
@@ -82,9 +83,20 @@ class ActionBook:
             raise ActionError("last chunk before the announced size was reached")
         return action
 
-    def take_chunk(self, action: Action, payload: bytes | memoryview) -> None:
+    def take_chunk(self, action: Action, payload: bytes | memoryview, last: bool = False) -> None:
         action.digest.update(payload)
         action.received += len(payload)
+        action.sent_all = action.sent_all or last
+
+    def pushes_in_flight(self) -> list[str]:
+        """File pushes the user allowed whose last chunk has not passed: only the console connection that
+        started sending can finish them (it alone holds the file)."""
+        sending = (ActionState.ALLOWED, ActionState.RUNNING)
+        return [
+            a.id
+            for a in self._actions.values()
+            if a.kind == "push_file" and a.state in sending and not a.sent_all
+        ]
 
     def open_ids(self) -> list[str]:
         return [a.id for a in self._actions.values() if a.state not in FINAL_ACTION_STATES]

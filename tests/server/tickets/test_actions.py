@@ -64,3 +64,21 @@ def test_file_chunks_in_order_within_size_after_consent() -> None:
     book.open("c1", "command")
     with pytest.raises(ActionError, match="not a file push"):
         book.check_chunk("c1", 0, 1, True)
+
+
+def test_pushes_in_flight_are_the_allowed_ones_not_yet_through() -> None:
+    book = ActionBook()
+    waiting = book.open("p0", "push_file", size=4, sha256="0" * 64)  # the user has not answered yet
+    halfway = book.open("p1", "push_file", size=4, sha256="0" * 64)
+    through = book.open("p2", "push_file", size=0, sha256="0" * 64)
+    book.open("c1", "command")
+    for action in (halfway, through):
+        book.advance(action.id, "consent.request")
+        book.advance(action.id, "consent.reply:allowed")
+    book.advance("c1", "consent.request")
+    book.advance("c1", "consent.reply:allowed")
+    assert book.pushes_in_flight() == ["p1", "p2"]
+    book.take_chunk(halfway, b"ab")
+    book.take_chunk(through, b"", last=True)  # an empty file: its only chunk is the last
+    assert book.pushes_in_flight() == ["p1"]
+    assert waiting.state is ActionState.REQUESTED
