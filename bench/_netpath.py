@@ -27,14 +27,14 @@ import json
 import os
 import secrets
 import selectors
-import shutil
 import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
+
+from tests.lab.managed import Managed, missing
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -51,17 +51,15 @@ class NetPathError(RuntimeError):
 
 def available() -> str | None:
     """Why the network path cannot run here, or None if it can."""
-    if os.geteuid() != 0:
-        return "the network-path benchmark needs root (network namespaces)"
-    for tool in ("ip", "tc", "ss", "ping"):
-        if shutil.which(tool) is None:
-            return f"the network-path benchmark needs {tool} (iproute2, iputils-ping: scripts/bootstrap)"
+    reason = missing("the network-path benchmark", ("ip", "tc", "ss", "ping"))
+    if reason is not None:
+        return reason
     if not Path("/dev/net/tun").exists():
         return "the network-path benchmark needs /dev/net/tun when the kernel has no netem"
     return None
 
 
-class NetPath:
+class NetPath(Managed):
     """The three namespaces and two links; processes started with `spawn` die with it."""
 
     def __init__(self) -> None:
@@ -75,19 +73,6 @@ class NetPath:
         self._tun_dc = (f"{self.prefix}do", f"{self.prefix}dh")  # dc's end toward office, toward home
 
     # --- life cycle -------------------------------------------------------------------------------------
-
-    def __enter__(self) -> NetPath:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def start(self) -> None:
         for ns in (self.office, self.dc, self.home):

@@ -36,9 +36,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 from protocol.report import DiagnosisReport
+from tests.lab.managed import Managed, missing
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -87,12 +87,7 @@ class LabRun:
 
 def available() -> str | None:
     """Why the lab cannot run here, or None if it can."""
-    if os.geteuid() != 0:
-        return "the fault lab needs root (network namespaces)"
-    for tool in ("ip", "nft", "dnsmasq", "dhclient"):
-        if shutil.which(tool) is None:
-            return f"the fault lab needs {tool} (see scripts/bootstrap)"
-    return None
+    return missing("the fault lab", ("ip", "nft", "dnsmasq", "dhclient"))
 
 
 def require_lab() -> None:
@@ -107,7 +102,7 @@ def require_lab() -> None:
     pytest.skip(reason)
 
 
-class FaultLab:
+class FaultLab(Managed):
     def __init__(self, workdir: Path) -> None:
         prefix = f"rl{secrets.token_hex(3)}"
         self.client, self.router, self.internet, self.park = (f"{prefix}-{n}" for n in ("c", "r", "i", "p"))
@@ -122,19 +117,6 @@ class FaultLab:
         self._dhcp_enabled = False
 
     # --- life cycle -------------------------------------------------------------------------------------
-
-    def __enter__(self) -> FaultLab:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
