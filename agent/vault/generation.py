@@ -27,6 +27,7 @@ from agent.vault.durable import (
 from agent.vault.errors import CorruptBlob, FolderBusy, VerifyFailed
 from agent.vault.keys import open_generation_key, seal_generation_key
 from agent.vault.tree import (
+    FD_METADATA,
     Entry,
     local_path,
     manifest_bytes,
@@ -39,6 +40,8 @@ from agent.vault.tree import (
 _BINARY = getattr(os, "O_BINARY", 0)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 WORKERS = 4
+PACK_MEMBER_MAX = 1024 * 1024  # files up to this size share pack blobs ...
+PACK_TARGET = 8 * 1024 * 1024  # ... of about this many bytes
 KEY_FILE = "key"
 MANIFEST_FILE = "manifest"
 
@@ -71,27 +74,71 @@ def _shape(entries: list[Entry]) -> list[tuple[str, str, int, int, int, str]]:
     return [(e.path, e.kind, e.size, e.mtime_ns, e.ino, e.target) for e in entries]
 
 
-def _parallel(items: list[Entry], work: Callable[[Entry, stream.Buffers], None], chunk_size: int) -> None:
-    """Run `work` over the files on a few threads (each with its own buffers), stopping at the first error.
+def _parallel(items: list[Blob], work: Callable[[Blob, stream.Buffers], None], chunk_size: int) -> None:
+    """Run `work` over the blobs on a few threads (each with its own buffers), stopping at the first error.
 
-    File I/O, fsync and hashing release the GIL, so small files overlap their syscalls and big ones
-    their hashing; the pool is drained before an error propagates, so a rollback never races a worker.
+    File I/O and AES-GCM release the GIL, so the cipher of big files runs on every core while packs of
+    small files make their syscalls; the pool is drained before an error propagates, so a rollback never
+    races a worker.
     """
     local = threading.local()
 
-    def task(entry: Entry) -> None:
+    def task(blob: Blob) -> None:
         if not hasattr(local, "buffers"):
             local.buffers = stream.Buffers(chunk_size)
-        work(entry, local.buffers)
+        work(blob, local.buffers)
 
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        futures = [pool.submit(task, entry) for entry in items]
+        futures = [pool.submit(task, blob) for blob in items]
         try:
             for future in futures:
                 future.result()
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
+
+
+@dataclass
+class Blob:
+    """One file in the generation: a big file's ciphertext alone, or a pack of small files back to back."""
+
+    name: str
+    entries: list[Entry] = field(default_factory=list)  # in the order their ciphertext lies in the file
+    size: int = 0  # plaintext bytes
+
+
+def plan_blobs(files: list[Entry]) -> list[Blob]:
+    """Number every file and give it a blob: big files one each, small ones packed in scan order (so a
+    folder's files sit together). Largest first, so one big file does not start last and run alone."""
+    blobs: list[Blob] = []
+    pack: Blob | None = None
+    for number, entry in enumerate(files, start=1):
+        entry.number = number
+        if entry.size > PACK_MEMBER_MAX:
+            blob = Blob(os.urandom(12).hex())
+            blobs.append(blob)
+        else:
+            if pack is None or pack.size >= PACK_TARGET:
+                pack = Blob(os.urandom(12).hex())
+                blobs.append(pack)
+            blob = pack
+        entry.blob = blob.name
+        blob.entries.append(entry)
+        blob.size += entry.size
+    return sorted(blobs, key=lambda b: -b.size)
+
+
+def blobs_of(entries: list[Entry]) -> list[Blob]:
+    """The blobs a manifest names, each with its files in offset order (one file each before packs)."""
+    by_name: dict[str, Blob] = {}
+    for entry in entries:
+        if entry.kind == "file":
+            blob = by_name.setdefault(entry.blob, Blob(entry.blob))
+            blob.entries.append(entry)
+            blob.size += entry.size
+    for blob in by_name.values():
+        blob.entries.sort(key=lambda e: e.offset)
+    return sorted(by_name.values(), key=lambda b: -b.size)
 
 
 def seal_folder(
@@ -109,24 +156,13 @@ def seal_folder(
     _write_new(gen_dir / KEY_FILE, sealed_key)
     root = root_entry(source)
     entries = scan(source, display)
-    files = [e for e in entries if e.kind == "file"]
-    for number, entry in enumerate(files, start=1):
-        entry.number, entry.blob = number, os.urandom(12).hex()
+    blobs = plan_blobs([e for e in entries if e.kind == "file"])
 
-    def seal_one(entry: Entry, bufs: stream.Buffers) -> None:
-        _seal_file(
-            source / entry.path,
-            gen_dir / entry.blob,
-            display / entry.path,
-            key=key,
-            gen=gen,
-            entry=entry,
-            buffers=bufs,
-        )
+    def seal_one(blob: Blob, bufs: stream.Buffers) -> None:
+        _seal_blob(source, display, gen_dir / blob.name, blob, key=key, gen=gen, buffers=bufs)
         crash_point("close.blob")
 
-    # Largest first, so one big file does not start last and run alone.
-    _parallel(sorted(files, key=lambda e: -e.size), seal_one, buffers.chunk_size)
+    _parallel(blobs, seal_one, buffers.chunk_size)
     manifest = manifest_bytes(root, entries)
     _write_new(gen_dir / MANIFEST_FILE, stream.encrypt_bytes(manifest, key, gen, 0))
     if BATCH_SYNC:
@@ -144,39 +180,55 @@ def seal_folder(
     return Sealed(entries, sum(e.size for e in entries))
 
 
-def _seal_file(
-    source: Path, blob: Path, display: Path, *, key: bytes, gen: bytes, entry: Entry, buffers: stream.Buffers
+def _seal_blob(
+    source: Path, display: Path, path: Path, blob: Blob, *, key: bytes, gen: bytes, buffers: stream.Buffers
 ) -> None:
-    """Encrypt one file, then read the blob back and check that it authenticates and has the file's size."""
+    """Encrypt the blob's files into it, then read it back and check that each authenticates."""
+    dst = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _BINARY, 0o600)
+    written = 0
+    try:
+        for entry in blob.entries:
+            entry.offset = written
+            written += _encrypt_file(
+                source / entry.path, dst, display / entry.path, entry, key=key, gen=gen, buffers=buffers
+            )
+            crash_point("close.file")
+        if BATCH_SYNC:
+            start_writeback(dst)
+        else:
+            os.fsync(dst)
+    finally:
+        os.close(dst)
+    fd = os.open(path, os.O_RDONLY | _BINARY)
+    try:
+        if os.fstat(fd).st_size != written:
+            raise VerifyFailed(item=blob.entries[0].path)
+        for entry in blob.entries:
+            # Every chunk authenticated, in order, up to the final one: the blob holds exactly what was read.
+            try:
+                stream.decrypt_stream(
+                    fd, None, key=key, generation=gen, blob=entry.number, buffers=buffers, size=entry.size
+                )
+            except CorruptBlob:
+                raise VerifyFailed(item=entry.path) from None
+    finally:
+        os.close(fd)
+
+
+def _encrypt_file(
+    source: Path, dst: int, display: Path, entry: Entry, *, key: bytes, gen: bytes, buffers: stream.Buffers
+) -> int:
+    """Append one file's ciphertext to `dst`; its bytes written. FolderBusy if the file changed meanwhile."""
     src = os.open(source, os.O_RDONLY | _BINARY | _NOFOLLOW)
     try:
         if not _same_file(entry, os.fstat(src)):
             raise FolderBusy(path=str(display))
-        dst = os.open(blob, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _BINARY, 0o600)
-        try:
-            result = stream.encrypt_stream(
-                src, dst, key=key, generation=gen, blob=entry.number, buffers=buffers
-            )
-            if BATCH_SYNC:
-                start_writeback(dst)
-            else:
-                os.fsync(dst)
-        finally:
-            os.close(dst)
+        result = stream.encrypt_stream(src, dst, key=key, generation=gen, blob=entry.number, buffers=buffers)
         if not _same_file(entry, os.fstat(src)) or result.size != entry.size:
             raise FolderBusy(path=str(display))
+        return result.written
     finally:
         os.close(src)
-    fd = os.open(blob, os.O_RDONLY | _BINARY)
-    try:
-        # Every chunk authenticated, in order, up to the final one: the blob holds exactly what was read.
-        check = stream.decrypt_stream(fd, None, key=key, generation=gen, blob=entry.number, buffers=buffers)
-    except CorruptBlob:
-        raise VerifyFailed(item=entry.path) from None
-    finally:
-        os.close(fd)
-    if check.size != entry.size:
-        raise VerifyFailed(item=entry.path)
 
 
 def _write_new(path: Path, data: bytes) -> None:
@@ -228,15 +280,22 @@ def restore_folder(
             target.mkdir(mode=0o700)
             dirs.append((target, entry))
 
-    def restore_one(entry: Entry, bufs: stream.Buffers) -> None:
-        if not _restore_file(
-            gen_dir / entry.blob, local_path(staging, entry.path), key=key, gen=gen, entry=entry, buffers=bufs
-        ):
-            restored.damaged.append(entry.path)  # list.append is atomic under the GIL
-        on_file()
+    def restore_one(blob: Blob, bufs: stream.Buffers) -> None:
+        try:
+            src = os.open(gen_dir / blob.name, os.O_RDONLY | _BINARY)
+        except FileNotFoundError:
+            restored.damaged.extend(e.path for e in blob.entries)  # list.extend is atomic under the GIL
+            return
+        try:
+            for entry in blob.entries:
+                target = local_path(staging, entry.path)
+                if not _restore_file(src, target, key=key, gen=gen, entry=entry, buffers=bufs):
+                    restored.damaged.append(entry.path)
+                on_file()
+        finally:
+            os.close(src)
 
-    files = sorted((e for e in entries if e.kind == "file"), key=lambda e: -e.size)
-    _parallel(files, restore_one, buffers.chunk_size)
+    _parallel(blobs_of(entries), restore_one, buffers.chunk_size)
     restored.damaged.sort()
     for entry in entries:
         if entry.kind == "link":
@@ -254,34 +313,36 @@ def restore_folder(
 
 
 def _restore_file(
-    blob: Path, target: Path, *, key: bytes, gen: bytes, entry: Entry, buffers: stream.Buffers
+    src: int, target: Path, *, key: bytes, gen: bytes, entry: Entry, buffers: stream.Buffers
 ) -> bool:
-    try:
-        src = os.open(blob, os.O_RDONLY | _BINARY)
-    except FileNotFoundError:
-        return False
+    """Decrypt one file from its place in the open blob `src` into `target`; False (no file) if damaged."""
     dst = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _BINARY | _NOFOLLOW, 0o600)
+    ok = False
     try:
-        result = stream.decrypt_stream(
+        os.lseek(src, entry.offset, os.SEEK_SET)
+        stream.decrypt_stream(
             src,
             lambda chunk: write_all(dst, chunk),
             key=key,
             generation=gen,
             blob=entry.number,
             buffers=buffers,
+            size=entry.size,  # from the manifest: every chunk authenticated, up to the one flagged final
         )
-        ok = result.size == entry.size  # every chunk authenticated; the manifest must agree on the size
-        if BATCH_SYNC:
-            start_writeback(dst)
-        else:
+        ok = True
+        if not BATCH_SYNC:
             os.fsync(dst)
+        elif entry.size > PACK_MEMBER_MAX:
+            start_writeback(dst)  # small files are left to the one syncfs at the end
+        if FD_METADATA:
+            restore_metadata(dst, entry)
     except CorruptBlob:
-        ok = False
+        pass
     finally:
         os.close(dst)
-        os.close(src)
     if not ok:
         target.unlink()  # an incomplete file would pass for the real one
         return False
-    restore_metadata(target, entry)
+    if not FD_METADATA:
+        restore_metadata(target, entry)
     return True

@@ -10,6 +10,11 @@ another entry or generation fails authentication. Nonces never repeat: every gen
 random key, and (blob number, chunk index) is unique within it (the construction of the STREAM/"online
 AE" schemes, Hoang–Reyhanitabar–Rogaway–Vizár 2015).
 
+Blobs are stored one per file, or back to back in a *pack* (small files share one file on disk, so the
+store neither creates a file per small file nor shows how many there are or their sizes). A segment in a
+pack is read with its plaintext size from the manifest, which fixes its ciphertext length; a blob on its
+own can also be read to end of file.
+
 Verification needs no separate hash: a blob that decrypts with every tag valid, the final flag on its
 last chunk and the expected size *is* the byte stream that was encrypted (forging it without the key is
 as hard as breaking AES-GCM). So there is no SHA-256 pass; it used to cost more CPU than the cipher.
@@ -42,6 +47,7 @@ _BINARY = getattr(os, "O_BINARY", 0)
 @dataclass(frozen=True)
 class StreamResult:
     size: int  # plaintext bytes
+    written: int = 0  # ciphertext bytes, header included (encrypt only)
 
 
 def _fill(fd: int, view: memoryview) -> int:
@@ -96,7 +102,13 @@ def encrypt_stream(
         index += 1
         crash_point("stream.chunk")
         if final:
-            return StreamResult(size)
+            return StreamResult(size, ciphertext_size(size, buffers.chunk_size))
+
+
+def ciphertext_size(size: int, chunk_size: int) -> int:
+    """The bytes a `size`-byte plaintext takes as a blob: header, and a tag per chunk (the last may be
+    empty)."""
+    return HEADER.size + size + TAG * (size // chunk_size + 1)
 
 
 def decrypt_stream(
@@ -107,11 +119,15 @@ def decrypt_stream(
     generation: bytes,
     blob: int,
     buffers: Buffers,
+    size: int | None = None,
 ) -> StreamResult:
-    """Authenticate and decrypt a blob, passing plaintext chunks to `sink` (None: verify only).
+    """Authenticate and decrypt a blob from `src_fd`'s position, passing plaintext chunks to `sink`
+    (None: verify only).
 
-    Raises CorruptBlob on any damage. Plaintext already written before the damage is found must be
-    discarded by the caller (it was authenticated chunk by chunk, but the file is incomplete).
+    With `size` (the plaintext size the manifest gives) exactly that blob's bytes are read, so it can sit
+    in a pack; without it, the blob runs to end of file. Raises CorruptBlob on any damage. Plaintext
+    already written before the damage is found must be discarded by the caller (it was authenticated
+    chunk by chunk, but the file is incomplete).
     """
     raw_header = bytearray(HEADER.size)
     if _fill(src_fd, memoryview(raw_header)) != HEADER.size:
@@ -124,22 +140,26 @@ def decrypt_stream(
         buffers = Buffers(chunk_size)
     aead = AESGCM(key)
     plain, cipher = memoryview(buffers.plain), memoryview(buffers.cipher)
-    size = index = 0
+    left = None if size is None else ciphertext_size(size, chunk_size) - HEADER.size
+    done = index = 0
     while True:
-        n = _fill(src_fd, cipher)
-        if n < TAG:
+        want = chunk_size + TAG if left is None else min(chunk_size + TAG, left)
+        n = _fill(src_fd, cipher[:want])
+        if n < TAG or (left is not None and n < want):
             raise CorruptBlob("truncated: the final chunk is missing")
-        final = n < chunk_size + TAG
+        final = n < chunk_size + TAG if left is None else n == left
         try:
             aead.decrypt_into(_nonce(blob, index), cipher[:n], _aad(header, index, final), plain[: n - TAG])
         except InvalidTag:
             raise CorruptBlob(f"chunk {index} failed authentication") from None
         if sink is not None:
             sink(plain[: n - TAG])
-        size += n - TAG
+        done += n - TAG
         index += 1
+        if left is not None:
+            left -= n
         if final:
-            return StreamResult(size)
+            return StreamResult(done)
 
 
 def encrypt_bytes(data: bytes, key: bytes, generation: bytes, blob: int) -> bytes:

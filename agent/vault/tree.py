@@ -33,8 +33,9 @@ class Entry:
     mtime_ns: int
     size: int = 0
     ino: int = 0
-    blob: str = ""
-    number: int = 0
+    blob: str = ""  # the file in the generation holding this file's ciphertext (shared by a pack)
+    number: int = 0  # unique in the generation: part of every nonce
+    offset: int = 0  # where the ciphertext starts in the blob (non-zero only in a pack)
     target: str = ""
 
     def to_json(self) -> dict[str, Any]:
@@ -46,6 +47,7 @@ class Entry:
             "s": self.size,
             "b": self.blob,
             "n": self.number,
+            "o": self.offset,
             "l": self.target,
         }
 
@@ -62,11 +64,19 @@ class Entry:
             size=int(data["s"]),
             blob=str(data["b"]),
             number=int(data["n"]),
+            offset=_offset(data.get("o", 0)),  # manifests before packs have none
             target=str(data["l"]),
         )
 
     def stat_key(self) -> tuple[int, int, int]:
         return (self.size, self.mtime_ns, self.ino)
+
+
+def _offset(value: Any) -> int:
+    offset = int(value)
+    if offset < 0:
+        raise CorruptBlob("negative offset in manifest")
+    return offset
 
 
 def safe_relative(path: str) -> str:
@@ -143,10 +153,15 @@ def local_path(root: Path, rel: str) -> Path:
     return root.joinpath(*rel.split("/"))
 
 
-def restore_metadata(path: Path, entry: Entry) -> None:
-    """Mode and modification time, best effort (a read-only dir gets its mode after its contents)."""
+# Setting a new file's mode and time through its open descriptor saves two path lookups per file.
+FD_METADATA = os.chmod in os.supports_fd and os.utime in os.supports_fd
+
+
+def restore_metadata(where: Path | int, entry: Entry) -> None:
+    """Mode and modification time of a path or an open file (FD_METADATA), best effort (a read-only dir
+    gets its mode after its contents)."""
     try:
-        path.chmod(entry.mode)
-        os.utime(path, ns=(entry.mtime_ns, entry.mtime_ns))
+        os.chmod(where, entry.mode)  # noqa: PTH101 - a descriptor is not a Path
+        os.utime(where, ns=(entry.mtime_ns, entry.mtime_ns))
     except OSError:
         pass

@@ -37,7 +37,8 @@ ADD_CLOSE_POINTS = [
     "stream.chunk:1",
     "stream.chunk:4",
     "close.blob:1",
-    "close.blob:5",
+    "close.file:5",
+    "close.blob:2",
     "close.synced",
     "close.verified",
     "meta.tmp_written",
@@ -57,7 +58,7 @@ OPEN_POINTS = [
     "meta.tmp_written",
     "open.committed",
     "open.remove_cipher:1",
-    "open.remove_cipher:5",
+    "open.remove_cipher:3",
 ]
 REMOVE_POINTS = [
     "open.file:2",
@@ -161,7 +162,7 @@ def test_sigkill_during_open(tmp_path: Path, point: str) -> None:
         "meta.tmp_written",
         "open.committed",
         "open.remove_cipher:1",
-        "open.remove_cipher:5",
+        "open.remove_cipher:3",
     )
     if point != "meta.tmp_written":
         assert scene.state() == ("open" if rolled_forward else "closed")

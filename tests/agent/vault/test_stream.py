@@ -93,6 +93,54 @@ def test_reordered_chunks_appended_data_and_foreign_blobs_are_detected(tmp_path:
         decrypt(blob, generation=bytes(16))  # or another generation
 
 
+def test_blobs_back_to_back_are_read_by_their_plaintext_size(tmp_path: Path) -> None:
+    """A pack: blobs written one after the other into one file, each read from its offset by its size."""
+    sizes = [0, 1, CHUNK, 2 * CHUNK + 5, 17]
+    datas = [os.urandom(n) for n in sizes]
+    pack, offsets = tmp_path / "pack", []
+    with pack.open("wb") as d:
+        for number, data in enumerate(datas, start=1):
+            (tmp_path / "plain").write_bytes(data)
+            with (tmp_path / "plain").open("rb") as s:
+                offsets.append(d.tell())
+                buffers = stream.Buffers(CHUNK)
+                result = stream.encrypt_stream(
+                    s.fileno(), d.fileno(), key=KEY, generation=GEN, blob=number, buffers=buffers
+                )
+            assert result.written == stream.ciphertext_size(len(data), CHUNK) == d.tell() - offsets[-1]
+
+    def read(number: int, size: int, path: Path = pack) -> bytes:
+        out: list[bytes] = []
+        with path.open("rb") as s:
+            s.seek(offsets[number - 1])
+            stream.decrypt_stream(
+                s.fileno(),
+                lambda c: out.append(bytes(c)),
+                key=KEY,
+                generation=GEN,
+                blob=number,
+                buffers=stream.Buffers(CHUNK),
+                size=size,
+            )
+        return b"".join(out)
+
+    for number, data in reversed(list(enumerate(datas, start=1))):  # any order: each stands alone
+        assert read(number, len(data)) == data
+    for wrong in (len(datas[3]) - 1, len(datas[3]) + 1, len(datas[3]) + CHUNK):
+        with pytest.raises(CorruptBlob):  # a size that is not the blob's never reads as a whole blob
+            read(4, wrong)
+    # Without a size, the next blob's bytes are trailing garbage.
+    with pack.open("rb") as s, pytest.raises(CorruptBlob):
+        s.seek(offsets[3])
+        buffers = stream.Buffers(CHUNK)
+        stream.decrypt_stream(s.fileno(), None, key=KEY, generation=GEN, blob=4, buffers=buffers)
+    cut = tmp_path / "cut"
+    cut.write_bytes(pack.read_bytes()[: offsets[4] + 40])  # the last blob loses its tail
+    assert read(4, len(datas[3]), cut) == datas[3]
+    with pytest.raises(CorruptBlob, match="truncated"):
+        read(5, len(datas[4]), cut)
+
+
 def test_bytes_helpers_round_trip(tmp_path: Path) -> None:
     for size in (0, 10, stream.DEFAULT_CHUNK + 5):
         data = os.urandom(size)

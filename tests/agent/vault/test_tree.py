@@ -34,7 +34,14 @@ def test_manifest_from_before_tag_only_verification_still_parses() -> None:
     old = b'{"root": {"m": 448, "t": 1}, "entries": [{"p": "f", "k": "file", "m": 384, "t": 2, "s": 3, '
     old += b'"b": "ab", "n": 1, "h": "00", "l": ""}]}'
     _root, entries = parse_manifest(old)
-    assert [(e.path, e.size, e.number) for e in entries] == [("f", 3, 1)]
+    assert [(e.path, e.size, e.number, e.offset) for e in entries] == [("f", 3, 1, 0)]  # no pack then
+
+
+def test_negative_offset_is_corrupt() -> None:
+    doc = b'{"root": {"m": 448, "t": 1}, "entries": [{"p": "f", "k": "file", "m": 384, "t": 2, "s": 3, '
+    doc += b'"b": "ab", "n": 1, "o": -32, "l": ""}]}'
+    with pytest.raises(CorruptBlob, match="offset"):
+        parse_manifest(doc)
 
 
 def test_garbage_manifest_is_corrupt() -> None:

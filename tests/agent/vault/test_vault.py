@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 
 from agent.vault import Damaged, FolderRefused, UnknownFolder, Vault, WrongPassphrase
+from agent.vault.generation import PACK_MEMBER_MAX, read_manifest
+from agent.vault.keys import unwrap_private_key
 from agent.vault.metadata import Layout
+from agent.vault.tree import Entry
 from tests.agent.vault.helpers import PASSPHRASE, fast_vault, files_with_marker, make_tree, snapshot
 
 
@@ -147,19 +150,78 @@ def test_truncated_blob_is_detected(tmp_path: Path, home: Path, cut: str) -> Non
     assert not (private / "big").exists() and (private / "small").read_bytes() == b"fine"
 
 
-def test_swapped_blobs_are_detected(tmp_path: Path, home: Path) -> None:
+def generation_entries(data: Path, folder_name: str) -> tuple[Path, list[Entry]]:
+    """The folder's generation directory and its files as the manifest lists them (passphrase needed)."""
+    meta = Layout(data).load()
+    assert meta is not None
+    folder = meta.by_name(folder_name)
+    assert folder is not None and folder.generation
+    gen_dir = data / "vault" / "store" / folder.generation
+    private = unwrap_private_key(meta.key, PASSPHRASE)
+    _key, _root, entries = read_manifest(gen_dir, folder.generation, private)
+    return gen_dir, [e for e in entries if e.kind == "file"]
+
+
+def test_swapped_blobs_and_swapped_pack_members_are_detected(tmp_path: Path, home: Path) -> None:
     private = home / "Private"
     private.mkdir()
-    (private / "one").write_bytes(b"1" * 50)
+    (private / "one").write_bytes(b"1" * 50)  # small: packed together
     (private / "two").write_bytes(b"2" * 50)
+    big = PACK_MEMBER_MAX + 1000  # big: a blob each
+    (private / "big1").write_bytes(os.urandom(big))
+    (private / "big2").write_bytes(os.urandom(big))
     vault = fast_vault(tmp_path / "data")
     vault.add(private)
-    first, second = blobs(tmp_path / "data", "Private")
+    gen_dir, files = generation_entries(tmp_path / "data", "Private")
+    by_path = {e.path: e for e in files}
+    first, second = gen_dir / by_path["big1"].blob, gen_dir / by_path["big2"].blob
     a, b = first.read_bytes(), second.read_bytes()
     first.write_bytes(b)
     second.write_bytes(a)
+    one, two = by_path["one"], by_path["two"]
+    assert one.blob == two.blob and {one.offset, two.offset} == {0, 98}  # 32 + 50 + 16 bytes each
+    pack = gen_dir / one.blob
+    raw = pack.read_bytes()
+    pack.write_bytes(raw[98:] + raw[:98])
     [result] = vault.open(PASSPHRASE)
-    assert sorted(str(d.fields["item"]) for d in result.damaged) == ["Private/one", "Private/two"]
+    damaged = sorted(str(d.fields["item"]) for d in result.damaged)
+    assert damaged == ["Private/big1", "Private/big2", "Private/one", "Private/two"]
+
+
+def test_small_files_share_packs_and_damage_stays_with_one_file(tmp_path: Path, home: Path) -> None:
+    """Hundreds of small files become a few packs (the store shows neither their number nor their sizes);
+    a damaged or cut pack loses only the files whose own bytes are hit, named one by one."""
+    private = home / "Private"
+    contents: dict[str, bytes] = {}
+    for i in range(600):
+        rel = f"d{i % 7}/sub{i % 3}/file{i}.txt"
+        contents[rel] = os.urandom((i * 7919) % 40_000)
+        (private / rel).parent.mkdir(parents=True, exist_ok=True)
+        (private / rel).write_bytes(contents[rel])
+    vault = fast_vault(tmp_path / "data")
+    vault.add(private)
+    gen_dir, files = generation_entries(tmp_path / "data", "Private")
+    packs = {e.blob for e in files}
+    assert 1 < len(packs) <= 4  # ~12 MB of small files, in packs of about 8 MiB
+    assert {p.name for p in gen_dir.iterdir()} == packs | {"key", "manifest"}
+    [result] = vault.open(PASSPHRASE)
+    assert result.damaged == [] and tree_bytes(private) == contents
+
+    vault.close()
+    gen_dir, files = generation_entries(tmp_path / "data", "Private")
+    pack_name = max(packs := {e.blob for e in files}, key=lambda name: (gen_dir / name).stat().st_size)
+    members = sorted((e for e in files if e.blob == pack_name), key=lambda e: e.offset)
+    hit, cut_in = members[len(members) // 3], members[2 * len(members) // 3]
+    pack = gen_dir / pack_name
+    raw = bytearray(pack.read_bytes())
+    raw[hit.offset + 40] ^= 0x01  # inside `hit`'s first chunk
+    del raw[cut_in.offset + 10 :]  # `cut_in` and every member after it lose their bytes
+    pack.write_bytes(bytes(raw))
+    [result] = vault.open(PASSPHRASE)
+    lost = {hit.path} | {e.path for e in members if e.offset >= cut_in.offset}
+    assert sorted(str(d.fields["item"]) for d in result.damaged) == sorted(f"Private/{p}" for p in lost)
+    assert tree_bytes(private) == {rel: data for rel, data in contents.items() if rel not in lost}
+    assert pack.exists()  # the damaged ciphertext is kept
 
 
 def test_damaged_manifest_fails_that_folder_only(tmp_path: Path, home: Path) -> None:
