@@ -38,7 +38,7 @@ from protocol.messages import (
     SessionOffer,
     SessionOfferBody,
 )
-from server.audit import AuditWriteError
+from server.audit import AuditWriteError, JsonValue
 from server.db.tables import new_id, utcnow
 from server.devices import store as devices
 from server.relay.bus import Note, Subscription
@@ -314,6 +314,7 @@ class AgentLink(DeviceLink):
         route.engineer_id = fields["engineer"]
         route.engineer_name = fields.get("name", "")
         route.engineer_link = fields.get("link")
+        route.engineer_node = fields.get("node")
         route.session = SessionState.OFFERED
         engineer = EngineerIdentity(id=route.engineer_id, name=route.engineer_name[:256])
         await self.send(
@@ -354,6 +355,23 @@ class AgentLink(DeviceLink):
             return  # not this session's, or its engineer is away already
         if route.engineer_link not in (None, link):  # None: offered by a node that did not say which
             return  # from an older connection that no longer holds the session
+        await self._wait_for_engineer(route, link, note.sender, {})
+
+    async def engineer_node_lost(self, node: str) -> None:
+        """The server node holding the engineer's console connection died (`server.relay.nodes`): that
+        connection is gone without having said so, so the session waits for the engineer as if it had."""
+        async with self.state_lock:
+            route = self.route
+            if route is None or route.session is None or route.engineer_node != node:
+                return
+            if route.grace_timer is not None:
+                return  # the engineer is away already
+            await self._wait_for_engineer(route, route.engineer_link or "", "system", {"node_lost": node})
+
+    async def _wait_for_engineer(
+        self, route: Route, link: str, actor: str, detail: dict[str, JsonValue]
+    ) -> None:
+        """Start the `engineer_grace` wait for the engineer's console (or end at once without one)."""
         route.engineer_link = link
         grace = self.services.config.engineer_grace
         if grace <= 0:  # no waiting: the session ends with the connection that held it
@@ -363,9 +381,9 @@ class AgentLink(DeviceLink):
         with contextlib.suppress(AuditWriteError):  # waiting is not refusable: the end comes anyway
             await self.services.record(
                 "session.engineer_away",
-                note.sender,
+                actor,
                 route.id,
-                {"link": link, "grace_s": grace, "stopped_pushes": list(stopped)},
+                {"link": link, "grace_s": grace, "stopped_pushes": list(stopped), **detail},
             )
         route.grace_timer = asyncio.get_running_loop().call_later(
             grace, lambda: asyncio.ensure_future(self._grace_expired(route, link))
@@ -391,6 +409,7 @@ class AgentLink(DeviceLink):
             route.grace_timer.cancel()
             route.grace_timer = None
         previous, route.engineer_link = route.engineer_link, link
+        route.engineer_node = note_data(note).get("node", route.engineer_node)
         with contextlib.suppress(AuditWriteError):
             await self.services.record(
                 "session.engineer_back", note.sender, route.id, {"link": link, "previous": previous}

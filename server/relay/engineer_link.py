@@ -120,6 +120,7 @@ class EngineerLink(Link):
                 "engineer": self.engineer.id,
                 "name": self.engineer.display_name,
                 "link": self.link_id,
+                "node": services.node_id,  # if this node dies, the agent's node ends the wait for it
             }
         )
         reached = await services.bus.publish(
@@ -136,7 +137,7 @@ class EngineerLink(Link):
         """Hold this engineer's running sessions from now on: their agent links cancel the grace timer
         (if the previous connection is gone) and take this link as the session's."""
         services = self.services
-        data = json.dumps({"link": self.link_id})
+        data = json.dumps({"link": self.link_id, "node": services.node_id})
         for ticket in await tickets.open_sessions_of_engineer(services.engine, self.engineer.id):
             self.sessions[ticket.session_id] = ticket.device_id
             reached = await services.bus.publish(

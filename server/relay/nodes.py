@@ -7,6 +7,11 @@ older than `node_dead_after`, lost its agent's connection with that node, and is
 `connection_lost` — audited (`session.end`, actor `system`), counted, removed from every engineer's
 queue, and its engineer (if any) told. Dead rows are deleted.
 
+The other way round: a session held here whose engineer's console was connected to a node now dead
+lost that connection without a word (a dead node sends no `engineer.away`). The sweep tells its agent
+link, which waits `engineer_grace` for the engineer's console to come back (through any node) and
+otherwise ends the session as `connection_lost`; the wait is audited with the lost node's id.
+
 Several nodes sweep at once. Each ticket is first *claimed* by one conditional UPDATE (still open,
 still naming the dead node, that node still not seen): exactly one node wins it, and only the winner
 audits and ends it. If the audit write fails, the claim is given back and the next heartbeat retries.
@@ -73,6 +78,11 @@ def _live(node_id: str, cutoff: dt.datetime) -> sa.Select[tuple[str]]:
     return sa.select(nodes.c.id).where(sa.or_(nodes.c.seen_at >= cutoff, nodes.c.id == node_id))
 
 
+async def live_nodes(engine: AsyncEngine, node_id: str, cutoff: dt.datetime) -> set[str]:
+    async with engine.connect() as conn:
+        return {str(row[0]) for row in await conn.execute(_live(node_id, cutoff))}
+
+
 async def forget_dead(engine: AsyncEngine, node_id: str, cutoff: dt.datetime) -> int:
     async with engine.begin() as conn:
         result = await conn.execute(nodes.delete().where(nodes.c.id.not_in(_live(node_id, cutoff))))
@@ -135,8 +145,21 @@ class NodeKeeper:
         for ticket in await tickets.orphaned(engine, _live(self.node_id, cutoff), cutoff):
             if await self._end(ticket, cutoff):
                 ended += 1
+        await self._engineers_lost(await live_nodes(engine, self.node_id, cutoff))
         await forget_dead(engine, self.node_id, cutoff)
         return ended
+
+    async def _engineers_lost(self, live: set[str]) -> None:
+        """Sessions held here whose engineer's console was on a node now dead start waiting for the
+        engineer (`engineer_grace`), as if the console had closed: a dead node cannot say so itself."""
+        for link in list(self.services.agents.values()):
+            node = link.route.engineer_node if link.route is not None else None
+            if node is None or node in live:
+                continue
+            try:
+                await link.engineer_node_lost(node)
+            except Exception:  # one session's trouble must not keep the others waiting forever
+                log.exception("could not start the wait for a lost engineer", extra={"node": node})
 
     async def _end(self, ticket: Ticket, cutoff: dt.datetime) -> bool:
         services = self.services

@@ -26,6 +26,7 @@ class Route:
     # The engineer's console connection (`EngineerLink.link_id`) that holds the session: the one that
     # accepted it, or the newest that came back for it. Only its going away starts the grace timer.
     engineer_link: str | None = None
+    engineer_node: str | None = None  # the server node holding that connection (`Services.node_id`)
     session: SessionState | None = None  # None until the offer is sent
     actions: ActionBook = field(default_factory=ActionBook)
     offer_timer: asyncio.TimerHandle | None = None

@@ -240,3 +240,55 @@ async def test_the_console_comes_back_on_another_node(database_url: str, tmp_pat
         assert kinds[-2:] == ["session.engineer_away", "session.end"]
         await agent.close()
         await http.aclose()
+
+
+# Several nodes share PostgreSQL, never an SQLite file.
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("comes_back", [True, False], ids=["console-returns", "console-gone"])
+async def test_the_consoles_node_dies(database_url: str, tmp_path: Path, comes_back: bool) -> None:
+    """The agent on node A, the console on node B, and node B is SIGKILLed: it cannot say that the
+    console went away, so node A's sweep notices the dead node and starts the grace. The console
+    coming back through node A keeps the session; otherwise it ends and the user is told."""
+    await redis_available()
+    settings = {
+        "redis_url": REDIS_URL,
+        "engineer_grace": str(GRACE_S),
+        "node_heartbeat": "0.5",
+        "node_dead_after": "2",
+    }
+    with contextlib.ExitStack() as nodes:
+        node_a = start_server(tmp_path, database_url, **settings)
+        nodes.callback(node_a.stop)
+        node_b = start_server(tmp_path, database_url, **settings)
+        nodes.callback(node_b.stop)
+        bootstrap_accounts(node_a)
+        agent, ticket_id = await agent_asking(node_a)
+        http = await new_engineer(node_b)
+        console = await open_engineer(node_b, http)
+        session = await take(console, agent, ticket_id)
+
+        node_b.process.kill()  # SIGKILL: no engineer.away from node B, ever
+        node_b.process.wait()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 6  # dead after 2 s, swept on a 0.5 s heartbeat
+        while ("session.engineer_away", "system") not in await session_kinds(node_a, session):
+            assert loop.time() < deadline, "node A did not notice the console's node died"
+            await asyncio.sleep(0.1)
+        async with logged_in(node_a, *SUPERVISOR) as supervisor:
+            assert await ticket_state(supervisor, ticket_id) == "active"  # waiting, not ended
+            if comes_back:
+                console = await open_engineer(node_a, http)
+                await console.send(Chat(session=session, body=ChatBody(text="back through node A")))
+                assert (await agent.expect(Chat)).body.text == "back through node A"
+                await quiet(agent, GRACE_S + 0.5)
+                assert await ticket_state(supervisor, ticket_id) == "active"
+                await console.close()
+            else:
+                end = await agent.expect(SessionEnd, wait=GRACE_S + 2)
+                assert end.body.reason == "connection_lost"
+                assert await ended_within(supervisor, ticket_id, 1.0)
+        kinds = [k for k, _ in await session_kinds(node_a, session)]
+        assert kinds.count("session.engineer_away") >= 1
+        assert ("session.engineer_back" in kinds) == comes_back
+        await agent.close()
+        await http.aclose()
