@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from bench._loopfs import describe, journaled_ext4, missing
+from tests.lab.managed import require
 
 
 @pytest.fixture(autouse=True)
 def _need_loop() -> None:
-    reason = missing()
-    if reason is None:
-        return
-    if os.environ.get("CI") == "true":  # in CI a missing tool is a failure, not a skip
-        pytest.fail(reason)
-    pytest.skip(reason)
+    require(missing())
 
 
 def loops_backed_by(path: Path) -> str:

@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import statistics
 from pathlib import Path
 
 import pytest
 
 from bench._netpath import HOME_IP, NetPath, available, measure_on
+from tests.lab.managed import require
 
 pytestmark = pytest.mark.netns
 
 
 @pytest.fixture(autouse=True)
 def _need_netns() -> None:
-    reason = available()
-    if reason is None:
-        return
-    if os.environ.get("CI") == "true":  # in CI a missing tool is a failure, not a skip
-        pytest.fail(reason)
-    pytest.skip(reason)
+    require(available())
 
 
 def test_topology_routes_through_dc_and_is_removed() -> None:

@@ -21,6 +21,18 @@ def missing(what: str, tools: Iterable[str]) -> str | None:
     return None
 
 
+def require(reason: str | None) -> None:
+    """Skip a test that cannot run here (`reason`) — except in CI (`CI=true`), where a missing tool is a
+    failure, not a skip."""
+    import pytest  # imported here: the benchmarks use this module outside pytest
+
+    if reason is None:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
 class Managed:
     def start(self) -> None:
         raise NotImplementedError

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from protocol.report import DiagnosisReport
-from tests.lab.managed import Managed, missing
+from tests.lab.managed import Managed, missing, require
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -92,14 +92,7 @@ def available() -> str | None:
 
 def require_lab() -> None:
     """Skip where the lab cannot run — except in CI (`CI=true`), where a missing tool is a failure."""
-    import pytest  # imported here: bench/diagnosis.py uses this module outside pytest
-
-    reason = available()
-    if reason is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
+    require(available())
 
 
 class FaultLab(Managed):

@@ -31,9 +31,13 @@ def encrypt(tmp_path: Path, data: bytes, blob: int = 1) -> Path:
     return dst
 
 
-def decrypt(path: Path, blob: int = 1, generation: bytes = GEN) -> bytes:
+def decrypt(
+    path: Path, blob: int = 1, generation: bytes = GEN, offset: int = 0, size: int | None = None
+) -> bytes:
+    """The blob at `offset` (in a pack: read by its `size`; else to the end of the file)."""
     out: list[bytes] = []
     with path.open("rb") as s:
+        s.seek(offset)
         stream.decrypt_stream(
             s.fileno(),
             lambda c: out.append(bytes(c)),
@@ -41,6 +45,7 @@ def decrypt(path: Path, blob: int = 1, generation: bytes = GEN) -> bytes:
             generation=generation,
             blob=blob,
             buffers=stream.Buffers(CHUNK),
+            size=size,
         )
     return b"".join(out)
 
@@ -110,30 +115,15 @@ def test_blobs_back_to_back_are_read_by_their_plaintext_size(tmp_path: Path) -> 
             assert result.written == stream.ciphertext_size(len(data), CHUNK) == d.tell() - offsets[-1]
 
     def read(number: int, size: int, path: Path = pack) -> bytes:
-        out: list[bytes] = []
-        with path.open("rb") as s:
-            s.seek(offsets[number - 1])
-            stream.decrypt_stream(
-                s.fileno(),
-                lambda c: out.append(bytes(c)),
-                key=KEY,
-                generation=GEN,
-                blob=number,
-                buffers=stream.Buffers(CHUNK),
-                size=size,
-            )
-        return b"".join(out)
+        return decrypt(path, blob=number, offset=offsets[number - 1], size=size)
 
     for number, data in reversed(list(enumerate(datas, start=1))):  # any order: each stands alone
         assert read(number, len(data)) == data
     for wrong in (len(datas[3]) - 1, len(datas[3]) + 1, len(datas[3]) + CHUNK):
         with pytest.raises(CorruptBlob):  # a size that is not the blob's never reads as a whole blob
             read(4, wrong)
-    # Without a size, the next blob's bytes are trailing garbage.
-    with pack.open("rb") as s, pytest.raises(CorruptBlob):
-        s.seek(offsets[3])
-        buffers = stream.Buffers(CHUNK)
-        stream.decrypt_stream(s.fileno(), None, key=KEY, generation=GEN, blob=4, buffers=buffers)
+    with pytest.raises(CorruptBlob):  # without a size, the next blob's bytes are trailing garbage
+        decrypt(pack, blob=4, offset=offsets[3])
     cut = tmp_path / "cut"
     cut.write_bytes(pack.read_bytes()[: offsets[4] + 40])  # the last blob loses its tail
     assert read(4, len(datas[3]), cut) == datas[3]

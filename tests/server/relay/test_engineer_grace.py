@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -209,19 +210,28 @@ async def test_an_older_tabs_late_away_is_ignored(grace_server: RunningServer) -
     await http.aclose()
 
 
-# Several nodes share PostgreSQL, never an SQLite file.
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-async def test_the_console_comes_back_on_another_node(database_url: str, tmp_path: Path) -> None:
-    """The agent on node A, the console on node B; the console reconnects through node A (as a load
-    balancer may send it) and holds the session; later it leaves for good and node A ends it."""
-    await redis_available()
-    settings = {"redis_url": REDIS_URL, "engineer_grace": str(GRACE_S)}
+@contextlib.contextmanager
+def grace_nodes(
+    tmp_path: Path, database_url: str, **settings: str
+) -> Iterator[tuple[RunningServer, RunningServer]]:
+    """Two nodes on one PostgreSQL and Redis, with the test's grace; accounts made through the first."""
+    settings = {"redis_url": REDIS_URL, "engineer_grace": str(GRACE_S), **settings}
     with contextlib.ExitStack() as nodes:
         node_a = start_server(tmp_path, database_url, **settings)
         nodes.callback(node_a.stop)
         node_b = start_server(tmp_path, database_url, **settings)
         nodes.callback(node_b.stop)
         bootstrap_accounts(node_a)
+        yield node_a, node_b
+
+
+# Several nodes share PostgreSQL, never an SQLite file.
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_the_console_comes_back_on_another_node(database_url: str, tmp_path: Path) -> None:
+    """The agent on node A, the console on node B; the console reconnects through node A (as a load
+    balancer may send it) and holds the session; later it leaves for good and node A ends it."""
+    await redis_available()
+    with grace_nodes(tmp_path, database_url) as (node_a, node_b):
         agent, ticket_id = await agent_asking(node_a)
         http = await new_engineer(node_b)
         console = await open_engineer(node_b, http)
@@ -250,18 +260,8 @@ async def test_the_consoles_node_dies(database_url: str, tmp_path: Path, comes_b
     console went away, so node A's sweep notices the dead node and starts the grace. The console
     coming back through node A keeps the session; otherwise it ends and the user is told."""
     await redis_available()
-    settings = {
-        "redis_url": REDIS_URL,
-        "engineer_grace": str(GRACE_S),
-        "node_heartbeat": "0.5",
-        "node_dead_after": "2",
-    }
-    with contextlib.ExitStack() as nodes:
-        node_a = start_server(tmp_path, database_url, **settings)
-        nodes.callback(node_a.stop)
-        node_b = start_server(tmp_path, database_url, **settings)
-        nodes.callback(node_b.stop)
-        bootstrap_accounts(node_a)
+    # Short node intervals: node B is dead 2 s after the kill and swept on a 0.5 s heartbeat.
+    with grace_nodes(tmp_path, database_url, node_heartbeat="0.5", node_dead_after="2") as (node_a, node_b):
         agent, ticket_id = await agent_asking(node_a)
         http = await new_engineer(node_b)
         console = await open_engineer(node_b, http)
