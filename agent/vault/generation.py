@@ -284,7 +284,7 @@ def restore_folder(
         try:
             src = os.open(gen_dir / blob.name, os.O_RDONLY | _BINARY)
         except FileNotFoundError:
-            restored.damaged.extend(e.path for e in blob.entries)  # list.extend is atomic under the GIL
+            restored.damaged.extend([e.path for e in blob.entries])  # one list.extend: atomic under the GIL
             return
         try:
             for entry in blob.entries:

@@ -409,7 +409,7 @@ class AgentLink(DeviceLink):
             route.grace_timer.cancel()
             route.grace_timer = None
         previous, route.engineer_link = route.engineer_link, link
-        route.engineer_node = note_data(note).get("node", route.engineer_node)
+        route.engineer_node = note_data(note).get("node")  # None from a node that does not say: not watched
         with contextlib.suppress(AuditWriteError):
             await self.services.record(
                 "session.engineer_back", note.sender, route.id, {"link": link, "previous": previous}
