@@ -11,11 +11,13 @@ import getpass
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from agent.i18n import Lang, Text, parse_lang, system_lang
-from agent.vault import NotInitialized, Vault, VaultError
+from agent.vault import NotInitialized, SessionActive, Vault, VaultError
+from agent.vault.errors import AgentSilent
 from agent.vault.keys import DEFAULT_ITERATIONS, DEFAULT_MEMORY_KIB
 
 T_PASS = Text("保险箱口令：", "Vault passphrase: ")
@@ -31,6 +33,17 @@ T_ADDED = Text(
 T_CLOSED = Text("“{name}” 已加密并隐藏", "“{name}” is encrypted and hidden")
 T_NOTHING_OPEN = Text("没有打开的文件夹", "No folder is open")
 T_OPENED = Text("“{name}” 已打开：{path}", "“{name}” is open: {path}")
+T_OPENED_DAMAGED = Text(
+    "“{name}” 已打开，但缺少 {count} 个已损坏、无法解密的文件（见下）：{path}",
+    "“{name}” is open but {count} damaged files could not be decrypted and are missing (listed below): "
+    "{path}",
+)
+T_REMOVE_DAMAGED = Text(
+    "“{name}” 没有移出保险箱：{count} 个文件已损坏、无法解密（见下）；其余文件已打开：{path}",
+    "“{name}” did not leave the vault: {count} files are damaged and could not be decrypted (listed "
+    "below); the rest is open: {path}",
+)
+T_MISSING = Text("{count} 个文件损坏缺失", "{count} files missing (damaged)")
 T_NOTHING_CLOSED = Text("没有需要打开的文件夹", "No folder to open")
 T_REMOVED = Text(
     "“{name}” 已移出保险箱，恢复为普通文件夹：{path}",
@@ -45,13 +58,17 @@ T_EMPTY = Text("保险箱是空的", "The vault is empty")
 T_SESSION_ON = Text("工程师会话进行中：保险箱已锁定", "An engineer session is active: the vault is locked")
 T_STATE = {"open": Text("已打开", "open"), "closed": Text("已加密", "encrypted")}
 T_OS_ERROR = Text(
-    "文件操作失败：{error}（任何已开始的步骤会在下次运行时完成或撤销，不会丢失文件）",
-    "A file operation failed: {error} (any step begun is finished or undone at the next run; "
-    "no file is lost)",
+    "文件操作失败：{error}（没有做任何改动）", "A file operation failed: {error} (nothing was changed)"
+)
+T_OS_ERROR_PENDING = Text(
+    "文件操作失败：{error}（中断的步骤会在下次保险箱操作时完成或撤销，不会丢失文件）",
+    "A file operation failed: {error} (the interrupted step is finished or undone at the next vault "
+    "operation; no file is lost)",
 )
 T_NO_PASS = Text(
-    "需要口令，但没有终端可以输入（请用 --passphrase-file）",
-    "A passphrase is needed but there is no terminal to type it (use --passphrase-file)",
+    "需要口令，但没有终端可以输入（请用 --passphrase-file 文件，或设置环境变量 {env}）",
+    "A passphrase is needed but there is no terminal to type it (use --passphrase-file FILE, or set "
+    "the environment variable {env})",
 )
 
 
@@ -75,14 +92,26 @@ def human_size(size: int) -> str:
     return f"{value:.1f} TiB"  # pragma: no cover
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", type=Path, default=None, help="where the agent keeps its state")
-    parser.add_argument("--lang", choices=["zh-CN", "en"], default=None)
-    parser.add_argument("--passphrase-file", type=Path, default=None, help="read the passphrase from a file")
+def _common(parser: argparse.ArgumentParser, default: Any) -> None:
+    """On `vault` (default None) and again on each action (default SUPPRESS: given there, it wins;
+    not given, the value before the action stands), so options work before and after the action."""
+    parser.add_argument("--data-dir", type=Path, default=default, help="where the agent keeps its state")
+    parser.add_argument("--lang", choices=["zh-CN", "en"], default=default)
+
+
+def _passphrase_option(parser: argparse.ArgumentParser) -> None:
+    """Only on the actions that ask for a passphrase."""
+    parser.add_argument(
+        "--passphrase-file",
+        type=Path,
+        default=None,
+        help="read the passphrase from a file (or set RME_VAULT_PASSPHRASE)",
+    )
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("vault", help="privacy vault: encrypt and hide chosen folders")
+    _common(parser, None)
     sub = parser.add_subparsers(dest="vault_command", metavar="ACTION", required=True)
     init = sub.add_parser("init", help="create the vault (asks for a passphrase)")
     _kdf_options(init)
@@ -99,10 +128,14 @@ def register(subparsers: Any) -> None:
     status = sub.add_parser("status", help="existence, names and sizes only")
     status.add_argument("--json", action="store_true")
     passwd = sub.add_parser("passwd", help="change the passphrase and/or strengthen the KDF")
-    passwd.add_argument("--new-passphrase-file", type=Path, default=None)
+    passwd.add_argument(
+        "--new-passphrase-file", type=Path, default=None, help="or set RME_VAULT_NEW_PASSPHRASE"
+    )
     _kdf_options(passwd)
     for action in (init, add, sub.choices["list"], open_, close, remove, status, passwd):
-        _common(action)
+        _common(action, argparse.SUPPRESS)
+    for action in (init, open_, remove, passwd):
+        _passphrase_option(action)
     parser.set_defaults(handler=run)
 
 
@@ -129,7 +162,7 @@ def _read_secret(path: Path | None, env: str, prompt: Text, lang: Lang) -> str:
     if env in os.environ:
         return os.environ[env]
     if not sys.stdin.isatty():
-        raise _Refused(T_NO_PASS)
+        raise _Refused(Text(*(t.replace("{env}", env) for t in T_NO_PASS)))
     return getpass.getpass(prompt.render(lang))
 
 
@@ -145,9 +178,33 @@ def _new_secret(args: argparse.Namespace, path: Path | None, env: str, lang: Lan
     return first
 
 
+def agent_probe(data_dir: Path) -> Callable[[], bool | None]:
+    """Ask the agent running on this data dir whether a session is on (the lock lives there, not in a
+    file a command could delete): True/False, None when no agent runs; AgentSilent if it does not answer.
+    """
+
+    def probe() -> bool | None:
+        import httpx  # noqa: PLC0415 - only when a passphrase step or a status needs it
+
+        from agent.panel.control import NoAgent, get  # noqa: PLC0415
+
+        try:
+            doc = get(data_dir, "/api/vault", timeout=5.0)
+        except NoAgent:
+            return None
+        except httpx.ConnectError:
+            return None  # panel.json left by an agent that is gone: nothing listens there
+        except (httpx.HTTPError, ValueError):
+            raise AgentSilent() from None
+        return doc.get("session_active") is not False
+
+    return probe
+
+
 def run(args: argparse.Namespace) -> int:
     lang: Lang = parse_lang(args.lang) or system_lang()
-    vault = Vault(args.data_dir or default_data_dir(), lang=lang)
+    data_dir = args.data_dir or default_data_dir()
+    vault = Vault(data_dir, lang=lang, session_probe=agent_probe(data_dir))
     try:
         return _dispatch(vault, args, lang)
     except VaultError as exc:
@@ -159,7 +216,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     except OSError as exc:
         _notes(vault)
-        print(T_OS_ERROR.render(lang, error=exc), file=sys.stderr)
+        text = T_OS_ERROR_PENDING if vault.step_pending() else T_OS_ERROR
+        print(text.render(lang, error=exc), file=sys.stderr)
         return 1
 
 
@@ -171,7 +229,7 @@ def _notes(vault: Vault) -> None:
 
 def _dispatch(vault: Vault, args: argparse.Namespace, lang: Lang) -> int:
     command: str = args.vault_command
-    passphrase_file: Path | None = args.passphrase_file
+    passphrase_file: Path | None = getattr(args, "passphrase_file", None)
     if command == "init":
         secret = _new_secret(args, passphrase_file, "RME_VAULT_PASSPHRASE", lang)
         vault.init(
@@ -202,7 +260,9 @@ def _dispatch(vault: Vault, args: argparse.Namespace, lang: Lang) -> int:
     elif command == "list":
         _list(vault, lang)
     else:
-        _status(vault, lang, as_json=bool(args.json))
+        code = _status(vault, lang, as_json=bool(args.json))
+        _notes(vault)
+        return code
     _notes(vault)
     return 0
 
@@ -210,18 +270,23 @@ def _dispatch(vault: Vault, args: argparse.Namespace, lang: Lang) -> int:
 def _open(vault: Vault, args: argparse.Namespace, lang: Lang) -> int:
     if not vault.initialized:
         raise NotInitialized()  # before asking for a passphrase that could not be checked
+    if vault.session_active():
+        raise SessionActive()  # before asking for a passphrase that could not be used
     secret = _read_secret(args.passphrase_file, "RME_VAULT_PASSPHRASE", T_PASS, lang)
-    results = (
-        [vault.remove(secret, args.name)] if args.vault_command == "remove" else vault.open(secret, args.name)
-    )
+    removing = args.vault_command == "remove"
+    results = [vault.remove(secret, args.name)] if removing else vault.open(secret, args.name)
     _notes(vault)
     code = 0
     for result in results:
-        done = T_REMOVED if args.vault_command == "remove" and not result.damaged else T_OPENED
-        print(done.render(lang, name=result.name, path=result.path))
+        fields = {"name": result.name, "path": result.path, "count": len(result.damaged)}
+        if result.damaged:
+            code = 1
+            done = T_REMOVE_DAMAGED if removing else T_OPENED_DAMAGED
+            print(done.render(lang, **fields), file=sys.stderr)
+        else:
+            print((T_REMOVED if removing else T_OPENED).render(lang, **fields))
         for damaged in result.damaged:
             print(damaged.message(lang), file=sys.stderr)
-            code = 1
     if not results:
         print(T_NOTHING_CLOSED.render(lang))
     return code
@@ -232,25 +297,33 @@ def _list(vault: Vault, lang: Lang) -> None:
     if not folders:
         print(T_EMPTY.render(lang))
     for folder in folders:
-        print(
-            f"{folder.name}\t{T_STATE[folder.state].render(lang)}\t{human_size(folder.size)}\t{folder.path}"
-        )
+        state = T_STATE[folder.state].render(lang)
+        print("\t".join([folder.name, state, human_size(folder.size), folder.path, *_missing(folder, lang)]))
 
 
-def _status(vault: Vault, lang: Lang, as_json: bool) -> None:
+def _missing(folder: Any, lang: Lang) -> list[str]:
+    return [T_MISSING.render(lang, count=folder.damaged)] if folder.damaged else []
+
+
+def _status(vault: Vault, lang: Lang, as_json: bool) -> int:
     status = vault.status()
     if as_json:
         print(json.dumps(status.to_json(), ensure_ascii=False))
-        return
+        return 1 if status.damaged else 0
+    if status.damaged is not None:
+        print(status.damaged.message(lang), file=sys.stderr)
+        return 1
     if not status.initialized:
         print(T_NONE.render(lang))
-        return
+        return 0
     if status.session_active:
         print(T_SESSION_ON.render(lang))
     if not status.folders:
         print(T_EMPTY.render(lang))
     for folder in status.folders:
-        print(f"{folder.name}\t{T_STATE[folder.state].render(lang)}\t{human_size(folder.size)}")
+        state = T_STATE[folder.state].render(lang)
+        print("\t".join([folder.name, state, human_size(folder.size), *_missing(folder, lang)]))
+    return 0
 
 
 def standalone_main(argv: list[str] | None = None) -> int:

@@ -26,10 +26,21 @@ def call(
     data_dir: Path, path: str, body: dict[str, Any] | None = None, timeout: float = 10.0
 ) -> dict[str, Any]:
     """POST to the running agent's panel as the CLI (bearer secret); raises NoAgent or httpx errors."""
+    return _request(data_dir, "POST", path, body or {}, timeout)
+
+
+def get(data_dir: Path, path: str, timeout: float = 10.0) -> dict[str, Any]:
+    """GET from the running agent's panel as the CLI (e.g. `/api/vault`: is a session on?)."""
+    return _request(data_dir, "GET", path, None, timeout)
+
+
+def _request(
+    data_dir: Path, method: str, path: str, body: dict[str, Any] | None, timeout: float
+) -> dict[str, Any]:
     info = running_agent(data_dir)
     headers = {"Authorization": f"Bearer {info.secret}", "Host": f"127.0.0.1:{info.port}"}
     with httpx.Client(base_url=info.base, timeout=timeout, trust_env=False) as client:
-        response = client.post(path, json=body or {}, headers=headers)
+        response = client.request(method, path, json=body, headers=headers)
         response.raise_for_status()
         result: dict[str, Any] = response.json()
         return result

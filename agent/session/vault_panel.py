@@ -29,7 +29,7 @@ from agent.vault import (
     VaultError,
     WrongPassphrase,
 )
-from agent.vault.errors import LockTimeout
+from agent.vault.errors import AgentSilent, LockTimeout, MetadataDamaged, MetadataTampered
 
 T = TypeVar("T")
 
@@ -60,6 +60,9 @@ ERROR_KIND: list[tuple[type[VaultError], str]] = [
     (FolderBusy, "busy"),
     (LockTimeout, "busy"),
     (Damaged, "damaged"),
+    (MetadataDamaged, "damaged"),
+    (MetadataTampered, "damaged"),
+    (AgentSilent, "busy"),
 ]
 
 
@@ -162,7 +165,9 @@ class PanelVault:
     async def remove(self, passphrase: object, name: object) -> dict[str, Any]:
         if not isinstance(name, str) or not name:
             return _failure("unknown_folder", _both(UnknownFolder.text, name=""))
-        secret = passphrase if isinstance(passphrase, str) else ""
+        if not isinstance(passphrase, str) or not passphrase:  # checked even for an open folder
+            return _failure("bad_request", _both(NO_PASSPHRASE))
+        secret = passphrase
 
         def work() -> dict[str, Any]:
             if self.vault.session_active():

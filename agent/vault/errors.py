@@ -10,6 +10,10 @@ VaultError
 ├── VerifyFailed          the new ciphertext did not read back; plaintext kept
 ├── UnknownFolder
 ├── Damaged               ciphertext failed authentication; names the damaged item
+├── MetadataDamaged       vault.json cannot be read (truncated, not JSON); nothing was changed
+├── MetadataTampered      vault.json does not match its authentication; nothing was changed
+├── AgentSilent           the running agent did not say whether a session is active
+├── StepFailed            a file operation failed; says what was done about it
 └── LockTimeout           another vault operation holds the lock
 """
 
@@ -28,7 +32,9 @@ class VaultError(Exception):
         super().__init__(self.message("en"))
 
     def message(self, lang: Lang) -> str:
-        return self.text.render(lang, **self.fields)
+        # A field may itself be bilingual (a reason, an outcome): rendered in the same language.
+        fields = {k: v.render(lang) if isinstance(v, Text) else v for k, v in self.fields.items()}
+        return self.text.render(lang, **fields)
 
 
 class NotInitialized(VaultError):
@@ -82,6 +88,36 @@ class Damaged(VaultError):
         "The ciphertext of “{item}” is damaged or was tampered with and cannot be decrypted "
         "(the damaged data is kept in {kept})",
     )
+
+
+class MetadataDamaged(VaultError):
+    text = Text(
+        "保险箱的记录文件 {path} 已损坏，无法读取（{why}）；没有做任何改动。请从备份恢复这个文件，"
+        "或联系技术支持；在此之前保险箱不能打开或关闭",
+        "The vault's record file {path} is damaged and cannot be read ({why}); nothing was changed. "
+        "Restore that file from a backup or ask for support; until then the vault cannot be opened "
+        "or closed",
+    )
+
+
+class MetadataTampered(VaultError):
+    text = Text(
+        "保险箱的记录文件 {path} 被改动过（{why}），与口令保护的记录不符；为安全起见没有解密任何文件",
+        "The vault's record file {path} was changed behind the vault's back ({why}) and does not match "
+        "what the passphrase protects; to be safe nothing was decrypted",
+    )
+
+
+class AgentSilent(VaultError):
+    text = Text(
+        "正在运行的 RME 代理没有回答，无法确认是否有工程师会话，所以保险箱没有打开；请稍后再试",
+        "The running RME agent did not answer, so it is not known whether an engineer session is "
+        "active; the vault was not opened. Try again shortly",
+    )
+
+
+class StepFailed(VaultError):
+    text = Text("“{path}”：{error}。{outcome}", "“{path}”: {error}. {outcome}")
 
 
 class LockTimeout(VaultError):

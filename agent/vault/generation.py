@@ -12,6 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
@@ -30,6 +31,7 @@ from agent.vault.tree import (
     FD_METADATA,
     Entry,
     local_path,
+    manifest_binding,
     manifest_bytes,
     parse_manifest,
     restore_metadata,
@@ -42,6 +44,10 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 WORKERS = 4
 PACK_MEMBER_MAX = 1024 * 1024  # files up to this size share pack blobs ...
 PACK_TARGET = 8 * 1024 * 1024  # ... of about this many bytes
+# A pack is padded with random bytes to a size bucket, so its size no longer gives away how many files
+# are in it (each adds a 48-byte header and tag): steps of 1/16 of the size, at least 64 KiB.
+PAD_MIN_STEP = 64 * 1024
+LINK_TIMES = os.utime in os.supports_follow_symlinks
 KEY_FILE = "key"
 MANIFEST_FILE = "manifest"
 
@@ -105,6 +111,13 @@ class Blob:
     name: str
     entries: list[Entry] = field(default_factory=list)  # in the order their ciphertext lies in the file
     size: int = 0  # plaintext bytes
+    pack: bool = False  # small files back to back: padded to a bucket
+
+
+def padded_size(length: int) -> int:
+    """The bucket a pack of `length` bytes is padded to (≤ 1/16 more, or ≤ 64 KiB for small packs)."""
+    step = max(PAD_MIN_STEP, 1 << max(0, length.bit_length() - 4))
+    return -(-length // step) * step
 
 
 def plan_blobs(files: list[Entry]) -> list[Blob]:
@@ -119,7 +132,7 @@ def plan_blobs(files: list[Entry]) -> list[Blob]:
             blobs.append(blob)
         else:
             if pack is None or pack.size >= PACK_TARGET:
-                pack = Blob(os.urandom(12).hex())
+                pack = Blob(os.urandom(12).hex(), pack=True)
                 blobs.append(pack)
             blob = pack
         entry.blob = blob.name
@@ -142,7 +155,14 @@ def blobs_of(entries: list[Entry]) -> list[Blob]:
 
 
 def seal_folder(
-    source: Path, display: Path, *, gen_dir: Path, generation: str, public_key: bytes, buffers: stream.Buffers
+    source: Path,
+    display: Path,
+    *,
+    gen_dir: Path,
+    generation: str,
+    public_key: bytes,
+    buffers: stream.Buffers,
+    binding: dict[str, str] | None = None,
 ) -> Sealed:
     """Encrypt the tree at `source` into `gen_dir`, make it durable, read it all back and check it.
 
@@ -163,7 +183,7 @@ def seal_folder(
         crash_point("close.blob")
 
     _parallel(blobs, seal_one, buffers.chunk_size)
-    manifest = manifest_bytes(root, entries)
+    manifest = manifest_bytes(root, entries, binding)
     _write_new(gen_dir / MANIFEST_FILE, stream.encrypt_bytes(manifest, key, gen, 0))
     if BATCH_SYNC:
         sync_filesystem(gen_dir)  # every blob, in one go
@@ -193,6 +213,8 @@ def _seal_blob(
                 source / entry.path, dst, display / entry.path, entry, key=key, gen=gen, buffers=buffers
             )
             crash_point("close.file")
+        if blob.pack:
+            written += _pad(dst, padded_size(written) - written)
         if BATCH_SYNC:
             start_writeback(dst)
         else:
@@ -213,6 +235,16 @@ def _seal_blob(
                 raise VerifyFailed(item=entry.path) from None
     finally:
         os.close(fd)
+
+
+def _pad(dst: int, count: int) -> int:
+    """Random bytes (not zeros: they would show where the ciphertext ends)."""
+    left = count
+    while left:
+        piece = min(left, 1024 * 1024)
+        write_all(dst, os.urandom(piece))
+        left -= piece
+    return count
 
 
 def _encrypt_file(
@@ -242,10 +274,16 @@ def _write_new(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
-def read_manifest(
-    gen_dir: Path, generation: str, private: X25519PrivateKey
-) -> tuple[bytes, Entry, list[Entry]]:
-    """The generation key and its entries; CorruptBlob if either is damaged."""
+@dataclass
+class Manifest:
+    key: bytes
+    root: Entry
+    entries: list[Entry]
+    binding: dict[str, Any] | None  # the folder it belongs to (auth.py); None before bindings
+
+
+def read_generation(gen_dir: Path, generation: str, private: X25519PrivateKey) -> Manifest:
+    """The generation key, its entries and binding; CorruptBlob if any is damaged."""
     try:
         sealed_key = (gen_dir / KEY_FILE).read_bytes()
     except FileNotFoundError:
@@ -255,7 +293,16 @@ def read_manifest(
         raw = stream.decrypt_path(str(gen_dir / MANIFEST_FILE), key, _gen_bytes(generation), 0)
     except FileNotFoundError:
         raise CorruptBlob("manifest missing") from None
-    return (key, *parse_manifest(raw))
+    root, entries = parse_manifest(raw)
+    return Manifest(key, root, entries, manifest_binding(raw))
+
+
+def read_manifest(
+    gen_dir: Path, generation: str, private: X25519PrivateKey
+) -> tuple[bytes, Entry, list[Entry]]:
+    """The generation key and its entries; CorruptBlob if either is damaged."""
+    manifest = read_generation(gen_dir, generation, private)
+    return manifest.key, manifest.root, manifest.entries
 
 
 def restore_folder(
@@ -300,7 +347,10 @@ def restore_folder(
     for entry in entries:
         if entry.kind == "link":
             # Recreated as a link; never followed, so it cannot make us write outside the folder.
-            local_path(staging, entry.path).symlink_to(entry.target)
+            link = local_path(staging, entry.path)
+            link.symlink_to(entry.target)
+            if LINK_TIMES:  # the link's own time, not its target's
+                os.utime(link, ns=(entry.mtime_ns, entry.mtime_ns), follow_symlinks=False)
     for target, entry in reversed(dirs):
         restore_metadata(target, entry)
         if not BATCH_SYNC:

@@ -128,13 +128,15 @@ def _recover_open(layout: Layout, meta: Metadata, step: Step, lang: Lang, notes:
         return
     if not committed and step.doc.get("phase") == "renaming" and os.path.lexists(target):
         assert folder is not None
+        size = step.doc.get("size")
         commit_open(
             meta,
             folder,
             target,
             generation=generation,
-            damaged=bool(step.doc.get("damaged")),
+            damaged=int(step.doc.get("damaged", 0)),  # a bool in journals from before the count
             unregister=bool(step.doc.get("unregister")),
+            size=None if size is None else int(size),
         )
         layout.save(meta)
         committed = True
@@ -147,15 +149,28 @@ def _recover_open(layout: Layout, meta: Metadata, step: Step, lang: Lang, notes:
 
 
 def commit_open(
-    meta: Metadata, folder: Folder, target: Path, *, generation: str, damaged: bool, unregister: bool
+    meta: Metadata,
+    folder: Folder,
+    target: Path,
+    *,
+    generation: str,
+    damaged: int,
+    unregister: bool,
+    size: int | None = None,
 ) -> None:
-    """The metadata change that commits an open (or a remove): shared by the live path and recovery."""
+    """The metadata change that commits an open (or a remove): shared by the live path and recovery.
+
+    `damaged` files could not be restored: the folder then holds `size` bytes, not what was closed, and
+    the status says how many files are missing until the folder leaves the vault."""
     if unregister and not damaged:
         meta.folders.remove(folder)
         return
     folder.state, folder.path, folder.generation = "open", str(target), None
+    if size is not None:
+        folder.size = size
     if damaged and generation not in folder.kept:
         folder.kept.append(generation)  # keep the damaged ciphertext: it may still be repairable
+        folder.damaged += damaged
 
 
 def _collect_garbage(layout: Layout, meta: Metadata) -> None:

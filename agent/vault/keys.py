@@ -32,7 +32,11 @@ from agent.vault.errors import CorruptBlob, WrongPassphrase
 DEFAULT_MEMORY_KIB = 64 * 1024
 DEFAULT_ITERATIONS = 3
 DEFAULT_LANES = 4
-PRIVATE_KEY_AAD = b"rme-vault/private-key/v1"
+# The wrap's version is bound into its AAD. Version 2 means "this vault's metadata is authenticated"
+# (auth.py): a file edited back to version 1 to skip that check no longer unwraps as version 1.
+PRIVATE_KEY_AAD = {1: b"rme-vault/private-key/v1", 2: b"rme-vault/private-key/v2"}
+WRAP_VERSION = 2
+METADATA_KEY_INFO = b"rme-vault/metadata-mac/v1"
 GENERATION_KEY_AAD = b"rme-vault/generation-key/v1/"
 
 
@@ -103,22 +107,30 @@ class WrappedKey:
     nonce: bytes
     sealed: bytes
     public_key: bytes
+    version: int = 1  # files from before authenticated metadata have none
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "kdf": self.kdf.to_json(),
             "nonce": b64(self.nonce),
             "sealed": b64(self.sealed),
             "public_key": b64(self.public_key),
         }
+        if self.version != 1:
+            doc["version"] = self.version
+        return doc
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> WrappedKey:
+        version = int(data.get("version", 1))
+        if version not in PRIVATE_KEY_AAD:
+            raise ValueError(f"unknown key wrap version {version}")
         return cls(
             kdf=KdfParams.from_json(data["kdf"]),
             nonce=unb64(data["nonce"]),
             sealed=unb64(data["sealed"]),
             public_key=unb64(data["public_key"]),
+            version=version,
         )
 
 
@@ -130,10 +142,14 @@ def _raw_public(key: X25519PublicKey) -> bytes:
     return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
-def wrap_private_key(private: X25519PrivateKey, passphrase: str, kdf: KdfParams) -> WrappedKey:
+def wrap_private_key(
+    private: X25519PrivateKey, passphrase: str, kdf: KdfParams, version: int = WRAP_VERSION
+) -> WrappedKey:
     nonce = os.urandom(12)
-    sealed = AESGCM(kdf.derive(passphrase)).encrypt(nonce, _raw_private(private), PRIVATE_KEY_AAD)
-    return WrappedKey(kdf=kdf, nonce=nonce, sealed=sealed, public_key=_raw_public(private.public_key()))
+    aad = PRIVATE_KEY_AAD[version]
+    sealed = AESGCM(kdf.derive(passphrase)).encrypt(nonce, _raw_private(private), aad)
+    public = _raw_public(private.public_key())
+    return WrappedKey(kdf=kdf, nonce=nonce, sealed=sealed, public_key=public, version=version)
 
 
 def new_vault_key(passphrase: str, kdf: KdfParams) -> tuple[X25519PrivateKey, WrappedKey]:
@@ -142,9 +158,17 @@ def new_vault_key(passphrase: str, kdf: KdfParams) -> tuple[X25519PrivateKey, Wr
 
 
 def unwrap_private_key(wrapped: WrappedKey, passphrase: str) -> X25519PrivateKey:
+    aead = AESGCM(wrapped.kdf.derive(passphrase))
     try:
-        raw = AESGCM(wrapped.kdf.derive(passphrase)).decrypt(wrapped.nonce, wrapped.sealed, PRIVATE_KEY_AAD)
+        raw = aead.decrypt(wrapped.nonce, wrapped.sealed, PRIVATE_KEY_AAD[wrapped.version])
     except InvalidTag:
+        for version, aad in PRIVATE_KEY_AAD.items():  # the right passphrase, but the version was edited?
+            if version != wrapped.version:
+                try:
+                    aead.decrypt(wrapped.nonce, wrapped.sealed, aad)
+                except InvalidTag:
+                    continue
+                raise CorruptBlob("the key wrap's version was changed") from None
         raise WrongPassphrase() from None
     private = X25519PrivateKey.from_private_bytes(raw)
     if _raw_public(private.public_key()) != wrapped.public_key:
@@ -186,3 +210,9 @@ def open_generation_key(private: X25519PrivateKey, generation: str, sealed: byte
         return AESGCM(kek).decrypt(nonce, body, GENERATION_KEY_AAD + generation.encode())
     except InvalidTag:
         raise CorruptBlob("generation key failed authentication") from None
+
+
+def metadata_key(private: X25519PrivateKey) -> bytes:
+    """The key that authenticates vault.json: only whoever can unwrap the private key can make it."""
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=METADATA_KEY_INFO)
+    return hkdf.derive(_raw_private(private))

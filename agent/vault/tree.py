@@ -135,9 +135,24 @@ def root_entry(root: Path) -> Entry:
     return Entry(path="", kind="dir", mode=stat.S_IMODE(st.st_mode), mtime_ns=st.st_mtime_ns)
 
 
-def manifest_bytes(root: Entry, entries: list[Entry]) -> bytes:
-    doc = {"root": {"m": root.mode, "t": root.mtime_ns}, "entries": [e.to_json() for e in entries]}
+def manifest_bytes(root: Entry, entries: list[Entry], binding: dict[str, str] | None = None) -> bytes:
+    """`binding` names the folder the generation belongs to (id, name, path): see auth.py."""
+    doc: dict[str, Any] = {
+        "root": {"m": root.mode, "t": root.mtime_ns},
+        "entries": [e.to_json() for e in entries],
+    }
+    if binding is not None:
+        doc["folder"] = binding
     return json.dumps(doc, ensure_ascii=False).encode("utf-8")
+
+
+def manifest_binding(raw: bytes) -> dict[str, Any] | None:
+    """The folder a manifest says it belongs to; None in manifests from before bindings."""
+    try:
+        binding = json.loads(raw.decode("utf-8")).get("folder")
+    except (ValueError, AttributeError) as exc:
+        raise CorruptBlob(f"manifest unreadable: {exc}") from None
+    return binding if isinstance(binding, dict) else None
 
 
 def parse_manifest(raw: bytes) -> tuple[Entry, list[Entry]]:

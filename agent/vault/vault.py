@@ -6,29 +6,34 @@ after a crash (CLI, panel, agent start) finishes or rolls back the interrupted s
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from agent.i18n import Lang, Text
-from agent.vault import guard, journal, stream
+from agent.vault import auth, guard, journal, stream
 from agent.vault.durable import crash_point, free_name, fsync_dir, remove_tree
 from agent.vault.errors import (
+    AgentSilent,
     AlreadyInitialized,
     CorruptBlob,
     Damaged,
     FolderBusy,
     FolderRefused,
     LockTimeout,
+    MetadataDamaged,
+    MetadataTampered,
     NotInitialized,
     SessionActive,
+    StepFailed,
     UnknownFolder,
     VaultError,
 )
-from agent.vault.generation import read_manifest, restore_folder, seal_folder
+from agent.vault.generation import read_generation, restore_folder, seal_folder
 from agent.vault.keys import (
     DEFAULT_ITERATIONS,
     DEFAULT_MEMORY_KIB,
@@ -46,6 +51,30 @@ OVERLAP = Text("它与保险箱里的 “{name}” 重叠", "it overlaps “{nam
 OVERLAP_DATA = Text("它包含或位于 RME 自己的数据目录", "it contains or is inside RME's own data folder")
 TOO_BROAD = Text("不能保护整个磁盘或整个用户目录", "a whole disk or home folder cannot be protected")
 NAME_TAKEN = Text("名称 “{name}” 已被使用", "the name “{name}” is already used")
+CLOSE_UNDONE = Text(
+    "没有做任何改动：“{name}” 仍在原处，没有加密",
+    "Nothing was changed: “{name}” is still in its place, unencrypted",
+)
+OPEN_UNDONE = Text("没有做任何改动：“{name}” 仍然加密", "Nothing was changed: “{name}” stays encrypted")
+CLOSED_LEFTOVER = Text(
+    "“{name}” 已经加密，但删除未加密的副本时出错；下次保险箱操作会删完它，不会丢失文件",
+    "“{name}” is encrypted, but removing the unencrypted copy failed; the next vault operation "
+    "finishes that, no file is lost",
+)
+OPENED_LEFTOVER = Text(
+    "“{name}” 已经打开，但删除旧密文时出错；下次保险箱操作会删完它",
+    "“{name}” is open, but removing its old ciphertext failed; the next vault operation finishes that",
+)
+LATER = Text(
+    "这一步没能完成也没能撤销；下次保险箱操作会完成或撤销它，不会丢失文件",
+    "this step could neither finish nor be undone now; the next vault operation finishes or undoes it, "
+    "no file is lost",
+)
+WRAP_CHANGED = Text("密钥记录的版本被改过", "the key record's version was edited")
+KEY_SWAPPED = Text("公钥与私钥不匹配", "the public key does not match the private key")
+# Asks the running agent whether a session is on: True/False, None when no agent runs (AgentSilent if
+# one runs but does not answer). See agent/commands/vault.py.
+SessionProbe = Callable[[], "bool | None"]
 
 
 @dataclass(frozen=True)
@@ -55,9 +84,10 @@ class FolderStatus:
     name: str
     state: str
     size: int
+    damaged: int = 0  # files an open could not restore (their damaged ciphertext is kept)
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "state": self.state, "size": self.size}
+        return {"name": self.name, "state": self.state, "size": self.size, "damaged": self.damaged}
 
 
 @dataclass(frozen=True)
@@ -66,14 +96,19 @@ class VaultStatus:
     session_active: bool
     folders: list[FolderStatus] = field(default_factory=list)
     busy: bool = False  # an operation (open/close) is running right now
+    damaged: MetadataDamaged | None = None  # vault.json cannot be read
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "initialized": self.initialized,
             "session_active": self.session_active,
             "busy": self.busy,
+            "damaged": self.damaged is not None,
             "folders": [f.to_json() for f in self.folders],
         }
+        if self.damaged is not None:
+            doc["message"] = {"zh-CN": self.damaged.message("zh-CN"), "en": self.damaged.message("en")}
+        return doc
 
 
 @dataclass
@@ -84,11 +119,24 @@ class OpenResult:
 
 
 class Vault:
-    def __init__(self, data_dir: Path, lang: Lang = "en", chunk_size: int = stream.DEFAULT_CHUNK) -> None:
+    """The session lock lives in the process that began the session (`begin_session` … `end_session`):
+    that object refuses to open whatever happens to files. The lock file is only for other processes
+    and for crash recovery; a process that is not the agent (the CLI) passes `session_probe` to ask the
+    running agent, so deleting the file does not lift the lock while the agent runs."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        lang: Lang = "en",
+        chunk_size: int = stream.DEFAULT_CHUNK,
+        session_probe: SessionProbe | None = None,
+    ) -> None:
         self.layout = Layout(Path(data_dir).absolute())
         self.lang = lang
         self.buffers = stream.Buffers(chunk_size)
         self.notes: list[str] = []  # recovery messages for the user, collected by each operation
+        self.session_probe = session_probe
+        self._session_owner: int | None = None  # set while this process holds the session
 
     # -- plumbing ---------------------------------------------------------------------------------
 
@@ -102,10 +150,18 @@ class Vault:
 
     @contextmanager
     def _ready(self) -> Iterator[Metadata]:
+        if not self.layout.meta.exists():
+            raise NotInitialized()  # without creating anything (the lock file) in the data dir
         with self._locked() as meta:
             if meta is None:
                 raise NotInitialized()
             yield meta
+
+    def _session_on(self) -> bool:
+        """Ours in memory, else the lock file (a live owner), else the running agent's word."""
+        if self._session_owner is not None or read_session_owner(self.layout.session) is not None:
+            return True
+        return self.session_probe is not None and self.session_probe() is True
 
     def _find(self, meta: Metadata, name: str) -> Folder:
         folder = meta.by_name(name)
@@ -126,13 +182,15 @@ class Vault:
         with self._locked() as meta:
             if meta is not None:
                 raise AlreadyInitialized(path=str(self.layout.root))
-            _, wrapped = new_vault_key(passphrase, KdfParams.fresh(memory_kib, iterations))
+            private, wrapped = new_vault_key(passphrase, KdfParams.fresh(memory_kib, iterations))
             self.layout.store.mkdir(exist_ok=True, mode=0o700)
             fsync_dir(self.layout.root)
-            self.layout.save(Metadata(key=wrapped))
+            self._save_sealed(Metadata(key=wrapped), private)
 
     def recover(self) -> list[str]:
         """Finish or roll back an interrupted step (the agent calls this at start)."""
+        if not self.layout.root.is_dir():
+            return []
         with self._locked():
             pass
         notes, self.notes = self.notes, []
@@ -158,25 +216,26 @@ class Vault:
     def open(self, passphrase: str, name: str | None = None) -> list[OpenResult]:
         """Decrypt closed folders back to their places. Refused while a session is active."""
         with self._ready() as meta:
-            if read_session_owner(self.layout.session) is not None:
+            if self._session_on():
                 raise SessionActive()
-            private = self._unlock(meta, passphrase)
             targets = [self._find(meta, name)] if name else list(meta.folders)
+            private = self._unlock(meta, passphrase)
             return [
                 self._open_folder(meta, f, private, unregister=False) for f in targets if f.state == "closed"
             ]
 
     def remove(self, passphrase: str, name: str) -> OpenResult:
-        """Take a folder out of the vault for good, restoring it to plaintext."""
+        """Take a folder out of the vault for good, restoring it to plaintext. Needs the passphrase even
+        when the folder is open: leaving the vault is for good, and it re-seals the metadata."""
         with self._ready() as meta:
             folder = self._find(meta, name)
-            if folder.state == "open":
-                meta.folders.remove(folder)
-                self.layout.save(meta)
-                return OpenResult(folder.name, Path(folder.path))
-            if read_session_owner(self.layout.session) is not None:
+            if self._session_on():
                 raise SessionActive()
             private = self._unlock(meta, passphrase)
+            if folder.state == "open":
+                meta.folders.remove(folder)
+                self._save_sealed(meta, private)
+                return OpenResult(folder.name, Path(folder.path))
             return self._open_folder(meta, folder, private, unregister=True)
 
     def passwd(
@@ -188,29 +247,39 @@ class Vault:
             current = meta.key.kdf
             kdf = KdfParams.fresh(memory_kib or current.memory_kib, iterations or current.iterations)
             meta.key = wrap_private_key(private, new, kdf)
-            self.layout.save(meta)
+            self._save_sealed(meta, private)
 
     def check_passphrase(self, passphrase: str) -> None:
         with self._ready() as meta:
             self._unlock(meta, passphrase)
+
+    def step_pending(self) -> bool:
+        """An interrupted step waits for the next operation to finish or undo it."""
+        return self.layout.journal.exists()
 
     def folders(self) -> list[Folder]:
         with self._ready() as meta:
             return list(meta.folders)
 
     def status(self) -> VaultStatus:
-        """Never waits: while another operation runs (a long close), reports the last committed state."""
+        """Never waits: while another operation runs (a long close), reports the last committed state.
+        Never fails on a damaged vault.json (reports it), and creates nothing where there is no vault."""
+        if not self.layout.meta.exists():
+            return VaultStatus(initialized=False, session_active=self.session_active())
         try:
-            with self._locked(timeout=0) as meta:
-                return self._status(meta, busy=False)
-        except LockTimeout:
-            return self._status(self.layout.load(), busy=True)
+            try:
+                with self._locked(timeout=0) as meta:
+                    return self._status(meta, busy=False)
+            except LockTimeout:
+                return self._status(self.layout.load(), busy=True)
+        except MetadataDamaged as exc:
+            return VaultStatus(initialized=True, session_active=self.session_active(), damaged=exc)
 
     def _status(self, meta: Metadata | None, busy: bool) -> VaultStatus:
-        active = read_session_owner(self.layout.session) is not None
+        active = self.session_active()
         if meta is None:
             return VaultStatus(initialized=False, session_active=active, busy=busy)
-        folders = [FolderStatus(f.name, f.state, f.size) for f in meta.folders]
+        folders = [FolderStatus(f.name, f.state, f.size, f.damaged) for f in meta.folders]
         return VaultStatus(initialized=True, session_active=active, folders=folders, busy=busy)
 
     # -- the session contract (issue 5 calls these) ----------------------------------------------
@@ -222,26 +291,37 @@ class Vault:
         (a program is writing to it) the lock is lifted again and the error raised: the session must
         not start with plaintext in place.
         """
-        with self._locked() as meta:
-            write_session(self.layout.session, owner_pid or os.getpid())
-            if meta is None:
-                return []
-            closed: list[str] = []
-            try:
+        # In memory first: from here on this process refuses to open, even before the lock is ours.
+        self._session_owner = owner_pid or os.getpid()
+        try:
+            self.layout.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            with self._locked() as meta:
+                write_session(self.layout.session, self._session_owner)
+                if meta is None:
+                    return []
+                closed: list[str] = []
                 for folder in [f for f in meta.folders if f.state == "open"]:
                     self._close_folder(meta, folder, register=False)
                     closed.append(folder.name)
-            except BaseException:
+                return closed
+        except BaseException:
+            self._session_owner = None
+            with contextlib.suppress(OSError):
                 clear_session(self.layout.session)
-                raise
-            return closed
+            raise
 
     def end_session(self) -> None:
-        with self._locked():
-            clear_session(self.layout.session)
+        self._session_owner = None
+        if self.layout.root.is_dir():
+            with self._locked():
+                clear_session(self.layout.session)
 
     def session_active(self) -> bool:
-        return read_session_owner(self.layout.session) is not None
+        """For display: a running agent that does not answer counts as a session (the safe side)."""
+        try:
+            return self._session_on()
+        except AgentSilent:
+            return True
 
     def vault_paths(self) -> list[Path]:
         """Every path an engineer request must not name: folders (open or closed), their temporary
@@ -264,10 +344,32 @@ class Vault:
     # -- steps ------------------------------------------------------------------------------------
 
     def _unlock(self, meta: Metadata, passphrase: str) -> Any:
+        """The private key, once the metadata is proven untampered (auth.py); seals a legacy vault."""
+        where = self.layout.meta
         try:
-            return unwrap_private_key(meta.key, passphrase)
-        except CorruptBlob:
-            raise Damaged(item="vault.json", kept=str(self.layout.meta)) from None
+            private = unwrap_private_key(meta.key, passphrase)
+        except CorruptBlob as exc:
+            why = WRAP_CHANGED if "version" in str(exc) else KEY_SWAPPED
+            raise MetadataTampered(path=str(where), why=why) from None
+        auth.verify(meta, private, where)
+        if auth.is_legacy(meta):  # migration: from now on the metadata is authenticated
+            meta.key = wrap_private_key(private, passphrase, meta.key.kdf)
+            self._save_sealed(meta, private)
+        return private
+
+    def _save_sealed(self, meta: Metadata, private: Any) -> None:
+        auth.seal(meta, private)
+        self.layout.save(meta)
+
+    def _failed(self, exc: OSError, hidden: Path, shown: Path, outcome: Text) -> StepFailed:
+        """An OSError as the user should read it: their folder's path, not our hidden working folder."""
+        path = shown
+        if exc.filename is not None:
+            try:
+                path = shown / Path(os.fsdecode(exc.filename)).relative_to(hidden)
+            except ValueError:
+                path = Path(os.fsdecode(exc.filename))
+        return StepFailed(path=str(path), error=exc.strerror or type(exc).__name__, outcome=outcome)
 
     def _check_new_folder(self, meta: Metadata, path: Path, name: str) -> Path:
         absolute = Path(path).absolute()
@@ -324,12 +426,20 @@ class Vault:
                 generation=generation,
                 public_key=meta.key.public_key,
                 buffers=self.buffers,
+                binding=auth.binding_of(folder, path),
             )
-        except BaseException:
-            remove_tree(self.layout.generation(generation))
-            quarantine.rename(path)
-            fsync_dir(path.parent)
-            journal.finish(self.layout)
+        except BaseException as exc:
+            try:
+                remove_tree(self.layout.generation(generation))
+                quarantine.rename(path)
+                fsync_dir(path.parent)
+                journal.finish(self.layout)
+            except OSError:
+                if isinstance(exc, OSError):  # the journal stays: the next operation rolls back
+                    raise self._failed(exc, quarantine, path, LATER) from exc
+                raise exc from None
+            if isinstance(exc, OSError):
+                raise self._failed(exc, quarantine, path, _named(CLOSE_UNDONE, folder.name)) from exc
             raise
         crash_point("close.verified")
         folder.state, folder.generation, folder.size = "closed", generation, sealed.size
@@ -337,8 +447,11 @@ class Vault:
             meta.folders.append(folder)
         self.layout.save(meta)  # the commit point
         crash_point("close.committed")
-        remove_tree(quarantine, crash_name="close.remove_plain")
-        journal.finish(self.layout)
+        try:
+            remove_tree(quarantine, crash_name="close.remove_plain")
+            journal.finish(self.layout)
+        except OSError as exc:
+            raise self._failed(exc, quarantine, path, _named(CLOSED_LEFTOVER, folder.name)) from exc
         crash_point("close.done")
 
     def _open_folder(self, meta: Metadata, folder: Folder, private: Any, unregister: bool) -> OpenResult:
@@ -346,9 +459,10 @@ class Vault:
         generation = folder.generation
         gen_dir = self.layout.generation(generation)
         try:
-            key, root, entries = read_manifest(gen_dir, generation, private)
+            manifest = read_generation(gen_dir, generation, private)
         except CorruptBlob:
             raise Damaged(item=folder.name, kept=str(gen_dir)) from None
+        auth.check_binding(meta, folder, manifest.binding, self.layout.meta)  # before any byte is written
         target = free_name(Path(folder.path))
         target.parent.mkdir(parents=True, exist_ok=True)  # its parent may have been deleted meanwhile
         staging = staging_path(target, folder.id)
@@ -369,38 +483,63 @@ class Vault:
             restored = restore_folder(
                 gen_dir,
                 generation,
-                key=key,
-                root=root,
-                entries=entries,
+                key=manifest.key,
+                root=manifest.root,
+                entries=manifest.entries,
                 staging=staging,
                 buffers=self.buffers,
                 on_file=lambda: crash_point("open.file"),
             )
-        except BaseException:
-            remove_tree(staging)
-            journal.finish(self.layout)
+        except BaseException as exc:
+            try:
+                remove_tree(staging)
+                journal.finish(self.layout)
+            except OSError:
+                if isinstance(exc, OSError):
+                    raise self._failed(exc, staging, target, LATER) from exc
+                raise exc from None
+            if isinstance(exc, OSError):
+                raise self._failed(exc, staging, target, _named(OPEN_UNDONE, folder.name)) from exc
             raise
-        damaged = bool(restored.damaged)
+        missing = set(restored.damaged)
+        size = sum(e.size for e in manifest.entries if e.kind == "file" and e.path not in missing)
         if os.path.lexists(target):  # someone created it meanwhile: never overwrite
             target = free_name(target)
-        journal.begin(self.layout, {**step, "target": str(target), "phase": "renaming", "damaged": damaged})
+        phase = {**step, "target": str(target), "phase": "renaming", "damaged": len(missing), "size": size}
+        journal.begin(self.layout, phase)
         crash_point("open.staged")
-        staging.rename(target)
-        fsync_dir(target.parent)
+        try:
+            staging.rename(target)
+            fsync_dir(target.parent)
+        except OSError as exc:  # the journal stays (phase "renaming"): the next operation settles it
+            raise self._failed(exc, staging, target, LATER) from exc
         crash_point("open.renamed")
         journal.commit_open(
-            meta, folder, target, generation=generation, damaged=damaged, unregister=unregister
+            meta,
+            folder,
+            target,
+            generation=generation,
+            damaged=len(missing),
+            unregister=unregister,
+            size=size,
         )
-        self.layout.save(meta)  # the commit point
+        self._save_sealed(meta, private)  # the commit point
         crash_point("open.committed")
-        if not damaged:
-            remove_tree(gen_dir, crash_name="open.remove_cipher")
-        journal.finish(self.layout)
+        try:
+            if not missing:
+                remove_tree(gen_dir, crash_name="open.remove_cipher")
+            journal.finish(self.layout)
+        except OSError as exc:
+            raise self._failed(exc, gen_dir, gen_dir, _named(OPENED_LEFTOVER, folder.name)) from exc
         return OpenResult(
             folder.name,
             target,
             [Damaged(item=f"{folder.name}/{p}", kept=str(gen_dir)) for p in restored.damaged],
         )
+
+
+def _named(text: Text, name: str) -> Text:
+    return Text(text.zh.format(name=name), text.en.format(name=name))
 
 
 __all__ = ["FolderStatus", "OpenResult", "Vault", "VaultError", "VaultStatus"]

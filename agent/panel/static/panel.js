@@ -21,9 +21,9 @@ const LABELS = {
     vault_path: "要保护的文件夹的完整路径", vault_name: "显示名称（可不填）",
     vault_pass_open: "输入口令以打开 “{name}”：", vault_pass_all: "输入口令以打开全部文件夹：",
     vault_pass_remove: "输入口令，把 “{name}” 永久移出保险箱（恢复为普通文件夹）：",
-    vault_confirm_remove: "把 “{name}” 永久移出保险箱（恢复为普通文件夹）？", vault_opened: "已打开：{names}",
+    vault_opened: "已打开：{names}",
     vault_closed: "已加密并隐藏：{names}", vault_added: "“{name}” 已加密并隐藏", vault_removed: "“{name}” 已恢复为普通文件夹",
-    vault_nothing: "没有需要处理的文件夹", vault_failed: "操作失败（{m}）" },
+    vault_nothing: "没有需要处理的文件夹", vault_failed: "操作失败（{m}）", vault_missing: "缺少 {n} 个损坏的文件" },
   "en": { title: "RME Remote Maintenance Expert", session: "Session", end: "End session", help: "Call an expert",
     call: "Call an expert", feed: "Activity", allow: "Allow", deny: "Deny", accept: "Accept", decline: "Decline",
     other: "中文", none: "No session", with: "In a session with engineer {name} (ID {id})",
@@ -47,10 +47,9 @@ const LABELS = {
     vault_path: "Full path of the folder to protect", vault_name: "Name (optional)",
     vault_pass_open: "Passphrase to open “{name}”:", vault_pass_all: "Passphrase to open every folder:",
     vault_pass_remove: "Passphrase to take “{name}” out of the vault for good (back to a normal folder):",
-    vault_confirm_remove: "Take “{name}” out of the vault for good (back to a normal folder)?",
     vault_opened: "Opened: {names}", vault_closed: "Encrypted and hidden: {names}",
     vault_added: "“{name}” is encrypted and hidden", vault_removed: "“{name}” is a normal folder again",
-    vault_nothing: "Nothing to do", vault_failed: "It did not work ({m})" },
+    vault_nothing: "Nothing to do", vault_failed: "It did not work ({m})", vault_missing: "{n} damaged files missing" },
 };
 let lang = "zh-CN";
 let version = -1;
@@ -173,12 +172,14 @@ function renderVault() {
   box.hidden = vault === null;
   if (vault === null) return;
   document.getElementById("vault-lock").hidden = !vault.session_active;
-  document.getElementById("vault-summary").textContent = !vault.initialized ? L.vault_none
+  document.getElementById("vault-summary").textContent = vault.damaged ? vault.message[lang]
+    : !vault.initialized ? L.vault_none
     : vault.busy || vaultWorking ? L.vault_busy : vault.folders.length === 0 ? L.vault_empty : "";
   const rows = vault.folders.map((f) => {
     const tr = el("tr", {}, el("td", { className: "name" }, f.name),
       el("td", { className: "state" }, f.state === "open" ? L.vault_state_open : L.vault_state_closed),
-      el("td", { className: "size" }, humanSize(f.size)));
+      el("td", { className: "size" },
+        humanSize(f.size) + (f.damaged ? " · " + fmt(L.vault_missing, { n: f.damaged }) : "")));
     tr.dataset.name = f.name;
     tr.dataset.state = f.state;
     const act = el("td", { className: "actions" });
@@ -207,11 +208,10 @@ function renderVault() {
   form.hidden = vaultPending === null;
   if (vaultPending) {
     const p = vaultPending;
-    const needPass = !(p.action === "remove" && p.state === "open");
-    document.getElementById("vault-pass").hidden = !needPass;
+    // Removing asks for the passphrase even for an open folder: leaving the vault is for good.
     document.getElementById("vault-pass-label").textContent = p.action === "open"
       ? (p.name ? fmt(L.vault_pass_open, { name: p.name }) : L.vault_pass_all)
-      : fmt(needPass ? L.vault_pass_remove : L.vault_confirm_remove, { name: p.name });
+      : fmt(L.vault_pass_remove, { name: p.name });
   }
   const st = document.getElementById("vault-status");
   st.textContent = vaultMsg ? vaultMsg.text[lang] : "";

@@ -58,7 +58,8 @@ def test_protect_watch_it_vanish_and_get_every_byte_back(setup: tuple[Path, Path
     listed = rme_agent("list", "--data-dir", data, lang="zh-CN")
     assert "照片\t已加密" in listed.stdout and str(home / "Photos") in listed.stdout
     status = json.loads(rme_agent("status", "--json", "--data-dir", data).stdout)
-    assert status["folders"] == [{"name": "照片", "state": "closed", "size": status["folders"][0]["size"]}]
+    size = status["folders"][0]["size"]
+    assert status["folders"] == [{"name": "照片", "state": "closed", "size": size, "damaged": 0}]
     wrong = rme_agent("open", "--data-dir", data, lang="zh-CN", RME_VAULT_PASSPHRASE="wrong passphrase")
     assert wrong.returncode == 1 and "口令不对" in wrong.stderr and not (home / "Photos").exists()
     opened = rme_agent("open", "照片", "--data-dir", data, "--passphrase-file", passfile)
@@ -117,3 +118,63 @@ def test_default_data_dir_follows_xdg(tmp_path: Path) -> None:
     done = vault_cli("init", "--kdf-memory-kib", "8192", env=env)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "xdg" / "rme" / "vault" / "vault.json").exists()
+
+
+def test_options_work_before_and_after_the_action(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env = {"RME_VAULT_PASSPHRASE": PASSPHRASE}
+    made = rme_agent("--data-dir", data, "init", "--kdf-memory-kib", "8192", "--kdf-iterations", "1", **env)
+    assert made.returncode == 0, made.stderr
+    before = rme_agent("--data-dir", data, "--lang", "zh-CN", "status")
+    assert before.returncode == 0 and "保险箱是空的" in before.stdout, before.stderr
+    after_wins = rme_agent("--lang", "zh-CN", "status", "--data-dir", data, "--lang", "en")
+    assert after_wins.returncode == 0 and "The vault is empty" in after_wins.stdout
+
+
+def test_passphrase_options_only_where_a_passphrase_is_asked(tmp_path: Path) -> None:
+    passfile = tmp_path / "pass"
+    passfile.write_text(PASSPHRASE)
+    for action in ("close", "status", "list"):
+        done = vault_cli(action, "--data-dir", tmp_path / "d", "--passphrase-file", passfile)
+        assert done.returncode == 2 and "unrecognized arguments: --passphrase-file" in done.stderr
+    assert "--passphrase-file" not in vault_cli("add", "--help").stdout
+    for action in ("open", "remove", "init", "passwd"):
+        shown = vault_cli(action, "--help").stdout
+        assert "--passphrase-file" in shown and "RME_VAULT_PASSPHRASE" in shown
+
+
+def test_without_a_terminal_the_error_names_both_ways_to_give_the_passphrase(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    for lang in ("en", "zh-CN"):
+        done = vault_cli("init", "--data-dir", tmp_path / "d", "--lang", lang)
+        assert done.returncode == 1
+        assert "--passphrase-file" in done.stderr and "RME_VAULT_PASSPHRASE" in done.stderr
+
+
+def test_reading_an_empty_data_dir_creates_nothing(tmp_path: Path) -> None:
+    data = tmp_path / "nothing-here"
+    for args in (("status",), ("status", "--json"), ("list",), ("close",), ("open",)):
+        vault_cli(*args, "--data-dir", data, env={"RME_VAULT_PASSPHRASE": PASSPHRASE})
+        assert not data.exists(), args
+
+
+def test_an_open_that_met_damaged_files_says_so(setup: tuple[Path, Path, Path]) -> None:
+    home, data, passfile = setup
+    photos = home / "Photos"
+    assert rme_agent("add", photos, "--data-dir", data).returncode == 0
+    status = json.loads(rme_agent("status", "--json", "--data-dir", data).stdout)
+    whole = status["folders"][0]["size"]
+    [gen] = (data / "vault" / "store").iterdir()
+    biggest = max(
+        (p for p in gen.iterdir() if p.name not in ("key", "manifest")), key=lambda p: p.stat().st_size
+    )
+    raw = bytearray(biggest.read_bytes())
+    raw[200] ^= 1
+    biggest.write_bytes(bytes(raw))
+    opened = rme_agent("open", "--data-dir", data, "--passphrase-file", passfile)
+    assert opened.returncode == 1 and "is open:" not in opened.stdout
+    assert "damaged files could not be decrypted" in opened.stderr, opened.stderr
+    listed = rme_agent("status", "--data-dir", data, lang="zh-CN")
+    assert "个文件损坏缺失" in listed.stdout
+    folder = json.loads(rme_agent("status", "--json", "--data-dir", data).stdout)["folders"][0]
+    assert folder["damaged"] >= 1 and folder["size"] < whole

@@ -82,6 +82,7 @@ def vault_cli(
         [sys.executable, "-m", "agent.vault", *map(str, args)],
         cwd=ROOT,
         env=full_env,
+        stdin=subprocess.DEVNULL,  # never a terminal: a passphrase must come from a file or the env
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -89,9 +89,7 @@ class Scene:
             *args,
             "--data-dir",
             self.data,
-            "--passphrase-file",
-            self.passfile,
-            env={"RME_VAULT_CRASH_AT": point},
+            env={"RME_VAULT_CRASH_AT": point, "RME_VAULT_PASSPHRASE": PASSPHRASE},
         )
         assert done.returncode == -signal.SIGKILL, (point, done.returncode, done.stdout, done.stderr)
 
@@ -209,8 +207,7 @@ def test_sigkill_after_random_delays(tmp_path: Path) -> None:
                 command,
                 "--data-dir",
                 str(scene.data),
-                "--passphrase-file",
-                str(scene.passfile),
+                *(["--passphrase-file", str(scene.passfile)] if command == "open" else []),
             ],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,

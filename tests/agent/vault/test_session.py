@@ -110,9 +110,10 @@ def test_status_shows_only_names_states_and_sizes(scene: tuple[Vault, Path, Path
     vault, _home, _data = scene
     status = vault.status().to_json()
     assert status["initialized"] is True and status["session_active"] is False and status["busy"] is False
-    assert [set(f) for f in status["folders"]] == [{"name", "state", "size"}] * 2
+    assert [set(f) for f in status["folders"]] == [{"name", "state", "size", "damaged"}] * 2
     taxes = next(f for f in status["folders"] if f["name"] == "Taxes")
-    assert taxes == {"name": "Taxes", "state": "closed", "size": len(b"RME-PLAINTEXT-MARKER tax")}
+    size = len(b"RME-PLAINTEXT-MARKER tax")
+    assert taxes == {"name": "Taxes", "state": "closed", "size": size, "damaged": 0}
     text = json.dumps(status, ensure_ascii=False)
     assert "2025.pdf" not in text and "日记" not in text and "home" not in text
 
@@ -124,3 +125,49 @@ def test_status_never_waits_for_a_running_operation(scene: tuple[Vault, Path, Pa
     with operation_lock(data / "vault" / "lock"):  # as if a long close were running
         status = vault.status()
     assert status.busy and [f.name for f in status.folders] == ["Private", "Taxes"]
+
+
+def test_the_lock_lives_in_the_session_owner_not_in_the_file(scene: tuple[Vault, Path, Path]) -> None:
+    """A consented `rm` of the lock file does not lift it: the process holding the session refuses."""
+    vault, home, data = scene
+    vault.begin_session()
+    (data / "vault" / "session.json").unlink()
+    with pytest.raises(SessionActive):
+        vault.open(PASSPHRASE)
+    with pytest.raises(SessionActive):
+        vault.remove(PASSPHRASE, "Private")
+    assert vault.session_active() and vault.status().session_active
+    assert not (home / "Private").exists()
+    vault.end_session()
+    vault.open(PASSPHRASE, "Taxes")
+    assert (home / "Taxes" / "2025.pdf").exists()
+
+
+def test_another_process_asks_the_running_agent(scene: tuple[Vault, Path, Path]) -> None:
+    """The probe is the running agent's word; None (no agent) falls back to the file."""
+    from agent.vault.errors import AgentSilent
+
+    _vault, home, data = scene
+    with pytest.raises(SessionActive):
+        Vault(data, session_probe=lambda: True).open(PASSPHRASE)
+
+    def silent() -> bool | None:
+        raise AgentSilent()
+
+    with pytest.raises(AgentSilent) as caught:
+        Vault(data, session_probe=silent).open(PASSPHRASE)
+    assert "did not answer" in caught.value.message("en") and "没有回答" in caught.value.message("zh-CN")
+    assert Vault(data, session_probe=silent).status().session_active  # shown as locked: the safe side
+    assert not (home / "Private").exists()
+    Vault(data, session_probe=lambda: None).open(PASSPHRASE, "Taxes")
+    assert (home / "Taxes" / "2025.pdf").exists()
+
+
+def test_a_failed_begin_lifts_the_lock_again(scene: tuple[Vault, Path, Path]) -> None:
+    vault, _home, data = scene
+    (data / "vault" / "vault.json").write_bytes(b'{"format": 2, "key"')
+    from agent.vault import MetadataDamaged
+
+    with pytest.raises(MetadataDamaged):
+        vault.begin_session()
+    assert not vault.session_active() and not (data / "vault" / "session.json").exists()

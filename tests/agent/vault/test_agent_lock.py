@@ -1,0 +1,54 @@
+"""The session lock against a real running agent (its panel is the local control channel): with the lock
+file deleted during a session, neither `rme-agent vault open` (another process) nor the panel opens."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+
+from protocol.messages import SessionEnd, SessionEndBody
+from tests.agent.session.harness import running_agent, start_session
+from tests.agent.vault.helpers import FAST_KDF, PASSPHRASE, vault_cli
+
+
+async def test_deleting_the_lock_file_does_not_open_the_vault_during_a_session(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / "Private").mkdir(parents=True)
+    (home / "Private" / "diary.txt").write_bytes(b"dear diary")
+    async with running_agent(tmp_path) as (server, runtime, _link):
+        data = runtime.config.data_dir
+        await asyncio.to_thread(runtime.vault.init, PASSPHRASE, **FAST_KDF)
+        await asyncio.to_thread(runtime.vault.add, home / "Private")
+        await runtime.ready.wait()
+        session = await start_session(server, runtime)
+        lock_file = data / "vault" / "session.json"
+        assert lock_file.exists()
+        lock_file.unlink()  # what a consented `rm` of it did
+
+        env = {"RME_VAULT_PASSPHRASE": PASSPHRASE}
+        cli = await asyncio.to_thread(vault_cli, "open", "--data-dir", data, env=env)
+        assert cli.returncode == 1 and "session is active" in cli.stderr, cli.stderr
+        zh = await asyncio.to_thread(
+            vault_cli, "--data-dir", data, "--lang", "zh-CN", "remove", "Private", env=env
+        )
+        assert zh.returncode == 1 and "会话" in zh.stderr
+        status = await asyncio.to_thread(vault_cli, "status", "--data-dir", data)
+        assert "session is active" in status.stdout
+
+        info = runtime.panel.info
+        async with httpx.AsyncClient(base_url=info.base, trust_env=False) as client:
+            headers = {"Authorization": f"Bearer {info.secret}"}
+            reply = await client.post("/api/vault/open", json={"passphrase": PASSPHRASE}, headers=headers)
+        assert reply.status_code == 423 and reply.json()["error"] == "session_active"
+        assert not (home / "Private").exists()
+
+        await server.send(SessionEnd(session=session, body=SessionEndBody(reason="resolved")))
+        for _ in range(200):
+            if not runtime.vault.session_active():
+                break
+            await asyncio.sleep(0.05)
+        done = await asyncio.to_thread(vault_cli, "open", "--data-dir", data, env=env)
+        assert done.returncode == 0, done.stderr
+        assert (home / "Private" / "diary.txt").read_bytes() == b"dear diary"
