@@ -303,7 +303,8 @@ class SessionGuard:
                 closed = await asyncio.to_thread(self.vault.begin_session)
             except (VaultError, OSError) as exc:
                 info.state = advance_session(info.state, "session.decline")
-                self.feed.add("session", texts.VAULT_FAILED, why=str(exc))
+                why = exc.bilingual() if isinstance(exc, VaultError) else str(exc)  # zh-CN and en
+                self.feed.add("session", texts.VAULT_FAILED, why=why)
                 await self.outbox.send(
                     SessionDecline(session=info.id, body=SessionDeclineBody(reason="vault"))
                 )

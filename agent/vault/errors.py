@@ -36,6 +36,10 @@ class VaultError(Exception):
         fields = {k: v.render(lang) if isinstance(v, Text) else v for k, v in self.fields.items()}
         return self.text.render(lang, **fields)
 
+    def bilingual(self) -> Text:
+        """Both languages at once, for a feed entry or a panel answer."""
+        return Text(self.message("zh-CN"), self.message("en"))
+
 
 class NotInitialized(VaultError):
     text = Text(
@@ -92,11 +96,13 @@ class Damaged(VaultError):
 
 class MetadataDamaged(VaultError):
     text = Text(
-        "保险箱的记录文件 {path} 已损坏，无法读取（{why}）；没有做任何改动。请从备份恢复这个文件，"
-        "或联系技术支持；在此之前保险箱不能打开或关闭",
+        "保险箱的记录文件 {path} 已损坏，无法读取（{why}）；没有做任何改动。在修复之前保险箱不能打开或关闭，"
+        "也不能开始远程协助（无法确认哪些文件夹是打开的）。请从备份恢复这个文件；如果没有备份，"
+        "可以把它所在的 vault 文件夹整个移到别处（加密的文件仍在里面）",
         "The vault's record file {path} is damaged and cannot be read ({why}); nothing was changed. "
-        "Restore that file from a backup or ask for support; until then the vault cannot be opened "
-        "or closed",
+        "Until it is repaired the vault cannot be opened or closed, and no remote session can start "
+        "(which folders are open is unknown). Restore the file from a backup; without one, move the "
+        "whole vault folder it is in somewhere else (the encrypted files stay inside it)",
     )
 
 

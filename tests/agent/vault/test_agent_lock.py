@@ -4,12 +4,20 @@ file deleted during a session, neither `rme-agent vault open` (another process) 
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import httpx
 
-from protocol.messages import SessionEnd, SessionEndBody
-from tests.agent.session.harness import running_agent, start_session
+from protocol.messages import (
+    EngineerIdentity,
+    SessionDecline,
+    SessionEnd,
+    SessionEndBody,
+    SessionOffer,
+    SessionOfferBody,
+)
+from tests.agent.session.harness import running_agent, start_session, wait_prompt
 from tests.agent.vault.helpers import FAST_KDF, PASSPHRASE, vault_cli
 
 
@@ -52,3 +60,26 @@ async def test_deleting_the_lock_file_does_not_open_the_vault_during_a_session(t
         done = await asyncio.to_thread(vault_cli, "open", "--data-dir", data, env=env)
         assert done.returncode == 0, done.stderr
         assert (home / "Private" / "diary.txt").read_bytes() == b"dear diary"
+
+
+async def test_a_damaged_record_refuses_the_session_at_once_with_a_reason(tmp_path: Path) -> None:
+    """Before: the offer's task died on a traceback and the engineer waited for the server's timeout."""
+    async with running_agent(tmp_path) as (server, runtime, _link):
+        await asyncio.to_thread(runtime.vault.init, PASSPHRASE, **FAST_KDF)
+        (runtime.config.data_dir / "vault" / "vault.json").write_bytes(b'{"format": 2, "ke')
+        status = await runtime.vault_status()
+        assert status["ok"] and status["damaged"] and "damaged" in status["message"]["en"]
+        await server.send(
+            SessionOffer(
+                session="s-damaged",
+                body=SessionOfferBody(ticket_id="t-1", engineer=EngineerIdentity(id="E1", name="Wang Wei")),
+            )
+        )
+        prompt = await wait_prompt(runtime, "session")
+        started = time.monotonic()
+        assert runtime.answer(prompt.id, True)
+        decline = await server.expect(SessionDecline, session="s-damaged")
+        assert decline.body.reason == "vault" and time.monotonic() - started < 5
+        said = [e.text for e in runtime.feed.entries if e.kind == "session"][-1]
+        assert "is damaged" in said.en and "已损坏" in said.zh
+        assert not runtime.vault.session_active()
