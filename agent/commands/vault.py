@@ -66,8 +66,8 @@ T_OS_ERROR_PENDING = Text(
     "operation; no file is lost)",
 )
 T_NO_PASS = Text(
-    "需要口令，但没有终端可以输入（请用 --passphrase-file 文件，或设置环境变量 {env}）",
-    "A passphrase is needed but there is no terminal to type it (use --passphrase-file FILE, or set "
+    "需要口令，但没有终端可以输入（请用 {option} 文件，或设置环境变量 {env}）",
+    "A passphrase is needed but there is no terminal to type it (use {option} FILE, or set "
     "the environment variable {env})",
 )
 
@@ -162,7 +162,8 @@ def _read_secret(path: Path | None, env: str, prompt: Text, lang: Lang) -> str:
     if env in os.environ:
         return os.environ[env]
     if not sys.stdin.isatty():
-        raise _Refused(Text(*(t.replace("{env}", env) for t in T_NO_PASS)))
+        option = "--new-passphrase-file" if env.endswith("_NEW_PASSPHRASE") else "--passphrase-file"
+        raise _Refused(Text(*(t.format(option=option, env=env) for t in T_NO_PASS)))
     return getpass.getpass(prompt.render(lang))
 
 

@@ -223,7 +223,7 @@ async def test_vault_routes_are_refused_without_the_secret_or_csrf(tmp_path: Pat
             status = await client.get("/api/vault")  # reading needs the cookie only
             assert status.status_code == 200
             assert status.json()["folders"] == [
-                {"name": "P", "state": "closed", "size": status.json()["folders"][0]["size"]}
+                {"name": "P", "state": "closed", "size": status.json()["folders"][0]["size"], "damaged": 0}
             ]
             assert str(private) not in status.text
             csrf = (await client.get("/")).text.split('name="rme-csrf" content="', 1)[1].split('"', 1)[0]
@@ -267,3 +267,35 @@ async def test_vault_routes_are_refused_without_the_secret_or_csrf(tmp_path: Pat
             done = await closing
             assert done.status_code == 200 and done.json() == {"ok": True, "closed": []}
             assert (await client.get("/api/vault")).json()["busy"] is False
+
+
+async def test_missing_files_and_a_damaged_record_are_shown(tmp_path: Path, browser: Browser) -> None:
+    async with running_agent(tmp_path) as (_server, runtime, _link):
+        await init_vault(runtime)
+        private = tmp_path / "home" / "Private"
+        private.mkdir(parents=True)
+        (private / "big").write_bytes(hashlib.sha256(b"x").digest() * 40_000)  # > 1 MiB: a blob of its own
+        (private / "small").write_bytes(b"fine")
+        await runtime.vault_add(str(private), "P")
+        [gen] = (runtime.config.data_dir / "vault" / "store").iterdir()
+        blob = max(
+            (p for p in gen.iterdir() if p.name not in ("key", "manifest")), key=lambda p: p.stat().st_size
+        )
+        raw = bytearray(blob.read_bytes())
+        raw[500] ^= 1
+        blob.write_bytes(bytes(raw))
+        result = await runtime.vault_open(PASSPHRASE, "P")
+        assert result["ok"] is False and result["error"] == "damaged"
+
+        page = await browser.new_page()
+        await page.goto(runtime.panel.login_url())
+        await wait_text(page, "#vault-folders tr[data-name='P']", "1 damaged files missing")
+        await page.locator("#lang").click()
+        await wait_text(page, "#vault-folders tr[data-name='P']", "缺少 1 个损坏的文件")
+        await page.locator("#lang").click()
+
+        meta = runtime.config.data_dir / "vault" / "vault.json"
+        meta.write_bytes(meta.read_bytes()[:40])
+        runtime.feed.touch()  # as any state change would: the panel re-reads the vault
+        await wait_text(page, "#vault-summary", "is damaged and cannot be read")
+        assert (private / "small").read_bytes() == b"fine"
