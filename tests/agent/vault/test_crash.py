@@ -188,7 +188,7 @@ def test_recovery_runs_from_any_command_and_the_api(tmp_path: Path) -> None:
 
 
 def test_sigkill_after_random_delays(tmp_path: Path) -> None:
-    """Not at a named point: kill the real process from outside at random moments, several times."""
+    """Not at a named point: kill the real process from outside at random moments inside its work."""
     scene = Scene(tmp_path)
     # A bigger tree so the kill lands inside the work, not before or after it.
     (scene.private / "more").mkdir()
@@ -213,9 +213,17 @@ def test_sigkill_after_random_delays(tmp_path: Path) -> None:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        time.sleep(0.25 + rng.random() * 0.35)  # interpreter start-up is ~0.2 s
+        # Not a fixed delay after start (start-up time varies with load): once the step's journal is
+        # written, a random moment inside the work; then check the kill really landed there.
+        journal = scene.data / "vault" / "journal.json"
+        deadline = time.monotonic() + 60
+        while not journal.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.002)
+        time.sleep(rng.random() * 0.03)
+        in_flight = journal.exists() and proc.poll() is None
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        assert in_flight and proc.returncode == -signal.SIGKILL, "the kill did not land mid-operation"
         scene.recover()
         scene.check_consistent()
     scene.check_every_byte()
