@@ -4,7 +4,7 @@
                       size) — no file names, no structure: those are only in the encrypted manifests —
                       and the seal: what the last passphrase-bearing step saw, with its MAC (auth.py)
     journal.json      the step in progress (see journal.py); absent when idle
-    session.json      present while an engineer session is active (see session.py)
+    session.json      present while an engineer session is active (see lock.py: only one of its marks)
     lock              inter-process lock file
     store/<gen>/      one generation = one close of one folder: `key` (sealed generation key),
                       `manifest` (encrypted entry list) and blobs named by random ids

@@ -42,7 +42,14 @@ from agent.vault.keys import (
     unwrap_private_key,
     wrap_private_key,
 )
-from agent.vault.lock import clear_session, operation_lock, read_session_owner, write_session
+from agent.vault.lock import (
+    SessionBeacon,
+    beacon_up,
+    clear_session,
+    operation_lock,
+    read_session_owner,
+    write_session,
+)
 from agent.vault.metadata import Folder, Layout, Metadata, new_id, quarantine_path, staging_path
 
 NOT_A_DIR = Text("不是文件夹", "it is not a folder")
@@ -137,6 +144,7 @@ class Vault:
         self.notes: list[str] = []  # recovery messages for the user, collected by each operation
         self.session_probe = session_probe
         self._session_owner: int | None = None  # set while this process holds the session
+        self._beacon = SessionBeacon(self.layout.data_dir)
 
     # -- plumbing ---------------------------------------------------------------------------------
 
@@ -158,8 +166,10 @@ class Vault:
             yield meta
 
     def _session_on(self) -> bool:
-        """Ours in memory, else the lock file (a live owner), else the running agent's word."""
-        if self._session_owner is not None or read_session_owner(self.layout.session) is not None:
+        """Ours in memory, else a live holder's beacon or lock file, else the running agent's word."""
+        if self._session_owner is not None or beacon_up(self.layout.data_dir):
+            return True
+        if read_session_owner(self.layout.session) is not None:
             return True
         return self.session_probe is not None and self.session_probe() is True
 
@@ -293,6 +303,8 @@ class Vault:
         """
         # In memory first: from here on this process refuses to open, even before the lock is ours.
         self._session_owner = owner_pid or os.getpid()
+        if self._session_owner == os.getpid():
+            self._beacon.raise_()
         try:
             self.layout.root.mkdir(parents=True, exist_ok=True, mode=0o700)
             with self._locked() as meta:
@@ -306,12 +318,14 @@ class Vault:
                 return closed
         except BaseException:
             self._session_owner = None
+            self._beacon.lower()
             with contextlib.suppress(OSError):
                 clear_session(self.layout.session)
             raise
 
     def end_session(self) -> None:
         self._session_owner = None
+        self._beacon.lower()
         if self.layout.root.is_dir():
             with self._locked():
                 clear_session(self.layout.session)
