@@ -17,12 +17,16 @@ What a step without the passphrase may have changed since the seal, and is accep
   a folder added (not in the seal, closed, binding checked at open);
   an interrupted step finished or rolled back by recovery (the folder at its path or at `path (n)`,
   beside it: restoring never overwrites).
-Everything else — a folder dropped, renamed or moved elsewhere, a closed folder's generation swapped,
-the key or KDF parameters edited, the seal removed — is refused as tampering.
+  a folder gone from the record (a remove finished by recovery; dropping one leaks nothing).
+Everything else — a folder renamed or moved elsewhere, a generation that belongs to another folder or
+place, the key or KDF parameters edited, the seal removed — is refused as tampering. An open seals the
+record before it starts (when it changed since the last seal), so an open that recovery finishes is
+already covered.
 
 The wrap's version (keys.py) records that the vault has a seal, inside the AES-GCM AAD: a file edited to
 look like one from before sealing does not unwrap as such. A vault from before sealing is accepted once,
-as it is, and sealed at its next passphrase-bearing step (migration).
+as it is, and sealed at its next passphrase-bearing step (migration); the generations it has then,
+written without bindings, are listed in the seal as vouched for.
 
 Limit: between two passphrase-bearing steps nothing can be checked — a close without the passphrase
 trusts the file as it finds it (the public key it seals to, the path it closes). Such an edit is detected
@@ -48,7 +52,6 @@ from agent.vault.metadata import Folder, Metadata, Seal, SealedFolder
 
 NO_SEAL = Text("缺少认证记录", "its authentication was removed")
 BAD_MAC = Text("认证码不符", "its authentication code does not match")
-DROPPED = Text("“{name}” 从记录中消失了", "“{name}” disappeared from it")
 RENAMED = Text("“{name}” 的名称被改了", "the name of “{name}” was changed")
 MOVED = Text("“{name}” 的位置被改到了别处", "the place of “{name}” was changed")
 NOT_CLOSED = Text("新加入的 “{name}” 不是加密状态", "“{name}”, added since, is not encrypted")
@@ -58,19 +61,34 @@ UNBOUND = Text(
 )
 
 
-def _mac_input(meta: Metadata, folders: tuple[SealedFolder, ...]) -> bytes:
-    doc = {"key": meta.key.to_json(), "folders": [f.to_json() for f in folders]}
+def _mac_input(meta: Metadata, folders: tuple[SealedFolder, ...], legacy: tuple[str, ...]) -> bytes:
+    doc = {"key": meta.key.to_json(), "folders": [f.to_json() for f in folders], "legacy": list(legacy)}
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def _mac(meta: Metadata, folders: tuple[SealedFolder, ...], private: X25519PrivateKey) -> bytes:
-    return hmac.new(metadata_key(private), _mac_input(meta, folders), sha256).digest()
+def _mac(
+    meta: Metadata, folders: tuple[SealedFolder, ...], legacy: tuple[str, ...], private: X25519PrivateKey
+) -> bytes:
+    return hmac.new(metadata_key(private), _mac_input(meta, folders, legacy), sha256).digest()
 
 
 def seal(meta: Metadata, private: X25519PrivateKey) -> None:
-    """Snapshot the folders as they are now and authenticate them with the key (before saving)."""
+    """Snapshot the folders as they are now and authenticate them with the key (before saving).
+
+    A vault sealed for the first time (the migration) vouches for every generation it has: they were
+    written before bindings. Later seals carry that list over, never add to it."""
     folders = tuple(SealedFolder.of(f) for f in meta.folders)
-    meta.seal = Seal(folders, _mac(meta, folders, private))
+    referenced = meta.referenced_generations()
+    if meta.seal is None:
+        legacy = tuple(sorted(referenced))
+    else:
+        legacy = tuple(g for g in meta.seal.legacy if g in referenced)
+    meta.seal = Seal(folders, _mac(meta, folders, legacy, private), legacy)
+
+
+def up_to_date(meta: Metadata) -> bool:
+    """The seal already describes the folders as they are (no need to write it again)."""
+    return meta.seal is not None and meta.seal.folders == tuple(SealedFolder.of(f) for f in meta.folders)
 
 
 def is_legacy(meta: Metadata) -> bool:
@@ -92,14 +110,14 @@ def verify(meta: Metadata, private: X25519PrivateKey, where: Path) -> None:
         return
     if meta.seal is None:
         raise MetadataTampered(path=str(where), why=NO_SEAL)
-    if not hmac.compare_digest(_mac(meta, meta.seal.folders, private), meta.seal.mac):
+    if not hmac.compare_digest(_mac(meta, meta.seal.folders, meta.seal.legacy, private), meta.seal.mac):
         raise MetadataTampered(path=str(where), why=BAD_MAC)
     sealed_ids = set()
     for old in meta.seal.folders:
         sealed_ids.add(old.id)
         live = meta.folder(old.id)
         if live is None:
-            raise MetadataTampered(path=str(where), why=_named(DROPPED, old.name))
+            continue  # a remove that recovery finished (or an edit that only loses the folder: no leak)
         if live.name != old.name:
             raise MetadataTampered(path=str(where), why=_named(RENAMED, old.name))
         if not same_place(old.path, live.path):
@@ -114,12 +132,8 @@ def verify(meta: Metadata, private: X25519PrivateKey, where: Path) -> None:
 def check_binding(meta: Metadata, folder: Folder, binding: dict[str, Any] | None, where: Path) -> None:
     """Before decrypting `folder`: its generation must say it belongs to this folder at this place."""
     if binding is None:
-        # Manifests from before bindings: only the generation the seal itself names is vouched for.
-        vouched = is_legacy(meta) or any(
-            f.id == folder.id and f.state == "closed" and f.generation == folder.generation
-            for f in (meta.seal.folders if meta.seal else ())
-        )
-        if vouched:
+        # Manifests from before bindings: only generations the migration found are vouched for.
+        if is_legacy(meta) or (meta.seal is not None and folder.generation in meta.seal.legacy):
             return
     elif (binding.get("id"), binding.get("name"), binding.get("path")) == (
         folder.id,

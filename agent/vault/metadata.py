@@ -110,13 +110,19 @@ class SealedFolder:
 class Seal:
     folders: tuple[SealedFolder, ...]
     mac: bytes
+    legacy: tuple[str, ...] = ()  # generations from before bindings, vouched for at the migration
 
     def to_json(self) -> dict[str, Any]:
-        return {"folders": [f.to_json() for f in self.folders], "mac": b64(self.mac)}
+        return {
+            "folders": [f.to_json() for f in self.folders],
+            "legacy": list(self.legacy),
+            "mac": b64(self.mac),
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Seal:
-        return cls(tuple(SealedFolder.from_json(f) for f in data["folders"]), unb64(data["mac"]))
+        folders = tuple(SealedFolder.from_json(f) for f in data["folders"])
+        return cls(folders, unb64(data["mac"]), tuple(str(g) for g in data.get("legacy", [])))
 
 
 @dataclass

@@ -477,6 +477,9 @@ class Vault:
         except CorruptBlob:
             raise Damaged(item=folder.name, kept=str(gen_dir)) from None
         auth.check_binding(meta, folder, manifest.binding, self.layout.meta)  # before any byte is written
+        if not auth.up_to_date(meta):
+            # Seal what was just verified: if recovery finishes this open, it finds the folder sealed.
+            self._save_sealed(meta, private)
         target = free_name(Path(folder.path))
         target.parent.mkdir(parents=True, exist_ok=True)  # its parent may have been deleted meanwhile
         staging = staging_path(target, folder.id)

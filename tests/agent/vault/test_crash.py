@@ -119,6 +119,7 @@ class Scene:
         assert meta is not None
         store = {p.name for p in (self.data / "vault" / "store").iterdir()}
         assert store == meta.referenced_generations()
+        self.vault.check_passphrase(PASSPHRASE)  # what recovery did leaves the sealed record valid
 
     def check_every_byte(self) -> None:
         if self.state() == "closed":
