@@ -58,7 +58,8 @@ T_EMPTY = Text("保险箱是空的", "The vault is empty")
 T_SESSION_ON = Text("工程师会话进行中：保险箱已锁定", "An engineer session is active: the vault is locked")
 T_STATE = {"open": Text("已打开", "open"), "closed": Text("已加密", "encrypted")}
 T_OS_ERROR = Text(
-    "文件操作失败：{error}（没有做任何改动）", "A file operation failed: {error} (nothing was changed)"
+    "文件操作失败：{error}（没有留下做了一半的步骤）",
+    "A file operation failed: {error} (no step was left half-done)",
 )
 T_OS_ERROR_PENDING = Text(
     "文件操作失败：{error}（中断的步骤会在下次保险箱操作时完成或撤销，不会丢失文件）",
