@@ -30,8 +30,9 @@ written without bindings, are listed in the seal as vouched for.
 
 Limit: between two passphrase-bearing steps nothing can be checked — a close without the passphrase
 trusts the file as it finds it (the public key it seals to, the path it closes). Such an edit is detected
-at the next passphrase-bearing step, not prevented; keeping engineer commands away from the data
-directory (the sandbox) is what prevents it.
+at the next passphrase-bearing step, not prevented (and not at all if it points at a `path (n)` sibling,
+which recovery legitimately does); keeping engineer commands away from the data directory (the sandbox)
+is what prevents it.
 """
 
 from __future__ import annotations
