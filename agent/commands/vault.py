@@ -186,6 +186,8 @@ def agent_probe(data_dir: Path) -> Callable[[], bool | None]:
     """
 
     def probe() -> bool | None:
+        if not (data_dir / "panel.json").exists():
+            return None  # no agent has announced itself: skip importing the HTTP client at all
         import httpx  # noqa: PLC0415 - only when a passphrase step or a status needs it
 
         from agent.panel.control import NoAgent, get  # noqa: PLC0415
