@@ -4,6 +4,7 @@ frames, wrong directions and states, floods — over real TLS WebSockets to a re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 import pytest
@@ -191,10 +192,14 @@ async def test_floods_are_rate_limited_then_cut_off(rme_server: RunningServer) -
     agent = await agent_connect(rme_server, identity)
     frame = agent.conn.send(Heartbeat()).decode()
     codes: list[str] = []
-    try:
-        for _ in range(700):
+    # The bucket refills while the server works through the flood, so a loaded server needs more than
+    # the burst to run dry; it cuts the connection long before the last is sent, and the errors it sent
+    # before closing are still read below.
+    with contextlib.suppress(ConnectionClosed):
+        for _ in range(3000):
             await agent.send_raw(frame)
-        async with asyncio.timeout(10):
+    try:
+        async with asyncio.timeout(30):
             while True:
                 item = await agent.recv()
                 if isinstance(item, Error):

@@ -27,11 +27,12 @@ from server.db.migrate import upgrade
 from server.db.tables import new_id, nodes, tickets, utcnow
 from server.metrics import Metrics
 from server.relay import nodes as node_rows
-from server.relay.bus import InProcessBus, Note
+from server.relay.bus import InProcessBus
 from server.relay.nodes import NodeKeeper
-from server.relay.services import ENGINEERS_TOPIC, AuditSink, Services, engineer_topic
+from server.relay.notes import ENGINEERS_TOPIC, Note, engineer_topic
+from server.relay.services import AuditSink, Services
 from server.tickets import store
-from server.tickets.lifecycle import TicketState
+from server.tickets.lifecycle import Event, Party, TicketState, apply
 from tests.server.helpers import (
     ADMIN,
     AgentIdentity,
@@ -85,10 +86,16 @@ async def open_ticket(db: AsyncEngine, node_id: str | None, state: TicketState =
     ticket = await new_ticket(db, device, node_id=node_id)
     if state is not TicketState.QUEUED:
         engineer = await create_engineer(db, new_id("eng"), "a long password", Role.ENGINEER)
-        assert await store.accept(db, ticket.id, engineer.id)
+        assert await store.transition(
+            db, ticket.id, apply(TicketState.QUEUED, Event.ACCEPT, Party.ENGINEER, engineer_id=engineer.id)
+        )
         if state is TicketState.ACTIVE:
-            assert await store.move(db, ticket.id, TicketState.ACCEPTED, TicketState.OFFERED)
-            assert await store.move(db, ticket.id, TicketState.OFFERED, TicketState.ACTIVE)
+            assert await store.transition(
+                db, ticket.id, apply(TicketState.ACCEPTED, Event.OFFER, Party.SERVER)
+            )
+            assert await store.transition(
+                db, ticket.id, apply(TicketState.OFFERED, Event.USER_ACCEPT, Party.AGENT)
+            )
     return ticket.id
 
 
