@@ -280,3 +280,29 @@ async def test_a_killed_single_node_ends_its_tickets_at_restart(tmp_path: Path) 
         assert ("session.end", "system", session) in await audit_kinds(restarted, "system")
     finally:
         restarted.stop()
+
+
+async def test_the_heartbeat_purges_expired_outputs_at_most_every_ten_minutes(db: AsyncEngine) -> None:
+    from server.relay.nodes import OUTPUT_PURGE_EVERY
+    from server.tickets import outputs
+
+    keeper = NodeKeeper(services(db))
+
+    async def short_lived(message: str) -> None:
+        await outputs.keep(
+            db,
+            "s_1",
+            message_id=message,
+            action_id="a_1",
+            sha256="0" * 64,
+            size=1,
+            text="x",
+            retention_s=0.001,
+        )
+        await asyncio.sleep(0.01)
+
+    await short_lived("m_1")
+    assert await keeper.purge_outputs(now=1000.0) == 1
+    await short_lived("m_2")
+    assert await keeper.purge_outputs(now=1060.0) == 0  # too soon after the last purge
+    assert await keeper.purge_outputs(now=1000.0 + OUTPUT_PURGE_EVERY) == 1
