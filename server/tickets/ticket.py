@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from server.tickets.lifecycle import TicketState
@@ -22,7 +22,3 @@ class Ticket:
     created_at: dt.datetime
     report: dict[str, Any] | None
     node_id: str | None = None  # the server node whose agent link holds it (None: unknown, pre-0003)
-
-    def moved(self, state: TicketState) -> Ticket:
-        """This ticket in `state` (after a move the store persisted)."""
-        return replace(self, state=state)
