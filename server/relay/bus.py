@@ -78,3 +78,6 @@ class InProcessBus(Bus):
             except Exception:  # one broken subscriber must not stop delivery to the rest
                 log.exception("bus handler failed", extra={"topic": topic, "kind": str(note.kind)})
         return len(handlers)
+
+
+__all__ = ["Bus", "Handler", "InProcessBus", "Note", "Subscription"]  # Note: `server.relay.notes`

@@ -121,6 +121,8 @@ class Note:
     message: object = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
+        if type(self.kind) is not NoteKind:  # a plain string names a kind too; unknown ones fail here
+            object.__setattr__(self, "kind", NoteKind(self.kind))
         model = PAYLOADS.get(self.kind)
         if model is None and self.payload is not None:
             raise NoteError(f"a {self.kind} note carries no payload")

@@ -16,6 +16,7 @@ from server.audit import AuditWriteError, JsonValue
 from server.config import ServerConfig
 from server.metrics import Metrics
 from server.relay.bus import Bus
+from server.relay.notes import ENGINEERS_TOPIC, agent_topic, engineer_topic  # re-exported: their old home
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -85,3 +86,14 @@ class Services:
             self.metrics.audit_failures.inc()
             log.exception("audit append failed", extra={"kind": kind, "actor": actor})
             raise AuditWriteError(str(exc)) from exc
+
+
+__all__ = [
+    "ENGINEERS_TOPIC",
+    "AgentConnection",
+    "AuditSink",
+    "EngineerConnection",
+    "Services",
+    "agent_topic",
+    "engineer_topic",
+]

@@ -60,6 +60,9 @@ def test_a_payload_must_fit_its_kind() -> None:
         Note(NoteKind.OFFER, "x", payload=LinkMoved(link="l_1"))
     with pytest.raises(NoteError):
         Note(NoteKind.KILL, "x", payload=LinkMoved(link="l_1"))
+    assert Note("revoke", "x").kind is NoteKind.REVOKE  # type: ignore[arg-type]  # a plain name is the kind
+    with pytest.raises(ValueError, match="not a valid"):
+        Note("no.such.kind", "x")  # type: ignore[arg-type]
 
 
 def test_a_malformed_note_from_redis_is_refused_not_guessed() -> None:
