@@ -12,7 +12,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, async_playwright
 
-from agent.session.runtime import Offline
+from agent.app import Offline
 from protocol.actions import CommandParams
 from protocol.messages import (
     ActionResult,
@@ -86,6 +86,10 @@ async def test_consent_feed_and_end_in_the_browser(tmp_path: Path, browser: Brow
         assert await prompt.locator("pre.verbatim").inner_text() == command  # shown verbatim
         await prompt.locator("button[data-action=allow]").click()
         assert (await server.expect(ConsentReply, body__action_id=action_id)).body.decision == "allowed"
+        held = page.locator("#outputs .output[data-state=held]")  # the user reads it first
+        await held.wait_for()
+        assert "42" in await held.locator("pre.output-text").inner_text()
+        await held.locator("button[data-action=release]").click()
         result = await server.expect(ActionResult, body__action_id=action_id)
         assert result.body.outcome is not None and "42" in result.body.outcome.output  # type: ignore[union-attr]
         await page.wait_for_selector("#feed li[data-kind=result]")
