@@ -9,6 +9,7 @@ from pathlib import Path
 import psutil
 
 from agent.actions.command import RunningCommand, wait_dead
+from agent.session.book import MAX_WAITING
 from agent.session.feed import UserLog
 from protocol.actions import CommandOutcome, CommandParams, DiagnoseParams
 from protocol.messages import (
@@ -218,3 +219,39 @@ async def test_vault_closes_when_the_session_starts_and_its_folders_are_refused(
                 break
             await asyncio.sleep(0.02)
         assert not runtime.vault.session_active()  # the user may open it again
+
+
+async def test_300_requests_make_one_prompt_and_a_visible_queue(tmp_path: Path) -> None:
+    async with running_agent(tmp_path, consent_timeout=30) as (server, runtime, _link):
+        session = await start_session(server, runtime)
+        ids = [await request(server, session, CommandParams(command=f"echo {n}")) for n in range(300)]
+        first = await server.expect(ConsentRequest, body__action_id=ids[0], timeout=30)
+        assert first.body.timeout_s == 30
+        for _ in range(1000):
+            if len(runtime.guard.to_json()["queue"]) == MAX_WAITING:
+                break
+            await asyncio.sleep(0.02)
+        state = runtime.guard.to_json()
+        assert len(state["prompts"]) == 1 and state["prompts"][0]["content"]["action_id"] == ids[0]
+        assert [q["id"] for q in state["queue"]] == ids[1 : 1 + MAX_WAITING]
+        assert state["queue"][0]["preview"] == "echo 1" and state["queue"][0]["en"] == "Run a command"
+        # Beyond the queue: refused at once, the user never bothered.
+        refused = await server.expect(ConsentReply, body__action_id=ids[-1], timeout=30)
+        assert refused.body.decision == "refused"
+        # Answering shows the next one, and only then is the engineer told it is being asked.
+        runtime.answer(state["prompts"][0]["id"], False)
+        assert (await server.expect(ConsentReply, body__action_id=ids[0])).body.decision == "denied"
+        await server.expect(ConsentRequest, body__action_id=ids[1])
+        assert runtime.guard.to_json()["prompts"][0]["content"]["action_id"] == ids[1]
+        summary = await runtime.end_session()
+        assert summary["refused"] == MAX_WAITING  # the prompt and the 99 still queued
+
+
+async def test_send_without_asking_sends_the_output_at_once(tmp_path: Path) -> None:
+    async with running_agent(tmp_path) as (server, runtime, _link):
+        session = await start_session(server, runtime)
+        action_id = await consented_command(server, runtime, session, "echo auto", send_output=True)
+        result = await server.expect(ActionResult, body__action_id=action_id)
+        assert isinstance(result.body.outcome, CommandOutcome) and result.body.outcome.output == "auto\n"
+        [shown] = runtime.guard.to_json()["outputs"]
+        assert shown["state"] == "auto" and shown["output"] == "auto\n"
