@@ -27,6 +27,7 @@ from agent import executors
 from agent.actions.command import CommandLedger
 from agent.config import AgentConfig
 from agent.executors.base import ActionFailed, Executor, Job
+from agent.executors.described import Described
 from agent.i18n import LANGS, Lang, Text
 from agent.inbox import Inbox
 from agent.session import texts
@@ -222,12 +223,17 @@ class SessionGuard:
 
     def _request(self, message: ActionRequest, now: float) -> None:
         body = message.body
-        executor = self.executors[body.action.kind]
+        executor = self.executors.get(body.action.kind)
         described: dict[Lang, Any] = {}
         refusal: Text | None = None
         if self.active and message.session == self._session_id() and body.action_id not in self.book.actions:
-            described = {lang: executor.describe(body.action, body.reason, lang) for lang in LANGS}
-            refusal = executor.refusal(body.action)
+            if executor is None:  # a kind the protocol knows and this agent cannot do: never asked
+                unknown = Described(body.action.kind, body.action.kind, "", body.reason, "", "high", "")
+                described = dict.fromkeys(LANGS, unknown)
+                refusal = texts.REFUSED_UNSUPPORTED
+            else:
+                described = {lang: executor.describe(body.action, body.reason, lang) for lang in LANGS}
+                refusal = executor.refusal(body.action)
         effects = self.book.request(
             message.session,
             body.action_id,
@@ -235,7 +241,7 @@ class SessionGuard:
             described=described,
             refusal=refusal,
             now=now,
-            holds_output=executor.holds_output,
+            holds_output=executor is not None and executor.holds_output,
         )
         self._apply(effects)
 

@@ -45,6 +45,10 @@ REFUSED_FLOOD = Text(
     "已自动拒绝：“{title}” — 等待您回答的请求太多了",
     "Refused automatically: “{title}” — too many requests are already waiting for you",
 )
+REFUSED_UNSUPPORTED = Text(
+    "已自动拒绝：“{title}” — 这个版本的助手不能执行这类请求",
+    "Refused automatically: “{title}” — this version of the agent cannot do this kind of request",
+)
 QUEUED = Text(
     "“{title}” 在排队，等您先回答前面的问题（排在第 {ahead} 位）",
     "“{title}” waits until you have answered the question before it ({ahead} in the queue)",

@@ -255,3 +255,13 @@ async def test_send_without_asking_sends_the_output_at_once(tmp_path: Path) -> N
         assert isinstance(result.body.outcome, CommandOutcome) and result.body.outcome.output == "auto\n"
         [shown] = runtime.guard.to_json()["outputs"]
         assert shown["state"] == "auto" and shown["output"] == "auto\n"
+
+
+async def test_a_kind_without_an_executor_is_refused_before_asking(tmp_path: Path) -> None:
+    async with running_agent(tmp_path) as (server, runtime, _link):
+        session = await start_session(server, runtime)
+        runtime.guard.executors = {k: v for k, v in runtime.guard.executors.items() if k != "diagnose"}
+        action_id = await request(server, session, DiagnoseParams())
+        reply = await server.expect(ConsentReply, body__action_id=action_id)
+        assert reply.body.decision == "refused" and "cannot do this kind" in (reply.body.reason or "")
+        assert runtime.guard.book.prompt is None
