@@ -142,8 +142,12 @@ class SessionGuard:
     async def _send_in_order(self) -> None:
         while True:
             message = await self._sending.get()
-            with contextlib.suppress(Exception):  # a broken connection must not stop the next send
+            try:
                 await self.outbox.send(message)
+            except Exception:  # noqa: S112 (a broken connection must not stop the next send)
+                continue
+            finally:
+                self._sending.task_done()
 
     def _apply(self, effects: list[Effect]) -> None:
         for effect in effects:
@@ -434,6 +438,9 @@ class SessionGuard:
         if pending:
             await asyncio.wait(pending, timeout=2.0)
         if self._sender is not None:
+            with contextlib.suppress(TimeoutError):  # what the book decided before the end still leaves
+                async with asyncio.timeout(1.0):
+                    await self._sending.join()
             self._sender.cancel()
         if self._timer is not None:
             self._timer.cancel()
