@@ -63,6 +63,14 @@ class ServerConfig(BaseModel):
     node_heartbeat: float = Field(default=10.0, gt=0)
     node_dead_after: float = Field(default=30.0, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # The supervisor's reports and alerts (`server.kpi`): the desk's time zone (IANA name), how often
+    # each node samples the engineer consoles it holds, how often alerts are evaluated, and where an
+    # alert's change is sent (a Standard Webhooks endpoint and its `whsec_…` secret).
+    report_tz: str = "Asia/Shanghai"
+    presence_period: float = Field(default=30.0, gt=0)
+    alert_period: float = Field(default=5.0, gt=0)
+    alert_webhook_url: str | None = None
+    alert_webhook_secret: str | None = None
 
     @model_validator(mode="after")
     def _dead_after_spans_missed_beats(self) -> ServerConfig:

@@ -134,3 +134,32 @@ nodes = sa.Table(
     sa.Column("started_at", Time, nullable=False),
     sa.Column("seen_at", Time, nullable=False),
 )
+
+# Engineer consoles online, as spans (`server.kpi.presence`): each node samples the consoles it holds
+# every `presence_period` seconds and stretches the engineer's open span (or starts one). The weekly
+# report compares these with the engineers the load needed. A span ends at its last sample.
+engineer_presence = sa.Table(
+    "engineer_presence",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("engineer_id", sa.String(32), nullable=False),
+    sa.Column("node_id", sa.String(32), nullable=False),
+    sa.Column("started_at", Time, nullable=False),
+    sa.Column("seen_at", Time, nullable=False, index=True),
+    sa.Index("ix_engineer_presence_engineer_node", "engineer_id", "node_id"),
+)
+
+# The supervisor's alerts (`server.kpi.alerts`): a threshold per kind (NULL: off) and whether it is
+# raised now. Nodes move `active` by compare-and-set, so exactly one node announces each change.
+ALERT_KINDS = ("response_time", "queue_length")
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("kind", sa.String(24), primary_key=True),
+    sa.Column("threshold", sa.Float, nullable=True),
+    sa.Column("active", sa.Boolean, nullable=False, default=False),
+    sa.Column("value", sa.Float, nullable=True),
+    sa.Column("changed_at", Time, nullable=True),
+    sa.Column("changed_by", sa.String(64), nullable=True),
+    sa.CheckConstraint(_in("kind", ALERT_KINDS), name="kind"),
+)

@@ -71,6 +71,9 @@ class TicketFacts:
     ended_at: dt.datetime | None
     outcome: str | None
     satisfaction: int | None
+    engineer_id: str | None = None
+    root_cause: str | None = None  # the diagnosis report's, when the help request carried one
+    resolution: str | None = None  # the engineer's resolution code at the end
 
 
 @dataclass(frozen=True)
