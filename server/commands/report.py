@@ -46,13 +46,18 @@ def last_week(tz_name: str, now: dt.datetime | None = None) -> str:
 def run_week(args: argparse.Namespace) -> int:
     # Imported here: `rme-server --help` must not pay for the report's modules.
     from server.kpi.report_html import render_csv, render_html  # noqa: PLC0415
-    from server.kpi.report_store import engineer_names, load_week_report  # noqa: PLC0415
+    from server.kpi.report_store import engineer_names, load_week_report, zone  # noqa: PLC0415
     from server.kpi.week import StaffingSettings  # noqa: PLC0415
 
     if not 0 < args.share < 1 or args.within < 0:
         print("rme-server: --share must be between 0 and 1 and --within not negative", file=sys.stderr)
         return 2
     settings = StaffingSettings(answer_within_s=args.within, answer_share=args.share)
+    try:
+        zone(args.tz)
+    except ValueError as exc:
+        print(f"rme-server: {exc}", file=sys.stderr)
+        return 2
 
     async def work(ctx: AdminContext) -> tuple[Any, dict[str, str]]:
         week = args.week or last_week(args.tz)

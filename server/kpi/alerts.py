@@ -154,13 +154,19 @@ class Alerts:
         async with self._lock:
             values = await measure(self._engine, now)
             states = []
+            lost = False
             for known in await self.states():
                 value = values.value(known.kind)
                 want = decide(known.threshold, value)
-                if want != known.active and await self._claim(known.kind, known.active, want, value, now):
+                if want == known.active:
+                    states.append(known)
+                elif await self._claim(known.kind, known.active, want, value, now):
                     await self._announce(known.kind, want, value, known.threshold, now)
-                    known = AlertState(known.kind, known.threshold, want, value, now)  # noqa: PLW2901
-                states.append(known)
+                    states.append(AlertState(known.kind, known.threshold, want, value, now))
+                else:
+                    lost = True  # another node moved it first (and announced it)
+            if lost:
+                states = await self.states()
         if self._on_values is not None:
             self._on_values(values, states)
         return values, states

@@ -14,7 +14,7 @@ from server.kpi.presence import load_spans
 from server.kpi.store import load_facts
 from server.kpi.week import StaffingSettings, WeekReport, build_week_report, parse_week, week_bounds
 
-__all__ = ["engineer_names", "load_week_report"]
+__all__ = ["engineer_names", "load_week_report", "zone"]
 
 
 async def load_week_report(
@@ -26,7 +26,7 @@ async def load_week_report(
 ) -> WeekReport:
     """The report for `week` (ISO, `2026-W48`) in `tz_name`; ValueError for a bad week or zone."""
     now = now or dt.datetime.now(dt.UTC)
-    tz = _zone(tz_name)
+    tz = zone(tz_name)
     year, number = parse_week(week)
     _, midnights = week_bounds(year, number, tz)
     start, end = midnights[0], midnights[-1]
@@ -45,7 +45,7 @@ async def engineer_names(engine: AsyncEngine) -> dict[str, str]:
     return {r.id: r.display_name for r in rows}
 
 
-def _zone(name: str) -> ZoneInfo:
+def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ValueError, KeyError, OSError):

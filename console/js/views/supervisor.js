@@ -7,6 +7,7 @@ import { cause, t, time, waited } from "../i18n.js";
 import { auditButtons, verifyPicker } from "./audit.js";
 import { barChart } from "./charts.js";
 import { verdictBadge } from "./report.js";
+import { alertsPanel, weeklyPanel } from "./weekly.js";
 
 const KPIS = ["answer_rate", "response_s", "first_contact_fix", "session_min", "satisfaction"];
 
@@ -97,9 +98,13 @@ export function supervisorView(ctx) {
   const openBox = el("div", { id: "open-items" });
   const recentBox = el("div", { id: "recent" });
   const connected = el("p", { class: "muted", id: "connected" });
+  const alerts = alertsPanel(ctx);
   const root = el("section", { class: "view supervisor" },
     el("h1", {}, t("sup_title")),
+    alerts.banner,
     el("h2", {}, t("kpis")), kpis,
+    el("h2", {}, t("alerts_title")), alerts.panel,
+    el("h2", {}, t("report_title")), weeklyPanel(ctx),
     el("h2", {}, t("open_items")), connected, openBox,
     el("h2", {}, t("recent")), recentBox,
     el("h2", {}, t("audit")), verifyPicker());
@@ -108,7 +113,7 @@ export function supervisorView(ctx) {
   async function load() {
     const offset = -new Date().getTimezoneOffset();
     const [data, overview] = await Promise.all([
-      ctx.api(`/api/console/kpis?utc_offset_min=${offset}`), ctx.api("/api/console/overview")]);
+      ctx.api(`/api/console/kpis?utc_offset_min=${offset}`), ctx.api("/api/console/overview"), alerts.load()]);
     kpis.replaceChildren(...KPIS.map((k) => kpiCard(k, data)));
     connected.textContent = t("connected", overview.connected);
     openBox.replaceChildren(overview.open.length ? overviewTable(ctx, overview.open, false) : el("p", { class: "muted" }, t("none_open")));
