@@ -29,7 +29,15 @@ from server.relay.engineer_link import EngineerLink
 from server.relay.nodes import NodeKeeper
 from server.relay.services import Services
 from server.tls import certificate_fingerprint
-from server.web import admin_routes, auth_routes, console_routes, ops_routes, report_routes, ticket_routes
+from server.web import (
+    admin_routes,
+    auth_routes,
+    console_routes,
+    desk_routes,
+    ops_routes,
+    report_routes,
+    ticket_routes,
+)
 from server.web.security import get_services
 
 log = logging.getLogger("rme.server")
@@ -90,7 +98,15 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
         redoc_url=None,
         openapi_url=None,
     )
-    for module in (ops_routes, auth_routes, admin_routes, ticket_routes, console_routes, report_routes):
+    for module in (
+        ops_routes,
+        auth_routes,
+        admin_routes,
+        ticket_routes,
+        console_routes,
+        report_routes,
+        desk_routes,
+    ):
         app.include_router(module.router)
 
     @app.websocket("/ws/agent")

@@ -49,7 +49,7 @@ const STRINGS = {
     kind_diagnose: "诊断", kind_repair: "修复", kind_command: "命令", kind_push_file: "发送文件",
     seconds_left: "剩 {s} 秒", exit_code: "退出码 {code}", truncated: "（输出已截断）",
     repair_fixed: "修复成功：{before} → {after}", repair_not_fixed: "已执行，但问题仍在：{after}",
-    repair_not_applied: "没有执行（不适用）", saved_as: "已保存到用户的收件箱：{name}（{size}，SHA-256 一致）",
+    repair_not_applied: "没有执行（不适用）", saved_as: "已保存到用户的收件箱：{name}（{size}）；代理报告的 SHA-256 与发送的文件一致",
     sent_bytes: "已发送 {done} / {total}",
     chat: "对话", chat_placeholder: "给用户发消息", send: "发送", you: "我", user: "用户",
     end_title: "结束会话", end_reason: "结果", resolution_cat: "解决类别", note: "备注（写入审计记录）",
@@ -69,6 +69,16 @@ const STRINGS = {
     alerts_title: "告警", alert_response: "最近 15 分钟平均等待（秒）高于", alert_queue: "排队人数多于",
     alert_off: "不告警", alert_save: "保存", alert_now: "当前：{value}",
     alert_raised: "告警：{what} {threshold}（当前 {value}）",
+    hash_mismatch: "SHA-256 不一致：文件在传输中被改变，不能使用", hash_show: "显示完整 SHA-256",
+    hash_sent: "发送的", hash_reported: "代理报告的", choose: "— 请选择 —", end_needs_choice: "请先选择结果和解决类别",
+    timeout_label: "命令超时（秒）", consent_left: "等待用户同意：剩余 {s} 秒",
+    canned: "快捷回复", canned_pick: "插入快捷回复…", canned_edit: "快捷回复（主管可编辑）", canned_add: "添加",
+    canned_delete: "删除", canned_zh: "中文", canned_en: "English",
+    customer_history: "该客户以前的会话", no_customer_history: "该客户以前没有会话。",
+    nav_search: "搜索", search_title: "搜索工单", search_placeholder: "客户、设备、用户的话或编号", search_none: "没有找到。",
+    behind_figure: "查看计入该指标的工单", behind_none: "没有工单。",
+    shortcuts: "键盘快捷键", shortcut_help: "Alt+A 接受；Alt+C 输入命令；Alt+T 聊天；Alt+E 结束会话；Alt+S 搜索；? 显示本帮助",
+    notify_title: "新的求助", notify_body: "{customer}：{words}",
     kpis: "服务指标", today: "今天", week: "最近 7 天", target: "目标", no_data: "无数据",
     met: "达标", not_met: "未达标",
     k_answer_rate: "接听率", k_response_s: "平均响应时间", k_first_contact_fix: "一次解决率",
@@ -135,7 +145,7 @@ const STRINGS = {
     seconds_left: "{s} s left", exit_code: "exit code {code}", truncated: "(output truncated)",
     repair_fixed: "Fixed: {before} → {after}", repair_not_fixed: "Applied, but still failing: {after}",
     repair_not_applied: "Not applied (not applicable)",
-    saved_as: "Saved in the user's inbox as {name} ({size}, SHA-256 matches)",
+    saved_as: "Saved in the user's inbox as {name} ({size}); the SHA-256 the agent reports matches the file sent",
     sent_bytes: "sent {done} of {total}",
     chat: "Chat", chat_placeholder: "Message the user", send: "Send", you: "me", user: "user",
     end_title: "End the session", end_reason: "Outcome", resolution_cat: "Resolution", note: "Note (kept in the audit record)",
@@ -158,19 +168,32 @@ const STRINGS = {
     alerts_title: "Alerts", alert_response: "Mean wait over 15 minutes (s) above", alert_queue: "Requests waiting more than",
     alert_off: "off", alert_save: "Save", alert_now: "now: {value}",
     alert_raised: "Alert: {what} {threshold} (now {value})",
+    hash_mismatch: "SHA-256 MISMATCH: the file changed on the way; do not use it", hash_show: "Show the full SHA-256",
+    hash_sent: "sent", hash_reported: "reported by the agent", choose: "— choose —",
+    end_needs_choice: "Choose an outcome and a resolution first",
+    timeout_label: "Command timeout (s)", consent_left: "waiting for the user's consent: {s} s left",
+    canned: "Canned replies", canned_pick: "Insert a canned reply…", canned_edit: "Canned replies (supervisors edit)",
+    canned_add: "Add", canned_delete: "Delete", canned_zh: "中文", canned_en: "English",
+    customer_history: "This customer's earlier sessions", no_customer_history: "No earlier sessions for this customer.",
+    nav_search: "Search", search_title: "Search tickets", search_placeholder: "customer, device, the user's words or id",
+    search_none: "Nothing found.",
+    behind_figure: "Show the tickets behind this figure", behind_none: "No tickets.",
+    shortcuts: "Keyboard shortcuts",
+    shortcut_help: "Alt+A accept; Alt+C type a command; Alt+T chat; Alt+E end the session; Alt+S search; ? this help",
+    notify_title: "New help request", notify_body: "{customer}: {words}",
     kpis: "Service figures", today: "Today", week: "Last 7 days", target: "Target", no_data: "no data",
     met: "met", not_met: "missed",
     k_answer_rate: "Answer rate", k_response_s: "Response time", k_first_contact_fix: "First-contact fix",
     k_session_min: "Average session", k_satisfaction: "Satisfaction",
     k_detail_answer_rate: "{answered} answered, {unanswered} unanswered, {waiting} waiting",
     k_detail_response_s: "90% within {p90}",
-    k_detail_first_contact_fix: "{sessions} sessions, {resolved} resolved, {repeat} repeat calls",
-    k_detail_session_min: "{sessions} sessions", k_detail_satisfaction: "{ratings} ratings, mean {mean}",
+    k_detail_first_contact_fix: "{sessions} {sessions|session|sessions}, {resolved} resolved, {repeat} repeat {repeat|call|calls}",
+    k_detail_session_min: "{sessions} {sessions|session|sessions}", k_detail_satisfaction: "{ratings} {ratings|rating|ratings}, mean {mean}",
     recent: "Recently ended sessions", audit: "Audit", download_audit: "Download audit report", verify_this: "Verify",
     verify_audit: "Verify an audit report",
-    verify_ok: "Verified: all {n} events are in the signed log (tree size {size})",
+    verify_ok: "Verified: {n} {n|event|events} in the signed log (tree size {size})",
     verify_bad: "Verification FAILED: {problems}",
-    connected: "Connected: {agents} devices, {engineers} engineer consoles",
+    connected: "Connected: {agents} {agents|device|devices}, {engineers} engineer {engineers|console|consoles}",
     error: "Error: {msg}", err_ticket_unavailable: "Someone else took this request, or the user left",
     ago_s: "{n} s", ago_m: "{m} min {s} s", ago_h: "{h} h {m} min",
     minutes: "{n} min", seconds: "{n} s",
@@ -214,9 +237,14 @@ export function setLang(lang) {
 
 export function lang() { return current; }
 
+// `{name}` is replaced by vars.name; `{name|one|other}` picks a word by whether vars.name is 1
+// (English plurals: "1 session", "2 sessions"; Chinese strings need no such forms).
 export function t(key, vars) {
   const s = STRINGS[current][key] ?? STRINGS.en[key] ?? key;
-  return vars ? s.replace(/\{(\w+)\}/g, (_, k) => (k in vars ? String(vars[k]) : "")) : s;
+  if (!vars) return s;
+  return s
+    .replace(/\{(\w+)\|([^|}]*)\|([^}]*)\}/g, (_, k, one, other) => (Number(vars[k]) === 1 ? one : other))
+    .replace(/\{(\w+)\}/g, (_, k) => (k in vars ? String(vars[k]) : ""));
 }
 
 export function cause(code) {

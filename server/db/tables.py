@@ -163,3 +163,15 @@ alerts = sa.Table(
     sa.Column("changed_by", sa.String(64), nullable=True),
     sa.CheckConstraint(_in("kind", ALERT_KINDS), name="kind"),
 )
+
+# Canned chat replies for engineers (`server.web.desk_routes`), in both languages; supervisors edit them.
+canned_replies = sa.Table(
+    "canned_replies",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("text_zh", sa.String(1000), nullable=False),
+    sa.Column("text_en", sa.String(1000), nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+    sa.Column("updated_by", sa.String(64), nullable=False),
+)
