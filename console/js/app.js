@@ -192,4 +192,7 @@ window.addEventListener("unhandledrejection", (ev) => toast(t("error", { msg: ev
 window.addEventListener("error", (ev) => toast(t("error", { msg: ev.message })));
 
 setLang(initialLang());
-api("/api/auth/me").then((who) => { me = who; start(); }).catch(() => route());
+api("/api/auth/session").then((state) => {
+  me = state.engineer;
+  if (me) start(); else route();
+}).catch(() => route());

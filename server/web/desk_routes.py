@@ -87,11 +87,19 @@ async def add_canned(body: CannedIn, request: Request, who: Engineer = require_s
     return {"id": reply_id, "text_zh": body.text_zh, "text_en": body.text_en}
 
 
+async def _require_reply(request: Request, reply_id: str) -> None:
+    async with get_services(request).engine.connect() as conn:
+        found = await conn.scalar(sa.select(canned_replies.c.id).where(canned_replies.c.id == reply_id))
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such canned reply")
+
+
 @router.put("/api/console/canned/{reply_id}")
 async def edit_canned(
     reply_id: str, body: CannedIn, request: Request, who: Engineer = require_supervisor
 ) -> dict[str, Any]:
-    await _audit(request, "canned.edited", who, {"id": reply_id[:64]})
+    await _require_reply(request, reply_id)  # audited only when there is something to change
+    await _audit(request, "canned.edited", who, {"id": reply_id})
     async with get_services(request).engine.begin() as conn:
         done = await conn.execute(
             sa.update(canned_replies)
@@ -105,7 +113,8 @@ async def edit_canned(
 
 @router.delete("/api/console/canned/{reply_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_canned(reply_id: str, request: Request, who: Engineer = require_supervisor) -> Response:
-    await _audit(request, "canned.deleted", who, {"id": reply_id[:64]})
+    await _require_reply(request, reply_id)
+    await _audit(request, "canned.deleted", who, {"id": reply_id})
     async with get_services(request).engine.begin() as conn:
         done = await conn.execute(sa.delete(canned_replies).where(canned_replies.c.id == reply_id))
     if done.rowcount == 0:

@@ -287,7 +287,7 @@ def test_the_supervisor_sees_honest_figures(console_server: RunningServer, brows
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     login(page, server, SUPERVISOR)
     page.click("#nav-supervisor")
-    today = page.locator('.kpi[data-kpi="session_min"] [data-period="today"]')
+    today = page.locator('.kpi[data-kpi="session_min"] .big[data-period="today"]')
     expect(today).to_contain_text("秒")
     assert "0.0" not in today.inner_text()
     page.locator('.behind-link[data-kpi="session_min"][data-period="today"]').click()

@@ -125,7 +125,8 @@ def start_server(data_dir: Path, database_url: str, **settings: str) -> RunningS
             stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
         )  # fmt: skip
     server = RunningServer(process, port, data_dir, env, log)
-    deadline = time.monotonic() + 30
+    # Generous: a loaded 2-core machine takes tens of seconds to import and migrate.
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited: {log.read_text()[-3000:]}")

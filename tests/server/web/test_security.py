@@ -61,6 +61,19 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/api/console/overview"): "supervisor",
     ("GET", "/api/console/kpis"): "supervisor",
     ("POST", "/api/console/audit/verify"): "supervisor",
+    ("GET", "/api/auth/session"): "public",  # who is logged in, or nobody
+    ("GET", "/favicon.ico"): "public",
+    # The supervisor's weekly report and alerts (server/web/report_routes.py).
+    ("GET", "/api/console/report/week"): "supervisor",
+    ("GET", "/api/console/alerts"): "supervisor",
+    ("PUT", "/api/console/alerts/{kind}"): "supervisor",
+    # A day's work (server/web/desk_routes.py).
+    ("GET", "/api/console/canned"): "engineer",
+    ("POST", "/api/console/canned"): "supervisor",
+    ("PUT", "/api/console/canned/{reply_id}"): "supervisor",
+    ("DELETE", "/api/console/canned/{reply_id}"): "supervisor",
+    ("GET", "/api/console/search"): "engineer",
+    ("GET", "/api/console/kpis/{figure}/tickets"): "supervisor",
 }
 # WebSockets: the engineer's needs a login (tested below); the agent's authenticates devices in-band.
 EXPECTED_SOCKETS = {"/ws/engineer", "/ws/agent"}
