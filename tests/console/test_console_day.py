@@ -10,14 +10,9 @@ English plurals, the favicon — and no error in the browser's console during al
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import threading
-from collections.abc import Awaitable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 
-import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from protocol.actions import PushFileOutcome
@@ -31,76 +26,13 @@ from protocol.messages import (
     ConsentReplyBody,
     ConsentRequest,
     ConsentRequestBody,
-    HelpQueued,
-    HelpRequest,
-    HelpRequestBody,
-    SessionAccept,
     SessionEnd,
-    SessionOffer,
 )
 from tests.console.conftest import login, new_context
-from tests.server.helpers import (
-    ADMIN,
-    ENGINEER,
-    AgentIdentity,
-    ProtocolClient,
-    RunningServer,
-    agent_enroll,
-    logged_in,
-    new_customer_code,
-)
+from tests.console.protocol_agent import Background, ask, background, enroll, next_of, take_offer
+from tests.server.helpers import ENGINEER, ProtocolClient, RunningServer
 
-T = TypeVar("T")
-CUSTOMER = "张三 Zhang San"
-
-
-class Background:
-    """An event loop in a thread, for the protocol agent (Playwright's sync API holds this thread's)."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Awaitable[T], timeout: float = 60) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)  # type: ignore[arg-type]
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-
-
-@pytest.fixture
-def background() -> Iterator[Background]:
-    bg = Background()
-    yield bg
-    bg.close()
-
-
-async def enroll(server: RunningServer) -> ProtocolClient:
-    async with logged_in(server, *ADMIN) as admin:
-        _, code = await new_customer_code(admin)
-    return await agent_enroll(server, AgentIdentity(), code)
-
-
-async def ask(agent: ProtocolClient, words: str) -> str:
-    await agent.send(HelpRequest(body=HelpRequestBody(words=words, lang="zh-CN")))
-    return (await agent.expect(HelpQueued)).body.ticket_id
-
-
-async def take_offer(agent: ProtocolClient) -> str:
-    offer = await agent.expect(SessionOffer, wait=30)
-    assert offer.session is not None
-    await agent.send(SessionAccept(session=offer.session))
-    return offer.session
-
-
-async def next_of(agent: ProtocolClient, kind: type[Any], wait: float = 30) -> Any:
-    """The next message of `kind`, skipping chunk frames and other kinds."""
-    while True:
-        message = await agent.recv(wait)
-        if isinstance(message, kind):
-            return message
+__all__ = ["background"]
 
 
 async def ask_consent(agent: ProtocolClient, session: str) -> str:

@@ -22,10 +22,13 @@ from server.accounts.roles import Role
 from server.db.engine import open_engine
 from server.kpi.presence import record_sample
 from server.tickets.lifecycle import Outcome
-from tests.console.conftest import Agent, login, new_context
+from tests.console.conftest import WAIT_MS, WIDE, login
+from tests.console.protocol_agent import Background, ask, background, enroll
 from tests.console.test_console_e2e import Shots
 from tests.server.helpers import SUPERVISOR, RunningServer
 from tests.server.kpi.test_store import make_device, session
+
+__all__ = ["background"]
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -73,12 +76,16 @@ def run_in_thread(server: RunningServer) -> None:
 
 
 def test_weekly_report_and_alerts(
-    console_server: RunningServer, browser: Browser, agent: Agent, tmp_path: Path
+    console_server: RunningServer, browser: Browser, background: Background, tmp_path: Path
 ) -> None:
     server = console_server
     run_in_thread(server)
     shots = Shots(tmp_path / "shots")
-    context = new_context(browser, "zh-CN")
+    # The desk is in Shanghai: the console asks for the report in the browser's time zone.
+    context = browser.new_context(
+        ignore_https_errors=True, viewport=WIDE, locale="zh-CN", timezone_id="Asia/Shanghai"
+    )
+    context.set_default_timeout(WAIT_MS)
     page = context.new_page()
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -118,13 +125,14 @@ def test_weekly_report_and_alerts(
     page.fill("#alert-queue_length", str(waiting))
     page.click("#alert-save-queue_length")
     expect(page.locator("#alert-banner")).to_be_hidden()
-    asked = agent.cli("help", "alert test: 网络断了", "--no-browser", timeout=90)
-    assert asked.returncode == 0, asked.stdout + asked.stderr
+    agent = background.run(enroll(server))
+    background.run(ask(agent, "alert test: 网络断了"))
     expect(page.locator("#alert-banner")).to_be_visible()
     expect(page.locator("#alert-banner")).to_contain_text("Requests waiting more than")
     shots.take(page, "supervisor-alerts-en")
     page.fill("#alert-queue_length", "")
     page.click("#alert-save-queue_length")
     expect(page.locator("#alert-banner")).to_be_hidden()
+    background.run(agent.close())
     assert errors == [], errors
     context.close()

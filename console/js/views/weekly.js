@@ -41,13 +41,16 @@ function reportUrl(week, format) {
   return `/api/console/report/week?${q}`;
 }
 
+let chosenWeek = null; // kept across a redraw (a language switch re-renders the view)
+
 export function weeklyPanel(ctx) {
-  const picker = el("input", { type: "week", id: "report-week", value: lastWeek() });
+  const picker = el("input", { type: "week", id: "report-week", value: chosenWeek || lastWeek() });
   const summary = el("div", { id: "report-summary", class: "report-summary" });
   const openLink = el("a", { id: "report-open", target: "_blank", rel: "noopener" }, t("report_open"));
   const csvLink = el("a", { id: "report-csv" }, t("report_csv"));
   async function show() {
     const week = picker.value || lastWeek();
+    chosenWeek = week;
     openLink.href = reportUrl(week, "html");
     csvLink.href = reportUrl(week, "csv");
     summary.replaceChildren(el("p", { class: "muted" }, t("loading")));
