@@ -21,6 +21,7 @@ from server.config import ServerConfig
 from server.db.engine import open_engine
 from server.db.migrate import upgrade
 from server.db.tables import new_id
+from server.billing.delivery import Deliverer
 from server.kpi.runtime import start_kpi
 from server.metrics import Metrics
 from server.relay.agent_link import AgentLink
@@ -32,6 +33,7 @@ from server.tls import certificate_fingerprint
 from server.web import (
     admin_routes,
     auth_routes,
+    bss_routes,
     console_routes,
     desk_routes,
     ops_routes,
@@ -77,6 +79,8 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
         # previous run's, and that run's open tickets are ended now, before serving.
         await node.start(alone=not config.redis_url)
         app.state.kpi = start_kpi(app.state.services)
+        app.state.billing = Deliverer(engine, config.billing_period, config.billing_retry_base)
+        app.state.billing.start()
         log.info(
             "server ready",
             extra={"database": engine.dialect.name, "bus": type(bus).__name__, "node": node.node_id},
@@ -84,6 +88,7 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
         try:
             yield
         finally:
+            await app.state.billing.stop()
             await app.state.kpi.stop()
             await node.stop()
             await bus.close()
@@ -106,6 +111,7 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
         console_routes,
         report_routes,
         desk_routes,
+        bss_routes,
     ):
         app.include_router(module.router)
 

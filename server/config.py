@@ -71,6 +71,10 @@ class ServerConfig(BaseModel):
     alert_period: float = Field(default=5.0, gt=0)
     alert_webhook_url: str | None = None
     alert_webhook_secret: str | None = None
+    # Billing events (`server.billing.delivery`): how often each node looks for due events when nothing
+    # woke it, and the first retry delay (doubling per attempt, at most an hour, for up to 3 days).
+    billing_period: float = Field(default=1.0, gt=0)
+    billing_retry_base: float = Field(default=2.0, gt=0)
 
     @model_validator(mode="after")
     def _dead_after_spans_missed_beats(self) -> ServerConfig:

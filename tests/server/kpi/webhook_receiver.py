@@ -16,14 +16,14 @@ SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # any base64: the tests'
 
 
 class Receiver:
-    def __init__(self, secret: str = SECRET, fail_first: int = 0) -> None:
+    def __init__(self, secret: str = SECRET, fail_first: int = 0, port: int = 0) -> None:
         self.secret = secret
         self.fail_first = fail_first
         self.attempts = 0
         self.rejected = 0
         self.events: dict[str, Any] = {}  # webhook-id → payload, each once
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
