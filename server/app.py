@@ -17,11 +17,11 @@ from fastapi import FastAPI, WebSocket, status
 
 from server.accounts.sessions import COOKIE_NAME, session_engineer
 from server.audit import AuditLog, NoteSigner
+from server.billing.delivery import Deliverer
 from server.config import ServerConfig
 from server.db.engine import open_engine
 from server.db.migrate import upgrade
 from server.db.tables import new_id
-from server.billing.delivery import Deliverer
 from server.kpi.runtime import start_kpi
 from server.metrics import Metrics
 from server.relay.agent_link import AgentLink

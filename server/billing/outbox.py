@@ -5,8 +5,8 @@ reports, delivered later by whichever node claims it.
   `webhook-id` for that endpoint (stable across retries, so the receiver deduplicates by it).
 * `claim(engine, …)`: due rows are leased to one node for `LEASE` — on PostgreSQL with
   `SELECT … FOR UPDATE SKIP LOCKED` (two nodes never wait on, or take, the same rows), on SQLite by one
-  `UPDATE … WHERE id IN (due) RETURNING` (SQLite has one writer at a time; a single-node database). A node that dies
-  mid-delivery loses its lease; the rows come due again after it.
+  `UPDATE … WHERE id IN (due) RETURNING` (SQLite has one writer at a time; a single-node database).
+  A node that dies mid-delivery loses its lease; the rows come due again after it.
 * `delivered` / `failed`: a failure is retried with exponential back-off and jitter
   (`retry_delay`) until `GIVE_UP_AFTER` (3 days) from the event, then the row is *dead*: kept, listed
   for admins, and `replay` makes it pending again.
