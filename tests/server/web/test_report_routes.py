@@ -109,7 +109,10 @@ async def test_a_help_request_raises_the_queue_alert_everywhere(
             await sup.put("/api/console/alerts/coffee", json={"threshold": 1}, headers=origin)
         ).status_code == 404
         # Without the console's origin a state change is refused (CSRF).
-        assert (await sup.put("/api/console/alerts/queue_length", json={"threshold": 0})).status_code == 403
+        other = {"origin": "https://evil.example"}
+        assert (
+            await sup.put("/api/console/alerts/queue_length", json={"threshold": 0}, headers=other)
+        ).status_code == 403
         before = (await sup.get("/api/console/alerts")).json()
         assert before["values"]["queue_length"] == 0
         assert not any(a["active"] for a in before["alerts"])
