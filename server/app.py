@@ -28,7 +28,8 @@ from server.relay.engineer_link import EngineerLink
 from server.relay.nodes import NodeKeeper
 from server.relay.services import Services
 from server.tls import certificate_fingerprint
-from server.web import admin_routes, auth_routes, console_routes, ops_routes, ticket_routes
+from server.web import admin_routes, auth_routes, console_routes, errors, ops_routes, ticket_routes
+from server.web.body_limit import BodyLimitMiddleware
 from server.web.security import get_services
 
 log = logging.getLogger("rme.server")
@@ -87,6 +88,8 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
         redoc_url=None,
         openapi_url=None,
     )
+    app.add_middleware(BodyLimitMiddleware)
+    errors.install(app)
     for module in (ops_routes, auth_routes, admin_routes, ticket_routes, console_routes):
         app.include_router(module.router)
 
