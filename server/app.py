@@ -23,6 +23,7 @@ from server.config import ServerConfig
 from server.db.engine import open_engine
 from server.db.migrate import upgrade
 from server.db.tables import new_id
+from server.devices.revocation import RevocationSweeper
 from server.metrics import Metrics
 from server.relay.agent_link import AgentLink
 from server.relay.bus import Bus, InProcessBus
@@ -71,6 +72,9 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
         # Without Redis this node cannot reach any other, so it is alone: every other node row is a
         # previous run's, and that run's open tickets are ended now, before serving.
         await node.start(alone=not config.redis_url)
+        # Devices revoked by another process (`rme-server customer revoke`) are cut within seconds.
+        revocations = RevocationSweeper(app.state.services)
+        revocations.start()
         log.info(
             "server ready",
             extra={"database": engine.dialect.name, "bus": type(bus).__name__, "node": node.node_id},
@@ -78,6 +82,7 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
         try:
             yield
         finally:
+            await revocations.stop()
             await node.stop()
             await bus.close()
             await engine.dispose()
