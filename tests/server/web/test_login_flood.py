@@ -13,6 +13,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from protocol.messages import (
@@ -72,9 +73,9 @@ class Flood:
 
 
 async def open_session(
-    server: RunningServer, engineer: ProtocolClient, admin_http: object
+    server: RunningServer, engineer: ProtocolClient, admin_http: httpx.AsyncClient
 ) -> tuple[ProtocolClient, str]:
-    _, code = await new_customer_code(admin_http)  # type: ignore[arg-type]
+    _, code = await new_customer_code(admin_http)
     agent = await agent_enroll(server, AgentIdentity(), code)
     await agent.send(HelpRequest(body=HelpRequestBody(words="no internet", lang="en")))
     queued = await agent.expect(HelpQueued)
