@@ -7,9 +7,7 @@ kill switch's 200 ms. (On main, with Argon2 on the event loop, the End took 1.76
 from __future__ import annotations
 
 import asyncio
-import json
 import statistics
-import subprocess
 import time
 from collections.abc import Iterator
 
@@ -31,8 +29,6 @@ from protocol.messages import (
 from tests.server.helpers import (
     ADMIN,
     ENGINEER,
-    PYTHON,
-    ROOT,
     AgentIdentity,
     ProtocolClient,
     RunningServer,
@@ -42,6 +38,7 @@ from tests.server.helpers import (
     new_customer_code,
     running_server,
 )
+from tests.server.web.flood import Flood
 
 CLIENTS = 16
 ROUNDS = 6
@@ -54,22 +51,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     folder = tmp_path_factory.mktemp("flood")
     with running_server(folder, f"sqlite+aiosqlite:///{folder / 'rme.db'}") as running:
         yield running
-
-
-class Flood:
-    def __init__(self, server: RunningServer) -> None:
-        self.process = subprocess.Popen(
-            [PYTHON, "-m", "tests.server.web.flood", server.base, str(server.ca), str(CLIENTS)],
-            stdout=subprocess.PIPE, text=True, cwd=ROOT,
-        )  # fmt: skip
-        assert self.process.stdout is not None
-        assert self.process.stdout.readline().strip() == "flooding"
-
-    def stop(self) -> dict[str, int]:
-        self.process.terminate()
-        out, _ = self.process.communicate(timeout=120)
-        counts: dict[str, int] = json.loads(out.strip().splitlines()[-1])
-        return counts
 
 
 async def open_session(
@@ -135,7 +116,7 @@ async def test_user_end_reaches_the_engineer_fast_under_a_login_flood(server: Ru
         quiet = [await open_session(server, engineer, admin) for _ in range(ROUNDS)]
         flooded = [await open_session(server, engineer, admin) for _ in range(ROUNDS)]
         base_ends, base_notified = await measure(engineer, quiet)
-        flood = Flood(server)
+        flood = Flood(server.base, server.ca, CLIENTS)
         try:
             await asyncio.sleep(2.0)  # the flood is in full swing: the hashing pool is full
             ends, notified = await measure(engineer, flooded)
