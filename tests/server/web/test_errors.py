@@ -50,3 +50,12 @@ async def test_nul_in_path_ids_is_a_4xx(rme_server: RunningServer) -> None:
     async with logged_in(rme_server, *ADMIN) as admin:
         reply = await admin.post("/api/engineers/a%00b/disable")
         assert 400 <= reply.status_code < 500, reply.status_code
+
+
+async def test_a_malformed_referer_is_a_403(rme_server: RunningServer) -> None:
+    async with rme_server.http() as http:
+        del http.headers["Origin"]
+        reply = await http.post(
+            "/api/auth/login", json={"username": "a", "password": "b"}, headers={"Referer": "http://["}
+        )
+    assert reply.status_code == 403
