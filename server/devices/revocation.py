@@ -29,8 +29,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.db.tables import devices, utcnow
-from server.relay.bus import Bus, Note
-from server.relay.services import Services, agent_topic
+from server.relay.bus import Bus
+from server.relay.notes import Note, NoteKind, agent_topic
+from server.relay.services import Services
 
 log = logging.getLogger("rme.devices.revocation")
 
@@ -47,7 +48,7 @@ async def revoked_since(engine: AsyncEngine, since: dt.datetime) -> set[str]:
 
 async def publish_revocation(bus: Bus, device_id: str, actor: str) -> int:
     """Tell whichever node holds `device_id` to cut it; returns how many connections heard it."""
-    return await bus.publish(agent_topic(device_id), Note("revoke", actor))
+    return await bus.publish(agent_topic(device_id), Note(NoteKind.REVOKE, actor))
 
 
 class RevocationSweeper:
