@@ -2,13 +2,14 @@
 
 An Argon2id verification takes ~100 ms of CPU and 64 MiB (argon2-cffi's RFC 9106 low-memory profile).
 Run on the event loop, 16 clients failing logins delayed another engineer's heartbeat to 620 ms and the
-user's End reached the engineer in 1.76 s instead of 41 ms. Here hashing runs in `workers` threads
-(argon2-cffi releases the GIL for the C work) in Linux's SCHED_IDLE class (else niced to 10), so they
-get only CPU time nothing else wants: under a 16-client flood the user's End reached the engineer
-+2 ms later than without it at the median (+25 ms with nice 10 alone). At most `queue` more wait;
-beyond that `HashBusy` is raised at once (the caller answers 503) instead of queueing without end.
-The limit counts work in the threads, not waiting coroutines: a caller that gives up (client gone)
-keeps its slot until its hash is done.
+user's End reached the engineer in 1.76 s instead of 41 ms. In the server, hashing runs in `workers`
+worker processes (spawned) in Linux's SCHED_IDLE class (else niced to 10), so it gets only CPU time
+nothing else wants. Processes, not threads: a low-priority thread of the server that holds the GIL
+between its C calls stalls the event loop until the scheduler lets it run again (seen: 447 ms on a
+loaded machine). Commands hash in a thread (no loop to protect; no process to start).
+At most `queue` more wait; beyond that `HashBusy` is raised at once (the caller answers 503) instead
+of queueing without end. The limit counts work in the workers, not waiting coroutines: a caller that
+gives up (client gone) keeps its slot until its hash is done.
 
 `configure()` is called by the app at start-up with the operator's settings; commands use the
 defaults. Passwords are never logged or kept.
@@ -19,10 +20,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import multiprocessing
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
@@ -39,7 +42,8 @@ class HashBusy(Exception):
 
 def _lower_priority() -> None:
     # Linux: scheduling class and nice apply per thread (and to the threads libargon2 starts from it).
-    # SCHED_IDLE: hashing gets only CPU time nothing else in the system wants.
+    # SCHED_IDLE: hashing gets only CPU time nothing else in the system wants. In a worker process,
+    # not a thread of the server's: a low-priority thread holding the GIL would stall the event loop.
     tid = threading.get_native_id()
     with contextlib.suppress(AttributeError, OSError):
         os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
@@ -63,12 +67,23 @@ def _verify(stored: str | None, password: str) -> bool:
 
 
 class HashPool:
-    def __init__(self, workers: int = 1, queue: int = 16) -> None:
+    """`processes`: hash in worker processes (the server), else in threads (commands, which have no
+    event loop to protect and should not pay for starting a process)."""
+
+    def __init__(self, workers: int = 1, queue: int = 16, *, processes: bool = False) -> None:
         self.workers = workers
         self.capacity = workers + queue
-        self._executor = ThreadPoolExecutor(workers, "argon2", initializer=_lower_priority)
+        self.processes = processes
+        self._executor = self._new_executor()
         self._lock = threading.Lock()
         self._in_use = 0
+
+    def _new_executor(self) -> Executor:
+        if self.processes:
+            # spawn: the server has threads, and a forked child would inherit their locks.
+            context = multiprocessing.get_context("spawn")
+            return ProcessPoolExecutor(self.workers, mp_context=context, initializer=_lower_priority)
+        return ThreadPoolExecutor(self.workers, "argon2", initializer=_lower_priority)
 
     @property
     def in_use(self) -> int:
@@ -83,9 +98,18 @@ class HashPool:
             if self._in_use >= self.capacity:
                 raise HashBusy
             self._in_use += 1
-        future = self._executor.submit(fn, *args)
+        try:
+            future = self._executor.submit(fn, *args)
+        except BrokenProcessPool:  # a worker died (out of memory?): start afresh, refuse this one
+            self._executor = self._new_executor()
+            self._release(Future())
+            raise HashBusy from None
         future.add_done_callback(self._release)
-        return await asyncio.wrap_future(future)
+        try:
+            return await asyncio.wrap_future(future)
+        except BrokenProcessPool:
+            self._executor = self._new_executor()
+            raise HashBusy from None
 
     async def verify(self, stored: str | None, password: str) -> bool:
         """True if `password` matches `stored`; `stored` None (no such user) costs the same and is False."""
@@ -105,10 +129,10 @@ def pool() -> HashPool:
     return _pool
 
 
-def configure(workers: int, queue: int) -> HashPool:
+def configure(workers: int, queue: int, *, processes: bool = True) -> HashPool:
     """Replace the process's pool (the app calls this at start-up with its settings)."""
     global _pool
-    old, _pool = _pool, HashPool(workers, queue)
+    old, _pool = _pool, HashPool(workers, queue, processes=processes)
     old.shutdown()
     return _pool
 

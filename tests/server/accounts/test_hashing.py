@@ -25,7 +25,7 @@ async def test_verify_and_hash() -> None:
 
 
 async def test_the_event_loop_keeps_running_while_hashing() -> None:
-    pool = HashPool(workers=1, queue=8)
+    pool = HashPool(workers=1, queue=8, processes=True)
     stored = await pool.hash("correct horse battery")
     gaps: list[float] = []
     done = asyncio.Event()
@@ -51,7 +51,7 @@ async def test_the_event_loop_keeps_running_while_hashing() -> None:
 
 
 async def test_a_full_pool_says_busy_at_once() -> None:
-    pool = HashPool(workers=1, queue=1)
+    pool = HashPool(workers=1, queue=1, processes=True)
     stored = await pool.hash("correct horse battery")
     running = [asyncio.create_task(pool.verify(stored, "guess")) for _ in range(2)]
     await asyncio.sleep(0)
@@ -76,12 +76,14 @@ async def test_a_full_pool_says_busy_at_once() -> None:
 def test_configure_replaces_the_process_pool() -> None:
     first = hashing.pool()
     second = hashing.configure(2, 4)
-    assert hashing.pool() is second is not first and second.capacity == 6
+    assert hashing.pool() is second is not first and second.capacity == 6 and second.processes
+    hashing.configure(1, 16, processes=False)
 
 
-async def test_hashing_threads_only_get_cpu_nothing_else_wants() -> None:
+@pytest.mark.parametrize("processes", [True, False], ids=["processes", "threads"])
+async def test_hashing_only_gets_cpu_nothing_else_wants(processes: bool) -> None:
     """SCHED_IDLE on Linux: under a flood, nice 10 alone still added ~25 ms to the user's End."""
-    pool = HashPool(workers=1, queue=0)
+    pool = HashPool(workers=1, queue=0, processes=processes)
     policy = await pool.run(os.sched_getscheduler, 0)
     pool.shutdown()
     assert policy == os.SCHED_IDLE

@@ -130,7 +130,8 @@ async def test_user_end_reaches_the_engineer_fast_under_a_login_flood(server: Ru
         f"\nunder {CLIENTS} flooding clients ({counts}): user End → engineer {ms(ends)}; "
         f"help → queue {ms(notified)}"
     )
-    assert answered >= CLIENTS, f"the flood did not flood: {counts}"
+    # Every client had a request in flight (answered, or still waiting for the pool when stopped).
+    assert sum(counts.values()) >= CLIENTS and answered > 0, f"the flood did not flood: {counts}"
     assert counts.get("401", 0) > 0, counts  # the pool hashed and refused (not only 503s)
     for name, base, under in (("End", base_ends, ends), ("help", base_notified, notified)):
         # Medians: single rounds on the shared machine jump by hundreds of ms with or without a flood.
