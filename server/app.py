@@ -19,11 +19,13 @@ from server.accounts import hashing
 from server.accounts.sessions import COOKIE_NAME, session_engineer
 from server.accounts.throttle import HandshakeThrottle, LoginThrottle
 from server.audit import AuditLog, NoteSigner
+from server.billing.delivery import Deliverer
 from server.config import ServerConfig
 from server.db.engine import open_engine
 from server.db.migrate import upgrade
 from server.db.tables import new_id
 from server.devices.revocation import RevocationSweeper
+from server.kpi.runtime import start_kpi
 from server.metrics import Metrics
 from server.relay.agent_link import AgentLink
 from server.relay.bus import Bus, InProcessBus
@@ -31,7 +33,17 @@ from server.relay.engineer_link import EngineerLink
 from server.relay.nodes import NodeKeeper
 from server.relay.services import Services
 from server.tls import certificate_fingerprint
-from server.web import admin_routes, auth_routes, console_routes, errors, ops_routes, ticket_routes
+from server.web import (
+    admin_routes,
+    auth_routes,
+    bss_routes,
+    console_routes,
+    desk_routes,
+    errors,
+    ops_routes,
+    report_routes,
+    ticket_routes,
+)
 from server.web.body_limit import BodyLimitMiddleware
 from server.web.security import get_services
 
@@ -75,6 +87,9 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
         # Devices revoked by another process (`rme-server customer revoke`) are cut within seconds.
         revocations = RevocationSweeper(app.state.services)
         revocations.start()
+        app.state.kpi = start_kpi(app.state.services)
+        app.state.billing = Deliverer(engine, config.billing_period, config.billing_retry_base)
+        app.state.billing.start()
         log.info(
             "server ready",
             extra={"database": engine.dialect.name, "bus": type(bus).__name__, "node": node.node_id},
@@ -83,6 +98,8 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
             yield
         finally:
             await revocations.stop()
+            await app.state.billing.stop()
+            await app.state.kpi.stop()
             await node.stop()
             await bus.close()
             await engine.dispose()
@@ -119,7 +136,16 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
 
     app.add_middleware(BodyLimitMiddleware)
     errors.install(app)
-    for module in (ops_routes, auth_routes, admin_routes, ticket_routes, console_routes):
+    for module in (
+        ops_routes,
+        auth_routes,
+        admin_routes,
+        ticket_routes,
+        console_routes,
+        report_routes,
+        desk_routes,
+        bss_routes,
+    ):
         app.include_router(module.router)
 
     @app.websocket("/ws/agent")
