@@ -15,13 +15,16 @@ from pathlib import Path
 
 from fastapi import FastAPI, WebSocket, status
 
+from server.accounts import hashing
 from server.accounts.sessions import COOKIE_NAME, session_engineer
+from server.accounts.throttle import HandshakeThrottle, LoginThrottle
 from server.audit import AuditLog, NoteSigner
 from server.billing.delivery import Deliverer
 from server.config import ServerConfig
 from server.db.engine import open_engine
 from server.db.migrate import upgrade
 from server.db.tables import new_id
+from server.devices.revocation import RevocationSweeper
 from server.kpi.runtime import start_kpi
 from server.metrics import Metrics
 from server.relay.agent_link import AgentLink
@@ -36,10 +39,12 @@ from server.web import (
     bss_routes,
     console_routes,
     desk_routes,
+    errors,
     ops_routes,
     report_routes,
     ticket_routes,
 )
+from server.web.body_limit import BodyLimitMiddleware
 from server.web.security import get_services
 
 log = logging.getLogger("rme.server")
@@ -62,6 +67,7 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = open_engine(config.effective_database_url)
         await upgrade(engine)
+        hashing.configure(config.login_hash_workers, config.login_hash_queue)
         signer = NoteSigner.load_or_create(config.data_dir, AUDIT_LOG_NAME)
         bus = make_bus(config)
         await bus.start()
@@ -78,6 +84,9 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
         # Without Redis this node cannot reach any other, so it is alone: every other node row is a
         # previous run's, and that run's open tickets are ended now, before serving.
         await node.start(alone=not config.redis_url)
+        # Devices revoked by another process (`rme-server customer revoke`) are cut within seconds.
+        revocations = RevocationSweeper(app.state.services)
+        revocations.start()
         app.state.kpi = start_kpi(app.state.services)
         app.state.billing = Deliverer(engine, config.billing_period, config.billing_retry_base)
         app.state.billing.start()
@@ -88,6 +97,7 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
         try:
             yield
         finally:
+            await revocations.stop()
             await app.state.billing.stop()
             await app.state.kpi.stop()
             await node.stop()
@@ -103,6 +113,29 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
         redoc_url=None,
         openapi_url=None,
     )
+    app.state.login_throttle = LoginThrottle(
+        burst=config.login_address_burst,
+        per_minute=config.login_address_per_minute,
+        free_failures=config.login_max_failures,
+        max_backoff=config.login_lockout,
+        exempt=config.throttle_exempt,
+    )
+    handshakes = HandshakeThrottle(
+        burst=config.ws_handshake_burst,
+        per_second=config.ws_handshakes_per_second,
+        exempt=config.throttle_exempt,
+    )
+
+    async def refused_handshake(websocket: WebSocket, services: Services) -> bool:
+        """Close (before accepting) a handshake from an address over its rate; True if it was."""
+        if handshakes.admit(websocket.client.host if websocket.client else None) == 0.0:
+            return False
+        services.metrics.dropped.labels(websocket.url.path.rsplit("/", 1)[-1], "throttled").inc()
+        await websocket.close(code=status.WS_1013_TRY_AGAIN_LATER)
+        return True
+
+    app.add_middleware(BodyLimitMiddleware)
+    errors.install(app)
     for module in (
         ops_routes,
         auth_routes,
@@ -117,11 +150,16 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
 
     @app.websocket("/ws/agent")
     async def agent_socket(websocket: WebSocket) -> None:
-        await AgentLink(websocket, get_services(websocket)).serve()
+        services = get_services(websocket)
+        if await refused_handshake(websocket, services):
+            return
+        await AgentLink(websocket, services).serve()
 
     @app.websocket("/ws/engineer")
     async def engineer_socket(websocket: WebSocket) -> None:
         services = get_services(websocket)
+        if await refused_handshake(websocket, services):
+            return
         origin = websocket.headers.get("origin", "").rstrip("/")
         token = websocket.cookies.get(COOKIE_NAME)
         engineer = await session_engineer(services.engine, token) if token else None

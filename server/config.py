@@ -7,6 +7,7 @@ each field `name` can be set as `name = ...` in the TOML file or as `RME_NAME` i
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -42,8 +43,21 @@ class ServerConfig(BaseModel):
     # Empty means `https://{host}:{port}` and `https://localhost:{port}`.
     allowed_origins: tuple[str, ...] = ()
     session_ttl: int = Field(default=12 * 3600, ge=60)
+    # Login throttling (`server.accounts.throttle`): failures of one name from one address before
+    # that pair backs off (1 s, 2 s, 4 s … up to `login_lockout` s); failed logins per address
+    # (`login_address_burst`, refilled at `login_address_per_minute`).
     login_max_failures: int = Field(default=5, ge=1)
     login_lockout: int = Field(default=900, ge=1)
+    login_address_burst: int = Field(default=20, ge=1)
+    login_address_per_minute: float = Field(default=10.0, gt=0)
+    # Argon2 checks run in this many threads, with at most `login_hash_queue` more waiting (then 503).
+    login_hash_workers: int = Field(default=1, ge=1, le=64)
+    login_hash_queue: int = Field(default=16, ge=0)
+    # Anonymous WebSocket handshakes (/ws/agent, /ws/engineer) per address.
+    ws_handshake_burst: int = Field(default=200, ge=1)
+    ws_handshakes_per_second: float = Field(default=20.0, gt=0)
+    # Addresses (networks) never throttled: a local reverse proxy, the operator's tools. Empty: none.
+    throttle_exempt: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     enrollment_code_ttl: int = Field(default=900, ge=30)
     # Per-connection limits on the relay.
     ws_frames_per_second: float = Field(default=200.0, gt=0)
@@ -84,6 +98,15 @@ class ServerConfig(BaseModel):
         # More than two beats: one late heartbeat (a slow database, a pause) must not declare a node dead.
         if self.node_dead_after <= 2 * self.node_heartbeat:
             raise ValueError("node_dead_after must be more than twice node_heartbeat")
+        return self
+
+    @model_validator(mode="after")
+    def _exempt_are_networks(self) -> ServerConfig:
+        for network in self.throttle_exempt:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"throttle_exempt: {network!r} is not an address or network") from None
         return self
 
     @property

@@ -1,14 +1,15 @@
-"""Engineer accounts in the database: create, change password, disable, log in with lock-out and TOTP.
+"""Engineer accounts in the database: create, change password, disable, log in with TOTP.
 
-Passwords are hashed with Argon2id (argon2-cffi's RFC 9106 low-memory profile). A login for an
-unknown user still verifies against a dummy hash so response time does not reveal which names exist.
-After `max_failures` consecutive failures the account is locked for `lockout` seconds; a TOTP code is
-accepted once (its time step is remembered), so a shoulder-surfed code cannot be replayed.
+Passwords are hashed with Argon2id (argon2-cffi's RFC 9106 low-memory profile) in a bounded pool of
+threads (`server.accounts.hashing`), never on the event loop. A login for an unknown user still
+verifies against a dummy hash so response time does not reveal which names exist. Repeated failures
+are slowed down per address and per address + name by `server.accounts.throttle`, in front of this
+module: there is no account lock here that a stranger could set off. A TOTP code is accepted once
+(its time step is remembered, by a conditional UPDATE), so a shoulder-surfed code cannot be replayed.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -16,15 +17,12 @@ from enum import StrEnum
 
 import pyotp
 import sqlalchemy as sa
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from server.accounts import hashing
 from server.accounts.roles import Role
 from server.db.tables import engineers, new_id, utcnow, web_sessions
 
-HASHER = PasswordHasher()  # Argon2id, t=3, m=64 MiB, p=4 (argon2-cffi defaults, RFC 9106 2nd choice)
-_DUMMY_HASH = HASHER.hash("not a real password")
 MIN_PASSWORD = 10
 USERNAME_PATTERN = r"^[a-z][a-z0-9_.-]{1,63}$"
 
@@ -35,7 +33,6 @@ class AccountError(Exception):
 
 class LoginFailure(StrEnum):
     BAD_CREDENTIALS = "bad_credentials"  # unknown user or wrong password: deliberately the same
-    LOCKED = "locked"
     DISABLED = "disabled"
     TOTP_REQUIRED = "totp_required"
     BAD_TOTP = "bad_totp"
@@ -80,7 +77,7 @@ async def create_engineer(
         "id": new_id("e"),
         "username": username,
         "display_name": display_name or username,
-        "password_hash": HASHER.hash(password),
+        "password_hash": await hashing.pool().hash(password),
         "role": role.label,
         "totp_secret": None,
         "totp_enabled": False,
@@ -117,11 +114,12 @@ async def list_engineers(engine: AsyncEngine) -> list[Engineer]:
 
 async def set_password(engine: AsyncEngine, username: str, password: str) -> None:
     check_password_strength(password)
+    password_hash = await hashing.pool().hash(password)
     async with engine.begin() as conn:
         result = await conn.execute(
             engineers.update()
             .where(engineers.c.username == username)
-            .values(password_hash=HASHER.hash(password), failed_logins=0, locked_until=None)
+            .values(password_hash=password_hash, failed_logins=0, locked_until=None)
         )
         if result.rowcount == 0:
             raise AccountError(f"no such user {username!r}")
@@ -183,59 +181,47 @@ async def enable_totp(engine: AsyncEngine, engineer_id: str, code: str) -> bool:
     return True
 
 
+def could_be_username(username: str) -> bool:
+    """Whether `username` fits the pattern every account name has (a name that does not cannot exist)."""
+    return re.match(USERNAME_PATTERN, username) is not None
+
+
 async def authenticate(
-    engine: AsyncEngine,
-    username: str,
-    password: str,
-    totp_code: str | None,
-    *,
-    max_failures: int,
-    lockout: int,
+    engine: AsyncEngine, username: str, password: str, totp_code: str | None
 ) -> Engineer | LoginFailure:
-    """Check a login attempt; count failures and lock the account after `max_failures` in a row."""
+    """Check a login attempt. Raises `hashing.HashBusy` when too many checks are already running.
+
+    The row is read, the password checked in the hashing pool with no transaction open, and only a
+    success writes (the TOTP step, by a conditional UPDATE, and a re-hash when parameters changed).
+    """
     now = utcnow()
+    row = None
+    if could_be_username(username):
+        async with engine.connect() as conn:
+            row = (await conn.execute(sa.select(engineers).where(engineers.c.username == username))).first()
+    ok = await hashing.pool().verify(row.password_hash if row is not None else None, password)
+    if row is None or not ok:
+        return LoginFailure.BAD_CREDENTIALS
+    step = row.totp_last_step
+    if row.totp_enabled:
+        if not totp_code:
+            return LoginFailure.TOTP_REQUIRED  # the password was right: the console asks for the code
+        new_step = _totp_step(row.totp_secret, totp_code, row.totp_last_step, now)
+        if new_step is None:
+            return LoginFailure.BAD_TOTP
+        step = new_step
+    if row.disabled:
+        return LoginFailure.DISABLED
+    values: dict[str, object] = {"totp_last_step": step}
+    if hashing.needs_rehash(row.password_hash):
+        values["password_hash"] = await hashing.pool().hash(password)
     async with engine.begin() as conn:
-        row = (
-            await conn.execute(sa.select(engineers).where(engineers.c.username == username).with_for_update())
-        ).first()
-        if row is None:
-            with contextlib.suppress(VerificationError):
-                HASHER.verify(_DUMMY_HASH, password)
-            return LoginFailure.BAD_CREDENTIALS
-        locked_until = row.locked_until
-        if locked_until is not None and locked_until.tzinfo is None:
-            locked_until = locked_until.replace(tzinfo=dt.UTC)  # SQLite drops the zone
-        if locked_until is not None and locked_until > now:
-            return LoginFailure.LOCKED
-        try:
-            HASHER.verify(row.password_hash, password)
-            ok = True
-        except (VerificationError, InvalidHashError):
-            ok = False
-        failure: LoginFailure | None = None
-        step = row.totp_last_step
-        if not ok:
-            failure = LoginFailure.BAD_CREDENTIALS
-        elif row.totp_enabled:
-            if not totp_code:
-                failure = LoginFailure.TOTP_REQUIRED
-            else:
-                new_step = _totp_step(row.totp_secret, totp_code, row.totp_last_step, now)
-                failure = LoginFailure.BAD_TOTP if new_step is None else None
-                step = new_step or step
-        if failure is LoginFailure.TOTP_REQUIRED:
-            return failure  # the password was right: not a failure to count
-        if failure is not None:
-            failed = row.failed_logins + 1
-            values: dict[str, object] = {"failed_logins": failed}
-            if failed >= max_failures:
-                values = {"failed_logins": 0, "locked_until": now + dt.timedelta(seconds=lockout)}
-            await conn.execute(engineers.update().where(engineers.c.id == row.id).values(**values))
-            return failure
-        if row.disabled:
-            return LoginFailure.DISABLED
-        values = {"failed_logins": 0, "locked_until": None, "totp_last_step": step}
-        if HASHER.check_needs_rehash(row.password_hash):
-            values["password_hash"] = HASHER.hash(password)
-        await conn.execute(engineers.update().where(engineers.c.id == row.id).values(**values))
+        # Two logins racing with the same TOTP code: only the first moves the step on.
+        result = await conn.execute(
+            engineers.update()
+            .where(engineers.c.id == row.id, engineers.c.totp_last_step == row.totp_last_step)
+            .values(**values)
+        )
+    if result.rowcount != 1 and row.totp_enabled:
+        return LoginFailure.BAD_TOTP
     return _engineer(row)

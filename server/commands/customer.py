@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from typing import Any
 
 from server.commands._common import AdminContext, add_config_args, run_admin
 from server.devices import store as devices
+from server.devices.revocation import publish_revocation
 
 SUBSCRIPTIONS = ("active", "suspended", "cancelled")
 
@@ -39,12 +41,36 @@ def register(subparsers: Any) -> None:
     devs.add_argument("customer_id")
     devs.set_defaults(handler=_devices)
 
-    revoke = actions.add_parser("revoke", help="revoke a device (it can no longer connect)")
+    revoke = actions.add_parser(
+        "revoke", help="revoke a device: it can no longer connect, and is cut within seconds if connected"
+    )
     revoke.add_argument("device_id")
     revoke.set_defaults(handler=_revoke)
 
     for p in (add, listing, sub, code, devs, revoke):
         add_config_args(p)
+
+
+async def _tell_nodes(ctx: AdminContext, device_id: str) -> None:
+    """With Redis, tell every node at once; every node's revocation sweep cuts it within seconds
+    anyway (`server.devices.revocation`), so a Redis that cannot be reached is only a warning."""
+    if not ctx.config.redis_url:
+        return
+    from server.relay.redis_bus import RedisBus  # noqa: PLC0415  (only Redis deployments need it)
+
+    bus = RedisBus(ctx.config.redis_url)
+    try:
+        await bus.start()
+        await publish_revocation(bus, device_id, ctx.actor)
+    except Exception as exc:  # the revocation itself is done and recorded
+        print(
+            f"rme-server: revoked; the nodes could not be told through Redis ({exc}); "
+            "they cut the device on their next sweep",
+            file=sys.stderr,
+        )
+    finally:
+        with contextlib.suppress(Exception):
+            await bus.close()
 
 
 def _fail(exc: Exception) -> int:
@@ -110,6 +136,7 @@ def _revoke(args: argparse.Namespace) -> int:
     async def work(ctx: AdminContext) -> None:
         await ctx.record("admin.device_revoked", {"device": args.device_id})
         await devices.revoke_device(ctx.engine, args.device_id)
+        await _tell_nodes(ctx, args.device_id)
 
     try:
         run_admin(args, work)

@@ -1,4 +1,9 @@
-"""`/api/auth/*`: log in (password + optional TOTP), log out, who am I, change password, set up TOTP."""
+"""`/api/auth/*`: log in (password + optional TOTP), log out, who am I, change password, set up TOTP.
+
+Before a password is checked, the caller's address and the name pass the login throttle
+(`server.accounts.throttle`): a refused attempt costs no Argon2 work and gets the same 429 whatever
+the name. The check itself runs in the hashing pool; when that is full the answer is 503.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,9 @@ from pydantic import BaseModel, Field
 
 from server.accounts import engineers as accounts
 from server.accounts.engineers import Engineer, LoginFailure
+from server.accounts.hashing import HashBusy
 from server.accounts.sessions import COOKIE_NAME, close_session, open_session, session_engineer
+from server.accounts.throttle import LoginThrottle, retry_after
 from server.audit import AuditWriteError
 from server.web.security import (
     check_origin,
@@ -65,8 +72,44 @@ _FAILURE_STATUS = {
     LoginFailure.BAD_TOTP: status.HTTP_401_UNAUTHORIZED,
     LoginFailure.TOTP_REQUIRED: status.HTTP_401_UNAUTHORIZED,
     LoginFailure.DISABLED: status.HTTP_403_FORBIDDEN,
-    LoginFailure.LOCKED: status.HTTP_429_TOO_MANY_REQUESTS,
 }
+# Failures that mean "the password was right": not counted against the address or the name.
+_NOT_GUESSES = frozenset({LoginFailure.TOTP_REQUIRED, LoginFailure.DISABLED})
+TOO_MANY = "too_many_attempts"
+
+
+def login_throttle(request: Request) -> LoginThrottle:
+    throttle: LoginThrottle = request.app.state.login_throttle
+    return throttle
+
+
+async def checked_login(
+    request: Request, username: str, password: str, totp: str | None
+) -> Engineer | LoginFailure:
+    """`accounts.authenticate` behind the throttle: 429 (with Retry-After) when this address, or this
+    address for this name, must wait; 503 when the hashing pool is full. Counts the outcome."""
+    services = get_services(request)
+    throttle = login_throttle(request)
+    host = request.client.host if request.client else None
+    wait = throttle.admit(host, username)
+    if wait > 0:
+        services.metrics.logins.labels("throttled").inc()
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS, TOO_MANY, headers={"Retry-After": retry_after(wait)}
+        )
+    try:
+        result = await accounts.authenticate(services.engine, username, password, totp)
+    except HashBusy:
+        throttle.succeeded(host, username)  # not the caller's doing: the token goes back
+        services.metrics.logins.labels("busy").inc()
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "busy", headers={"Retry-After": "1"}
+        ) from None
+    if isinstance(result, LoginFailure) and result not in _NOT_GUESSES:
+        throttle.failed(host, username)
+    else:
+        throttle.succeeded(host, username)
+    return result
 
 
 @router.post("/login")
@@ -74,14 +117,7 @@ async def login(form: LoginForm, request: Request, response: Response) -> Me:
     services = get_services(request)
     check_origin(request, services)
     cfg = services.config
-    result = await accounts.authenticate(
-        services.engine,
-        form.username,
-        form.password,
-        form.totp,
-        max_failures=cfg.login_max_failures,
-        lockout=cfg.login_lockout,
-    )
+    result = await checked_login(request, form.username, form.password, form.totp)
     client = request.client.host if request.client else None
     if isinstance(result, LoginFailure):
         services.metrics.logins.labels(result.value).inc()
@@ -135,11 +171,7 @@ async def change_password(
     form: PasswordChange, request: Request, engineer: Engineer = require_engineer
 ) -> None:
     services = get_services(request)
-    cfg = services.config
-    check = await accounts.authenticate(
-        services.engine, engineer.username, form.old_password, None,
-        max_failures=cfg.login_max_failures, lockout=cfg.login_lockout,
-    )  # fmt: skip
+    check = await checked_login(request, engineer.username, form.old_password, None)
     if isinstance(check, LoginFailure) and check is not LoginFailure.TOTP_REQUIRED:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "old password is wrong")
     try:

@@ -25,6 +25,7 @@ from server.audit.export import ExportFormatError
 from server.db.tables import customers, devices, engineers, tickets
 from server.kpi import service_figures
 from server.tickets.lifecycle import OPEN_STATES
+from server.web.body_limit import MAX_EXPORT_BYTES
 from server.web.security import get_services, require_engineer, require_supervisor
 
 router = APIRouter(tags=["console"])
@@ -53,7 +54,7 @@ _HEADERS = {
 }
 HISTORY_LIMIT = 50
 RECENT_SESSIONS = 30
-MAX_EXPORT_BYTES = 32 << 20
+MAX_STATIC_NAME = 200
 
 
 # ---- static files -------------------------------------------------------------------------------
@@ -73,10 +74,16 @@ def _static_path(name: str) -> Path | None:
     """The file under the console directory that `name` names, or None (no escapes, known types only)."""
     if not name:
         name = "index.html"
-    if "\\" in name or any(part in ("", ".", "..") or part.startswith(".") for part in name.split("/")):
+    # NUL (`index.html%00.js`) and over-long names make the OS calls below raise: refuse them first.
+    if len(name) > MAX_STATIC_NAME or not name.isprintable() or "\\" in name:
         return None
-    path = (CONSOLE_DIR / name).resolve()
-    if not path.is_relative_to(CONSOLE_DIR) or path.suffix not in _TYPES or not path.is_file():
+    if any(part in ("", ".", "..") or part.startswith(".") for part in name.split("/")):
+        return None
+    try:
+        path = (CONSOLE_DIR / name).resolve()
+        if not path.is_relative_to(CONSOLE_DIR) or path.suffix not in _TYPES or not path.is_file():
+            return None
+    except (OSError, ValueError):  # anything else the file system refuses is simply not there
         return None
     return path
 

@@ -36,7 +36,10 @@ def request_origin(request: Request) -> str | None:
         return origin.rstrip("/")
     referer = request.headers.get("referer")
     if referer:
-        parts = urlsplit(referer)
+        try:
+            parts = urlsplit(referer)
+        except ValueError:  # e.g. "http://[": not an origin we allow, and not a 500
+            return None
         if parts.scheme and parts.netloc:
             return f"{parts.scheme}://{parts.netloc}"
     return None

@@ -26,7 +26,7 @@ def check_login(url: str, username: str, password: str) -> object:
     async def go() -> object:
         engine = open_engine(url)
         try:
-            return await accounts.authenticate(engine, username, password, None, max_failures=5, lockout=60)
+            return await accounts.authenticate(engine, username, password, None)
         finally:
             await engine.dispose()
 

@@ -1,4 +1,4 @@
-"""Logging in over real HTTPS: cookie flags, brute-force lock-out, Origin checks, TOTP, logout."""
+"""Logging in over real HTTPS: cookie flags, no lock-out, Origin checks, TOTP, logout."""
 
 from __future__ import annotations
 
@@ -35,18 +35,20 @@ async def test_cookie_is_httponly_secure_strict(rme_server: RunningServer) -> No
         assert (await client.get("/api/auth/me")).status_code == 401  # the session is gone server-side
 
 
-async def test_brute_force_locks_the_account(rme_server: RunningServer) -> None:
+async def test_failures_do_not_lock_the_account(rme_server: RunningServer) -> None:
+    """Wrong passwords (here from an exempt loopback address) never lock the account against the
+    right one; guessing is slowed per address (`test_login_throttle.py`)."""
     name, password = await new_user(rme_server)
     async with rme_server.http() as client:
         codes = [
             (
                 await client.post("/api/auth/login", json={"username": name, "password": f"guess {i}"})
             ).status_code
-            for i in range(5)
+            for i in range(6)
         ]
-        assert codes == [401] * 5
-        locked = await client.post("/api/auth/login", json={"username": name, "password": password})
-        assert locked.status_code == 429
+        assert codes == [401] * 6
+        right = await client.post("/api/auth/login", json={"username": name, "password": password})
+        assert right.status_code == 200
         unknown = await client.post("/api/auth/login", json={"username": "nobody-here", "password": "x"})
         assert unknown.status_code == 401  # same answer as a wrong password
 
