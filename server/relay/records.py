@@ -77,6 +77,8 @@ def kept_output(message: Message) -> KeptOutput | None:
     if not isinstance(message, ActionResult) or not isinstance(message.body.outcome, CommandOutcome):
         return None
     text = message.body.outcome.output
+    if not text:  # nothing was released (withheld by the user, or no output): nothing to keep
+        return None
     digest, size = output_digest(text)
     return KeptOutput(message.body.action_id, message.id, text, digest, size)
 

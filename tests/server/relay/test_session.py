@@ -315,6 +315,13 @@ def test_a_command_output_is_recorded_as_its_hash_and_kept_beside_the_log() -> N
     kept = decision.output
     assert kept is not None and kept.text == text and kept.sha256 == digest and kept.message_id == result.id
     assert (kept.sha256, kept.size) == output_digest(text)
+    # An empty output (none, or withheld by the user) is recorded as such and nothing is kept.
+    empty = result.model_copy(
+        update={"body": result.body.model_copy(update={"outcome": outcome.model_copy(update={"output": ""})})}
+    )
+    nothing = core.agent_frame(empty, "frame")
+    assert nothing.output is None and nothing.record is not None
+    assert nothing.record.data["outcome"]["output_size"] == 0  # type: ignore[index,call-overload]
 
 
 # -- the agent's end, and every other end ---------------------------------------------------------
