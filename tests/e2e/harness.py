@@ -64,8 +64,8 @@ def cli(tool: str, *args: str, stdin: str | None = None, env: dict[str, str] | N
     return result.stdout
 
 
-def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
+def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout  # generous: a loaded 2-core machine starts servers slowly
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"process exited early with {proc.returncode}")

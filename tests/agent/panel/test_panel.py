@@ -31,7 +31,7 @@ from protocol.messages import (
     SessionOffer,
     SessionOfferBody,
 )
-from tests.agent.connection.peer import AgentLink
+from tests.agent.connection.peer import PeerConnection
 from tests.agent.session.harness import request, running_agent, start_session, wait_prompt
 
 CHROMIUM_ARGS = [
@@ -44,7 +44,7 @@ CHROMIUM_ARGS = [
 ]
 
 
-def drain(link: AgentLink) -> list[Message]:
+def drain(link: PeerConnection) -> list[Message]:
     """Everything the agent sent that no test has taken yet."""
     out: list[Message] = []
     while not link.inbox.empty():

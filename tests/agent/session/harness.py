@@ -27,7 +27,7 @@ from protocol.messages import (
     SessionOfferBody,
     new_id,
 )
-from tests.agent.connection.peer import AgentLink, PeerServer
+from tests.agent.connection.peer import PeerConnection, PeerServer
 
 
 def agent_config(tmp: Path, server: PeerServer | None, **overrides: Any) -> AgentConfig:
@@ -49,7 +49,7 @@ def agent_config(tmp: Path, server: PeerServer | None, **overrides: Any) -> Agen
 @contextlib.asynccontextmanager
 async def running_agent(
     tmp: Path, **overrides: Any
-) -> AsyncIterator[tuple[PeerServer, AgentRuntime, AgentLink]]:
+) -> AsyncIterator[tuple[PeerServer, AgentRuntime, PeerConnection]]:
     server = PeerServer(tmp / "server")
     await server.start()
     server.add_code("TEST-CODE-0001", "dev-1")
