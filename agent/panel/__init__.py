@@ -1,17 +1,5 @@
-"""The user panel (a local web page) and the local control channel the CLI shares with it."""
+"""The user panel (a local web page) and the local control channel the CLI shares with it.
 
-from agent.panel.control import NoAgent, call, running_agent
-from agent.panel.host import PanelHost, PanelInfo, read_panel_info
-from agent.panel.server import PanelAuth, PanelBackend, build_app
-
-__all__ = [
-    "NoAgent",
-    "PanelAuth",
-    "PanelBackend",
-    "PanelHost",
-    "PanelInfo",
-    "build_app",
-    "call",
-    "read_panel_info",
-    "running_agent",
-]
+`server` (the page's routes and walls), `host` (serving it in the agent's loop), `info` (`panel.json`),
+`control` (the CLI's side). Nothing is imported here, so `control` stays light for the CLI.
+"""

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import psutil
 
-from agent.panel.host import PanelInfo, read_panel_info
+from agent.panel.info import PanelInfo, read_panel_info
 
 
 class NoAgent(Exception):

@@ -8,45 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import socket
-from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
 
+from agent.panel.info import PANEL_FILE, PanelInfo, read_panel_info, write_panel_info
 from agent.panel.server import PanelAuth, PanelBackend, build_app
-
-PANEL_FILE = "panel.json"
-
-
-@dataclass(frozen=True)
-class PanelInfo:
-    port: int
-    pid: int
-    secret: str
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-
-def read_panel_info(data_dir: Path) -> PanelInfo | None:
-    try:
-        doc = json.loads((data_dir / PANEL_FILE).read_text("utf-8"))
-        return PanelInfo(int(doc["port"]), int(doc["pid"]), str(doc["secret"]))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def _write_panel_info(path: Path, info: PanelInfo) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_suffix(".tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump({"port": info.port, "pid": info.pid, "secret": info.secret}, handle)
-    temp.replace(path)
 
 
 class PanelHost:
@@ -88,7 +57,7 @@ class PanelHost:
             if self._task.done():
                 self._task.result()
             await asyncio.sleep(0.01)
-        _write_panel_info(self.data_dir / PANEL_FILE, self.info)
+        write_panel_info(self.data_dir / PANEL_FILE, self.info)
 
     async def stop(self) -> None:
         with contextlib.suppress(FileNotFoundError):
