@@ -33,7 +33,7 @@ import psutil
 
 from agent.sandbox import CommandCgroup, Launch, prepare
 from agent.sandbox.cgroup import PREFIX as CGROUP_PREFIX
-from agent.sandbox.cgroup import cgroup_of, kill_path
+from agent.sandbox.cgroup import cgroup_of, kill_path, sweep
 from agent.sandbox.launch import runtime_dir
 from agent.sandbox.windows_job import CREATE_SUSPENDED, JobObject, resume
 from protocol.actions import CommandOutcome
@@ -114,10 +114,19 @@ class RunningCommand:
     cgroup: CommandCgroup | None = None
     job: JobObject | None = None
     sandbox: str = "none"  # what hides the vault from it: see agent/sandbox/launch.py
+    exit_seen: asyncio.Future[None] | None = None  # the shell exited (its pipe may still be held open)
 
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    async def exited(self) -> None:
+        """The shell itself has exited. (`Process.wait()` also waits for every holder of its output
+        pipe — a daemon it left — to close it; this does not.)"""
+        if self.exit_seen is None:
+            await self.process.wait()
+        else:
+            await asyncio.shield(self.exit_seen)
 
     def kill(self) -> list[int]:
         if self.process.returncode is not None and self.killed:
@@ -162,7 +171,7 @@ def _release_later(running: RunningCommand) -> None:
 
     async def release() -> bool:
         with contextlib.suppress(Exception):
-            await running.process.wait()
+            await running.exited()
         return await running.release()
 
     task = asyncio.ensure_future(release())
@@ -184,6 +193,19 @@ def paths_to_hide(vault: VaultPaths | None, data_dir: Path | None) -> list[Path]
     return paths + runtime_dir()
 
 
+class _Protocol(asyncio.subprocess.SubprocessStreamProtocol):
+    """asyncio's own protocol for `create_subprocess_exec`, plus a future set when the process exits."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(limit=READ_SIZE, loop=loop)
+        self.exit_seen: asyncio.Future[None] = loop.create_future()
+
+    def process_exited(self) -> None:
+        super().process_exited()
+        if not self.exit_seen.done():
+            self.exit_seen.set_result(None)
+
+
 async def start_command(
     command: str,
     cwd: Path | None = None,
@@ -203,8 +225,11 @@ async def start_command(
         kwargs["start_new_session"] = True
         launch = await asyncio.to_thread(prepare, [*paths_to_hide(vault, data_dir), *hide], cwd)
         kwargs["preexec_fn"] = launch.child
+    loop = asyncio.get_running_loop()
+    protocol = _Protocol(loop)
     try:
-        process = await asyncio.create_subprocess_exec(
+        transport, _ = await loop.subprocess_exec(
+            lambda: protocol,
             *shell_argv(command),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -216,7 +241,10 @@ async def start_command(
         launch.failed()
         raise
     launch.started()
-    running = RunningCommand(process, time.perf_counter(), cgroup=launch.cgroup, sandbox=launch.mode)
+    process = asyncio.subprocess.Process(transport, protocol, loop)
+    running = RunningCommand(
+        process, time.perf_counter(), cgroup=launch.cgroup, sandbox=launch.mode, exit_seen=protocol.exit_seen
+    )
     if sys.platform == "win32":
         _contain_windows(running)
     return running
@@ -270,11 +298,11 @@ async def finish_command(
     timed_out = False
     try:
         async with asyncio.timeout(timeout_s):
-            await running.process.wait()
+            await running.exited()
     except TimeoutError:
         timed_out = True
         running.kill()
-        await running.process.wait()
+        await running.exited()
     except asyncio.CancelledError:
         running.kill()
         reader.cancel()
@@ -391,4 +419,6 @@ class CommandLedger:
                     found += 1
                     kill_tree(pid, pid if sys.platform != "win32" else None)
         self._save({}, {})
+        if sys.platform.startswith("linux"):
+            sweep()  # command cgroups of any other dead agent beside ours (not in this ledger)
         return found

@@ -1,11 +1,15 @@
 """One cgroup v2 per engineer command, so that nothing it starts escapes the kill switch.
 
 Whatever a command does — fork twice, `setsid`, daemonise, close every descriptor — its processes stay
-in the cgroup it was started in (a process leaves a cgroup only by being moved, and the sandbox's cgroup
-namespace forbids moving out). Ending it is one write: `cgroup.kill` SIGKILLs every process in the cgroup
-and its descendants, atomically with respect to forks (kernel ≥ 5.14; before that we freeze the cgroup,
-kill each member and thaw). `cgroup.events` says `populated 0` when the last one is gone; then the empty
-directory is removed.
+in the cgroup it was started in. A process leaves a cgroup only by being moved, by someone allowed to
+write `cgroup.procs` of a cgroup above it (root; the user, inside a delegated subtree): the sandbox
+hides the cgroup file system from the command (an empty tmpfs in its mount namespace, or Landlock), and
+gives it a cgroup namespace rooted at its own cgroup. (The namespace alone is not enough: it bars moves
+out only when cgroup2 is mounted with `nsdelegate`, as systemd does on pure-v2 systems but not here.)
+
+Ending it is one write: `cgroup.kill` SIGKILLs every process in the cgroup and its descendants,
+atomically with respect to forks (kernel ≥ 5.14; before that we freeze the cgroup, kill each member and
+thaw). `cgroup.events` says `populated 0` when the last one is gone; then the empty directory is removed.
 
 Where: a child of the agent's own cgroup (`0::/…` in /proc/self/cgroup, under the cgroup2 mount from
 /proc/mounts — on hybrid systems that is /sys/fs/cgroup/unified, not /sys/fs/cgroup). That works as root,
@@ -48,6 +52,19 @@ def cgroup2_mount(mounts: str) -> Path | None:
         if len(parts) >= 3 and parts[2] == "cgroup2":
             return Path(_unescape(parts[1]))
     return None
+
+
+def cgroup2_mounts() -> list[Path]:
+    """Every cgroup2 mount point: the sandbox hides them from commands (see launch.py)."""
+    try:
+        text = Path("/proc/mounts").read_text()
+    except OSError:
+        return []
+    return [
+        Path(_unescape(parts[1]))
+        for parts in (line.split() for line in text.splitlines())
+        if len(parts) >= 3 and parts[2] == "cgroup2"
+    ]
 
 
 def own_cgroup(proc_cgroup: str) -> str | None:
@@ -204,3 +221,30 @@ def kill_path(path: Path, timeout: float = 1.0) -> bool:
     group.kill()
     group.wait_empty(timeout)
     return group.remove()
+
+
+def sweep() -> int:
+    """At agent start: kill and remove command cgroups (beside ours) whose agent no longer runs.
+    Returns how many were found. Another agent's, still running, are left alone."""
+    try:
+        parent = place()
+    except CgroupUnavailable:
+        return 0
+    found = 0
+    for path in parent.glob(f"{PREFIX}*"):
+        owner = path.name[len(PREFIX) :].split("-", 1)[0]
+        if not owner.isdigit() or int(owner) == os.getpid() or _alive(int(owner)):
+            continue
+        found += 1
+        kill_path(path)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

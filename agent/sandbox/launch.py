@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.sandbox import landlock, mounts, syscalls
-from agent.sandbox.cgroup import CgroupUnavailable, CommandCgroup, place
+from agent.sandbox.cgroup import CgroupUnavailable, CommandCgroup, cgroup2_mounts
 
 log = logging.getLogger(__name__)
 _warned: set[str] = set()
@@ -48,6 +48,8 @@ class Launch:
     @property
     def mode(self) -> str:
         """What hides the paths: "namespace+landlock", "namespace", "landlock" or "none"."""
+        if not self.hidden:
+            return "none"
         parts = (["namespace"] if self.mounts else []) + (["landlock"] if self.ruleset else [])
         return "+".join(parts) or "none"
 
@@ -58,7 +60,12 @@ class Launch:
         if self.cgroup is not None:
             self.cgroup.join()
         if self.mounts is not None:
-            self.mounts.enter()
+            self.mounts.enter()  # includes the cgroup namespace
+        elif self.cgroup is not None:
+            # Without hiding, the cgroup namespace alone (root only: it needs CAP_SYS_ADMIN) still stops
+            # a command from moving itself out of its cgroup.
+            with contextlib.suppress(OSError):
+                syscalls.unshare(syscalls.CLONE_NEWCGROUP)
         if self.ruleset is not None:
             syscalls.prctl(syscalls.PR_SET_NO_NEW_PRIVS, 1)  # setuid/file caps gain nothing inside
             self.ruleset.restrict_self()
@@ -101,20 +108,20 @@ def prepare(hide: Iterable[Path] = (), cwd: Path | None = None, contain: bool = 
                 "process group (setsid, a daemon) survives End",
             )
     hidden = mounts.outermost(hide)
-    if not hidden:
-        return launch
     launch.hidden = hidden
+    # A command that could write cgroup.procs above its own cgroup could move out of it: the cgroup
+    # file system is hidden too (see cgroup.py).
+    cgroup_fs = cgroup2_mounts() if launch.cgroup is not None else []
+    if not hidden and not cgroup_fs:
+        return launch
     try:
         if mounts.usable():
-            launch.mounts = mounts.plan(hidden)
-            if landlock.abi_version() > 0:
+            launch.mounts = mounts.plan([*hidden, *cgroup_fs])
+            if landlock.abi_version() > 0:  # also what stops root from unmounting the tmpfs
                 launch.ruleset = landlock.wall()
-        elif landlock.abi_version() > 0:
-            extra: list[Path] = []
-            with contextlib.suppress(CgroupUnavailable):
-                extra.append(place())  # cannot move itself out of its cgroup: the tree is out of reach
-            launch.ruleset = landlock.holes([*hidden, *extra])
-        else:
+        elif hidden and landlock.abi_version() > 0:
+            launch.ruleset = landlock.holes([*hidden, *cgroup_fs])
+        elif hidden:
             _warn_once(
                 "hide",
                 "engineer commands run without a sandbox (no mount namespace, no Landlock): the vault "

@@ -476,7 +476,9 @@ class SessionGuard:
     async def _run_command(
         self, record: ActionRecord, action: CommandParams
     ) -> tuple[ActionOutcome, str | None]:
-        running = await start_command(action.command, cwd=Path.home())
+        running = await start_command(
+            action.command, cwd=Path.home(), vault=self.vault, data_dir=self.config.data_dir
+        )
         record.running = running
         self.ledger.add(running.pid)
         if not self._live(record):
