@@ -1,0 +1,108 @@
+"""A command started with the vault and the data dir: it runs where they do not exist — whatever way
+it spells the path — and cannot get at them through another process or by undoing the sandbox."""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from agent.actions.command import finish_command, paths_to_hide, start_command
+from agent.sandbox import landlock, mounts
+from agent.sandbox.cgroup import place
+from tests.agent.sandbox.helpers import need
+from tests.agent.vault.helpers import PASSPHRASE, fast_vault
+
+
+def b64(path: Path) -> str:
+    """The path as a shell expression the request check cannot read."""
+    return f"$(echo {base64.b64encode(str(path).encode()).decode()} | base64 -d)"
+
+
+async def test_vault_and_data_dir_do_not_exist_for_a_command(tmp_path: Path) -> None:
+    need(mounts.usable() or landlock.abi_version() > 0, "mount namespace or Landlock")
+    data = tmp_path / "agent"
+    vault = fast_vault(data)
+    private = tmp_path / "Private"
+    private.mkdir()
+    (private / "diary-LISTED.txt").write_text("DIARY-SECRET")
+    vault.add(private)
+    vault.open(PASSPHRASE)  # even an *open* folder is hidden from a command
+    (data / "device-LISTED.key").write_text("KEY-SECRET")
+    meta = vault.layout.meta.read_bytes()
+    command = "; ".join(
+        [
+            f"cat {b64(private)}/* {b64(data)}/*",
+            f"ls -A {b64(private)}",
+            f"ls -AR {b64(data)}",
+            f"find {b64(tmp_path)}",
+            f"cat {b64(vault.layout.meta)}",
+            f"rm -rf {b64(data / 'vault')} {b64(private)}",
+            f"cat /proc/{os.getpid()}/root{b64(private)}/* /proc/{os.getpid()}/root{b64(data)}/*",
+            f"cd {b64(data)} && ls -A && cat vault/vault.json",
+            "echo finished",
+        ]
+    )
+    running = await start_command(command, cwd=tmp_path, vault=vault, data_dir=data)
+    outcome = await finish_command(running, 30)
+    assert running.sandbox in ("namespace+landlock", "namespace", "landlock")
+    assert outcome.output.endswith("finished\n")
+    for secret in ("DIARY-SECRET", "KEY-SECRET", "LISTED", meta[:40].decode()):
+        assert secret not in outcome.output, (secret, outcome.output)
+    # Nothing it tried changed anything: the metadata, the open folder, the data dir.
+    assert vault.layout.meta.read_bytes() == meta
+    assert (private / "diary-LISTED.txt").read_text() == "DIARY-SECRET"
+    assert (data / "device-LISTED.key").read_text() == "KEY-SECRET"
+
+
+async def test_a_command_cannot_uncover_what_is_hidden(tmp_path: Path) -> None:
+    need(mounts.usable() and landlock.abi_version() > 0, "mount namespace and Landlock")
+    data = tmp_path / "agent"
+    data.mkdir()
+    (data / "device.key").write_text("KEY-SECRET")
+    command = (
+        f"umount {data}; umount -l {data}; mount --bind / /mnt; mount -t tmpfs x {tmp_path}; "
+        f"unshare -m sh -c 'umount {data}; cat {data}/device.key'; "
+        f"nsenter -t {os.getpid()} -m cat {data}/device.key; cat {data}/device.key; echo finished"
+    )
+    running = await start_command(command, vault=None, data_dir=data)
+    outcome = await finish_command(running, 30)
+    assert outcome.output.endswith("finished\n")
+    assert "KEY-SECRET" not in outcome.output
+
+
+async def test_nothing_to_hide_means_no_sandbox_mode(tmp_path: Path) -> None:
+    running = await start_command(f"ls {tmp_path}")
+    await finish_command(running, 10)
+    assert running.sandbox == "none"
+
+
+def test_what_is_hidden(tmp_path: Path, monkeypatch: object) -> None:
+    data = tmp_path / "agent"
+    vault = fast_vault(data)
+    private = tmp_path / "Private"
+    private.mkdir()
+    vault.add(private)
+    hidden = paths_to_hide(vault, data)
+    assert data in hidden and private in hidden and vault.layout.root in hidden
+    assert paths_to_hide(None, None) == []
+    # A vault whose metadata cannot be read still hides the data dir (its store lives there).
+    vault.layout.meta.write_text("{not json")
+    assert data in paths_to_hide(vault, data)
+
+
+async def test_a_working_directory_inside_a_hidden_folder_is_not_a_way_in(tmp_path: Path) -> None:
+    """The shell would start inside the real folder (chdir happens before the mounts): the child looks
+    the directory up again through the new mounts, finds nothing, and the command does not run."""
+    need(mounts.usable(), "mount namespace")
+    data = tmp_path / "agent"
+    (data / "logs").mkdir(parents=True)
+    (data / "device.key").write_text("KEY-SECRET")
+    marker = tmp_path / "ran"
+    with pytest.raises(subprocess.SubprocessError):
+        await start_command(f"cat ../device.key; touch {marker}", cwd=data / "logs", data_dir=data)
+    assert not marker.exists()
+    assert not [p for p in os.listdir(place()) if p.startswith(f"rme-cmd-{os.getpid()}-")]  # removed
