@@ -224,7 +224,8 @@ async def start_command(
     else:
         kwargs["start_new_session"] = True
         launch = await asyncio.to_thread(prepare, [*paths_to_hide(vault, data_dir), *hide], cwd)
-        kwargs["preexec_fn"] = launch.child
+        if launch.needed:
+            kwargs["preexec_fn"] = launch.child
     loop = asyncio.get_running_loop()
     protocol = _Protocol(loop)
     try:

@@ -166,11 +166,12 @@ def holes(hidden: Iterable[Path]) -> Ruleset:
             for entry in entries:
                 if entry in ancestors or _inside(entry, hidden):
                     continue
-                # A link (or a bind mount seen through one) that leads to an ancestor or into a hidden
-                # path would open the whole hierarchy: follow it, and skip it if it does.
-                target = Path(os.path.realpath(entry))
-                if target in ancestors or _inside(target, hidden):
-                    continue
+                # A link that leads to an ancestor or into a hidden path would open the whole
+                # hierarchy: follow it, and skip it if it does.
+                if entry.is_symlink():
+                    target = Path(os.path.realpath(entry))
+                    if target in ancestors or _inside(target, hidden):
+                        continue
                 with contextlib.suppress(OSError):  # vanished, or a dangling link: nothing to allow
                     _allow_path(fd, entry, rights)
     except OSError:

@@ -46,6 +46,11 @@ class Launch:
     hidden: list[Path] = field(default_factory=list)
 
     @property
+    def needed(self) -> bool:
+        """Anything to do in the child? (Without a step there, `subprocess` keeps its faster vfork.)"""
+        return self.cgroup is not None or self.mounts is not None or self.ruleset is not None
+
+    @property
     def mode(self) -> str:
         """What hides the paths: "namespace+landlock", "namespace", "landlock" or "none"."""
         if not self.hidden:
@@ -69,7 +74,7 @@ class Launch:
         if self.ruleset is not None:
             syscalls.prctl(syscalls.PR_SET_NO_NEW_PRIVS, 1)  # setuid/file caps gain nothing inside
             self.ruleset.restrict_self()
-        if self.cwd is not None:
+        if self.cwd is not None and self.mounts is not None:
             os.chdir(self.cwd)
 
     def started(self) -> None:
