@@ -193,6 +193,22 @@ def paths_to_hide(vault: VaultPaths | None, data_dir: Path | None) -> list[Path]
     return paths + runtime_dir()
 
 
+async def _prepare(hide: list[Path], cwd: Path | None) -> Launch:
+    """`prepare` in a worker thread; if we are cancelled meanwhile (End while a command starts), what
+    it made — a cgroup directory, a ruleset descriptor — is undone when it finishes."""
+    planning = asyncio.ensure_future(asyncio.to_thread(prepare, hide, cwd))
+    try:
+        return await asyncio.shield(planning)
+    except asyncio.CancelledError:
+
+        def undo(done: asyncio.Future[Launch]) -> None:
+            if not done.cancelled() and done.exception() is None:
+                done.result().failed()
+
+        planning.add_done_callback(undo)
+        raise
+
+
 class _Protocol(asyncio.subprocess.SubprocessStreamProtocol):
     """asyncio's own protocol for `create_subprocess_exec`, plus a future set when the process exits."""
 
@@ -223,7 +239,7 @@ async def start_command(
         kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP | CREATE_SUSPENDED
     else:
         kwargs["start_new_session"] = True
-        launch = await asyncio.to_thread(prepare, [*paths_to_hide(vault, data_dir), *hide], cwd)
+        launch = await _prepare([*paths_to_hide(vault, data_dir), *hide], cwd)
         if launch.needed:
             kwargs["preexec_fn"] = launch.child
     loop = asyncio.get_running_loop()

@@ -9,8 +9,10 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
 from agent.actions.command import CommandLedger, finish_command, run_command, start_command, wait_dead
+from agent.sandbox import Launch
 from protocol.limits import MAX_COMMAND_OUTPUT
 
 
@@ -191,3 +193,30 @@ async def test_ledger_kills_a_dead_agents_cgroup_even_after_its_shell_is_gone(tm
     assert CommandLedger(tmp_path / "running.json").kill_leftovers() == 1
     assert wait_dead(procs, 0.5) == []
     assert running.cgroup is not None and not running.cgroup.path.exists()
+
+
+async def test_end_while_a_command_is_being_prepared_leaves_no_cgroup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from agent.actions import command as module
+    from agent.sandbox.cgroup import place
+    from agent.sandbox.launch import prepare
+
+    started = threading.Event()
+
+    def slow_prepare(hide: list[Path], cwd: Path | None) -> Launch:
+        started.set()
+        time.sleep(0.2)  # End arrives while the plan is being made
+        return prepare(hide, cwd)
+
+    monkeypatch.setattr(module, "prepare", slow_prepare)
+    before = set(os.listdir(place()))
+    task = asyncio.ensure_future(start_command("sleep 300", data_dir=tmp_path))
+    assert await asyncio.to_thread(started.wait, 5)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await asyncio.sleep(0.5)  # the plan finishes in its thread, and is undone
+    made = {p for p in set(os.listdir(place())) - before if p.startswith(f"rme-cmd-{os.getpid()}-")}
+    assert not made
