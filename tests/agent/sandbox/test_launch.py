@@ -3,16 +3,18 @@ it spells the path — and cannot get at them through another process or by undo
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import subprocess
 from pathlib import Path
 
+import psutil
 import pytest
 
-from agent.actions.command import finish_command, paths_to_hide, start_command
+from agent.actions.command import finish_command, paths_to_hide, start_command, wait_dead
 from agent.sandbox import landlock, mounts
-from agent.sandbox.cgroup import place
+from agent.sandbox.cgroup import CgroupUnavailable, CommandCgroup, cgroup2_mounts, place
 from tests.agent.sandbox.helpers import need
 from tests.agent.vault.helpers import PASSPHRASE, fast_vault
 
@@ -108,3 +110,44 @@ async def test_a_working_directory_inside_a_hidden_folder_is_not_a_way_in(tmp_pa
     assert not marker.exists()
     made = set(os.listdir(place())) - before
     assert not [p for p in made if p.startswith(f"rme-cmd-{os.getpid()}-")]  # its cgroup was removed
+
+
+async def test_without_namespaces_landlock_holes_hide_the_same_things(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fallback an ordinary user gets where unprivileged user namespaces are off."""
+    need(landlock.abi_version() > 0, "Landlock")
+    monkeypatch.setattr(mounts, "usable", lambda: False)
+    data = tmp_path / "agent"
+    (data / "vault").mkdir(parents=True)
+    (data / "vault" / "session.json").write_text("LOCK-LISTED")
+    command = (
+        f"ls -A {b64(data)} {b64(data / 'vault')}; cat {b64(data)}/vault/*; rm -rf {b64(data / 'vault')}; "
+        f"echo $$ > {cgroup2_mounts()[0]}/cgroup.procs; cat /etc/hostname >/dev/null && echo finished"
+    )
+    running = await start_command(command, vault=None, data_dir=data)
+    outcome = await finish_command(running, 30)
+    assert running.sandbox == "landlock"
+    assert outcome.output.endswith("finished\n"), outcome.output
+    assert "LISTED" not in outcome.output and "session.json" not in outcome.output
+    assert (data / "vault" / "session.json").read_text() == "LOCK-LISTED"
+    assert running.cgroup is not None and not running.cgroup.path.exists()
+
+
+async def test_without_a_cgroup_the_command_still_runs_in_its_process_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The documented fallback (a cgroup the user does not own): the tree dies, escapes would not."""
+
+    def unavailable(parent: Path | None = None) -> CommandCgroup:
+        raise CgroupUnavailable("not delegated (test)")
+
+    monkeypatch.setattr(CommandCgroup, "create", unavailable)
+    running = await start_command("sleep 300 & sleep 300; wait")
+    assert running.cgroup is None
+    await asyncio.sleep(0.2)
+    family = [psutil.Process(running.pid), *psutil.Process(running.pid).children(recursive=True)]
+    assert len(family) >= 3
+    running.kill()
+    assert wait_dead(family, 0.5) == []
+    await finish_command(running, 5)
