@@ -10,11 +10,15 @@ Modes, each RME_BENCH_SANDBOX_ROUNDS times (default 40), interleaved so load dri
 - **landlock holes**: cgroup and the Landlock allow-list instead of the namespace (the fallback).
 Each figure includes planning in the agent (`prepare`: for holes, opening every neighbour of every
 ancestor of a hidden path) and the cleanup after exit.
+
+Then the steps one by one, as the agent runs them (medians of 20): planning in the agent (CPU time),
+each step in the child (timed there, sent back through a pipe), and the cleanup after exit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import statistics
 import subprocess
@@ -89,6 +93,79 @@ async def measure(rounds: int, hide: list[Path]) -> dict[str, list[float]]:
     return times
 
 
+def _timed_child(launch: Launch, report: int) -> Callable[[], None]:
+    """The full mode's child steps, each timed in the child and written to `report`."""
+    from agent.sandbox import mounts, syscalls
+
+    plan, ruleset, group = launch.mounts, launch.ruleset, launch.cgroup
+    assert plan is not None and ruleset is not None and group is not None
+
+    def child() -> None:
+        marks = [time.perf_counter()]
+        group.join()
+        marks.append(time.perf_counter())
+        syscalls.unshare(syscalls.CLONE_NEWNS | syscalls.CLONE_NEWCGROUP)
+        marks.append(time.perf_counter())
+        syscalls.mount(None, b"/", None, syscalls.MS_REC | syscalls.MS_PRIVATE, None)
+        marks.append(time.perf_counter())
+        for target in plan.targets:
+            syscalls.mount(b"tmpfs", target.path, b"tmpfs", mounts.TMPFS_FLAGS, mounts.TMPFS_OPTIONS)
+        marks.append(time.perf_counter())
+        syscalls.prctl(syscalls.PR_SET_NO_NEW_PRIVS, 1)
+        ruleset.restrict_self()
+        marks.append(time.perf_counter())
+        os.write(report, " ".join(f"{(b - a) * 1000:.4f}" for a, b in itertools.pairwise(marks)).encode())
+
+    return child
+
+
+def steps(hide: list[Path], rounds: int = 20) -> dict[str, list[float]]:
+    """Each step of the full mode, timed where it runs."""
+    found: dict[str, list[float]] = {
+        k: []
+        for k in (
+            "plan (agent CPU)",
+            "join cgroup",
+            "unshare",
+            "make / private",
+            "tmpfs mounts",
+            "landlock",
+            "cgroup.kill",
+            "populated 0",
+            "rmdir",
+        )
+    }
+    read_end, write_end = os.pipe()
+    for _ in range(rounds):
+        cpu = time.process_time()
+        launch = prepare(hide)
+        found["plan (agent CPU)"].append((time.process_time() - cpu) * 1000)
+        group = launch.cgroup
+        assert group is not None
+
+        subprocess.run(
+            ["/bin/true"], preexec_fn=_timed_child(launch, write_end), pass_fds=(write_end,), check=True
+        )
+        launch.started()
+        for name, value in zip(list(found)[1:6], os.read(read_end, 4096).split(), strict=True):
+            found[name].append(float(value))
+        start = time.perf_counter()
+        group.kill()
+        killed = time.perf_counter()
+        group.wait_empty(2)
+        emptied = time.perf_counter()
+        group.remove()
+        for name, (a, b) in zip(
+            ("cgroup.kill", "populated 0", "rmdir"),
+            itertools.pairwise((start, killed, emptied, time.perf_counter())),
+            strict=True,
+        ):
+            found[name].append((b - a) * 1000)
+    os.close(read_end)
+    os.close(write_end)
+    return found
+
+
 def main() -> None:
     rounds = int(os.environ.get("RME_BENCH_SANDBOX_ROUNDS", "40"))
     with tempfile.TemporaryDirectory() as tmp:
@@ -100,6 +177,7 @@ def main() -> None:
             (home / f"entry-{n}").mkdir()
         hide = [data, home / "Private"]
         times = asyncio.run(measure(rounds, hide))
+        by_step = steps(hide)
     base = statistics.median(times["fork (anchor)"])
     for name, values in times.items():
         ordered = sorted(values)
@@ -113,6 +191,11 @@ def main() -> None:
     ruleset = landlock.holes(hide)
     print(f"holes ruleset alone: {(time.perf_counter() - start) * 1000:.2f} ms (ancestors of {hide[0]})")
     ruleset.close()
+    print(
+        "steps of namespace+landlock (medians, ms): "
+        + ", ".join(f"{name} {statistics.median(values):.2f}" for name, values in by_step.items())
+    )
+    print(f"load average: {Path('/proc/loadavg').read_text().split()[0]}")
 
 
 if __name__ == "__main__":
