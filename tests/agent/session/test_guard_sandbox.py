@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psutil
 
-from agent.actions.command import wait_dead
+from agent.actions.command import RunningCommand, wait_dead
 from protocol.actions import CommandOutcome
 from protocol.messages import ActionResult, ConsentReply
 from tests.agent.actions.test_command import _escaped, escapes
@@ -50,7 +50,7 @@ async def test_an_obfuscated_path_reaches_nothing_of_the_vault(tmp_path: Path) -
                 "echo finished",
             ]
         )
-        action_id = await consented_command(server, runtime, session, command)
+        action_id = await consented_command(server, runtime, session, command, send_output=True)
         assert (await server.expect(ConsentReply, body__action_id=action_id)).body.decision == "allowed"
         result = await server.expect(ActionResult, body__action_id=action_id, timeout=30)
         outcome = result.body.outcome
@@ -69,14 +69,16 @@ async def test_end_kills_what_left_the_commands_tree_within_200ms(tmp_path: Path
         session = await start_session(server, runtime)
         command, files = escapes(tmp_path)
         action_id = await consented_command(server, runtime, session, command + "sleep 300")
+        running = None
         for _ in range(500):
-            record = runtime.guard.actions.get(action_id)
-            if record is not None and record.running is not None:
+            job = runtime.guard.jobs.get(action_id)
+            if job is not None and isinstance(job.work, RunningCommand):
+                running = job.work
                 break
             await asyncio.sleep(0.01)
-        assert record is not None and record.running is not None
-        procs = await _escaped(files, record.running.pid)
-        family = [psutil.Process(record.running.pid), *procs]
+        assert running is not None
+        procs = await _escaped(files, running.pid)
+        family = [psutil.Process(running.pid), *procs]
         start = time.perf_counter()
         summary = await runtime.end_session()
         alive = wait_dead(family, timeout=0.2)
