@@ -2,12 +2,14 @@
 
 A real `rme-agent run` process, connected over WSS to an in-process protocol peer (the server side of
 `tests/agent/connection/peer.py`, which lets the bench start sessions without tickets). Each round: a
-session is accepted, a command that spawns a tree of 6 sleeping processes is consented, then End is
-POSTed to the agent's local control channel — the same call as the panel button and `rme-agent end` — and
-the clock stops when psutil sees the last process of the tree dead (gone or zombie).
+session is accepted, a command is consented that spawns a tree of 6 sleeping processes *and* three that
+leave it — a double fork, `setsid -f`, and a daemon (fork, setsid, fork, every descriptor closed) — then
+End is POSTed to the agent's local control channel — the same call as the panel button and `rme-agent
+end` — and the clock stops when psutil sees the last of the 9 processes dead (gone or zombie).
 
-Anchor in the same run: the floor — this bench process killing an identical tree itself
-(`os.killpg` + psutil), with no agent in between. RME_BENCH_KILL_ROUNDS sets the rounds (default 15).
+Anchors in the same run, the floors with no agent in between: this bench process killing the 6-process
+tree itself (`os.killpg` + psutil; the escapes are out of its reach), and killing the same tree with its
+escapes through a cgroup of its own (`cgroup.kill`). RME_BENCH_KILL_ROUNDS sets the rounds (default 15).
 """
 
 from __future__ import annotations
@@ -44,6 +46,39 @@ from tests.agent.connection.peer import PeerServer
 BIN = Path(sys.executable).parent
 TREE = "sleep 300 & (sleep 300 & sleep 300) & (sleep 300 & sleep 300); wait"
 TREE_SIZE = 6  # the shell, its subshells and the sleeps (at least)
+DAEMON = (
+    "import os, sys, time\n"
+    "if os.fork(): sys.exit(0)\n"
+    "os.setsid()\n"
+    "if os.fork(): sys.exit(0)\n"
+    "os.chdir('/'); os.closerange(0, 1024)\n"
+    "open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(300)\n"
+)
+
+
+def escaping_tree(folder: Path) -> tuple[str, list[Path]]:
+    """TREE, plus three processes that leave it; each escape writes its pid to a file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = [folder / "double-fork", folder / "setsid", folder / "daemon"]
+    for file in files:
+        file.unlink(missing_ok=True)
+    script = folder / "daemon.py"
+    script.write_text(DAEMON)
+    command = (
+        f"( sh -c 'echo $$ > {files[0]}; exec sleep 300' & ) ; "
+        f"setsid -f sh -c 'echo $$ > {files[1]}; exec sleep 300' ; "
+        f"{sys.executable} {script} {files[2]} ; {TREE}"
+    )
+    return command, files
+
+
+async def _escapes(files: list[Path]) -> list[psutil.Process]:
+    for _ in range(2000):
+        try:
+            return [psutil.Process(int(f.read_text())) for f in files]
+        except (OSError, ValueError):
+            await asyncio.sleep(0.005)
+    raise TimeoutError("the escapes never started")
 
 
 async def _until_dead(procs: list[psutil.Process]) -> None:
@@ -95,6 +130,35 @@ async def anchor(rounds: int) -> list[float]:
         await _until_dead(family)
         times.append((time.perf_counter() - start) * 1000)
         await proc.wait()
+    return times
+
+
+async def cgroup_anchor(rounds: int, tmp: Path) -> list[float]:
+    """The floor for the agent's mechanism: the escaping tree in a cgroup of our own, `cgroup.kill`."""
+    from agent.sandbox.cgroup import CommandCgroup
+
+    times = []
+    for n in range(rounds):
+        command, files = escaping_tree(tmp / f"anchor-{n}")
+        group = CommandCgroup.create()
+        proc = await asyncio.create_subprocess_exec(
+            "/bin/sh",
+            "-c",
+            command,
+            start_new_session=True,
+            preexec_fn=group.join,
+            stdout=subprocess.DEVNULL,
+        )
+        group.close_fd()
+        root = psutil.Process(proc.pid)
+        family = [root, *await _tree_of(root, TREE_SIZE - 1), *await _escapes(files)]
+        start = time.perf_counter()
+        group.kill()
+        await _until_dead(family)
+        times.append((time.perf_counter() - start) * 1000)
+        await proc.wait()
+        group.wait_empty(2)
+        group.remove()
     return times
 
 
@@ -156,11 +220,12 @@ async def through_agent(rounds: int, tmp: Path) -> list[float]:
                 )
                 await server.expect(SessionAccept, link=link, session=session)
                 action = new_id()
+                command, files = escaping_tree(tmp / f"round-{n}")
                 await server.send(
                     ActionRequest(
                         session=session,
                         body=ActionRequestBody(
-                            action_id=action, action=CommandParams(command=TREE, timeout_s=600)
+                            action_id=action, action=CommandParams(command=command, timeout_s=600)
                         ),
                     )
                 )
@@ -168,7 +233,7 @@ async def through_agent(rounds: int, tmp: Path) -> list[float]:
                     "/api/answer", json={"prompt_id": await _prompt(client, "action"), "allow": True}
                 )
                 await server.expect(ConsentReply, link=link, body__action_id=action)
-                family = await _tree_of(root, TREE_SIZE)
+                family = [*await _tree_of(root, TREE_SIZE), *await _escapes(files)]
                 # The clock stops when the tree is dead, not when the reply arrives (the reply waits for
                 # the user's log line to be fsynced, which happens after the kill).
                 start = time.perf_counter()
@@ -201,9 +266,11 @@ def main() -> None:
     rounds = int(os.environ.get("RME_BENCH_KILL_ROUNDS", "15"))
     with tempfile.TemporaryDirectory() as tmp:
         floor = asyncio.run(anchor(rounds))
+        floor_cgroup = asyncio.run(cgroup_anchor(rounds, Path(tmp)))
         agent = asyncio.run(through_agent(rounds, Path(tmp)))
     print(_summary("anchor: killpg from here", floor))
-    print(_summary("End → all processes gone (agent)", agent))
+    print(_summary("anchor: cgroup.kill from here", floor_cgroup))
+    print(_summary("End → all 9 gone (agent)", agent))
     verdict = "MET" if max(agent) < 200 else "MISSED"
     print(f"target < 200 ms (every round): {verdict}")
 

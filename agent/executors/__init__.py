@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from agent.actions.command import CommandLedger
+from agent.actions.command import CommandLedger, VaultPaths
 from agent.executors.base import ActionFailed, BaseExecutor, Done, Executor, Job, LangSource, Stopped
 from agent.executors.command import CommandExecutor
 from agent.executors.described import Described
@@ -32,12 +32,13 @@ def build(
     ledger: CommandLedger,
     touches_vault: Callable[[str], bool],
     push_idle_timeout: float,
+    vault: VaultPaths | None = None,
 ) -> Mapping[str, Executor]:
     """Every executor, by the action kind it serves (`protocol.actions.ACTION_KINDS`)."""
     executors: list[Executor] = [
         DiagnoseExecutor(lang),
         RepairExecutor(lang, data_dir),
-        CommandExecutor(ledger, touches_vault),
+        CommandExecutor(ledger, touches_vault, vault=vault, data_dir=data_dir),
         PushExecutor(inbox, touches_vault, push_idle_timeout),
     ]
     return {executor.kind: executor for executor in executors}

@@ -1,10 +1,10 @@
 """The command executor: one consented command line, run as the user saw it, its output held for them.
 
-Launching and killing are `agent.actions.command`'s job (its own process group today; a cgroup and a
-sandbox there as they land); this module is the session's side: the prompt's words (the command with
-invisible characters escaped, its length, plain-words warnings), the crash ledger, the "started"
-progress, the user's feed, and the kill switch's `stop`. Its output is the user's: `holds_output` makes
-the session book keep it for the user's release (`agent.session.book`).
+Launching and killing are `agent.actions.command`'s job (a cgroup per command, and a sandbox where the
+vault and the data dir given here do not exist: `agent/sandbox`); this module is the session's side:
+the prompt's words (the command with invisible characters escaped, its length, plain-words warnings),
+the crash ledger, the "started" progress, the user's feed, and the kill switch's `stop`. Its output is
+the user's: `holds_output` makes the session book keep it for the user's release (`agent.session.book`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agent.actions.command import CommandLedger, RunningCommand, finish_command, start_command
+from agent.actions.command import CommandLedger, RunningCommand, VaultPaths, finish_command, start_command
 from agent.executors.base import BaseExecutor, Done, Job, Stopped
 from agent.executors.described import REFUSED_VAULT, Described
 from agent.executors.readable import command_warnings, escape
@@ -47,9 +47,18 @@ class CommandExecutor(BaseExecutor):
     kind = "command"
     holds_output = True
 
-    def __init__(self, ledger: CommandLedger, touches_vault: Callable[[str], bool]) -> None:
+    def __init__(
+        self,
+        ledger: CommandLedger,
+        touches_vault: Callable[[str], bool],
+        *,
+        vault: VaultPaths | None = None,
+        data_dir: Path | None = None,
+    ) -> None:
         self.ledger = ledger
         self.touches_vault = touches_vault
+        self.vault = vault  # hidden from commands, with the data dir (None, None: nothing hidden)
+        self.data_dir = data_dir
 
     def describe(self, params: Any, reason: str, lang: Lang) -> Described:
         assert isinstance(params, CommandParams)
@@ -73,7 +82,9 @@ class CommandExecutor(BaseExecutor):
     async def run(self, job: Job) -> Done:
         params = job.params
         assert isinstance(params, CommandParams)
-        running = await start_command(params.command, cwd=Path.home())
+        running = await start_command(
+            params.command, cwd=Path.home(), vault=self.vault, data_dir=self.data_dir
+        )
         job.work = running
         self.ledger.add(running.pid)
         if not job.live():

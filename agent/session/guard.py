@@ -105,6 +105,7 @@ class SessionGuard:
             ledger=self.ledger,
             touches_vault=self._touches_vault,
             push_idle_timeout=config.push_idle_timeout,
+            vault=vault,  # commands run where the vault and the data dir do not exist (agent/sandbox)
         )
         self.jobs: dict[str, Job] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}

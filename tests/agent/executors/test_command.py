@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 
 import psutil
@@ -33,7 +32,7 @@ async def test_runs_reports_started_and_shows_an_escaped_excerpt(tmp_path: Path)
     )  # ... the screen's escaped
     assert recorder.progress_seen == [{"id": "a1", "done": None, "total": None, "note": "started"}]
     ledger = tmp_path / "running.json"
-    assert not ledger.exists() or json.loads(ledger.read_text()) == {}  # nothing left for a crash to find
+    assert CommandLedger(ledger)._load() == {}  # nothing left for a crash to find
 
 
 async def test_stop_kills_the_tree_and_the_run_ends(tmp_path: Path) -> None:
