@@ -20,15 +20,19 @@ from protocol.report import DiagnosisReport
 
 
 async def run_diagnosis(
-    lang: Lang, interface: str | None = None, config_path: Path | None = None
+    lang: Lang, interface: str | None = None, config_path: Path | None = None, data_dir: Path | None = None
 ) -> DiagnosisReport:
-    settings = load_settings(config_path, overrides={"interface": interface})
+    """`config_path` and `data_dir` are the agent's own (`AgentConfig.config_file`, `.data_dir`), so the
+    `[diagnosis]` table comes from the file the agent itself was configured from."""
+    settings = load_settings(config_path, overrides={"interface": interface}, data_dir=data_dir)
     _facts, diagnosis, duration_ms = await diagnose(settings)
     return build_report(diagnosis, lang, duration_ms)
 
 
-async def diagnose_action(lang: Lang, interface: str | None, config_path: Path | None) -> DiagnoseOutcome:
-    return DiagnoseOutcome(report=await run_diagnosis(lang, interface, config_path))
+async def diagnose_action(
+    lang: Lang, interface: str | None, config_path: Path | None, data_dir: Path | None = None
+) -> DiagnoseOutcome:
+    return DiagnoseOutcome(report=await run_diagnosis(lang, interface, config_path, data_dir))
 
 
 async def repair_action(
@@ -41,9 +45,12 @@ async def repair_action(
     config_path: Path | None,
 ) -> RepairOutcome:
     """Diagnose, apply the repair, diagnose again. Raises RepairError for an unknown or unusable repair."""
-    before = await run_diagnosis(lang, interface, config_path)
+    before = await run_diagnosis(lang, interface, config_path, data_dir)
     context = load_context(
-        config_path, state_dir=data_dir / "repairs", interface=interface or before.interface
+        config_path,
+        data_dir=data_dir,
+        state_dir=data_dir / "repairs",
+        interface=interface or before.interface,
     )
     result = await apply(repair_id, context)
     if result.status == "not_applicable":
@@ -52,7 +59,7 @@ async def repair_action(
         undo_dir = data_dir / "repairs" / "undo"
         undo_dir.mkdir(parents=True, exist_ok=True)
         (undo_dir / f"{action_id}.json").write_text(json.dumps(result.undo.model_dump(mode="json")), "utf-8")
-    after = await run_diagnosis(lang, interface, config_path)
+    after = await run_diagnosis(lang, interface, config_path, data_dir)
     fixed = result.ok and (before.root_cause is None or after.root_cause != before.root_cause)
     return RepairOutcome(
         repair=repair_id,

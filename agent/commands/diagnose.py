@@ -2,8 +2,11 @@
 
     rme-agent diagnose [--json] [--interface NAME] [--lang zh-CN|en]
                        [--check-url URL --check-expect TEXT] [--reference-dns IP]...
-                       [--probe-tcp HOST:PORT]... [--known-name NAME]... [--config FILE] [--fix]
-                       [--save-facts FILE] [--replay FILE]
+                       [--probe-tcp HOST:PORT]... [--known-name NAME]... [--config FILE]
+                       [--data-dir DIR] [--fix] [--save-facts FILE] [--replay FILE]
+
+`--config` and `--data-dir` are the agent's: the `[diagnosis]` and `[repairs]` tables come from the same
+file `rme-agent run` would read, and repairs keep their undo records in the data directory.
 
 `--json` prints exactly one `protocol.report.DiagnosisReport` on stdout (after `--fix`, the final one;
 prompts then go to stderr). Exit status: 0 ok, 1 degraded, 3 offline, 2 bad usage or config.
@@ -47,6 +50,9 @@ def register(subparsers: Any) -> None:
         help="a name whose answer must agree with the reference resolver (repeatable)",
     )
     parser.add_argument("--config", metavar="FILE", type=Path, help="agent config (TOML, [diagnosis] table)")
+    parser.add_argument(
+        "--data-dir", metavar="DIR", type=Path, help="the agent's data directory (agent.toml, repair state)"
+    )
     parser.add_argument("--fix", action="store_true", help="offer the repairs, asking before each one")
     parser.add_argument("--save-facts", metavar="FILE", type=Path, help="also write the raw facts as JSON")
     parser.add_argument("--replay", metavar="FILE", type=Path, help="judge recorded facts instead of probing")

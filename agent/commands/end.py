@@ -8,8 +8,9 @@ from typing import Any
 
 import httpx
 
-from agent.config import ConfigError, add_common_arguments, config_from_args
-from agent.i18n import Text, system_lang
+from agent.commands._common import add_common_arguments, configured
+from agent.config import AgentConfig
+from agent.i18n import Lang, Text
 from agent.panel.control import NoAgent, call
 
 T_ENDED = Text(
@@ -28,13 +29,8 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=handle)
 
 
-def handle(args: argparse.Namespace) -> int:
-    try:
-        config = config_from_args(args)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    lang = config.lang or system_lang()
+@configured
+def handle(args: argparse.Namespace, config: AgentConfig, lang: Lang) -> int:
     try:
         result = call(config.data_dir, "/api/end", timeout=5.0)
     except (NoAgent, httpx.HTTPError):

@@ -17,9 +17,10 @@ from typing import Any
 
 from websockets.exceptions import WebSocketException
 
-from agent.config import ConfigError, add_common_arguments, config_from_args
+from agent.commands._common import add_common_arguments, configured
+from agent.config import AgentConfig
 from agent.connection import AgentClient, ConnectError, IdentityStore
-from agent.i18n import Text, system_lang
+from agent.i18n import Lang, Text
 from protocol.errors import ProtocolError
 
 T_DONE = Text("注册成功：设备 {device}（客户 {customer}）", "Enrolled: device {device} (customer {customer})")
@@ -38,13 +39,8 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=handle)
 
 
-def handle(args: argparse.Namespace) -> int:
-    try:
-        config = config_from_args(args)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    lang = config.lang or system_lang()
+@configured
+def handle(args: argparse.Namespace, config: AgentConfig, lang: Lang) -> int:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     if args.ca is not None and args.ca.resolve() != config.ca_path.resolve():
         shutil.copyfile(args.ca, config.ca_path)

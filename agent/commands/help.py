@@ -9,15 +9,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import sys
 import time
 from typing import Any
 
 import httpx
 
+from agent.commands._common import add_common_arguments, configured
 from agent.commands.run import run_agent
-from agent.config import ConfigError, add_common_arguments, config_from_args
-from agent.i18n import Lang, Text, system_lang
+from agent.config import AgentConfig
+from agent.i18n import Lang, Text
 from agent.panel.control import NoAgent, call, running_agent
 from agent.session.runtime import AgentRuntime
 
@@ -85,13 +85,8 @@ async def _foreground(runtime: AgentRuntime, words: str) -> None:
             printer.cancel()
 
 
-def handle(args: argparse.Namespace) -> int:
-    try:
-        config = config_from_args(args, open_browser=False if args.no_browser else None)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    lang = config.lang or system_lang()
+@configured
+def handle(args: argparse.Namespace, config: AgentConfig, lang: Lang) -> int:
     args.data_dir_resolved = config.data_dir
     with contextlib.suppress(NoAgent):
         return _through_running_agent(args, lang)

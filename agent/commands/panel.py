@@ -9,8 +9,9 @@ from typing import Any
 
 import httpx
 
-from agent.config import ConfigError, add_common_arguments, config_from_args
-from agent.i18n import Text, system_lang
+from agent.commands._common import add_common_arguments, configured
+from agent.config import AgentConfig
+from agent.i18n import Lang, Text
 from agent.panel.control import NoAgent, call
 
 T_NO_AGENT = Text(
@@ -28,16 +29,12 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=handle)
 
 
-def handle(args: argparse.Namespace) -> int:
-    try:
-        config = config_from_args(args)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+@configured
+def handle(args: argparse.Namespace, config: AgentConfig, lang: Lang) -> int:
     try:
         url = str(call(config.data_dir, "/api/launch")["url"])
     except (NoAgent, httpx.HTTPError):
-        print(T_NO_AGENT.render(config.lang or system_lang()), file=sys.stderr)
+        print(T_NO_AGENT.render(lang), file=sys.stderr)
         return 3
     if args.print_url or not webbrowser.open(url):
         print(url)

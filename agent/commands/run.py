@@ -13,8 +13,9 @@ import signal
 import sys
 from typing import Any
 
-from agent.config import ConfigError, add_common_arguments, config_from_args
-from agent.i18n import Text, system_lang
+from agent.commands._common import add_common_arguments, configured
+from agent.config import AgentConfig
+from agent.i18n import Lang, Text
 from agent.session.runtime import AgentRuntime
 
 T_RUNNING = Text(
@@ -57,15 +58,11 @@ async def run_agent(runtime: AgentRuntime, help_words: str | None = None, announ
     await task
 
 
-def handle(args: argparse.Namespace) -> int:
-    try:
-        config = config_from_args(args, open_browser=False if args.no_browser else None)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+@configured
+def handle(args: argparse.Namespace, config: AgentConfig, lang: Lang) -> int:
     runtime = AgentRuntime(config)
     if config.server is None:
-        print(T_NO_SERVER.render(config.lang or system_lang()), file=sys.stderr)
+        print(T_NO_SERVER.render(lang), file=sys.stderr)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_agent(runtime))
     return 0

@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from agent.commands._common import config_from_args
+from agent.config import ConfigError
 from agent.i18n import Lang, Text, parse_lang, system_lang
 from agent.vault import NotInitialized, Vault, VaultError
 from agent.vault.keys import DEFAULT_ITERATIONS, DEFAULT_MEMORY_KIB
@@ -53,17 +55,6 @@ T_NO_PASS = Text(
     "需要口令，但没有终端可以输入（请用 --passphrase-file）",
     "A passphrase is needed but there is no terminal to type it (use --passphrase-file)",
 )
-
-
-def default_data_dir() -> Path:
-    """`RME_DATA_DIR`, else the per-user application data folder of this OS."""
-    if env := os.environ.get("RME_DATA_DIR"):
-        return Path(env)
-    if sys.platform == "win32":
-        return Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local")) / "RME"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / "RME"
-    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "rme"
 
 
 def human_size(size: int) -> str:
@@ -147,7 +138,13 @@ def _new_secret(args: argparse.Namespace, path: Path | None, env: str, lang: Lan
 
 def run(args: argparse.Namespace) -> int:
     lang: Lang = parse_lang(args.lang) or system_lang()
-    vault = Vault(args.data_dir or default_data_dir(), lang=lang)
+    try:
+        # The same data directory `rme-agent run` would use (flag, `RME_DATA_DIR`, agent.toml, default).
+        data_dir = config_from_args(args).data_dir
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    vault = Vault(data_dir, lang=lang)
     try:
         return _dispatch(vault, args, lang)
     except VaultError as exc:

@@ -447,7 +447,7 @@ class SessionGuard:
     async def _run(self, record: ActionRecord, action: Any) -> tuple[ActionOutcome | None, str | None]:
         cfg = self.config
         if isinstance(action, DiagnoseParams):
-            outcome = await diagnose_action(self.lang, action.interface, None)
+            outcome = await diagnose_action(self.lang, action.interface, cfg.config_file, cfg.data_dir)
             self.feed.add("result", texts.DIAGNOSIS_DONE, verdict=outcome.report.verdict)
             return outcome, None
         if isinstance(action, RepairParams):
@@ -457,7 +457,7 @@ class SessionGuard:
                 self.lang,
                 data_dir=cfg.data_dir,
                 action_id=record.id,
-                config_path=None,
+                config_path=cfg.config_file,
             )
             state = texts.REPAIR_FIXED if repaired.fixed else texts.REPAIR_NOT_FIXED
             self.feed.add(

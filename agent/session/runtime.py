@@ -175,7 +175,9 @@ class AgentRuntime:
     async def ask_for_help(self, words: str) -> dict[str, Any]:
         """Diagnose, then send the help request with the report (now, or when the connection is up)."""
         try:
-            self.diagnosis = await run_diagnosis(self.lang)
+            self.diagnosis = await run_diagnosis(
+                self.lang, config_path=self.config.config_file, data_dir=self.config.data_dir
+            )
         except Exception:  # a broken probe must never stop a call for help
             self.diagnosis = None
         self.feed.add("help", texts.HELP_SENT, words=words[:200])

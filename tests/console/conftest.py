@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect, sync_playwright
 
+from tests.localnet import local_diagnosis_env
 from tests.server.helpers import ADMIN, PYTHON, ROOT, RunningServer, running_server
 
 CHROMIUM = "/usr/bin/chromium"
@@ -118,6 +119,7 @@ def agent(console_server: RunningServer, tmp_path_factory: pytest.TempPathFactor
     env = {
         **os.environ, "RME_INBOX": str(inbox), "RME_OPEN_BROWSER": "0", "RME_LANG": "zh-CN",
         "RME_CONSENT_TIMEOUT": "60", "HOME": str(base),
+        **local_diagnosis_env(),  # its diagnosis probes nothing beyond loopback
     }  # fmt: skip
     url = f"wss://127.0.0.1:{server.port}"
     enrolled = subprocess.run(

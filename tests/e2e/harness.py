@@ -37,6 +37,7 @@ from protocol.messages import (
     TicketAcceptBody,
     new_id,
 )
+from tests.localnet import local_diagnosis_env
 
 M = TypeVar("M", bound=Envelope)
 BIN = Path(sys.executable).parent
@@ -205,6 +206,7 @@ def real_agent(
         "RME_CONSENT_TIMEOUT": "10",
         "RME_RECONNECT_MIN": "0.1",
         "RME_RECONNECT_MAX": "0.5",
+        **local_diagnosis_env(),  # its diagnosis probes nothing beyond loopback
         **settings,
     }
     cli(
