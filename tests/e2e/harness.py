@@ -65,7 +65,7 @@ def cli(tool: str, *args: str, stdin: str | None = None, env: dict[str, str] | N
     return result.stdout
 
 
-def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
