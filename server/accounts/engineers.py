@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -24,7 +25,15 @@ from server.accounts.roles import Role
 from server.db.tables import engineers, new_id, utcnow, web_sessions
 
 HASHER = PasswordHasher()  # Argon2id, t=3, m=64 MiB, p=4 (argon2-cffi defaults, RFC 9106 2nd choice)
-_DUMMY_HASH = HASHER.hash("not a real password")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Made on the first login for an unknown name, not at import: one Argon2id hash (64 MiB) costs up to
+    seconds on a loaded machine, and every `rme-server` admin command imports this module."""
+    return HASHER.hash("not a real password")
+
+
 MIN_PASSWORD = 10
 USERNAME_PATTERN = r"^[a-z][a-z0-9_.-]{1,63}$"
 
@@ -200,7 +209,7 @@ async def authenticate(
         ).first()
         if row is None:
             with contextlib.suppress(VerificationError):
-                HASHER.verify(_DUMMY_HASH, password)
+                HASHER.verify(_dummy_hash(), password)
             return LoginFailure.BAD_CREDENTIALS
         locked_until = row.locked_until
         if locked_until is not None and locked_until.tzinfo is None:

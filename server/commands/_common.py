@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from server.audit import AuditLog, AuditWriteError, JsonValue, NoteSigner
 from server.config import ConfigError, ServerConfig, load_config
 from server.db.engine import open_engine
-from server.db.migrate import upgrade
+from server.db.revisions import is_current
 
 T = TypeVar("T")
 AUDIT_LOG_NAME = "rme-audit"
@@ -56,7 +56,11 @@ def run_admin(args: argparse.Namespace, work: Callable[[AdminContext], Awaitable
         config.data_dir.mkdir(parents=True, exist_ok=True)
         engine = open_engine(config.effective_database_url)
         try:
-            await upgrade(engine)
+            if not await is_current(engine):
+                # Alembic costs about a second to import: only when there is something to migrate.
+                from server.db.migrate import upgrade  # noqa: PLC0415
+
+                await upgrade(engine)
             audit = AuditLog(engine, NoteSigner.load_or_create(config.data_dir, AUDIT_LOG_NAME))
             actor = f"cli:{os.environ.get('USER') or getpass.getuser()}"
             return await work(AdminContext(config, engine, audit, actor))

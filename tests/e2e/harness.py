@@ -238,7 +238,7 @@ def real_agent(
     )
     agent = RealAgent(data, inbox, proc, server, env)
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 90  # generous: start-up takes seconds on a loaded machine
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise RuntimeError("agent exited early")

@@ -1,0 +1,71 @@
+"""Start-up time of the two command lines, against `python -c pass` in the same run.
+
+Targets (issue 12): `rme-agent --help` and `rme-server --help` < 0.3 s; a database command
+(`rme-server user list` on a migrated SQLite database) < 1 s. Each command runs RME_BENCH_RUNS times
+(default 7) as its own process; we print the median and the fastest wall time. The anchor is the bare
+interpreter (`python -c pass`): on a loaded machine everything is slower, and the anchor shows by how much.
+
+`python -m bench.cli`. Also prints the heaviest imports of each command (`-X importtime`, cumulative).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def _wall(argv: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - start
+
+
+def _heaviest(argv: list[str], env: dict[str, str], most: int = 3) -> str:
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", *argv], env=env, capture_output=True, text=True, check=True
+    )
+    rows: list[tuple[int, str]] = []
+    for line in done.stderr.splitlines():
+        parts = line.split("|")
+        if len(parts) == 3 and parts[1].strip().isdigit() and not parts[2].startswith("  "):
+            rows.append((int(parts[1]), parts[2].strip()))
+    rows.sort(reverse=True)
+    return ", ".join(f"{name} {us / 1e6:.2f} s" for us, name in rows[:most])
+
+
+def main() -> None:
+    runs = int(os.environ.get("RME_BENCH_RUNS", "7"))
+    with tempfile.TemporaryDirectory(prefix="rme-bench-cli-") as tmp:
+        data = Path(tmp) / "server"
+        env = {**os.environ, "RME_DATABASE_URL": f"sqlite+aiosqlite:///{data / 'rme.db'}"}
+        subprocess.run([str(BIN / "rme-server"), "migrate", "--data-dir", str(data)], env=env, check=True)
+        cases = {
+            "python -c pass (anchor)": [sys.executable, "-c", "pass"],
+            "rme-agent --help": [sys.executable, "-m", "agent.cli", "--help"],
+            "rme-server --help": [sys.executable, "-m", "server.cli", "--help"],
+            "rme-server user list": [
+                sys.executable,
+                "-m",
+                "server.cli",
+                "user",
+                "list",
+                "--data-dir",
+                str(data),
+            ],
+        }
+        print(f"{'command':<28} {'median':>8} {'fastest':>8}   heaviest imports (cumulative)")
+        for name, argv in cases.items():
+            times = [_wall(argv, env) for _ in range(runs)]
+            heavy = _heaviest(argv[1:], env) if argv[1] == "-m" else ""
+            print(f"{name:<28} {statistics.median(times):>7.3f}s {min(times):>7.3f}s   {heavy}")
+
+
+if __name__ == "__main__":
+    main()
