@@ -20,6 +20,7 @@ from websockets.exceptions import WebSocketException
 from agent.commands._common import add_common_arguments, configured
 from agent.config import AgentConfig
 from agent.connection import AgentClient, ConnectError, IdentityStore
+from agent.datadir import make_private
 from agent.i18n import Lang, Text
 from protocol.errors import ProtocolError
 
@@ -41,7 +42,7 @@ def register(subparsers: Any) -> None:
 
 @configured
 def handle(args: argparse.Namespace, config: AgentConfig, lang: Lang) -> int:
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    make_private(config.data_dir)
     if args.ca is not None and args.ca.resolve() != config.ca_path.resolve():
         shutil.copyfile(args.ca, config.ca_path)
     if config.server is None or not config.ca_path.is_file():

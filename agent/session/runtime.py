@@ -16,6 +16,7 @@ from agent.actions.diagnose import run_diagnosis
 from agent.config import AgentConfig
 from agent.connection import AgentClient, IdentityStore
 from agent.connection.client import HelpStatus
+from agent.datadir import LOGS, T_REPAIRED, make_private
 from agent.i18n import Lang, system_lang
 from agent.panel.host import PanelHost
 from agent.session import texts
@@ -41,9 +42,11 @@ class AgentRuntime:
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
         self.lang: Lang = config.lang or system_lang()
-        config.data_dir.mkdir(parents=True, exist_ok=True)
-        self.log = UserLog(config.data_dir / "logs", self.lang)
+        repaired = make_private(config.data_dir)  # 0700, session logs 0600: checked at every start
+        self.log = UserLog(config.data_dir / LOGS, self.lang)
         self.feed = Feed(self.log)
+        if repaired:
+            self.feed.add("info", T_REPAIRED, paths=", ".join(str(p) for p in repaired))
         self.client: AgentClient | None = None
         if config.server:
             self.client = AgentClient(
