@@ -189,8 +189,23 @@ def test_recovery_runs_from_any_command_and_the_api(tmp_path: Path) -> None:
     assert scene.state() is None
 
 
+def _wait_for_journal(journal: Path, proc: subprocess.Popen[bytes], within: float = 120.0) -> bool:
+    """True once the command has written its step's intent (its work has begun); False if it ended first."""
+    deadline = time.monotonic() + within  # interpreter start-up takes seconds on a loaded machine
+    while time.monotonic() < deadline and proc.poll() is None:
+        if journal.exists():
+            return True
+        time.sleep(0.001)
+    return False
+
+
 def test_sigkill_after_random_delays(tmp_path: Path) -> None:
-    """Not at a named point: kill the real process from outside at random moments, several times."""
+    """Not at a named point: kill the real process from outside at random moments, several times.
+
+    A delay counted from the process's start lands before the work on a loaded machine (start-up alone can
+    take seconds) or after it on a fast one, so each kill is timed from the moment the step's journal
+    appears, and must be seen to land inside the step: the process dies of the signal, not of its own
+    accord, and the journal (removed last, after the commit) is still there for recovery to act on."""
     scene = Scene(tmp_path)
     # A bigger tree so the kill lands inside the work, not before or after it.
     (scene.private / "more").mkdir()
@@ -198,6 +213,7 @@ def test_sigkill_after_random_delays(tmp_path: Path) -> None:
         (scene.private / "more" / f"chunky{i}").write_bytes(b"RME-PLAINTEXT-MARKER" + bytes(8_000_000))
     scene.expected = snapshot(scene.private)
     scene.vault.add(scene.private)
+    journal = Layout(scene.data).journal
     rng = random.Random(7)
     for _ in range(6):
         command = "open" if scene.state() == "closed" else "close"
@@ -216,9 +232,13 @@ def test_sigkill_after_random_delays(tmp_path: Path) -> None:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        time.sleep(0.25 + rng.random() * 0.35)  # interpreter start-up is ~0.2 s
+        began = _wait_for_journal(journal, proc)
+        time.sleep(rng.random() * 0.03)  # somewhere in the step: encrypting 24 MB takes far longer
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        assert began, f"{command} ended (exit {proc.returncode}) before its step began"
+        assert proc.returncode == -signal.SIGKILL, f"{command} was not killed: exit {proc.returncode}"
+        assert journal.exists(), f"the kill landed after {command} had finished its step"
         scene.recover()
         scene.check_consistent()
     scene.check_every_byte()

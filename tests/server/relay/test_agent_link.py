@@ -183,7 +183,8 @@ async def test_bad_frames_are_dropped_audited_and_counted(rme_server: RunningSer
     assert 'rme_relay_dropped_frames_total{peer="agent",reason="protocol"}' in metrics
     # Far beyond the limit: the socket layer cuts the connection (1009, message too big).
     await agent.send_raw("y" * (4 * MAX_TEXT_FRAME))
-    assert await closed_with(agent) in (1009, None)
+    # 1009, or no close frame at all when the cut races the frame's tail: either way it must be cut.
+    assert await closed_with(agent, wait=15) in (1009, None)
 
 
 async def test_floods_are_rate_limited_then_cut_off(rme_server: RunningServer) -> None:
