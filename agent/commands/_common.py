@@ -1,8 +1,9 @@
 """What every `rme-agent` command shares: the common flags, and the config prologue.
 
-`configured(handler)` turns `handler(args, config, lang)` into the `handler=` a command registers: it loads
-the settings from the flags (`--server`, `--data-dir`, `--config`, `--lang`, and `--no-browser` where a
-command has it), prints a clear error with exit status 2 when they are not valid, and picks the language.
+`command_parser(subparsers, name, summary, handler)` adds a command with the common flags; its handler
+is `handler(args, config, lang)`, wrapped by `configured`: that loads the settings from the flags
+(`--server`, `--data-dir`, `--config`, `--lang`, and `--no-browser` where a command has it), prints a clear
+error with exit status 2 when they are not valid, and picks the language.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from agent.config import AgentConfig, ConfigError, load_config
 from agent.i18n import Lang, system_lang
@@ -48,3 +50,15 @@ def configured(handler: ConfiguredHandler) -> Callable[[argparse.Namespace], int
 
     handle.__doc__ = handler.__doc__
     return handle
+
+
+def command_parser(
+    subparsers: Any, name: str, summary: str, handler: ConfiguredHandler, *, browser: bool = False
+) -> argparse.ArgumentParser:
+    """A command's parser with the common flags (and `--no-browser` for commands that open the panel)."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(name, help=summary)
+    add_common_arguments(parser)
+    if browser:
+        parser.add_argument("--no-browser", action="store_true", help="do not open the panel in a browser")
+    parser.set_defaults(handler=configured(handler))
+    return parser

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from agent.commands._common import add_common_arguments, configured
+from agent.commands._common import command_parser
 from agent.config import AgentConfig
 from agent.i18n import Lang, Text
 from agent.panel.control import NoAgent, call
@@ -24,12 +24,9 @@ T_NO_AGENT = Text("没有正在运行的 RME 代理", "No RME agent is running")
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("end", help="end the engineer session now (the kill switch)")
-    add_common_arguments(parser)
-    parser.set_defaults(handler=handle)
+    command_parser(subparsers, "end", "end the engineer session now (the kill switch)", handle)
 
 
-@configured
 def handle(args: argparse.Namespace, config: AgentConfig, lang: Lang) -> int:
     try:
         result = call(config.data_dir, "/api/end", timeout=5.0)

@@ -17,7 +17,7 @@ from typing import Any
 
 from websockets.exceptions import WebSocketException
 
-from agent.commands._common import add_common_arguments, configured
+from agent.commands._common import command_parser
 from agent.config import AgentConfig
 from agent.connection import AgentClient, ConnectError, IdentityStore
 from agent.datadir import make_private
@@ -32,15 +32,14 @@ T_NEED = Text(
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("enroll", help="register this PC with the server using a one-time code")
-    add_common_arguments(parser)
+    parser = command_parser(
+        subparsers, "enroll", "register this PC with the server using a one-time code", handle
+    )
     parser.add_argument("code", help="the enrollment code from your provider")
     parser.add_argument("--ca", type=Path, default=None, help="the operator's CA certificate (PEM)")
     parser.add_argument("--name", default=None, help="this PC's name as the provider sees it")
-    parser.set_defaults(handler=handle)
 
 
-@configured
 def handle(args: argparse.Namespace, config: AgentConfig, lang: Lang) -> int:
     make_private(config.data_dir)
     if args.ca is not None and args.ca.resolve() != config.ca_path.resolve():

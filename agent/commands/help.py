@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from agent.commands._common import add_common_arguments, configured
+from agent.commands._common import command_parser
 from agent.commands.run import run_agent
 from agent.config import AgentConfig
 from agent.i18n import Lang, Text
@@ -34,12 +34,9 @@ T_NO_ANSWER = Text(
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("help", help="diagnose and call an expert")
-    add_common_arguments(parser)
+    parser = command_parser(subparsers, "help", "diagnose and call an expert", handle, browser=True)
     parser.add_argument("words", nargs="?", default="", help="what is wrong, in your own words")
-    parser.add_argument("--no-browser", action="store_true", help="do not open the panel in a browser")
     parser.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the queue position")
-    parser.set_defaults(handler=handle)
 
 
 def _print_status(help_status: dict[str, Any], lang: Lang) -> bool:
@@ -85,7 +82,6 @@ async def _foreground(runtime: AgentRuntime, words: str) -> None:
             printer.cancel()
 
 
-@configured
 def handle(args: argparse.Namespace, config: AgentConfig, lang: Lang) -> int:
     args.data_dir_resolved = config.data_dir
     with contextlib.suppress(NoAgent):

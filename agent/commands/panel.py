@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from agent.commands._common import add_common_arguments, configured
+from agent.commands._common import command_parser
 from agent.config import AgentConfig
 from agent.i18n import Lang, Text
 from agent.panel.control import NoAgent, call
@@ -21,15 +21,12 @@ T_NO_AGENT = Text(
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("panel", help="open the user panel in the browser")
-    add_common_arguments(parser)
+    parser = command_parser(subparsers, "panel", "open the user panel in the browser", handle)
     parser.add_argument(
         "--print-url", action="store_true", help="print the one-time link instead of opening it"
     )
-    parser.set_defaults(handler=handle)
 
 
-@configured
 def handle(args: argparse.Namespace, config: AgentConfig, lang: Lang) -> int:
     try:
         url = str(call(config.data_dir, "/api/launch")["url"])

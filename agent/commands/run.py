@@ -13,7 +13,7 @@ import signal
 import sys
 from typing import Any
 
-from agent.commands._common import add_common_arguments, configured
+from agent.commands._common import command_parser
 from agent.config import AgentConfig
 from agent.i18n import Lang, Text
 from agent.session.runtime import AgentRuntime
@@ -29,10 +29,7 @@ T_NO_SERVER = Text(
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("run", help="run the agent in the foreground")
-    add_common_arguments(parser)
-    parser.add_argument("--no-browser", action="store_true", help="do not open the panel in a browser")
-    parser.set_defaults(handler=handle)
+    command_parser(subparsers, "run", "run the agent in the foreground", handle, browser=True)
 
 
 def install_stop_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
@@ -58,7 +55,6 @@ async def run_agent(runtime: AgentRuntime, help_words: str | None = None, announ
     await task
 
 
-@configured
 def handle(args: argparse.Namespace, config: AgentConfig, lang: Lang) -> int:
     runtime = AgentRuntime(config)
     if config.server is None:

@@ -73,6 +73,22 @@ def run_admin(args: argparse.Namespace, work: Callable[[AdminContext], Awaitable
         sys.exit(f"rme-server: the audit log could not record this, so it was not done: {exc}")
 
 
+def admin_command(
+    args: argparse.Namespace,
+    work: Callable[[AdminContext], Awaitable[T]],
+    refused: type[Exception] | tuple[type[Exception], ...],
+    done: Callable[[T], str],
+) -> int:
+    """`run_admin`, then print `done(result)` and exit 0; a `refused` error is printed and exits 1."""
+    try:
+        result = run_admin(args, work)
+    except refused as exc:
+        print(f"rme-server: {exc}", file=sys.stderr)
+        return 1
+    print(done(result))
+    return 0
+
+
 def read_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\n")
