@@ -47,3 +47,18 @@ def write_local_diagnosis(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+# Headless Chromium for the panel and console tests. Even with background networking off it looks names
+# up through the system's resolver (55 queries in 15 s on one local page, caught by the packet guard):
+# every name but the loopback ones is answered "not found" inside the browser, so none is ever sent.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1",
+]

@@ -15,14 +15,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect, sync_playwright
 
-from tests.localnet import local_diagnosis_env
+from tests.localnet import CHROMIUM, CHROMIUM_ARGS, local_diagnosis_env
 from tests.server.helpers import ADMIN, PYTHON, ROOT, RunningServer, running_server
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 WIDE = ViewportSize(width=1280, height=800)
 NARROW = ViewportSize(width=390, height=844)
 WAIT_MS = 20_000
