@@ -79,9 +79,9 @@ class Agent:
         )  # fmt: skip
 
     def panel_url(self) -> str:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
-            found = self.cli("panel", "--print-url", timeout=10)
+            found = self.cli("panel", "--print-url", timeout=60)  # generous: slow start-up under load
             if found.returncode == 0 and found.stdout.strip().startswith("http"):
                 return found.stdout.strip().splitlines()[-1]
             time.sleep(0.2)
