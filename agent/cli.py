@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 
 from cli import Program
 
@@ -23,8 +22,7 @@ PROGRAM = Program(
 )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    return PROGRAM.main(argv)
+main = PROGRAM.main  # the console-script entry point
 
 
 if __name__ == "__main__":
