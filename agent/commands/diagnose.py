@@ -15,6 +15,7 @@ prompts then go to stderr). Exit status: 0 ok, 1 degraded, 3 offline, 2 bad usag
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +61,18 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # Imported here, not at the top: `rme-agent` builds every sub-command's parser on each start, and the
-    # diagnosis stack (pydantic models, dnspython) would slow every other command down.
+    # Imported here, not at the top, so `rme-agent diagnose --help` does not load the diagnosis stack
+    # (pydantic models, dnspython).
+    from agent.commands._common import config_from_args  # noqa: PLC0415
+    from agent.config import ConfigError  # noqa: PLC0415
     from agent.diagnosis.cli import run as run_diagnosis  # noqa: PLC0415
 
+    # The agent's own settings search (flags, `RME_*`, agent.toml): the diagnosis then reads the same
+    # file, data directory and language `rme-agent run` would.
+    try:
+        config = config_from_args(args)
+    except ConfigError as exc:
+        print(f"rme-agent diagnose: {exc}", file=sys.stderr)
+        return 2
+    args.config, args.data_dir, args.lang = config.config_file, config.data_dir, config.lang
     return run_diagnosis(args)
