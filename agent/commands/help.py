@@ -14,12 +14,12 @@ from typing import Any
 
 import httpx
 
+from agent.app import AgentRuntime
 from agent.commands._common import command_parser
 from agent.commands.run import run_agent
 from agent.config import AgentConfig
 from agent.i18n import Lang, Text
 from agent.panel.control import NoAgent, call, running_agent
-from agent.session.runtime import AgentRuntime
 
 T_SENT = Text("已呼叫专家，等待排队位置 …", "Expert called; waiting for the queue position …")
 T_QUEUED = Text(

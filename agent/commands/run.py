@@ -13,10 +13,10 @@ import signal
 import sys
 from typing import Any
 
+from agent.app import AgentRuntime
 from agent.commands._common import command_parser
 from agent.config import AgentConfig
 from agent.i18n import Lang, Text
-from agent.session.runtime import AgentRuntime
 
 T_RUNNING = Text(
     "RME 代理正在运行。面板：{url}\n按 Ctrl-C 结束（会先结束任何会话）。",

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from agent.app import AgentRuntime
 from agent.datadir import make_private
 from agent.i18n import Text
 from agent.session.feed import FeedEntry, UserLog
-from agent.session.runtime import AgentRuntime
 from tests.agent.session.harness import agent_config
 
 
