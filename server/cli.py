@@ -16,6 +16,8 @@ PROGRAM = Program(
         "user": "manage engineer accounts",
         "customer": "manage customers and devices",
         "audit": "audit log: export, verify, checkpoint",
+        "report": "service reports",
+        "billing": "billing hooks and the catalogue",
     },
 )
 
