@@ -15,6 +15,7 @@ from typing import Any
 from agent.config import AgentConfig
 from agent.connection import AgentClient, IdentityStore
 from agent.connection.client import HelpStatus
+from agent.datadir import LOGS, T_REPAIRED, make_private
 from agent.executors.diagnose import run_diagnosis
 from agent.i18n import Lang, system_lang
 from agent.panel.host import PanelHost
@@ -42,9 +43,11 @@ class AgentRuntime:
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
         self.lang: Lang = config.lang or system_lang()
-        config.data_dir.mkdir(parents=True, exist_ok=True)
-        self.log = UserLog(config.data_dir / "logs", self.lang)
+        repaired = make_private(config.data_dir)  # 0700, session logs 0600: checked at every start
+        self.log = UserLog(config.data_dir / LOGS, self.lang)
         self.feed = Feed(self.log)
+        if repaired:
+            self.feed.add("info", T_REPAIRED, paths=", ".join(str(p) for p in repaired))
         self.client: AgentClient | None = None
         if config.server:
             self.client = AgentClient(
@@ -181,7 +184,9 @@ class AgentRuntime:
     async def ask_for_help(self, words: str) -> dict[str, Any]:
         """Diagnose, then send the help request with the report (now, or when the connection is up)."""
         try:
-            self.diagnosis = await run_diagnosis(self.lang)
+            self.diagnosis = await run_diagnosis(
+                self.lang, config_path=self.config.config_file, data_dir=self.config.data_dir
+            )
         except Exception:  # a broken probe must never stop a call for help
             self.diagnosis = None
         self.feed.add("help", texts.HELP_SENT, words=words[:200])

@@ -1,39 +1,28 @@
-"""`rme-agent`: the agent's command line. Sub-commands live in `agent.commands.*`."""
+"""`rme-agent`: the agent's command line. Sub-commands live in `agent.commands.*` (see `cli.Program`)."""
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import sys
-from collections.abc import Sequence
 
-# Each name is a module in agent/commands exposing `register(subparsers)`.
-COMMAND_MODULES: tuple[str, ...] = ("vault", "diagnose", "run", "help", "end", "panel", "enroll")
+from cli import Program
+
+PROGRAM = Program(
+    prog="rme-agent",
+    description="RME agent — Remote Maintenance Expert",
+    package="agent.commands",
+    commands={
+        "vault": "privacy vault: encrypt and hide chosen folders",
+        "diagnose": "find why the internet does not work (and offer repairs with --fix)",
+        "run": "run the agent in the foreground",
+        "help": "diagnose and call an expert",
+        "end": "end the engineer session now (the kill switch)",
+        "panel": "open the user panel in the browser",
+        "enroll": "register this PC with the server using a one-time code",
+    },
+)
 
 
-def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
-    """The parser; when `argv` names a command, only that command's module is imported, so a command
-    starts without paying for every other command's imports."""
-    parser = argparse.ArgumentParser(prog="rme-agent", description="RME agent — Remote Maintenance Expert")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    words = list(sys.argv[1:] if argv is None else argv)
-    chosen = next((w for w in words if not w.startswith("-")), None)
-    names = (chosen,) if chosen in COMMAND_MODULES else COMMAND_MODULES
-    for name in names:
-        module = importlib.import_module(f"agent.commands.{name}")
-        module.register(subparsers)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser(argv)
-    args = parser.parse_args(argv)
-    handler = getattr(args, "handler", None)
-    if handler is None:
-        parser.print_help()
-        return 2
-    code: int = handler(args)
-    return code
+main = PROGRAM.main  # the console-script entry point
 
 
 if __name__ == "__main__":

@@ -2,13 +2,15 @@
 
 Each field `name` is `name = ...` at the top level of the TOML file (`--config`, else `$RME_CONFIG`, else
 `agent.toml` in the data directory) or `RME_NAME` in the environment. The `[diagnosis]` table belongs to
-`agent.diagnosis.config`. Every agent command takes `--server URL` and `--data-dir DIR`, so many agents
-can run side by side on one machine (tests, load benchmarks).
+`agent.diagnosis.config` and `[repairs]` to `agent.repairs.config`: `AgentConfig.config_file` names the file
+this search found, and every part that reads a table is handed it with the data directory, so a
+`--config` or `--data-dir` flag reaches them all. Every agent command takes `--server URL` and
+`--data-dir DIR` (`agent.commands._common`), so many agents can run side by side on one machine (tests,
+load benchmarks).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tomllib
@@ -21,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 ENV_PREFIX = "RME_"
 CONFIG_FILE = "agent.toml"
 # Names that are not agent settings although they share the prefix (other parts' variables).
-_NOT_OURS = frozenset({"config"})
+_NOT_OURS = frozenset({"config", "config_file"})
 
 
 class ConfigError(ValueError):
@@ -67,6 +69,9 @@ class AgentConfig(BaseModel):
     reconnect_min: float = Field(default=0.5, gt=0)
     reconnect_max: float = Field(default=30.0, gt=0)
     connect_timeout: float = Field(default=10.0, gt=0)
+    # The TOML file the settings came from (found by `load_config`, never set in it): the diagnosis and
+    # repairs read their tables from the same file.
+    config_file: Path | None = None
 
     @property
     def ca_path(self) -> Path:
@@ -97,7 +102,7 @@ def _from_file(path: Path) -> dict[str, Any]:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read config {path}: {exc}") from exc
     # Tables belong to other parts (`[diagnosis]`); only top-level values are ours.
-    return {k: v for k, v in document.items() if not isinstance(v, dict)}
+    return {k: v for k, v in document.items() if not isinstance(v, dict) and k not in _NOT_OURS}
 
 
 def load_config(
@@ -119,20 +124,8 @@ def load_config(
         values.update(_from_file(path))
     values.update(env_values)
     values.update(flags)
+    values["config_file"] = path
     try:
         return AgentConfig.model_validate(values)
     except ValidationError as exc:
         raise ConfigError(str(exc)) from exc
-
-
-def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    """`--server`, `--data-dir`, `--config`, `--lang`: taken by every agent command."""
-    parser.add_argument("--server", default=None, help="the RME server, e.g. wss://rme.example.net:8443")
-    parser.add_argument("--data-dir", type=Path, default=None, help="where the agent keeps its state")
-    parser.add_argument("--config", type=Path, default=None, help="agent TOML config file")
-    parser.add_argument("--lang", choices=["zh-CN", "en"], default=None)
-
-
-def config_from_args(args: argparse.Namespace, **extra: Any) -> AgentConfig:
-    overrides = {"server": args.server, "data_dir": args.data_dir, "lang": args.lang, **extra}
-    return load_config(args.config, overrides=overrides)

@@ -24,7 +24,7 @@ from pathlib import Path
 from playwright.async_api import async_playwright
 
 from protocol.messages import HelpQueued, HelpRequest, HelpRequestBody, QueueUpdate
-from tests.console.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.localnet import CHROMIUM, CHROMIUM_ARGS
 from tests.server.helpers import (
     ADMIN,
     ENGINEER,

@@ -2,8 +2,11 @@
 
     rme-agent diagnose [--json] [--interface NAME] [--lang zh-CN|en]
                        [--check-url URL --check-expect TEXT] [--reference-dns IP]...
-                       [--probe-tcp HOST:PORT]... [--known-name NAME]... [--config FILE] [--fix]
-                       [--save-facts FILE] [--replay FILE]
+                       [--probe-tcp HOST:PORT]... [--known-name NAME]... [--config FILE]
+                       [--data-dir DIR] [--fix] [--save-facts FILE] [--replay FILE]
+
+`--config` and `--data-dir` are the agent's: the `[diagnosis]` and `[repairs]` tables come from the same
+file `rme-agent run` would read, and repairs keep their undo records in the data directory.
 
 `--json` prints exactly one `protocol.report.DiagnosisReport` on stdout (after `--fix`, the final one;
 prompts then go to stderr). Exit status: 0 ok, 1 degraded, 3 offline, 2 bad usage or config.
@@ -12,6 +15,7 @@ prompts then go to stderr). Exit status: 0 ok, 1 degraded, 3 offline, 2 bad usag
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +51,9 @@ def register(subparsers: Any) -> None:
         help="a name whose answer must agree with the reference resolver (repeatable)",
     )
     parser.add_argument("--config", metavar="FILE", type=Path, help="agent config (TOML, [diagnosis] table)")
+    parser.add_argument(
+        "--data-dir", metavar="DIR", type=Path, help="the agent's data directory (agent.toml, repair state)"
+    )
     parser.add_argument("--fix", action="store_true", help="offer the repairs, asking before each one")
     parser.add_argument("--save-facts", metavar="FILE", type=Path, help="also write the raw facts as JSON")
     parser.add_argument("--replay", metavar="FILE", type=Path, help="judge recorded facts instead of probing")
@@ -54,8 +61,18 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # Imported here, not at the top: `rme-agent` builds every sub-command's parser on each start, and the
-    # diagnosis stack (pydantic models, dnspython) would slow every other command down.
+    # Imported here, not at the top, so `rme-agent diagnose --help` does not load the diagnosis stack
+    # (pydantic models, dnspython).
+    from agent.commands._common import config_from_args  # noqa: PLC0415
+    from agent.config import ConfigError  # noqa: PLC0415
     from agent.diagnosis.cli import run as run_diagnosis  # noqa: PLC0415
 
+    # The agent's own settings search (flags, `RME_*`, agent.toml): the diagnosis then reads the same
+    # file, data directory and language `rme-agent run` would.
+    try:
+        config = config_from_args(args)
+    except ConfigError as exc:
+        print(f"rme-agent diagnose: {exc}", file=sys.stderr)
+        return 2
+    args.config, args.data_dir, args.lang = config.config_file, config.data_dir, config.lang
     return run_diagnosis(args)

@@ -8,8 +8,9 @@ from typing import Any
 
 import httpx
 
-from agent.config import ConfigError, add_common_arguments, config_from_args
-from agent.i18n import Text, system_lang
+from agent.commands._common import command_parser
+from agent.config import AgentConfig
+from agent.i18n import Lang, Text
 from agent.panel.control import NoAgent, call
 
 T_ENDED = Text(
@@ -23,18 +24,10 @@ T_NO_AGENT = Text("没有正在运行的 RME 代理", "No RME agent is running")
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("end", help="end the engineer session now (the kill switch)")
-    add_common_arguments(parser)
-    parser.set_defaults(handler=handle)
+    command_parser(subparsers, "end", "end the engineer session now (the kill switch)", handle)
 
 
-def handle(args: argparse.Namespace) -> int:
-    try:
-        config = config_from_args(args)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    lang = config.lang or system_lang()
+def handle(args: argparse.Namespace, config: AgentConfig, lang: Lang) -> int:
     try:
         result = call(config.data_dir, "/api/end", timeout=5.0)
     except (NoAgent, httpx.HTTPError):

@@ -17,9 +17,11 @@ from typing import Any
 
 from websockets.exceptions import WebSocketException
 
-from agent.config import ConfigError, add_common_arguments, config_from_args
+from agent.commands._common import command_parser
+from agent.config import AgentConfig
 from agent.connection import AgentClient, ConnectError, IdentityStore
-from agent.i18n import Text, system_lang
+from agent.datadir import make_private
+from agent.i18n import Lang, Text
 from protocol.errors import ProtocolError
 
 T_DONE = Text("注册成功：设备 {device}（客户 {customer}）", "Enrolled: device {device} (customer {customer})")
@@ -30,22 +32,16 @@ T_NEED = Text(
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("enroll", help="register this PC with the server using a one-time code")
-    add_common_arguments(parser)
+    parser = command_parser(
+        subparsers, "enroll", "register this PC with the server using a one-time code", handle
+    )
     parser.add_argument("code", help="the enrollment code from your provider")
     parser.add_argument("--ca", type=Path, default=None, help="the operator's CA certificate (PEM)")
     parser.add_argument("--name", default=None, help="this PC's name as the provider sees it")
-    parser.set_defaults(handler=handle)
 
 
-def handle(args: argparse.Namespace) -> int:
-    try:
-        config = config_from_args(args)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    lang = config.lang or system_lang()
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+def handle(args: argparse.Namespace, config: AgentConfig, lang: Lang) -> int:
+    make_private(config.data_dir)
     if args.ca is not None and args.ca.resolve() != config.ca_path.resolve():
         shutil.copyfile(args.ca, config.ca_path)
     if config.server is None or not config.ca_path.is_file():

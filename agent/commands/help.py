@@ -9,17 +9,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import sys
 import time
 from typing import Any
 
 import httpx
 
+from agent.app import AgentRuntime
+from agent.commands._common import command_parser
 from agent.commands.run import run_agent
-from agent.config import ConfigError, add_common_arguments, config_from_args
-from agent.i18n import Lang, Text, system_lang
+from agent.config import AgentConfig
+from agent.i18n import Lang, Text
 from agent.panel.control import NoAgent, call, running_agent
-from agent.session.runtime import AgentRuntime
 
 T_SENT = Text("已呼叫专家，等待排队位置 …", "Expert called; waiting for the queue position …")
 T_QUEUED = Text(
@@ -34,12 +34,9 @@ T_NO_ANSWER = Text(
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("help", help="diagnose and call an expert")
-    add_common_arguments(parser)
+    parser = command_parser(subparsers, "help", "diagnose and call an expert", handle, browser=True)
     parser.add_argument("words", nargs="?", default="", help="what is wrong, in your own words")
-    parser.add_argument("--no-browser", action="store_true", help="do not open the panel in a browser")
     parser.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the queue position")
-    parser.set_defaults(handler=handle)
 
 
 def _print_status(help_status: dict[str, Any], lang: Lang) -> bool:
@@ -85,13 +82,7 @@ async def _foreground(runtime: AgentRuntime, words: str) -> None:
             printer.cancel()
 
 
-def handle(args: argparse.Namespace) -> int:
-    try:
-        config = config_from_args(args, open_browser=False if args.no_browser else None)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    lang = config.lang or system_lang()
+def handle(args: argparse.Namespace, config: AgentConfig, lang: Lang) -> int:
     args.data_dir_resolved = config.data_dir
     with contextlib.suppress(NoAgent):
         return _through_running_agent(args, lang)

@@ -9,8 +9,9 @@ from typing import Any
 
 import httpx
 
-from agent.config import ConfigError, add_common_arguments, config_from_args
-from agent.i18n import Text, system_lang
+from agent.commands._common import command_parser
+from agent.config import AgentConfig
+from agent.i18n import Lang, Text
 from agent.panel.control import NoAgent, call
 
 T_NO_AGENT = Text(
@@ -20,24 +21,17 @@ T_NO_AGENT = Text(
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("panel", help="open the user panel in the browser")
-    add_common_arguments(parser)
+    parser = command_parser(subparsers, "panel", "open the user panel in the browser", handle)
     parser.add_argument(
         "--print-url", action="store_true", help="print the one-time link instead of opening it"
     )
-    parser.set_defaults(handler=handle)
 
 
-def handle(args: argparse.Namespace) -> int:
-    try:
-        config = config_from_args(args)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+def handle(args: argparse.Namespace, config: AgentConfig, lang: Lang) -> int:
     try:
         url = str(call(config.data_dir, "/api/launch")["url"])
     except (NoAgent, httpx.HTTPError):
-        print(T_NO_AGENT.render(config.lang or system_lang()), file=sys.stderr)
+        print(T_NO_AGENT.render(lang), file=sys.stderr)
         return 3
     if args.print_url or not webbrowser.open(url):
         print(url)

@@ -13,9 +13,10 @@ import signal
 import sys
 from typing import Any
 
-from agent.config import ConfigError, add_common_arguments, config_from_args
-from agent.i18n import Text, system_lang
-from agent.session.runtime import AgentRuntime
+from agent.app import AgentRuntime
+from agent.commands._common import command_parser
+from agent.config import AgentConfig
+from agent.i18n import Lang, Text
 
 T_RUNNING = Text(
     "RME 代理正在运行。面板：{url}\n按 Ctrl-C 结束（会先结束任何会话）。",
@@ -28,10 +29,7 @@ T_NO_SERVER = Text(
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("run", help="run the agent in the foreground")
-    add_common_arguments(parser)
-    parser.add_argument("--no-browser", action="store_true", help="do not open the panel in a browser")
-    parser.set_defaults(handler=handle)
+    command_parser(subparsers, "run", "run the agent in the foreground", handle, browser=True)
 
 
 def install_stop_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
@@ -57,15 +55,10 @@ async def run_agent(runtime: AgentRuntime, help_words: str | None = None, announ
     await task
 
 
-def handle(args: argparse.Namespace) -> int:
-    try:
-        config = config_from_args(args, open_browser=False if args.no_browser else None)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+def handle(args: argparse.Namespace, config: AgentConfig, lang: Lang) -> int:
     runtime = AgentRuntime(config)
     if config.server is None:
-        print(T_NO_SERVER.render(config.lang or system_lang()), file=sys.stderr)
+        print(T_NO_SERVER.render(lang), file=sys.stderr)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_agent(runtime))
     return 0

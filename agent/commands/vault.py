@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from agent.commands._common import config_from_args
+from agent.config import ConfigError
 from agent.i18n import Lang, Text, parse_lang, system_lang
 from agent.vault import NotInitialized, SessionActive, Vault, VaultError
 from agent.vault.errors import AgentSilent
@@ -71,17 +73,6 @@ T_NO_PASS = Text(
     "A passphrase is needed but there is no terminal to type it (use {option} FILE, or set "
     "the environment variable {env})",
 )
-
-
-def default_data_dir() -> Path:
-    """`RME_DATA_DIR`, else the per-user application data folder of this OS."""
-    if env := os.environ.get("RME_DATA_DIR"):
-        return Path(env)
-    if sys.platform == "win32":
-        return Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local")) / "RME"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / "RME"
-    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "rme"
 
 
 def human_size(size: int) -> str:
@@ -207,7 +198,12 @@ def agent_probe(data_dir: Path) -> Callable[[], bool | None]:
 
 def run(args: argparse.Namespace) -> int:
     lang: Lang = parse_lang(args.lang) or system_lang()
-    data_dir = args.data_dir or default_data_dir()
+    try:
+        # The same data directory `rme-agent run` would use (flag, `RME_DATA_DIR`, agent.toml, default).
+        data_dir = config_from_args(args).data_dir
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     vault = Vault(data_dir, lang=lang, session_probe=agent_probe(data_dir))
     try:
         return _dispatch(vault, args, lang)

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from agent.config import default_data_dir
 from agent.diagnosis.config import ConfigError, DiagnosisSettings, load_settings
 from agent.diagnosis.facts import Facts
 from agent.diagnosis.report import build_report, render_text
@@ -46,6 +47,7 @@ def _settings(args: argparse.Namespace) -> DiagnosisSettings:
             "probe_tcp": listed(args.probe_tcp),
             "known_names": listed(args.known_name),
         },
+        data_dir=args.data_dir,
     )
 
 
@@ -83,7 +85,9 @@ def _consent_prompt(
 async def _fix(
     report: DiagnosisReport, settings: DiagnosisSettings, args: argparse.Namespace, lang: Lang, out: TextIO
 ) -> DiagnosisReport:
-    base: RepairContext = load_context(args.config, reference_dns=settings.reference_dns)
+    base: RepairContext = load_context(
+        args.config, data_dir=args.data_dir or default_data_dir(), reference_dns=settings.reference_dns
+    )
 
     async def consent(spec: RepairSpec, finding: Finding, current: DiagnosisReport) -> bool:
         _consent_prompt(spec, current, lang, settings, out)

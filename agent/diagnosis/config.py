@@ -114,16 +114,18 @@ def read_table(path: Path, table_name: str) -> dict[str, Any]:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
 
 
-def config_file(config_path: Path | None, environ: Mapping[str, str]) -> Path | None:
+def config_file(
+    config_path: Path | None, environ: Mapping[str, str], data_dir: Path | None = None
+) -> Path | None:
     """The agent config to read: `--config`, else `$RME_CONFIG`, else `agent.toml` in the data directory
-    if there is one (the same search as `agent.config`)."""
+    (`data_dir`, else the default one) if there is one — the same search as `agent.config`."""
     if config_path is not None:
         return config_path
     if environ.get("RME_CONFIG"):
         return Path(environ["RME_CONFIG"])
     from agent.config import CONFIG_FILE, default_data_dir  # noqa: PLC0415  (only when no file was named)
 
-    default = default_data_dir(environ) / CONFIG_FILE
+    default = (data_dir or default_data_dir(environ)) / CONFIG_FILE
     return default if default.is_file() else None
 
 
@@ -131,10 +133,12 @@ def load_settings(
     config_path: Path | None = None,
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    data_dir: Path | None = None,
 ) -> DiagnosisSettings:
-    """Defaults ← TOML `[diagnosis]` ← `RME_DIAGNOSIS_*` ← `overrides` (flags; None values are ignored)."""
+    """Defaults ← TOML `[diagnosis]` ← `RME_DIAGNOSIS_*` ← `overrides` (flags; None values are ignored).
+    The TOML file is `config_path`, else the one `config_file` finds (in `data_dir` when given)."""
     env = os.environ if environ is None else environ
-    config_path = config_file(config_path, env)
+    config_path = config_file(config_path, env, data_dir)
     merged: dict[str, Any] = {}
     if config_path is not None:
         merged.update(read_table(config_path, "diagnosis"))

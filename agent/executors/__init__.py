@@ -28,6 +28,7 @@ def build(
     *,
     lang: LangSource,
     data_dir: Path,
+    config_file: Path | None = None,
     inbox: Inbox,
     ledger: CommandLedger,
     touches_vault: Callable[[str], bool],
@@ -36,8 +37,8 @@ def build(
 ) -> Mapping[str, Executor]:
     """Every executor, by the action kind it serves (`protocol.actions.ACTION_KINDS`)."""
     executors: list[Executor] = [
-        DiagnoseExecutor(lang),
-        RepairExecutor(lang, data_dir),
+        DiagnoseExecutor(lang, data_dir, config_file),
+        RepairExecutor(lang, data_dir, config_file),
         CommandExecutor(ledger, touches_vault, vault=vault, data_dir=data_dir),
         PushExecutor(inbox, touches_vault, push_idle_timeout),
     ]

@@ -28,9 +28,11 @@ DIAGNOSIS_DONE = Text("检查完成：{verdict}", "Check finished: {verdict}")
 
 
 async def run_diagnosis(
-    lang: Lang, interface: str | None = None, config_path: Path | None = None
+    lang: Lang, interface: str | None = None, config_path: Path | None = None, data_dir: Path | None = None
 ) -> DiagnosisReport:
-    settings = load_settings(config_path, overrides={"interface": interface})
+    """`config_path` and `data_dir` are the agent's own (`AgentConfig.config_file`, `.data_dir`), so the
+    `[diagnosis]` table comes from the file the agent itself was configured from."""
+    settings = load_settings(config_path, overrides={"interface": interface}, data_dir=data_dir)
     _facts, diagnosis, duration_ms = await diagnose(settings)
     return build_report(diagnosis, lang, duration_ms)
 
@@ -38,8 +40,12 @@ async def run_diagnosis(
 class DiagnoseExecutor(BaseExecutor):
     kind = "diagnose"
 
-    def __init__(self, lang: LangSource) -> None:
+    def __init__(
+        self, lang: LangSource, data_dir: Path | None = None, config_file: Path | None = None
+    ) -> None:
         self.lang = lang
+        self.data_dir = data_dir
+        self.config_file = config_file
 
     def describe(self, params: Any, reason: str, lang: Lang) -> Described:
         return Described(
@@ -54,6 +60,6 @@ class DiagnoseExecutor(BaseExecutor):
 
     async def run(self, job: Job) -> Done:
         assert isinstance(job.params, DiagnoseParams)
-        report = await run_diagnosis(self.lang(), job.params.interface, None)
+        report = await run_diagnosis(self.lang(), job.params.interface, self.config_file, self.data_dir)
         job.show("result", DIAGNOSIS_DONE, verdict=report.verdict)
         return Done(DiagnoseOutcome(report=report))

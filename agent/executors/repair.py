@@ -35,9 +35,12 @@ async def repair_action(
     config_path: Path | None,
 ) -> RepairOutcome:
     """Diagnose, apply the repair, diagnose again. Raises RepairError for an unknown or unusable repair."""
-    before = await run_diagnosis(lang, interface, config_path)
+    before = await run_diagnosis(lang, interface, config_path, data_dir)
     context = load_context(
-        config_path, state_dir=data_dir / "repairs", interface=interface or before.interface
+        config_path,
+        data_dir=data_dir,
+        state_dir=data_dir / "repairs",
+        interface=interface or before.interface,
     )
     result = await apply(repair_id, context)
     if result.status == "not_applicable":
@@ -46,7 +49,7 @@ async def repair_action(
         undo_dir = data_dir / "repairs" / "undo"
         undo_dir.mkdir(parents=True, exist_ok=True)
         (undo_dir / f"{action_id}.json").write_text(json.dumps(result.undo.model_dump(mode="json")), "utf-8")
-    after = await run_diagnosis(lang, interface, config_path)
+    after = await run_diagnosis(lang, interface, config_path, data_dir)
     fixed = result.ok and (before.root_cause is None or after.root_cause != before.root_cause)
     return RepairOutcome(
         repair=repair_id,
@@ -60,9 +63,10 @@ async def repair_action(
 class RepairExecutor(BaseExecutor):
     kind = "repair"
 
-    def __init__(self, lang: LangSource, data_dir: Path) -> None:
+    def __init__(self, lang: LangSource, data_dir: Path, config_file: Path | None = None) -> None:
         self.lang = lang
         self.data_dir = data_dir
+        self.config_file = config_file  # the agent's own (`AgentConfig.config_file`)
 
     def describe(self, params: Any, reason: str, lang: Lang) -> Described:
         assert isinstance(params, RepairParams)
@@ -91,7 +95,7 @@ class RepairExecutor(BaseExecutor):
                 self.lang(),
                 data_dir=self.data_dir,
                 action_id=job.action_id,
-                config_path=None,
+                config_path=self.config_file,
             )
         except RepairError as exc:
             raise ActionFailed(str(exc)) from exc

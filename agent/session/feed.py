@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agent.datadir import open_private_append
 from agent.i18n import Lang, Text
 
 MAX_FEED = 500  # entries kept in memory for the panel; the log file keeps everything
@@ -55,8 +56,8 @@ class UserLog:
         line = f"{when:%Y-%m-%d %H:%M:%S}  [{entry.kind}]  {entry.text.render(self.lang)}"
         if entry.detail:
             line += "\n" + "\n".join(f"        | {part}" for part in entry.detail.splitlines()[:40])
-        self.directory.mkdir(parents=True, exist_ok=True)
-        with open(self.path_for(when), "a", encoding="utf-8") as handle:
+        # Owner-only (0600): the log holds commands, chat and output (see agent.datadir).
+        with os.fdopen(open_private_append(self.path_for(when)), "a", encoding="utf-8") as handle:
             handle.write(line + "\n")
             handle.flush()
             os.fsync(handle.fileno())

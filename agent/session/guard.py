@@ -101,6 +101,7 @@ class SessionGuard:
         self.executors: Mapping[str, Executor] = executors.build(
             lang=lambda: self.lang,
             data_dir=config.data_dir,
+            config_file=config.config_file,  # the diagnosis and repairs read the agent's own file
             inbox=self.inbox,
             ledger=self.ledger,
             touches_vault=self._touches_vault,

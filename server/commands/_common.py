@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from server.audit import AuditLog, AuditWriteError, JsonValue, NoteSigner
 from server.config import ConfigError, ServerConfig, load_config
 from server.db.engine import open_engine
-from server.db.migrate import upgrade
+from server.db.revisions import is_current
 
 T = TypeVar("T")
 AUDIT_LOG_NAME = "rme-audit"
@@ -56,7 +56,11 @@ def run_admin(args: argparse.Namespace, work: Callable[[AdminContext], Awaitable
         config.data_dir.mkdir(parents=True, exist_ok=True)
         engine = open_engine(config.effective_database_url)
         try:
-            await upgrade(engine)
+            if not await is_current(engine):
+                # Alembic costs about a second to import: only when there is something to migrate.
+                from server.db.migrate import upgrade  # noqa: PLC0415
+
+                await upgrade(engine)
             audit = AuditLog(engine, NoteSigner.load_or_create(config.data_dir, AUDIT_LOG_NAME))
             actor = f"cli:{os.environ.get('USER') or getpass.getuser()}"
             return await work(AdminContext(config, engine, audit, actor))
@@ -67,6 +71,22 @@ def run_admin(args: argparse.Namespace, work: Callable[[AdminContext], Awaitable
         return asyncio.run(main())
     except AuditWriteError as exc:
         sys.exit(f"rme-server: the audit log could not record this, so it was not done: {exc}")
+
+
+def admin_command(
+    args: argparse.Namespace,
+    work: Callable[[AdminContext], Awaitable[T]],
+    refused: type[Exception] | tuple[type[Exception], ...],
+    done: Callable[[T], str],
+) -> int:
+    """`run_admin`, then print `done(result)` and exit 0; a `refused` error is printed and exits 1."""
+    try:
+        result = run_admin(args, work)
+    except refused as exc:
+        print(f"rme-server: {exc}", file=sys.stderr)
+        return 1
+    print(done(result))
+    return 0
 
 
 def read_password(from_stdin: bool) -> str:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from server.accounts import engineers as accounts
 from server.accounts.roles import Role
-from server.commands._common import AdminContext, add_config_args, read_password, run_admin
+from server.commands._common import AdminContext, add_config_args, admin_command, read_password, run_admin
 
 
 def register(subparsers: Any) -> None:
@@ -42,11 +41,6 @@ def register(subparsers: Any) -> None:
         add_config_args(sub)
 
 
-def _fail(exc: Exception) -> int:
-    print(f"rme-server: {exc}", file=sys.stderr)
-    return 1
-
-
 def _add(args: argparse.Namespace) -> int:
     password = read_password(args.password_stdin)
 
@@ -56,12 +50,12 @@ def _add(args: argparse.Namespace) -> int:
             ctx.engine, args.username, password, Role.parse(args.role), args.display_name
         )
 
-    try:
-        created = run_admin(args, work)
-    except accounts.AccountError as exc:
-        return _fail(exc)
-    print(f"created {created.role.label} {created.username} ({created.id})")
-    return 0
+    return admin_command(
+        args,
+        work,
+        accounts.AccountError,
+        lambda made: f"created {made.role.label} {made.username} ({made.id})",
+    )
 
 
 def _passwd(args: argparse.Namespace) -> int:
@@ -71,12 +65,7 @@ def _passwd(args: argparse.Namespace) -> int:
         await ctx.record("admin.password_reset", {"username": args.username})
         await accounts.set_password(ctx.engine, args.username, password)
 
-    try:
-        run_admin(args, work)
-    except accounts.AccountError as exc:
-        return _fail(exc)
-    print(f"password of {args.username} changed")
-    return 0
+    return admin_command(args, work, accounts.AccountError, lambda _: f"password of {args.username} changed")
 
 
 def _set_disabled(args: argparse.Namespace, disabled: bool) -> int:
@@ -85,12 +74,8 @@ def _set_disabled(args: argparse.Namespace, disabled: bool) -> int:
         await ctx.record(kind, {"username": args.username})
         await accounts.set_disabled(ctx.engine, args.username, disabled)
 
-    try:
-        run_admin(args, work)
-    except accounts.AccountError as exc:
-        return _fail(exc)
-    print(f"{args.username} {'disabled' if disabled else 'enabled'}")
-    return 0
+    state = "disabled" if disabled else "enabled"
+    return admin_command(args, work, accounts.AccountError, lambda _: f"{args.username} {state}")
 
 
 def _disable(args: argparse.Namespace) -> int:

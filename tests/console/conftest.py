@@ -15,13 +15,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect, sync_playwright
 
+from tests.localnet import CHROMIUM, CHROMIUM_ARGS, local_diagnosis_env
 from tests.server.helpers import ADMIN, PYTHON, ROOT, RunningServer, running_server
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 WIDE = ViewportSize(width=1280, height=800)
 NARROW = ViewportSize(width=390, height=844)
 WAIT_MS = 20_000
@@ -83,9 +79,9 @@ class Agent:
         )  # fmt: skip
 
     def panel_url(self) -> str:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
-            found = self.cli("panel", "--print-url", timeout=10)
+            found = self.cli("panel", "--print-url", timeout=60)  # generous: slow start-up under load
             if found.returncode == 0 and found.stdout.strip().startswith("http"):
                 return found.stdout.strip().splitlines()[-1]
             time.sleep(0.2)
@@ -118,6 +114,7 @@ def agent(console_server: RunningServer, tmp_path_factory: pytest.TempPathFactor
     env = {
         **os.environ, "RME_INBOX": str(inbox), "RME_OPEN_BROWSER": "0", "RME_LANG": "zh-CN",
         "RME_CONSENT_TIMEOUT": "60", "HOME": str(base),
+        **local_diagnosis_env(),  # its diagnosis probes nothing beyond loopback
     }  # fmt: skip
     url = f"wss://127.0.0.1:{server.port}"
     enrolled = subprocess.run(

@@ -37,6 +37,7 @@ from protocol.messages import (
     TicketAcceptBody,
     new_id,
 )
+from tests.localnet import local_diagnosis_env
 
 M = TypeVar("M", bound=Envelope)
 BIN = Path(sys.executable).parent
@@ -220,6 +221,7 @@ def real_agent(
         "RME_CONSENT_TIMEOUT": "10",
         "RME_RECONNECT_MIN": "0.1",
         "RME_RECONNECT_MAX": "0.5",
+        **local_diagnosis_env(),  # its diagnosis probes nothing beyond loopback
         **settings,
     }
     cli(
@@ -251,7 +253,7 @@ def real_agent(
     )
     agent = RealAgent(data, inbox, proc, server, env)
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 90  # generous: start-up takes seconds on a loaded machine
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise RuntimeError("agent exited early")

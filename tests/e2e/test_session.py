@@ -16,6 +16,7 @@ from protocol.actions import CommandOutcome, CommandParams
 from protocol.messages import ActionResult, ConsentReply, ConsentRequest, SessionAccept, SessionEnd, Welcome
 from tests.e2e.harness import BIN, Engineer, RealAgent, RealServer, cli, engineer, eventually, real_agent
 from tests.e2e.proxy import ThreadedProxy
+from tests.localnet import local_diagnosis_env
 
 
 async def open_session(eng: Engineer, agent: RealAgent, words: str) -> str:
@@ -150,7 +151,13 @@ async def test_closing_the_agent_ends_the_session_first(tmp_path: Path, server: 
 
 async def test_help_without_a_running_agent_becomes_the_agent(tmp_path: Path, server: RealServer) -> None:
     data = tmp_path / "solo"
-    env = {**os.environ, "RME_LANG": "en", "RME_OPEN_BROWSER": "0", "RME_INBOX": str(tmp_path / "solo-inbox")}
+    env = {
+        **os.environ,
+        "RME_LANG": "en",
+        "RME_OPEN_BROWSER": "0",
+        "RME_INBOX": str(tmp_path / "solo-inbox"),
+        **local_diagnosis_env(),  # its diagnosis probes nothing beyond loopback
+    }
     await asyncio.to_thread(
         cli,
         "rme-agent",

@@ -33,15 +33,7 @@ from protocol.messages import (
 )
 from tests.agent.connection.peer import PeerConnection
 from tests.agent.session.harness import request, running_agent, start_session, wait_prompt
-
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.localnet import CHROMIUM, CHROMIUM_ARGS
 
 
 def drain(link: PeerConnection) -> list[Message]:
@@ -55,7 +47,7 @@ def drain(link: PeerConnection) -> list[Message]:
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as pw:
-        instance = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        instance = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             yield instance
         finally:

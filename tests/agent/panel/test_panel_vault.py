@@ -22,22 +22,15 @@ from agent.vault.metadata import Folder
 from protocol.messages import SessionEnd
 from tests.agent.session.harness import running_agent, start_session
 from tests.agent.vault.helpers import FAST_KDF, PASSPHRASE, snapshot
+from tests.localnet import CHROMIUM, CHROMIUM_ARGS
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SECRET_NAME = "salary-2026-机密.xlsx"  # a file name the panel must never show
 
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as pw:
-        instance = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        instance = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             yield instance
         finally:

@@ -28,6 +28,7 @@ from protocol.messages import (
     new_id,
 )
 from tests.agent.connection.peer import PeerConnection, PeerServer
+from tests.localnet import write_local_diagnosis
 
 
 def agent_config(tmp: Path, server: PeerServer | None, **overrides: Any) -> AgentConfig:
@@ -41,6 +42,8 @@ def agent_config(tmp: Path, server: PeerServer | None, **overrides: Any) -> Agen
         "reconnect_min": 0.05,
         "reconnect_max": 0.3,
         "lang": "en",
+        # Read by the diagnosis from the agent's own config file: it probes nothing beyond loopback.
+        "config_file": write_local_diagnosis(tmp / "agent.toml"),
         **overrides,
     }
     return AgentConfig(**values)

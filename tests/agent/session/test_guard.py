@@ -194,6 +194,8 @@ async def test_diagnose_action_returns_a_report(tmp_path: Path) -> None:
         assert result.body.status == "ok"
         assert result.body.outcome is not None and result.body.outcome.kind == "diagnose"
         assert result.body.outcome.report.verdict in ("ok", "degraded", "offline")
+        # It read the agent's own config file (`config_file`): the loopback-only test settings.
+        assert result.body.outcome.report.interface == "lo"
 
 
 async def test_vault_closes_when_the_session_starts_and_its_folders_are_refused(tmp_path: Path) -> None:
