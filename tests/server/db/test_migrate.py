@@ -71,7 +71,7 @@ async def test_0003_nodes_upgrades_a_database_of_the_previous_revision(engine: A
             ).bindparams(sa.bindparam("now", now, type_=sa.DateTime(timezone=True)))
         )
     await upgrade(engine)
-    assert await current_revisions(engine) == {"0003_nodes"} == head_revisions()
+    assert await current_revisions(engine) == head_revisions()
     async with engine.connect() as conn:
         assert await conn.run_sync(node_schema_diff) == []
         ticket = (await conn.execute(sa.select(tickets.c.state, tickets.c.node_id))).one()
