@@ -16,7 +16,8 @@ from pathlib import Path
 from fastapi import FastAPI, WebSocket, status
 
 from server.accounts.sessions import COOKIE_NAME, session_engineer
-from server.audit import AuditLog, NoteSigner
+from server.audit.keeper import AuditKeeper
+from server.audit.setup import open_audit_log
 from server.config import ServerConfig
 from server.db.engine import open_engine
 from server.db.migrate import upgrade
@@ -51,13 +52,14 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = open_engine(config.effective_database_url)
         await upgrade(engine)
-        signer = NoteSigner.load_or_create(config.data_dir, AUDIT_LOG_NAME)
+        audit = open_audit_log(engine, config, AUDIT_LOG_NAME)
+        keeper = AuditKeeper(audit, config.audit_checkpoint_interval)  # checkpoints every minute
         bus = make_bus(config)
         await bus.start()
         app.state.services = Services(
             config=config,
             engine=engine,
-            audit=AuditLog(engine, signer),
+            audit=audit,
             bus=bus,
             metrics=Metrics(),
             channel_binding=channel_binding,
@@ -67,6 +69,7 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
         # Without Redis this node cannot reach any other, so it is alone: every other node row is a
         # previous run's, and that run's open tickets are ended now, before serving.
         await node.start(alone=not config.redis_url)
+        keeper.start()
         log.info(
             "server ready",
             extra={"database": engine.dialect.name, "bus": type(bus).__name__, "node": node.node_id},
@@ -74,6 +77,7 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
         try:
             yield
         finally:
+            await keeper.stop()
             await node.stop()
             await bus.close()
             await engine.dispose()

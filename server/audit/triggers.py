@@ -49,6 +49,8 @@ def _sqlite_drop() -> list[str]:
         for operation in ("update", "delete")
     ]
     statements.append("DROP TRIGGER IF EXISTS audit_events_gapless")
+    for table in LATER_TABLES:  # gone already when 0002 is downgraded; IF EXISTS needs no table here
+        statements += [f"DROP TRIGGER IF EXISTS {table}_no_{operation}" for operation in ("update", "delete")]
     return statements
 
 
@@ -87,7 +89,8 @@ def _postgresql_drop() -> list[str]:
         statements.append(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
     statements.append("DROP TRIGGER IF EXISTS audit_events_gapless ON audit_events")
     statements.append("DROP FUNCTION IF EXISTS audit_check_gapless()")
-    statements.append("DROP FUNCTION IF EXISTS audit_refuse_change()")
+    # CASCADE: the later tables' triggers use this function too.
+    statements.append("DROP FUNCTION IF EXISTS audit_refuse_change() CASCADE")
     return statements
 
 

@@ -39,6 +39,7 @@ from protocol.messages import (
     SessionOfferBody,
 )
 from server.audit import AuditWriteError, JsonValue
+from server.audit.keeper import session_evidence
 from server.db.tables import new_id, utcnow
 from server.devices import store as devices
 from server.relay.bus import Note, Subscription
@@ -465,6 +466,7 @@ class AgentLink(DeviceLink):
         )
         if notify_agent and route.session is not None and not self.closed:
             await self.send(end_message)
+        session_evidence(self.services.audit, route.id, self)  # the user's copy of the audit proof
         if route.engineer_id is not None:
             if notify_engineer:
                 await self._to_engineer(
