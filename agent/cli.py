@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 # Each name is a module in agent/commands exposing `register(subparsers)`.
-COMMAND_MODULES: tuple[str, ...] = ("vault", "diagnose", "run", "help", "end", "panel", "enroll")
+COMMAND_MODULES: tuple[str, ...] = ("vault", "diagnose", "run", "help", "end", "panel", "enroll", "evidence")
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
