@@ -106,3 +106,56 @@ async def test_a_checkpoint_from_another_key_is_reported(
     await impostor.checkpoint()
     report = await audit_log.verify_log()
     assert any("not signed by the trusted key" in problem for problem in report.problems)
+
+
+# -- what is proven, and what is not ------------------------------------------------------------
+
+
+async def test_a_log_without_any_checkpoint_is_not_ok(audit_log: AuditLog) -> None:
+    await audit_log.append("auth.login", "engineer:alice", None, {})
+    report = await audit_log.verify_log()
+    assert not report.problems and not report.ok
+    assert report.proven_size == 0
+    assert report.unproven == ["no signed checkpoint: none of the 1 events is proven"]
+    assert report.summary().startswith("UNPROVEN")
+
+
+async def test_events_after_the_newest_checkpoint_are_reported_unproven(audit_log: AuditLog) -> None:
+    await filled(audit_log)
+    await audit_log.append_many([AuditEntry("session.end", "agent:d-1", "s-1", {}) for _ in range(3)])
+    report = await audit_log.verify_log()
+    assert not report.ok and not report.problems
+    assert (report.events, report.proven_size) == (28, 25)
+    assert report.unproven == ["events 25–27 (3) come after the newest checkpoint: not proven yet"]
+    assert "events 0–24 proven" in report.summary()
+
+
+async def test_an_edit_after_the_newest_checkpoint_is_not_passed_as_ok(
+    audit_log: AuditLog, audit_engine: AsyncEngine
+) -> None:
+    await filled(audit_log)
+    await audit_log.append("session.request", "engineer:alice", "s-1", {"argv": ["ipconfig"]})
+    await tamper(audit_engine, "UPDATE audit_events SET kind = 'session.note' WHERE leaf_index = 25")
+    report = await audit_log.verify_log()
+    assert not report.ok  # main said OK: nothing signed covers leaf 25
+    assert report.unproven and "25–25" in report.unproven[0]
+
+
+async def test_a_log_re_signed_with_another_key_fails_against_the_published_key(
+    audit_log: AuditLog, audit_engine: AsyncEngine, signer: NoteSigner
+) -> None:
+    await filled(audit_log)
+    published = signer.verifier
+    # Someone with the database rewrites an event and re-signs with a key of their own — the one now
+    # sitting in the data directory. Checked against that key, it looks fine…
+    await tamper(
+        audit_engine,
+        "DELETE FROM audit_checkpoints",
+    )
+    forger = AuditLog(audit_engine, NoteSigner.generate(signer.name))
+    await forger.checkpoint()
+    assert (await forger.verify_log()).ok
+    # …checked against the key the operator published, it is not.
+    report = await forger.verify_log(trusted=published)
+    assert not report.ok
+    assert any("not signed by the trusted key" in problem for problem in report.problems)
