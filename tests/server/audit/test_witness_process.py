@@ -70,7 +70,7 @@ def witness(tmp_path: Path) -> Iterator[tuple[str, str, Path, Path]]:
 def test_a_rewritten_history_is_refused_by_the_witness_and_detected(
     witness: tuple[str, str, Path, Path], tmp_path: Path
 ) -> None:
-    url, key, config, state = witness
+    url, _key, config, state = witness
     asyncio.run(record(config, ["session.request", "session.consent", "action.result", "session.end"]))
 
     signed = rme_server("audit", "checkpoint", "--config", str(config))

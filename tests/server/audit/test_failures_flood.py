@@ -1,0 +1,41 @@
+"""Strangers failing to log in or to prove a device key, against a real server: the audit log gets a
+bounded sample, not a permanent row per attempt (it used to get one each, ~200 rows/s from one client)."""
+
+from __future__ import annotations
+
+import secrets
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from protocol.messages import AuthChallenge
+from server.audit.failures import SAMPLE_BURST
+from tests.server.helpers import AgentIdentity, RunningServer, audit_kinds, open_agent, sign
+
+LOGINS = 120
+DEVICE_PROOFS = 30
+
+
+async def test_a_login_flood_leaves_a_bounded_trace(rme_server: RunningServer) -> None:
+    tag = secrets.token_hex(4)
+    async with rme_server.http() as client:
+        for n in range(LOGINS):
+            reply = await client.post(
+                "/api/auth/login", json={"username": f"flood{tag}-{n}", "password": "wrong"}
+            )
+            assert reply.status_code in (401, 429)
+    rows = await audit_kinds(rme_server, f"engineer:flood{tag}")
+    assert {kind for kind, _, _ in rows} <= {"auth.login_failed"}
+    assert len(rows) <= SAMPLE_BURST  # was LOGINS rows
+
+
+async def test_failed_device_proofs_leave_a_bounded_trace(rme_server: RunningServer) -> None:
+    tag = secrets.token_hex(4)
+    for n in range(DEVICE_PROOFS):
+        client = await open_agent(rme_server)
+        challenge = await client.expect(AuthChallenge)
+        stranger = AgentIdentity(key=Ed25519PrivateKey.generate(), device_id=f"dflood{tag}-{n}")
+        await client.send(sign(client, stranger, challenge.body.nonce))
+        await client.close()
+    rows = await audit_kinds(rme_server, f"device:dflood{tag}")
+    assert {kind for kind, _, _ in rows} <= {"device.auth_failed"}
+    assert len(rows) < DEVICE_PROOFS
