@@ -17,15 +17,15 @@ import contextlib
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from server.audit import NoteVerifier, SessionAuditExport, verify_export
-from server.audit.cosign import CosignerKey, WitnessVerifier
-from server.audit.export import ExportFormatError
-from server.audit.export_html import render_export_html
-from server.audit.note import NoteError
-from server.audit.verify_log import ExternalCheckpoint
-from server.commands._common import AdminContext, add_config_args, run_admin
+from server.commands._common import add_config_args
+
+# The audit machinery is imported by each action, not here: `rme-server --help` registers every
+# command and must not pay for SQLAlchemy and cryptography.
+if TYPE_CHECKING:
+    from server.audit import SessionAuditExport
+    from server.commands._common import AdminContext
 
 
 def register(subparsers: Any) -> None:
@@ -101,6 +101,10 @@ def _safe_name(session: str) -> str:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from server.audit import verify_export  # noqa: PLC0415
+    from server.audit.export_html import render_export_html  # noqa: PLC0415
+    from server.commands._common import run_admin  # noqa: PLC0415
+
     async def work(ctx: AdminContext) -> SessionAuditExport:
         # The export itself is audited (who pulled which session's record), before it is made.
         await ctx.record("audit.exported", {"session_id": args.session})
@@ -122,6 +126,10 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    from server.audit import NoteVerifier, SessionAuditExport, verify_export  # noqa: PLC0415
+    from server.audit.export import ExportFormatError  # noqa: PLC0415
+    from server.audit.note import NoteError  # noqa: PLC0415
+
     try:
         export = SessionAuditExport.from_json(args.file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ExportFormatError) as exc:
@@ -154,7 +162,12 @@ def _read_key(text: str | None, path: Path | None) -> str | None:
 
 
 def run_verify_log(args: argparse.Namespace) -> int:
-    from server.audit.witness_client import fetch_latest  # noqa: PLC0415  (only this command needs HTTP)
+    from server.audit import NoteVerifier  # noqa: PLC0415
+    from server.audit.cosign import WitnessVerifier  # noqa: PLC0415
+    from server.audit.note import NoteError  # noqa: PLC0415
+    from server.audit.verify_log import ExternalCheckpoint  # noqa: PLC0415
+    from server.audit.witness_client import fetch_latest  # noqa: PLC0415
+    from server.commands._common import run_admin  # noqa: PLC0415
 
     try:
         key_text = _read_key(args.key, args.key_file)
@@ -205,6 +218,8 @@ def run_verify_log(args: argparse.Namespace) -> int:
 
 
 def run_witness(args: argparse.Namespace) -> int:
+    from server.audit.cosign import CosignerKey  # noqa: PLC0415
+    from server.audit.note import NoteError, NoteVerifier  # noqa: PLC0415
     from server.audit.witness import WITNESS_KEY_FILE, Witness  # noqa: PLC0415
     from server.audit.witness_http import serve_witness  # noqa: PLC0415
 
@@ -227,6 +242,8 @@ def run_witness(args: argparse.Namespace) -> int:
 
 
 def run_checkpoint(args: argparse.Namespace) -> int:
+    from server.commands._common import run_admin  # noqa: PLC0415
+
     async def work(ctx: AdminContext) -> str:
         signed = await ctx.audit.checkpoint()
         if ctx.audit.witness is not None:
@@ -238,6 +255,8 @@ def run_checkpoint(args: argparse.Namespace) -> int:
 
 
 def run_key(args: argparse.Namespace) -> int:
+    from server.commands._common import run_admin  # noqa: PLC0415
+
     async def work(ctx: AdminContext) -> str:
         return ctx.audit.verifier_key
 

@@ -4,38 +4,52 @@ bounded sample, not a permanent row per attempt (it used to get one each, ~200 r
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from protocol.messages import AuthChallenge
 from server.audit.failures import SAMPLE_BURST
-from tests.server.helpers import AgentIdentity, RunningServer, audit_kinds, open_agent, sign
+from tests.server.helpers import AgentIdentity, RunningServer, audit_kinds, open_agent, sign, start_server
+
+
+@pytest.fixture(scope="module")
+def flooded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A server of its own: the flood spends its sample budget, which other tests' servers keep."""
+    data = tmp_path_factory.mktemp("flooded")
+    server = start_server(data, f"sqlite+aiosqlite:///{data / 'rme.db'}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
 
 LOGINS = 120
 DEVICE_PROOFS = 30
 
 
-async def test_a_login_flood_leaves_a_bounded_trace(rme_server: RunningServer) -> None:
+async def test_a_login_flood_leaves_a_bounded_trace(flooded: RunningServer) -> None:
     tag = secrets.token_hex(4)
-    async with rme_server.http() as client:
+    async with flooded.http() as client:
         for n in range(LOGINS):
             reply = await client.post(
                 "/api/auth/login", json={"username": f"flood{tag}-{n}", "password": "wrong"}
             )
             assert reply.status_code in (401, 429)
-    rows = await audit_kinds(rme_server, f"engineer:flood{tag}")
+    rows = await audit_kinds(flooded, f"engineer:flood{tag}")
     assert {kind for kind, _, _ in rows} <= {"auth.login_failed"}
     assert len(rows) <= SAMPLE_BURST  # was LOGINS rows
 
 
-async def test_failed_device_proofs_leave_a_bounded_trace(rme_server: RunningServer) -> None:
+async def test_failed_device_proofs_leave_a_bounded_trace(flooded: RunningServer) -> None:
     tag = secrets.token_hex(4)
     for n in range(DEVICE_PROOFS):
-        client = await open_agent(rme_server)
+        client = await open_agent(flooded)
         challenge = await client.expect(AuthChallenge)
         stranger = AgentIdentity(key=Ed25519PrivateKey.generate(), device_id=f"dflood{tag}-{n}")
         await client.send(sign(client, stranger, challenge.body.nonce))
         await client.close()
-    rows = await audit_kinds(rme_server, f"device:dflood{tag}")
+    rows = await audit_kinds(flooded, f"device:dflood{tag}")
     assert {kind for kind, _, _ in rows} <= {"device.auth_failed"}
     assert len(rows) < DEVICE_PROOFS

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.audit import AuditEntry, AuditLog, NoteSigner
+from server.audit.cosign import CosignerKey
+from server.audit.merkle import CompactRange, leaf_hash
+from server.audit.note import Checkpoint
+from server.audit.schema import audit_checkpoints, audit_events, audit_nodes
 from server.audit.triggers import drop_triggers_ddl
 
 
@@ -159,3 +166,57 @@ async def test_a_log_re_signed_with_another_key_fails_against_the_published_key(
     report = await forger.verify_log(trusted=published)
     assert not report.ok
     assert any("not signed by the trusted key" in problem for problem in report.problems)
+
+
+async def test_stored_cosignatures_are_reported_and_catch_a_re_signed_checkpoint(
+    audit_log: AuditLog, audit_engine: AsyncEngine, signer: NoteSigner
+) -> None:
+    witness = CosignerKey.generate("w1")
+    await filled(audit_log)
+    signed = await audit_log.checkpoint()
+    body = signed.note.partition("\n\n")[0] + "\n"
+    await audit_log.add_cosignature(25, "w1", witness.cosign(body))
+    report = await audit_log.verify_log(witnesses=[witness.verifier])
+    assert report.ok and report.witnessed == {"w1": 25}
+    assert "witness w1 cosigned events 0–24" in report.summary()
+    # Without the witness's word on the newest events, they are unproven when a witness is trusted.
+    await audit_log.append("auth.login", "engineer:alice", None, {})
+    await audit_log.checkpoint()
+    report = await audit_log.verify_log(witnesses=[witness.verifier])
+    assert not report.ok and "events 25–25 (1) are not cosigned" in report.unproven[0]
+    # The key holder rewrites event 3 and re-signs every checkpoint: the cosignature gives it away.
+    await tamper(audit_engine, "DELETE FROM audit_checkpoints", "DELETE FROM audit_nodes")
+    await rebuild_and_resign(audit_engine, signer, [20, 25, 26], edit=3)
+    plain = await audit_log.verify_log()
+    assert plain.ok, plain.problems  # against the key alone, the rewrite passes
+    caught = await audit_log.verify_log(witnesses=[witness.verifier])
+    assert any("not the one the witness saw" in problem for problem in caught.problems), caught.problems
+
+
+async def rebuild_and_resign(engine: AsyncEngine, signer: NoteSigner, sizes: list[int], edit: int) -> None:
+    """What a key holder does: rewrite event `edit`, recompute hashes and nodes, sign new checkpoints."""
+    async with engine.begin() as conn:
+        rows = (await conn.execute(sa.select(audit_events.c.leaf_index, audit_events.c.canonical))).all()
+        tree = CompactRange(record_nodes=True)
+        for index, stored in sorted(rows):
+            canonical = bytes(stored).replace(b"alice", b"mallo") if index == edit else bytes(stored)
+            digest = leaf_hash(canonical)
+            await conn.execute(
+                audit_events.update()
+                .where(audit_events.c.leaf_index == index)
+                .values(canonical=canonical, leaf_hash=digest)
+            )
+            tree.append(digest)
+            if tree.size in sizes:
+                signed = Checkpoint(signer.name, tree.size, tree.root()).sign(signer)
+                await conn.execute(
+                    audit_checkpoints.insert().values(
+                        tree_size=tree.size,
+                        root_hash=tree.root(),
+                        note=signed.note,
+                        created_at=datetime.now(UTC),
+                    )
+                )
+        await conn.execute(
+            audit_nodes.insert(), [{"level": lv, "node_index": i, "hash": h} for lv, i, h in tree.completed]
+        )
