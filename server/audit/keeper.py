@@ -27,19 +27,19 @@ from server.audit.note import SignedCheckpoint
 __all__ = ["AuditKeeper", "EvidenceLink", "make_evidence", "session_evidence"]
 
 log = logging.getLogger("rme.audit.keeper")
+FAILURE_SUMMARY_S = 60.0  # how often the failure counts are written when checkpoints are not timed
 _tasks: set[asyncio.Task[None]] = set()  # evidence in flight (a task needs a reference to live)
 
 
 class AuditKeeper:
     def __init__(self, audit: AuditLog, interval: float) -> None:
         self.audit = audit
-        self.interval = interval
+        self.interval = interval  # 0: no timed checkpoints (session ends and the CLI still make them)
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        if self.interval > 0:
-            self._task = asyncio.create_task(self._run(), name="audit-keeper")
+        self._task = asyncio.create_task(self._run(), name="audit-keeper")
 
     async def stop(self) -> None:
         self._stop.set()
@@ -47,7 +47,7 @@ class AuditKeeper:
             with contextlib.suppress(Exception):
                 await self._task
         else:
-            await self.tick()
+            await self.tick(final=True)
         for task in list(_tasks):  # evidence being made for sessions that just ended
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(task, 5.0)
@@ -55,13 +55,16 @@ class AuditKeeper:
     async def _run(self) -> None:
         while not self._stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.interval)
-            await self.tick()
+                await asyncio.wait_for(self._stop.wait(), self.interval or FAILURE_SUMMARY_S)
+            await self.tick(final=self._stop.is_set())
 
-    async def tick(self) -> SignedCheckpoint | None:
-        """Summarise failures; sign and witness a checkpoint if there are new events."""
+    async def tick(self, *, final: bool = False) -> SignedCheckpoint | None:
+        """Summarise failures; sign and witness a checkpoint if there are new events (always when
+        `final`, else only with a timer interval set)."""
         try:
             await self.audit.failures.flush()
+            if not self.interval and not final:
+                return None
             latest = await self.audit.latest_checkpoint()
             size = await self.audit.size()
             if latest is not None and latest.checkpoint.size >= size:

@@ -35,10 +35,14 @@ async def test_a_checkpoint_is_signed_every_interval_while_there_are_new_events(
 
 
 async def test_no_new_events_no_new_checkpoint(audit_log: AuditLog) -> None:
-    keeper = AuditKeeper(audit_log, 0)
+    keeper = AuditKeeper(audit_log, 60)
     await audit_log.append("auth.login", "engineer:alice", None, {})
     assert await keeper.tick() is not None
     assert await keeper.tick() is None
+    untimed = AuditKeeper(audit_log, 0)  # no timed checkpoints, but one on the way out
+    await audit_log.append("auth.logout", "engineer:alice", None, {})
+    assert await untimed.tick() is None
+    assert await untimed.tick(final=True) is not None
 
 
 class FakeAgentLink:
