@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import re
 import sys
 from pathlib import Path
@@ -69,7 +70,8 @@ def register(subparsers: Any) -> None:
         type=Path,
         action="append",
         default=[],
-        help="a signed checkpoint kept elsewhere (a note file) the log must also match (repeatable)",
+        help="a checkpoint kept elsewhere the log must also match: a note, or a user's evidence file "
+        "(repeatable)",
     )
     add_config_args(verify_log)
     verify_log.set_defaults(handler=run_verify_log)
@@ -157,6 +159,17 @@ def run_verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _checkpoint_note(path: Path) -> str:
+    """A signed checkpoint note, from a note file or from a user's evidence file (`rme-agent evidence`)."""
+    text = path.read_text(encoding="utf-8")
+    if text.lstrip().startswith("{"):
+        note = json.loads(text)["evidence"]["checkpoint"]
+        if not isinstance(note, str):
+            raise ValueError(f"{path}: no checkpoint in this evidence file")
+        return note
+    return text
+
+
 def _read_key(text: str | None, path: Path | None) -> str | None:
     return path.read_text(encoding="utf-8").strip() if path is not None else text
 
@@ -172,10 +185,8 @@ def run_verify_log(args: argparse.Namespace) -> int:
     try:
         key_text = _read_key(args.key, args.key_file)
         trusted = NoteVerifier.parse(key_text) if key_text else None
-        externals = [
-            ExternalCheckpoint(f"file {path}", path.read_text(encoding="utf-8")) for path in args.checkpoint
-        ]
-    except (OSError, UnicodeDecodeError, NoteError) as exc:
+        externals = [ExternalCheckpoint(f"file {path}", _checkpoint_note(path)) for path in args.checkpoint]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
         print(f"rme-server: {exc}", file=sys.stderr)
         return 2
 
