@@ -62,6 +62,9 @@ class ServerConfig(BaseModel):
     # a node not seen for `node_dead_after` seconds is dead, and its open tickets are ended.
     node_heartbeat: float = Field(default=10.0, gt=0)
     node_dead_after: float = Field(default=30.0, gt=0)
+    # Command outputs are kept beside the audit log (which holds only their hashes) for this many
+    # days, so a session export can still show what the engineer saw; then the server deletes them.
+    output_retention_days: float = Field(default=30.0, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # The audit log's signing key (docs/audit.md, "Where the signing key lives"): a key file anywhere,
     # or the key text itself (`RME_AUDIT_SIGNING_KEY`); neither: `<data dir>/audit-signing.key`.
@@ -85,6 +88,11 @@ class ServerConfig(BaseModel):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'rme.db').resolve()}"
+
+    @property
+    def output_retention(self) -> float:
+        """`output_retention_days` in seconds."""
+        return self.output_retention_days * 86400
 
     @property
     def origins(self) -> frozenset[str]:

@@ -1,7 +1,7 @@
 """Audit log: witness cosignatures of checkpoints (append-only, like the other audit tables).
 
-Revision ID: 0004_audit_witness
-Revises: 0003_nodes
+Revision ID: 0005_audit_witness
+Revises: 0004_command_outputs
 Create Date: 2026-12-01
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 from server.audit.triggers import drop_table_triggers_ddl, table_triggers_ddl
 
-revision: str = "0004_audit_witness"
-down_revision: str | None = "0003_nodes"
+revision: str = "0005_audit_witness"
+down_revision: str | None = "0004_command_outputs"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
