@@ -6,7 +6,7 @@
 - `audit_nodes`: interior nodes of complete (perfect) subtrees, so proofs need O(log² n) lookups
   instead of rehashing the log. They are derived data: the full verifier recomputes them.
 - `audit_checkpoints`: every signed tree head ever issued, as the exact signed-note text.
-- `audit_cosignatures` (Alembic `0005_audit_witness`): each witness's cosignature line on a checkpoint.
+- `audit_cosignatures` (Alembic `0008_audit_witness`): each witness's cosignature line on a checkpoint.
 All four are append-only: triggers (see `triggers.py`) refuse UPDATE and DELETE.
 """
 

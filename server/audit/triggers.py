@@ -21,7 +21,7 @@ __all__ = [
 ]
 
 APPEND_ONLY_TABLES = ("audit_events", "audit_nodes", "audit_checkpoints")
-# Added by revision 0005_audit_witness; its triggers are made by `table_triggers_ddl`.
+# Added by revision 0008_audit_witness; its triggers are made by `table_triggers_ddl`.
 LATER_TABLES = ("audit_cosignatures",)
 APPEND_ONLY_MESSAGE = "audit log is append-only"
 

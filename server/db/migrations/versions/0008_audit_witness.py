@@ -1,7 +1,7 @@
 """Audit log: witness cosignatures of checkpoints (append-only, like the other audit tables).
 
-Revision ID: 0005_audit_witness
-Revises: 0004_command_outputs
+Revision ID: 0008_audit_witness
+Revises: 0007_billing
 Create Date: 2026-12-01
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 from server.audit.triggers import drop_table_triggers_ddl, table_triggers_ddl
 
-revision: str = "0005_audit_witness"
-down_revision: str | None = "0004_command_outputs"
+revision: str = "0008_audit_witness"
+down_revision: str | None = "0007_billing"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
