@@ -80,6 +80,7 @@ async def bench_append(directory: Path, count: int) -> None:
         f"  append, one writer, one at a time    {sequential:>9,} events {elapsed:7.2f} s "
         f"{sequential / elapsed:10,.0f} ev/s  ({elapsed / sequential * 1000:.2f} ms per durable append)"
     )
+    await log.checkpoint()
     report = await log.verify_log(deep=True)
     print(f"  log after the run verifies: {report.ok} ({report.events:,} events)")
     await engine.dispose()

@@ -62,6 +62,8 @@ DIRECTION_TABLE: Mapping[str, frozenset[Hop]] = MappingProxyType(
         "chat": frozenset({A2S, S2A, E2S, S2E}),
         "session.end": frozenset({A2S, S2A, E2S, S2E}),
         "feedback": frozenset({A2S}),
+        # after the session: the user's copy of the audit proof
+        "audit.evidence": frozenset({S2A}),
     }
 )
 

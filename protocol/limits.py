@@ -20,3 +20,5 @@ MAX_LIST_ITEMS: Final = 64
 MAX_ID_LENGTH: Final = 64
 MAX_FILE_NAME: Final = 255
 MAX_ACTION_TIMEOUT_S: Final = 3600
+MAX_AUDIT_LEAF: Final = 270_000  # one audit event's canonical JSON (its data is at most 256 KiB)
+MAX_CHECKPOINT_NOTE: Final = 8192  # a signed checkpoint with its witness cosignatures

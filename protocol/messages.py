@@ -15,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from protocol.actions import ActionOutcome, ActionParams, ShortText
 from protocol.limits import (
+    MAX_AUDIT_LEAF,
     MAX_CHAT_TEXT,
+    MAX_CHECKPOINT_NOTE,
     MAX_ID_LENGTH,
     MAX_SUMMARY_TEXT,
     MAX_USER_WORDS,
@@ -31,6 +33,8 @@ Nonce = Annotated[str, Field(max_length=43, pattern=r"^[A-Za-z0-9_-]{43}$")]
 # An Ed25519 public key (32 bytes) or signature (64 bytes), base64url without padding.
 PublicKey = Annotated[str, Field(max_length=43, pattern=r"^[A-Za-z0-9_-]{43}$")]
 Signature = Annotated[str, Field(max_length=86, pattern=r"^[A-Za-z0-9_-]{86}$")]
+# A SHA-256 hash in standard base64 (as the audit log's proofs and checkpoints write them).
+Hash = Annotated[str, Field(max_length=44, pattern=r"^[A-Za-z0-9+/]{43}=$")]
 Lang = Literal["zh-CN", "en"]
 Role = Literal["agent", "engineer"]
 
@@ -222,6 +226,22 @@ class FeedbackBody(_Strict):
     comment: Annotated[str, Field(max_length=MAX_SUMMARY_TEXT)] = ""
 
 
+class AuditEvidenceBody(_Strict):
+    """At a session's end: proof that the session's last audit event is in the server's signed log.
+
+    The agent keeps it (the user's own copy) and can check it offline: `leaf` hashed, with `proof`
+    (RFC 9162 inclusion path, base64 hashes), leads to the root of `checkpoint`, a C2SP signed note
+    signed by `log_key` and possibly cosigned by the witnesses in `witness_keys`.
+    """
+
+    index: Annotated[int, Field(ge=0, le=2**53)]
+    leaf: Annotated[str, Field(min_length=2, max_length=MAX_AUDIT_LEAF)]
+    proof: Annotated[list[Hash], Field(max_length=64)]
+    checkpoint: Annotated[str, Field(min_length=1, max_length=MAX_CHECKPOINT_NOTE)]
+    log_key: ShortText
+    witness_keys: Annotated[list[ShortText], Field(max_length=8)] = Field(default_factory=list)
+
+
 class ErrorBody(_Strict):
     code: Code
     message: ShortText
@@ -365,6 +385,11 @@ class Error(Envelope):
     body: ErrorBody
 
 
+class AuditEvidence(Envelope):
+    type: Literal["audit.evidence"] = "audit.evidence"
+    body: AuditEvidenceBody
+
+
 Message = Annotated[
     Hello
     | Welcome
@@ -390,7 +415,8 @@ Message = Annotated[
     | Chat
     | SessionEnd
     | Feedback
-    | Error,
+    | Error
+    | AuditEvidence,
     Field(discriminator="type"),
 ]
 
@@ -398,7 +424,7 @@ MESSAGE_CLASSES: tuple[type[Envelope], ...] = (
     Hello, Welcome, AuthChallenge, AuthResponse, AuthOk, EnrollRequest, EnrollOk, Heartbeat,
     HelpRequest, HelpQueued, HelpRefused, QueueUpdate, TicketAccept, SessionOffer, SessionAccept,
     SessionDecline, ConsentRequest, ConsentReply, ActionRequest, ActionProgress, ActionResult, Chat,
-    SessionEnd, Feedback, Error,
+    SessionEnd, Feedback, Error, AuditEvidence,
 )  # fmt: skip
 # The wire name of each class, e.g. "action.request".
 MESSAGE_TYPES: dict[str, type[Envelope]] = {

@@ -34,6 +34,18 @@ REPORT: dict[str, Any] = {
 }  # fmt: skip
 
 
+# The shape only: a real one verifies (see agent/evidence and tests/agent/evidence).
+EVIDENCE: dict[str, Any] = {
+    "index": 4,
+    "leaf": '{"actor":"device:d1","data":{"reason":"ended_by_user"},"index":4,"kind":"session.end",'
+            '"session":"s1","session_prev":3,"time":"2026-01-01T00:00:00.000000Z","v":1}',
+    "proof": ["A" * 43 + "=", "B" * 43 + "="],
+    "checkpoint": "rme-audit\n5\n" + "C" * 43 + "=\n\n\u2014 rme-audit " + "D" * 92 + "\n",
+    "log_key": "rme-audit+01020304+" + "E" * 44,
+    "witness_keys": ["witness.example+05060708+" + "F" * 44],
+}  # fmt: skip
+
+
 def msg(type_: str, body: dict[str, Any], env: dict[str, Any] = ENV) -> dict[str, Any]:
     return {**env, "type": type_, "body": body}
 
@@ -87,6 +99,7 @@ VALID: list[tuple[str, dict[str, Any]]] = [
     ("session-end", msg("session.end", {"reason": "ended_by_user", "resolution": None, "note": None}, SESSION)),
     ("feedback", msg("feedback", {"rating": 5, "comment": "很快"}, SESSION)),
     ("error", msg("error", {"code": "rate.limited", "message": "slow down", "ref": "m0"})),
+    ("audit-evidence", msg("audit.evidence", EVIDENCE, SESSION)),
 ]  # fmt: skip
 
 
@@ -130,6 +143,8 @@ INVALID: list[dict[str, Any]] = [
          "path": "C:/Users"}})), "does not match any of the expected tags"),
     text("bad-id-chars", dumps({**chat, "id": "../../x"}), "should match pattern"),
     text("lone-surrogate-escape", dumps(chat).replace('"hi"', '"\\ud800"'), "unicode string"),
+    text("evidence-bad-hash", dumps(msg("audit.evidence", {**EVIDENCE, "proof": ["not base64"]}, SESSION)),
+         "should match pattern"),
     text("rating-out-of-range", dumps(msg("feedback", {"rating": 6, "comment": ""})), "less than or equal"),
     raw("invalid-utf8", "text", b'{"v":1,"type":"chat","body":{"text":"\xff"}}', "not valid UTF-8"),
     raw("chunk-bad-magic", "binary", b"XXXX\x01\x00\x01a" + bytes(8), "bad magic"),

@@ -18,7 +18,8 @@ from fastapi import FastAPI, WebSocket, status
 from server.accounts import hashing
 from server.accounts.sessions import COOKIE_NAME, session_engineer
 from server.accounts.throttle import HandshakeThrottle, LoginThrottle
-from server.audit import AuditLog, NoteSigner
+from server.audit.keeper import AuditKeeper
+from server.audit.setup import open_audit_log
 from server.billing.delivery import Deliverer
 from server.config import ServerConfig
 from server.db.engine import open_engine
@@ -68,13 +69,14 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
         engine = open_engine(config.effective_database_url)
         await upgrade(engine)
         hashing.configure(config.login_hash_workers, config.login_hash_queue)
-        signer = NoteSigner.load_or_create(config.data_dir, AUDIT_LOG_NAME)
+        audit = open_audit_log(engine, config, AUDIT_LOG_NAME)
+        keeper = AuditKeeper(audit, config.audit_checkpoint_interval)  # checkpoints every minute
         bus = make_bus(config)
         await bus.start()
         app.state.services = Services(
             config=config,
             engine=engine,
-            audit=AuditLog(engine, signer),
+            audit=audit,
             bus=bus,
             metrics=Metrics(),
             channel_binding=channel_binding,
@@ -87,6 +89,7 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
         # Devices revoked by another process (`rme-server customer revoke`) are cut within seconds.
         revocations = RevocationSweeper(app.state.services)
         revocations.start()
+        keeper.start()
         app.state.kpi = start_kpi(app.state.services)
         app.state.billing = Deliverer(engine, config.billing_period, config.billing_retry_base)
         app.state.billing.start()
@@ -98,6 +101,7 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
             yield
         finally:
             await revocations.stop()
+            await keeper.stop()
             await app.state.billing.stop()
             await app.state.kpi.stop()
             await node.stop()

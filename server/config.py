@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 ENV_PREFIX = "RME_"
 CONFIG_ENV = "RME_CONFIG"
@@ -92,6 +92,15 @@ class ServerConfig(BaseModel):
     # woke it, and the first retry delay (doubling per attempt, at most an hour, for up to 3 days).
     billing_period: float = Field(default=1.0, gt=0)
     billing_retry_base: float = Field(default=2.0, gt=0)
+    # The audit log's signing key (docs/audit.md, "Where the signing key lives"): a key file anywhere,
+    # or the key text itself (`RME_AUDIT_SIGNING_KEY`); neither: `<data dir>/audit-signing.key`.
+    audit_signing_key_file: Path | None = None
+    audit_signing_key: SecretStr | None = None
+    # Sign a checkpoint this often while there are new events (seconds; 0: only at session ends).
+    audit_checkpoint_interval: float = Field(default=60.0, ge=0)
+    # A witness (`rme-server audit witness`) that cosigns checkpoints: its URL and its verifier key.
+    audit_witness_url: str | None = None
+    audit_witness_key: str | None = None
 
     @model_validator(mode="after")
     def _dead_after_spans_missed_beats(self) -> ServerConfig:

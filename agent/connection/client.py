@@ -29,6 +29,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
 from agent.connection.identity import Identity, IdentityStore, public_key_b64
+from agent.evidence import keep_evidence
 from protocol import Connection, Peer
 from protocol.auth import server_end_point
 from protocol.codec import MAX_CHUNK_FRAME, FileChunk
@@ -37,6 +38,7 @@ from protocol.limits import MAX_TEXT_FRAME
 from protocol.messages import (
     SUPPORTED_VERSIONS,
     ActionRequest,
+    AuditEvidence,
     AuthChallenge,
     AuthOk,
     AuthResponse,
@@ -340,6 +342,8 @@ class AgentClient:
                 self._help_state("queued", position=item.body.position, ticket_id=item.body.ticket_id)
             elif isinstance(item, HelpRefused):
                 self._help_state("refused", reason=item.body.message.en, position=None)
+            elif isinstance(item, AuditEvidence):  # the user's own copy of the session's audit proof
+                keep_evidence(self.identities.data_dir, item.session, item.body.model_dump())
             elif isinstance(item, SESSION_TYPES) and self.on_message is not None:
                 await self.on_message(item)
             elif isinstance(item, Error) and item.body.ref and self.on_message is not None:

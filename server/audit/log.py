@@ -14,11 +14,13 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from server.audit import store
+from server.audit.cosign import WitnessVerifier
 from server.audit.events import (
     AuditEntry,
     AuditIntegrityError,
@@ -27,6 +29,7 @@ from server.audit.events import (
     event_bytes,
 )
 from server.audit.export import ExportedEvent, SessionAuditExport
+from server.audit.failures import FailureAggregator
 from server.audit.jcs import JsonValue
 from server.audit.merkle import (
     CompactRange,
@@ -36,9 +39,12 @@ from server.audit.merkle import (
     leaf_hash,
     perfect_subtrees,
 )
-from server.audit.note import Checkpoint, NoteSigner, SignedCheckpoint
-from server.audit.schema import audit_checkpoints, audit_events, audit_nodes
-from server.audit.verify_log import LogVerificationReport, verify_log
+from server.audit.note import Checkpoint, NoteSigner, NoteVerifier, SignedCheckpoint
+from server.audit.schema import audit_checkpoints, audit_cosignatures, audit_events, audit_nodes
+from server.audit.verify_log import ExternalCheckpoint, LogVerificationReport, verify_log
+
+if TYPE_CHECKING:
+    from server.audit.witness_client import WitnessClient
 
 __all__ = ["AuditLog"]
 
@@ -84,6 +90,10 @@ class AuditLog:
         # What this process last wrote: valid only while the table still ends where we left it (the
         # size only grows, so an equal size means no other node appended in between).
         self._head: _Head | None = None
+        # Anonymous failures are counted here and sampled into the log (`failures.py`).
+        self.failures = FailureAggregator(self)
+        # Where checkpoints go to be cosigned (`witness_client.py`); set by `setup.open_audit_log`.
+        self.witness: WitnessClient | None = None
 
     @property
     def verifier_key(self) -> str:
@@ -285,6 +295,73 @@ class AuditLog:
             created_at=datetime.now(UTC),
         )
 
-    async def verify_log(self, *, deep: bool = False) -> LogVerificationReport:
-        """Recompute the whole tree from the table and check it against every signed checkpoint."""
-        return await verify_log(self._engine, self._signer.verifier, deep=deep)
+    async def verify_log(
+        self,
+        *,
+        deep: bool = False,
+        trusted: NoteVerifier | None = None,
+        witnesses: Sequence[WitnessVerifier] = (),
+        external: Sequence[ExternalCheckpoint] = (),
+    ) -> LogVerificationReport:
+        """Recompute the whole tree from the table and check it against every signed checkpoint.
+
+        `trusted` defaults to this log's own key; pass the published one to check against that."""
+        key = trusted or self._signer.verifier
+        return await verify_log(self._engine, key, deep=deep, witnesses=witnesses, external=external)
+
+    # -- witnesses and evidence --------------------------------------------------------------------
+
+    async def add_cosignature(self, size: int, witness: str, line: str) -> None:
+        """Store a witness's cosignature line on the checkpoint of `size` (once per witness and size)."""
+        try:
+            async with self._engine.begin() as conn:
+                exists = (
+                    await conn.execute(
+                        sa.select(audit_cosignatures.c.tree_size).where(
+                            audit_cosignatures.c.tree_size == size, audit_cosignatures.c.witness == witness
+                        )
+                    )
+                ).first()
+                if exists is None:
+                    await conn.execute(
+                        audit_cosignatures.insert().values(
+                            tree_size=size, witness=witness, line=line, created_at=datetime.now(UTC)
+                        )
+                    )
+        except Exception as exc:
+            raise AuditWriteError(f"could not store a cosignature: {exc}") from exc
+
+    async def cosigned_size(self, witness: str) -> int:
+        """The largest checkpoint size `witness` has cosigned for us (0: none)."""
+        async with self._engine.connect() as conn:
+            highest = (
+                await conn.execute(
+                    sa.select(sa.func.max(audit_cosignatures.c.tree_size)).where(
+                        audit_cosignatures.c.witness == witness
+                    )
+                )
+            ).scalar()
+        return 0 if highest is None else int(highest)
+
+    async def cosignatures(self, size: int) -> list[str]:
+        """Every stored cosignature line on the checkpoint of `size`."""
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(audit_cosignatures.c.line)
+                .where(audit_cosignatures.c.tree_size == size)
+                .order_by(audit_cosignatures.c.witness)
+            )
+            return [str(line) for (line,) in rows.all()]
+
+    async def last_event_of(self, session_id: str) -> tuple[int, bytes] | None:
+        """The newest event of a session: its leaf index and canonical bytes."""
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(audit_events.c.leaf_index, audit_events.c.canonical)
+                    .where(audit_events.c.session_id == session_id)
+                    .order_by(audit_events.c.leaf_index.desc())
+                    .limit(1)
+                )
+            ).first()
+        return None if row is None else (int(row[0]), bytes(row[1]))

@@ -32,7 +32,10 @@ __all__ = [
     "NoteSigner",
     "NoteVerifier",
     "SignedCheckpoint",
+    "check_key_name",
+    "decode_b64",
     "open_checkpoint",
+    "split_note",
 ]
 
 SIGNING_KEY_FILE = "audit-signing.key"
@@ -51,12 +54,12 @@ def _key_hash(name: str, public_key: bytes) -> bytes:
     return hashlib.sha256(name.encode() + b"\n" + bytes([ALG_ED25519]) + public_key).digest()[:4]
 
 
-def _check_name(name: str) -> None:
+def check_key_name(name: str) -> None:
     if not _NAME_RE.match(name) or not name.isprintable():
         raise NoteError(f"bad key name {name!r}: it must be non-empty, with no spaces or '+'")
 
 
-def _b64decode(text: str, what: str) -> bytes:
+def decode_b64(text: str, what: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:
@@ -78,10 +81,10 @@ class NoteVerifier:
         if len(parts) != 3:
             raise NoteError("a verifier key is <name>+<hex key hash>+<base64 key>")
         name, hash_hex, key_b64 = parts
-        _check_name(name)
+        check_key_name(name)
         if not re.fullmatch(r"[0-9a-f]{8}", hash_hex):
             raise NoteError("verifier key hash must be 8 lowercase hex digits")
-        raw = _b64decode(key_b64, "verifier key")
+        raw = decode_b64(key_b64, "verifier key")
         if len(raw) != 33 or raw[0] != ALG_ED25519:
             raise NoteError("verifier key is not an Ed25519 key (0x01 || 32 bytes)")
         key_hash = bytes.fromhex(hash_hex)
@@ -105,7 +108,7 @@ class NoteSigner:
     """An Ed25519 note signing key with its name (conventionally the log's origin)."""
 
     def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
-        _check_name(name)
+        check_key_name(name)
         self.name = name
         self._key = private_key
         public = private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
@@ -122,7 +125,7 @@ class NoteSigner:
         if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
             raise NoteError("a signer key is PRIVATE+KEY+<name>+<hex key hash>+<base64 key>")
         name, hash_hex, key_b64 = parts[2:]
-        raw = _b64decode(key_b64, "signer key")
+        raw = decode_b64(key_b64, "signer key")
         if len(raw) != 33 or raw[0] != ALG_ED25519:
             raise NoteError("signer key is not an Ed25519 key (0x01 || 32-byte seed)")
         signer = cls(name, Ed25519PrivateKey.from_private_bytes(raw[1:]))
@@ -141,7 +144,12 @@ class NoteSigner:
 
         The file's key name wins over `name` once it exists: renaming would orphan old checkpoints.
         """
-        path = data_dir / SIGNING_KEY_FILE
+        return cls.load_or_create_file(data_dir / SIGNING_KEY_FILE, name)
+
+    @classmethod
+    def load_or_create_file(cls, path: Path, name: str) -> NoteSigner:
+        """The signer in the key file `path` (any place: see docs/audit.md), created there on first use."""
+        data_dir = path.parent
         if path.exists():
             mode = path.stat().st_mode & 0o777
             if mode & 0o077:
@@ -188,7 +196,7 @@ class Checkpoint:
             raise NoteError("checkpoint origin is empty")
         if not re.fullmatch(r"0|[1-9][0-9]*", size_text):
             raise NoteError(f"checkpoint tree size {size_text!r} is not a decimal number")
-        root = _b64decode(root_text, "checkpoint root hash")
+        root = decode_b64(root_text, "checkpoint root hash")
         if len(root) != 32:
             raise NoteError("checkpoint root hash is not 32 bytes")
         # Extension lines (lines[3:-1]) are allowed by tlog-checkpoint; we neither write nor need them.
@@ -203,7 +211,8 @@ class SignedCheckpoint:
     note: str
 
 
-def _split_note(note: str) -> tuple[str, list[str]]:
+def split_note(note: str) -> tuple[str, list[str]]:
+    """A signed note's body (with its final newline) and its signature lines (without theirs)."""
     if any(ord(c) < 0x20 and c != "\n" for c in note) or "\x7f" in note:
         raise NoteError("note contains control characters")
     body, sep, signatures = note.partition("\n\n")
@@ -221,7 +230,7 @@ def open_checkpoint(note: str, trusted: NoteVerifier) -> SignedCheckpoint:
     Signatures by unknown keys are ignored (a note may be cosigned by witnesses); a line claiming the
     trusted key's name and hash whose signature fails makes the whole note invalid.
     """
-    body, lines = _split_note(note)
+    body, lines = split_note(note)
     verified = False
     for line in lines:
         if not line.startswith(_SIG_PREFIX):
@@ -229,7 +238,7 @@ def open_checkpoint(note: str, trusted: NoteVerifier) -> SignedCheckpoint:
         name, space, encoded = line[len(_SIG_PREFIX) :].partition(" ")
         if not space or not name or " " in encoded:
             raise NoteError(f"malformed signature line {line!r}")
-        raw = _b64decode(encoded, "signature")
+        raw = decode_b64(encoded, "signature")
         if len(raw) < 5:
             raise NoteError("signature is too short")
         if name != trusted.name or raw[:4] != trusted.key_hash:

@@ -6,17 +6,25 @@
 - `audit_nodes`: interior nodes of complete (perfect) subtrees, so proofs need O(log² n) lookups
   instead of rehashing the log. They are derived data: the full verifier recomputes them.
 - `audit_checkpoints`: every signed tree head ever issued, as the exact signed-note text.
-All three are append-only: triggers (see `triggers.py`) refuse UPDATE and DELETE.
+- `audit_cosignatures` (Alembic `0008_audit_witness`): each witness's cosignature line on a checkpoint.
+All four are append-only: triggers (see `triggers.py`) refuse UPDATE and DELETE.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-from server.audit.triggers import create_triggers_ddl
+from server.audit.triggers import LATER_TABLES, create_triggers_ddl, table_triggers_ddl
 from server.db.base import metadata
 
-__all__ = ["AUDIT_TABLES", "audit_checkpoints", "audit_events", "audit_nodes", "create_audit_schema"]
+__all__ = [
+    "AUDIT_TABLES",
+    "audit_checkpoints",
+    "audit_cosignatures",
+    "audit_events",
+    "audit_nodes",
+    "create_audit_schema",
+]
 
 audit_events = sa.Table(
     "audit_events",
@@ -48,11 +56,23 @@ audit_checkpoints = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
-AUDIT_TABLES = (audit_events, audit_nodes, audit_checkpoints)
+audit_cosignatures = sa.Table(
+    "audit_cosignatures",
+    metadata,
+    sa.Column("tree_size", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("witness", sa.String(255), primary_key=True),
+    sa.Column("line", sa.Text, nullable=False),  # the signed-note line, "— <witness> <base64>\n"
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+AUDIT_TABLES = (audit_events, audit_nodes, audit_checkpoints, audit_cosignatures)
 
 
 def create_audit_schema(conn: sa.Connection) -> None:
     """Create the audit tables and their triggers directly (tests, benchmarks; production uses Alembic)."""
     metadata.create_all(conn, tables=list(AUDIT_TABLES))
-    for statement in create_triggers_ddl(conn.dialect.name):
+    statements = create_triggers_ddl(conn.dialect.name)
+    for table in LATER_TABLES:
+        statements += table_triggers_ddl(conn.dialect.name, table)
+    for statement in statements:
         conn.exec_driver_sql(statement)

@@ -11,9 +11,18 @@ Triggers are not the last line: someone who can drop them can edit rows, which t
 
 from __future__ import annotations
 
-__all__ = ["APPEND_ONLY_TABLES", "create_triggers_ddl", "drop_triggers_ddl"]
+__all__ = [
+    "APPEND_ONLY_TABLES",
+    "LATER_TABLES",
+    "create_triggers_ddl",
+    "drop_table_triggers_ddl",
+    "drop_triggers_ddl",
+    "table_triggers_ddl",
+]
 
 APPEND_ONLY_TABLES = ("audit_events", "audit_nodes", "audit_checkpoints")
+# Added by revision 0008_audit_witness; its triggers are made by `table_triggers_ddl`.
+LATER_TABLES = ("audit_cosignatures",)
 APPEND_ONLY_MESSAGE = "audit log is append-only"
 
 
@@ -40,6 +49,8 @@ def _sqlite_drop() -> list[str]:
         for operation in ("update", "delete")
     ]
     statements.append("DROP TRIGGER IF EXISTS audit_events_gapless")
+    for table in LATER_TABLES:  # gone already when 0002 is downgraded; IF EXISTS needs no table here
+        statements += [f"DROP TRIGGER IF EXISTS {table}_no_{operation}" for operation in ("update", "delete")]
     return statements
 
 
@@ -78,17 +89,45 @@ def _postgresql_drop() -> list[str]:
         statements.append(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
     statements.append("DROP TRIGGER IF EXISTS audit_events_gapless ON audit_events")
     statements.append("DROP FUNCTION IF EXISTS audit_check_gapless()")
-    statements.append("DROP FUNCTION IF EXISTS audit_refuse_change()")
+    # CASCADE: the later tables' triggers use this function too.
+    statements.append("DROP FUNCTION IF EXISTS audit_refuse_change() CASCADE")
     return statements
 
 
 def create_triggers_ddl(dialect: str) -> list[str]:
-    """The statements that install the guards on `dialect` ("sqlite" or "postgresql")."""
+    """The statements that install the guards of revision 0002 on `dialect` ("sqlite" or "postgresql")."""
     if dialect == "sqlite":
         return _sqlite_create()
     if dialect == "postgresql":
         return _postgresql_create()
     raise ValueError(f"no audit triggers for database dialect {dialect!r}")
+
+
+def table_triggers_ddl(dialect: str, table: str) -> list[str]:
+    """Append-only guards for one later table (its revision runs after 0002 made the function)."""
+    if dialect == "sqlite":
+        return [
+            f"CREATE TRIGGER {table}_no_{operation.lower()} BEFORE {operation} ON {table} "
+            f"BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE}: {operation} on {table}'); END"
+            for operation in ("UPDATE", "DELETE")
+        ]
+    if dialect == "postgresql":
+        return [
+            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION audit_refuse_change()",
+            f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change()",
+        ]
+    raise ValueError(f"no audit triggers for database dialect {dialect!r}")
+
+
+def drop_table_triggers_ddl(dialect: str, table: str) -> list[str]:
+    if dialect == "sqlite":
+        return [f"DROP TRIGGER IF EXISTS {table}_no_{operation}" for operation in ("update", "delete")]
+    return [
+        f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}",
+        f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}",
+    ]
 
 
 def drop_triggers_ddl(dialect: str) -> list[str]:

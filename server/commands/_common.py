@@ -14,7 +14,8 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server.audit import AuditLog, AuditWriteError, JsonValue, NoteSigner
+from server.audit import AuditLog, AuditWriteError, JsonValue
+from server.audit.setup import open_audit_log
 from server.config import ConfigError, ServerConfig, load_config
 from server.db.engine import open_engine
 from server.db.revisions import is_current
@@ -61,7 +62,7 @@ def run_admin(args: argparse.Namespace, work: Callable[[AdminContext], Awaitable
                 from server.db.migrate import upgrade  # noqa: PLC0415
 
                 await upgrade(engine)
-            audit = AuditLog(engine, NoteSigner.load_or_create(config.data_dir, AUDIT_LOG_NAME))
+            audit = open_audit_log(engine, config, AUDIT_LOG_NAME)
             actor = f"cli:{os.environ.get('USER') or getpass.getuser()}"
             return await work(AdminContext(config, engine, audit, actor))
         finally:
@@ -69,6 +70,8 @@ def run_admin(args: argparse.Namespace, work: Callable[[AdminContext], Awaitable
 
     try:
         return asyncio.run(main())
+    except ConfigError as exc:
+        sys.exit(f"rme-server: {exc}")
     except AuditWriteError as exc:
         sys.exit(f"rme-server: the audit log could not record this, so it was not done: {exc}")
 

@@ -2,24 +2,31 @@
 
 rme-server audit export SESSION --out DIR   JSON (with proofs) + HTML page for one session
 rme-server audit verify FILE [--key KEY]    check an export offline; exit 1 if anything is wrong
-rme-server audit verify-log [--deep]        rebuild the whole tree, compare with signed checkpoints
-rme-server audit checkpoint                 sign a checkpoint of the log now and print it
+rme-server audit verify-log [--deep]        rebuild the whole tree, compare with signed checkpoints,
+                                            witness cosignatures and the witness's own latest
+rme-server audit checkpoint                 sign a checkpoint of the log now (and have it witnessed)
 rme-server audit key                        print the verifier key to publish to auditors
+rme-server audit witness --log KEY          run a witness that cosigns consistent checkpoints
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import json
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from server.audit import NoteVerifier, SessionAuditExport, verify_export
-from server.audit.export import ExportFormatError
-from server.audit.export_html import render_export_html
-from server.audit.note import NoteError
-from server.commands._common import AdminContext, add_config_args, run_admin
+from server.commands._common import add_config_args
+
+# The audit machinery is imported by each action, not here: `rme-server --help` registers every
+# command and must not pay for SQLAlchemy and cryptography.
+if TYPE_CHECKING:
+    from server.audit import SessionAuditExport
+    from server.commands._common import AdminContext
 
 
 def register(subparsers: Any) -> None:
@@ -41,10 +48,46 @@ def register(subparsers: Any) -> None:
     key.add_argument("--key-file", type=Path, help="a file holding the verifier key")
     verify.set_defaults(handler=run_verify)
 
-    verify_log = commands.add_parser("verify-log", help="recompute the whole log against its checkpoints")
+    verify_log = commands.add_parser(
+        "verify-log",
+        help="recompute the whole log against its checkpoints; exit 1 if anything is not proven",
+    )
     verify_log.add_argument("--deep", action="store_true", help="also check the query columns of every row")
+    log_key = verify_log.add_mutually_exclusive_group()
+    log_key.add_argument("--key", help="the log's published verifier key (default: this server's own key)")
+    log_key.add_argument("--key-file", type=Path, help="a file holding the log's verifier key")
+    verify_log.add_argument(
+        "--witness-key",
+        action="append",
+        default=None,
+        help="a witness's verifier key to trust (repeatable; default: audit_witness_key from the config)",
+    )
+    verify_log.add_argument(
+        "--witness-url", help="also check the witness's own latest checkpoint (default: audit_witness_url)"
+    )
+    verify_log.add_argument(
+        "--checkpoint",
+        type=Path,
+        action="append",
+        default=[],
+        help="a checkpoint kept elsewhere the log must also match: a note, or a user's evidence file "
+        "(repeatable)",
+    )
     add_config_args(verify_log)
     verify_log.set_defaults(handler=run_verify_log)
+
+    witness = commands.add_parser(
+        "witness", help="run a witness: cosign the log's checkpoints only when consistent with the last"
+    )
+    witness.add_argument("--state-dir", type=Path, required=True, help="the witness's own key and state")
+    witness.add_argument("--name", default="rme-witness", help="the witness's key name (first run only)")
+    witness.add_argument(
+        "--log", action="append", default=[], help="verifier key of a log to witness (repeatable)"
+    )
+    witness.add_argument("--host", default="127.0.0.1")
+    witness.add_argument("--port", type=int, default=8444, help="0 picks a free port (printed)")
+    witness.add_argument("--print-key", action="store_true", help="print the witness's verifier key and exit")
+    witness.set_defaults(handler=run_witness)
 
     checkpoint = commands.add_parser("checkpoint", help="sign and print a checkpoint of the log")
     add_config_args(checkpoint)
@@ -60,6 +103,10 @@ def _safe_name(session: str) -> str:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from server.audit import verify_export  # noqa: PLC0415
+    from server.audit.export_html import render_export_html  # noqa: PLC0415
+    from server.commands._common import run_admin  # noqa: PLC0415
+
     async def work(ctx: AdminContext) -> SessionAuditExport:
         # The export itself is audited (who pulled which session's record), before it is made.
         await ctx.record("audit.exported", {"session_id": args.session})
@@ -84,6 +131,10 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    from server.audit import NoteVerifier, SessionAuditExport, verify_export  # noqa: PLC0415
+    from server.audit.export import ExportFormatError  # noqa: PLC0415
+    from server.audit.note import NoteError  # noqa: PLC0415
+
     try:
         export = SessionAuditExport.from_json(args.file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ExportFormatError) as exc:
@@ -111,26 +162,115 @@ def run_verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _checkpoint_note(path: Path) -> str:
+    """A signed checkpoint note, from a note file or from a user's evidence file (`rme-agent evidence`)."""
+    text = path.read_text(encoding="utf-8")
+    if text.lstrip().startswith("{"):
+        note = json.loads(text)["evidence"]["checkpoint"]
+        if not isinstance(note, str):
+            raise ValueError(f"{path}: no checkpoint in this evidence file")
+        return note
+    return text
+
+
+def _read_key(text: str | None, path: Path | None) -> str | None:
+    return path.read_text(encoding="utf-8").strip() if path is not None else text
+
+
 def run_verify_log(args: argparse.Namespace) -> int:
+    from server.audit import NoteVerifier  # noqa: PLC0415
+    from server.audit.cosign import WitnessVerifier  # noqa: PLC0415
+    from server.audit.note import NoteError  # noqa: PLC0415
+    from server.audit.verify_log import ExternalCheckpoint  # noqa: PLC0415
+    from server.audit.witness_client import fetch_latest  # noqa: PLC0415
+    from server.commands._common import run_admin  # noqa: PLC0415
+
+    try:
+        key_text = _read_key(args.key, args.key_file)
+        trusted = NoteVerifier.parse(key_text) if key_text else None
+        externals = [ExternalCheckpoint(f"file {path}", _checkpoint_note(path)) for path in args.checkpoint]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        print(f"rme-server: {exc}", file=sys.stderr)
+        return 2
+
     async def work(ctx: AdminContext) -> bool:
-        report = await ctx.audit.verify_log(deep=args.deep)
+        config = ctx.config
+        key_texts = args.witness_key
+        if key_texts is None:
+            key_texts = [config.audit_witness_key] if config.audit_witness_key else []
+        witnesses = [WitnessVerifier.parse(text) for text in key_texts]
+        if trusted is None:
+            print(
+                "note: checking against this server's own signing key; pass --key with the published key "
+                "to check against that instead",
+                file=sys.stderr,
+            )
+        url = args.witness_url or config.audit_witness_url
+        if url:
+            try:
+                latest = await fetch_latest(url, ctx.audit.origin)
+            except Exception as exc:  # any network trouble: reported, and the check is then incomplete
+                print(f"rme-server: could not ask the witness at {url}: {exc}", file=sys.stderr)
+                return False
+            if latest is not None:
+                externals.append(ExternalCheckpoint(f"witness at {url}", latest))
+        report = await ctx.audit.verify_log(
+            deep=args.deep, trusted=trusted, witnesses=witnesses, external=externals
+        )
         print(report.summary())
         for problem in report.problems:
             print(f"  - {problem}")
+        for gap in report.unproven:
+            print(f"  - unproven: {gap}")
         return report.ok
 
-    return 0 if run_admin(args, work) else 1
+    try:
+        return 0 if run_admin(args, work) else 1
+    except NoteError as exc:
+        print(f"rme-server: bad witness key: {exc}", file=sys.stderr)
+        return 2
+
+
+def run_witness(args: argparse.Namespace) -> int:
+    from server.audit.cosign import CosignerKey  # noqa: PLC0415
+    from server.audit.note import NoteError, NoteVerifier  # noqa: PLC0415
+    from server.audit.witness import WITNESS_KEY_FILE, Witness  # noqa: PLC0415
+    from server.audit.witness_http import serve_witness  # noqa: PLC0415
+
+    try:
+        key = CosignerKey.load_or_create(args.state_dir / WITNESS_KEY_FILE, args.name)
+        if args.print_key:
+            print(key.verifier)
+            return 0
+        logs = [NoteVerifier.parse(text) for text in args.log]
+    except (OSError, NoteError) as exc:
+        print(f"rme-server: {exc}", file=sys.stderr)
+        return 2
+    if not logs:
+        print("rme-server: name at least one log to witness with --log KEY", file=sys.stderr)
+        return 2
+    witness = Witness(args.state_dir, key, logs)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_witness(witness, args.host, args.port))
+    return 0
 
 
 def run_checkpoint(args: argparse.Namespace) -> int:
+    from server.commands._common import run_admin  # noqa: PLC0415
+
     async def work(ctx: AdminContext) -> str:
-        return (await ctx.audit.checkpoint()).note
+        signed = await ctx.audit.checkpoint()
+        if ctx.audit.witness is not None:
+            await ctx.audit.witness.cosign(ctx.audit, signed)
+        return signed.note + "".join(await ctx.audit.cosignatures(signed.checkpoint.size))
 
     print(run_admin(args, work), end="")
     return 0
 
 
 def run_key(args: argparse.Namespace) -> int:
+    from server.commands._common import run_admin  # noqa: PLC0415
+
     async def work(ctx: AdminContext) -> str:
         return ctx.audit.verifier_key
 

@@ -32,6 +32,7 @@ from protocol.messages import (
     Message,
 )
 from server.audit import AuditWriteError
+from server.audit.keeper import session_evidence
 from server.db.tables import new_id
 from server.devices import store as devices
 from server.relay import queue
@@ -398,6 +399,7 @@ class AgentLink(DeviceLink):
         if self.session is session:
             self.session = None
         self.last_ended = session.id
+        session_evidence(self.services.audit, session.id, self)  # the user's copy of the audit proof
 
     async def _refuse(self, session: RelaySession | None, refusal: Refuse) -> None:
         services = self.services

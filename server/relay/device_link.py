@@ -7,7 +7,6 @@ authenticate within `auth_timeout`. What an authenticated device may do is the s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
 
 from cryptography.exceptions import InvalidSignature
@@ -29,6 +28,7 @@ from protocol.messages import (
     Message,
 )
 from server.audit import AuditWriteError
+from server.audit.failures import note_failure
 from server.devices import store as devices
 from server.relay.link import CLOSE_AUTH_FAILED, CLOSE_INTERNAL, SERVER_NAME, Link
 from server.relay.services import Services
@@ -78,8 +78,11 @@ class DeviceLink(Link):
 
     async def _fail_auth(self, kind: str, detail: str, device_id: str | None) -> None:
         self.services.metrics.dropped.labels("agent", "auth").inc()
-        with contextlib.suppress(AuditWriteError):
-            await self.services.record(kind, f"device:{device_id or 'unknown'}", None, {"reason": detail})
+        # Counted, and sampled into the audit log (strangers cannot fill it).
+        address = self.ws.client.host if self.ws.client else None
+        await note_failure(
+            self.services.audit, kind, f"device:{device_id or 'unknown'}", detail, address=address
+        )
         await self.send_error("auth.failed", detail)
         await self.close(CLOSE_AUTH_FAILED, "authentication failed")
 
@@ -127,8 +130,10 @@ class DeviceLink(Link):
         except (ValueError, devices.DeviceError) as exc:
             code = exc.code if isinstance(exc, devices.DeviceError) else "enroll.bad_key"
             self.services.metrics.dropped.labels("agent", "enroll").inc()
-            with contextlib.suppress(AuditWriteError):
-                await self.services.record("device.enroll_failed", "device:unknown", None, {"reason": code})
+            address = self.ws.client.host if self.ws.client else None
+            await note_failure(
+                self.services.audit, "device.enroll_failed", "device:unknown", code, address=address
+            )
             await self.send_error(code, str(exc))
             await self.close(CLOSE_AUTH_FAILED, "enrollment failed")
             return

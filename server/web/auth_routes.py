@@ -19,6 +19,7 @@ from server.accounts.hashing import HashBusy
 from server.accounts.sessions import COOKIE_NAME, close_session, open_session, session_engineer
 from server.accounts.throttle import LoginThrottle, retry_after
 from server.audit import AuditWriteError
+from server.audit.failures import note_failure
 from server.web.security import (
     check_origin,
     clear_session_cookie,
@@ -121,13 +122,9 @@ async def login(form: LoginForm, request: Request, response: Response) -> Me:
     client = request.client.host if request.client else None
     if isinstance(result, LoginFailure):
         services.metrics.logins.labels(result.value).inc()
-        with contextlib.suppress(AuditWriteError):  # the refusal stands either way
-            await services.record(
-                "auth.login_failed",
-                f"engineer:{form.username[:64]}",
-                None,
-                {"reason": result.value, "ip": client},
-            )
+        # Counted, and sampled into the audit log (strangers cannot fill it); the refusal stands anyway.
+        actor = f"engineer:{form.username[:64]}"
+        await note_failure(services.audit, "auth.login_failed", actor, result.value, address=client)
         raise HTTPException(_FAILURE_STATUS[result], result.value)
     try:
         await services.record("auth.login", f"engineer:{result.username}", None, {"ip": client})

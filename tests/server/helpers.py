@@ -198,14 +198,15 @@ class ProtocolClient:
         return item
 
     async def expect(self, kind: type[M], wait: float = 5.0) -> M:
-        """The next message of type `kind`, skipping heartbeats and queue updates in between."""
+        """The next message of type `kind`, skipping heartbeats, queue updates and the audit evidence
+        an agent gets after each session (tests of the evidence look for it by name)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         while True:
             item = await self.recv(max(0.01, deadline - loop.time()))
             if isinstance(item, kind):
                 return item
-            if getattr(item, "type", None) not in ("heartbeat", "queue.update"):
+            if getattr(item, "type", None) not in ("heartbeat", "queue.update", "audit.evidence"):
                 raise AssertionError(f"expected {kind.__name__}, got {item!r}")
 
     async def close(self) -> None:

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from agent.evidence import keep_evidence
 from server.audit import AuditLog, NoteSigner
+from server.audit.keeper import make_evidence
 from server.cli import main
 from server.commands._common import AUDIT_LOG_NAME
 from server.db.engine import open_engine
@@ -79,3 +81,33 @@ def test_export_of_an_unknown_session_fails(database_url: str, tmp_path: Path) -
     asyncio.run(record_a_session(database_url, data_dir))
     config = ["--data-dir", str(data_dir), "--database-url", database_url]
     assert main(["audit", "export", "nope", "--out", str(tmp_path / "out"), *config]) == 1
+
+
+def test_verify_log_exits_non_zero_for_unproven_events_and_checks_a_users_evidence(
+    database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data_dir = tmp_path / "data"
+    asyncio.run(record_a_session(database_url, data_dir))
+    config = ["--data-dir", str(data_dir), "--database-url", database_url]
+    assert main(["audit", "verify-log", *config]) == 1  # no checkpoint yet: nothing is proven
+    assert "no signed checkpoint: none of the 5 events is proven" in capsys.readouterr().out
+
+    async def users_copy() -> None:  # what the agent was sent, and kept, at the session's end
+        engine = open_engine(database_url)
+        try:
+            log = AuditLog(engine, NoteSigner.load_or_create(data_dir, AUDIT_LOG_NAME))
+            message = await make_evidence(log, "S-42")
+            assert message is not None
+            assert keep_evidence(tmp_path / "agent", "S-42", message.body.model_dump()) is not None
+        finally:
+            await engine.dispose()
+
+    asyncio.run(users_copy())
+    (evidence,) = (tmp_path / "agent" / "evidence").glob("S-42-*.json")
+    assert main(["audit", "verify-log", "--checkpoint", str(evidence), *config]) == 0
+    assert capsys.readouterr().out.startswith("OK: 5 events")
+    key = str(NoteSigner.load_or_create(data_dir, AUDIT_LOG_NAME).verifier)
+    other = str(NoteSigner.generate(AUDIT_LOG_NAME).verifier)
+    assert main(["audit", "verify-log", "--key", key, *config]) == 0
+    assert main(["audit", "verify-log", "--key", other, *config]) == 1
+    assert "not signed by the trusted key" in capsys.readouterr().out

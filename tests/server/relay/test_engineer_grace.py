@@ -84,7 +84,7 @@ async def session_kinds(server: RunningServer, session: str) -> list[tuple[str, 
 
 
 async def quiet(client: ProtocolClient, wait: float) -> None:
-    """Nothing but heartbeats and queue updates arrives for `wait` seconds."""
+    """Nothing but heartbeats, queue updates and (after a session) audit evidence arrives for `wait` s."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     while (left := deadline - loop.time()) > 0:
@@ -92,7 +92,7 @@ async def quiet(client: ProtocolClient, wait: float) -> None:
             item = await client.recv(left)
         except TimeoutError:
             return
-        assert getattr(item, "type", None) in ("heartbeat", "queue.update"), item
+        assert getattr(item, "type", None) in ("heartbeat", "queue.update", "audit.evidence"), item
 
 
 async def in_session(
