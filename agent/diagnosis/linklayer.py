@@ -37,7 +37,7 @@ def choose_interface(local: LocalFacts, wanted: str | None = None) -> Interface 
         if route.interface in by_name:
             return by_name[route.interface]
     for dialer in local.dialers:
-        if dialer.device in by_name:
+        if dialer.device in by_name and not _dormant(local, dialer):
             return by_name[dialer.device]
 
     def liveliness(i: Interface) -> tuple[bool, bool, bool, bool]:
@@ -47,13 +47,26 @@ def choose_interface(local: LocalFacts, wanted: str | None = None) -> Interface 
     return max(candidates, key=liveliness, default=None)
 
 
+def _dormant(local: LocalFacts, dialer: Dialer) -> bool:
+    """A dialer that is not in use: down, over an adapter that has its own address and default route
+    (a PC behind a router with a leftover PPPoE configuration, such as Debian's `dsl-provider`)."""
+    if dialer.connected:
+        return False
+    device = next((i for i in local.interfaces if i.name == dialer.device), None)
+    if device is None:
+        return False
+    routed = any(r.interface == device.name and r.gateway for r in local.default_routes)
+    return routed and any(not a.is_apipa for a in device.ipv4)
+
+
 def dialer_for(local: LocalFacts, iface: Interface) -> Dialer | None:
-    """The PPPoE dialer that runs over (or as) this adapter."""
-    for dialer in local.dialers:
+    """The PPPoE dialer that runs over (or as) this adapter, unless it is dormant."""
+    dialers = [d for d in local.dialers if not _dormant(local, d)]
+    for dialer in dialers:
         if iface.name in (dialer.device, dialer.interface):
             return dialer
-    if iface.kind == "ppp" and len(local.dialers) == 1:
-        return local.dialers[0]
+    if iface.kind == "ppp" and len(dialers) == 1:
+        return dialers[0]
     return None
 
 

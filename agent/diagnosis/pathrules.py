@@ -79,7 +79,8 @@ def judge_ipv6(facts: Facts, interface: str | None, ipv4_works: bool) -> Judgeme
 def judge_proxy(facts: Facts) -> Judgement | None:
     if not facts.proxies:
         return None
-    broken = next((p for p in facts.proxies if not p.connected), None)
+    # A proxy that cannot be reached, or that answers only with its own gateway error (5xx).
+    broken = next((p for p in facts.proxies if not p.connected or (p.status or 0) >= 500), None)
     evidence: dict[str, JsonValue] = {
         "proxies": [
             {
@@ -95,7 +96,7 @@ def judge_proxy(facts: Facts) -> Judgement | None:
     if broken is not None:
         return fail(
             "proxy.reach", "proxy.unreachable", texts.PROXY_UNREACHABLE, evidence,
-            proxy=broken.proxy, source=broken.source, error=broken.error or "?",
+            proxy=broken.proxy, source=broken.source, error=broken.error or f"HTTP {broken.status}",
         )  # fmt: skip
     return ok("proxy.reach", texts.PROXY_OK, evidence, proxy=facts.proxies[0].proxy)
 

@@ -54,6 +54,7 @@ __all__ = [
     "default_gateway",
     "judge",
     "judge_local",
+    "judged_interface",
     "needs_active_probes",
     "plan_link_probes",
 ]
