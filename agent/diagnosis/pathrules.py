@@ -12,7 +12,7 @@ import ipaddress
 from pydantic import JsonValue
 
 from agent.diagnosis import texts
-from agent.diagnosis.facts import Facts, HttpProbe, MtuProbe
+from agent.diagnosis.facts import Facts, HttpProbe, MtuProbe, ProxyProbe
 from agent.diagnosis.judgement import Judgement, fail, ok, warn
 
 
@@ -76,11 +76,15 @@ def judge_ipv6(facts: Facts, interface: str | None, ipv4_works: bool) -> Judgeme
 # --- proxy -------------------------------------------------------------------------------------------------
 
 
+def proxy_works(probe: ProxyProbe) -> bool:
+    """Reached, and not answering only with its own gateway error (5xx)."""
+    return probe.connected and (probe.status or 0) < 500
+
+
 def judge_proxy(facts: Facts) -> Judgement | None:
     if not facts.proxies:
         return None
-    # A proxy that cannot be reached, or that answers only with its own gateway error (5xx).
-    broken = next((p for p in facts.proxies if not p.connected or (p.status or 0) >= 500), None)
+    broken = next((p for p in facts.proxies if not proxy_works(p)), None)
     evidence: dict[str, JsonValue] = {
         "proxies": [
             {

@@ -405,7 +405,7 @@ def judge(facts: Facts) -> Diagnosis:
         _http_ok(facts.http)
         and facts.http is not None
         and facts.http.resolved_via != "reference"
-        and all(p.connected for p in facts.proxies)
+        and all(pathrules.proxy_works(p) for p in facts.proxies)
     )
     verdict: Verdict
     if cause is not None:
