@@ -51,6 +51,16 @@ def by_check(diagnosis: rules.Diagnosis, check: str) -> rules.Judgement:
         ("linux_lab_captive_portal.json", "internet.captive_portal", "offline"),
         ("linux_lab_slow_dns.json", None, "degraded"),
         ("linux_lab_apipa.json", "ip.apipa", "offline"),
+        # issue 18, recorded in the lab with `--save-facts`
+        ("linux_lab_pppoe_healthy.json", None, "ok"),
+        ("linux_lab_pppoe_server_stopped.json", "pppoe.no_answer", "offline"),
+        ("linux_lab_pppoe_suspended.json", "pppoe.auth_failed", "offline"),
+        ("linux_lab_dhcp_pool_exhausted.json", "dhcp.no_answer", "offline"),
+        ("linux_lab_mtu_blackhole.json", "mtu.blackhole", "degraded"),
+        ("linux_lab_ipv6_broken.json", "ipv6.broken", "degraded"),
+        ("linux_lab_dead_proxy.json", "proxy.unreachable", "offline"),
+        ("linux_lab_check_host_lie.json", "dns.hijack", "offline"),
+        ("linux_lab_check_site_down.json", "internet.upstream_unknown", "offline"),
     ],
 )
 def test_recorded_linux_facts_replay_to_the_same_cause(fixture: str, cause: str | None, verdict: str) -> None:
