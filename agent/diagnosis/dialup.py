@@ -125,6 +125,8 @@ def parse_pppd_log(text: str) -> tuple[DialerEvent, ...]:
                     said = said or (chap.group(1).strip() if chap and chap.group(1).strip() else None)
                     if said and _SUSPENDED.search(said):
                         kind = "suspended"
+                    if said is None and events and events[-1].kind in ("auth_failed", "suspended"):
+                        break  # pppd repeats "CHAP authentication failed" without the reason: same failure
                 events.append(DialerEvent(kind=kind, detail=body[:200], at=at, message=said))
                 message = None
                 break
