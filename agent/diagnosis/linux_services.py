@@ -58,6 +58,13 @@ def _connected_ppp(interfaces: Sequence[Interface], ifname: str | None) -> Inter
     return next((i for i in ppps if i.name == ifname), None) or (ppps[0] if ppps and ifname is None else None)
 
 
+def _has_own_address(interfaces: Sequence[Interface], device: str | None) -> bool:
+    """The dialer's adapter has a usable address of its own: the dialer is most likely dormant (such as
+    Debian's `dsl-provider` template), so a healthy run does not pay for reading the journal."""
+    iface = next((i for i in interfaces if i.name == device), None)
+    return iface is not None and any(not a.is_apipa for a in iface.ipv4)
+
+
 def read_dialers(
     interfaces: Sequence[Interface], peers_dir: Path = PPP_PEERS, nm_dir: Path = NM_CONNECTIONS
 ) -> tuple[Dialer, ...]:
@@ -76,7 +83,7 @@ def read_dialers(
         up = _connected_ppp(interfaces, parsed.ifname)
         if parsed.logfile:
             log = _tail(Path(parsed.logfile))
-        elif up is None:
+        elif up is None and not _has_own_address(interfaces, parsed.device):
             log = _run(["journalctl", "-q", "-t", "pppd", "--since", "-1h", "-o", "short", "-n", "400"])
         else:
             log = ""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+
+import pytest
 
 from agent.diagnosis import linux_services
 from agent.diagnosis.facts import Address, Interface
@@ -62,3 +65,22 @@ def test_proxies_from_the_environment_and_kde(tmp_path: Path) -> None:
         ("http://10.0.0.2:8080", "kioslaverc"),
     ]
     assert linux_services.read_proxies({}, tmp_path / "nobody") == ()
+
+
+def test_a_dormant_template_costs_no_journal_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Debian's ppp package ships /etc/ppp/peers/dsl-provider for eth0 on every machine."""
+    peers = tmp_path / "peers"
+    peers.mkdir()
+    (peers / "dsl-provider").write_text('pty "/usr/sbin/pppoe -I enp3s0 -T 80 -m 1452"\n')
+    commands: list[list[str]] = []
+
+    def spy(argv: Sequence[str]) -> str:
+        commands.append(list(argv))
+        return ""
+
+    monkeypatch.setattr(linux_services, "_run", spy)
+    routed = ETH.model_copy(update={"ipv4": (Address(address="192.168.1.23", prefix=24),)})
+    [dialer] = linux_services.read_dialers((routed,), peers, tmp_path / "nm")
+    assert (dialer.device, dialer.events, commands) == ("enp3s0", (), [])
+    linux_services.read_dialers((ETH,), peers, tmp_path / "nm")  # no address: the dialer may be in use
+    assert commands and commands[0][0] == "journalctl"
