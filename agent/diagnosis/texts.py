@@ -301,10 +301,10 @@ PROXY_OK = Text(
     "The proxy {proxy} works.",
 )
 DOUBLE_NAT = Text(
-    "您的路由器后面还有一层路由器（{hop}）："
-    "双重 NAT。游戏、视频通话和远程访问可能受影响；可以把光猫改为桥接模式。",
-    "There is a second router behind yours ({hop}): double NAT. Games, calls and remote access may "
-    "suffer; setting the modem to bridge mode avoids it.",
+    "您的路由器之外还有一层路由器（{hop}，通常是光猫也在做路由）：双重 NAT。"
+    "游戏、视频通话和远程访问可能受影响；把光猫改为桥接模式可以避免。",
+    "Beyond your router there is another one ({hop}), usually the modem routing too: double NAT. Games, "
+    "calls and remote access may suffer; setting the modem to bridge mode avoids it.",
 )
 DOUBLE_NAT_NONE = Text(
     "路由器之后是运营商网络（{hop}）。",
