@@ -4,21 +4,12 @@ from __future__ import annotations
 
 import locale
 import os
-from typing import Literal, NamedTuple, get_args
+from typing import Literal, get_args
+
+from protocol.texts import Text  # the shared text type (also the server's); re-exported here
 
 Lang = Literal["zh-CN", "en"]
 LANGS: tuple[Lang, ...] = get_args(Lang)
-
-
-class Text(NamedTuple):
-    """One user-facing text in both languages; `str.format` fields are filled by `render`."""
-
-    zh: str
-    en: str
-
-    def render(self, lang: Lang, **fields: object) -> str:
-        template = self.zh if lang == "zh-CN" else self.en
-        return template.format(**fields) if fields else template
 
 
 def parse_lang(value: str | None) -> Lang | None:
@@ -43,3 +34,6 @@ def system_lang() -> Lang:
         if lang:
             return lang
     return parse_lang(locale.getlocale()[0]) or "en"
+
+
+__all__ = ["LANGS", "Lang", "Text", "parse_lang", "system_lang"]

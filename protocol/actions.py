@@ -81,13 +81,18 @@ class RepairOutcome(_Strict):
 
 
 class CommandOutcome(_Strict):
-    """The command's combined output, capped at MAX_COMMAND_OUTPUT characters (the user consented to it)."""
+    """The command's combined output, capped at MAX_COMMAND_OUTPUT characters, as the user released it.
+
+    `withheld`: the user read the output and kept it on the PC; `output` is then empty (the engineer
+    learns the exit code and that there was output, nothing of its content).
+    """
 
     kind: Literal["command"] = "command"
     exit_code: int | None
     output: Annotated[str, Field(max_length=MAX_COMMAND_OUTPUT)]
     truncated: bool = False
     duration_ms: Annotated[int, Field(ge=0)]
+    withheld: bool = False
 
 
 class PushFileOutcome(_Strict):

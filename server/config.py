@@ -62,6 +62,9 @@ class ServerConfig(BaseModel):
     # a node not seen for `node_dead_after` seconds is dead, and its open tickets are ended.
     node_heartbeat: float = Field(default=10.0, gt=0)
     node_dead_after: float = Field(default=30.0, gt=0)
+    # Command outputs are kept beside the audit log (which holds only their hashes) for this many
+    # days, so a session export can still show what the engineer saw; then the server deletes them.
+    output_retention_days: float = Field(default=30.0, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @model_validator(mode="after")
@@ -76,6 +79,11 @@ class ServerConfig(BaseModel):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'rme.db').resolve()}"
+
+    @property
+    def output_retention(self) -> float:
+        """`output_retention_days` in seconds."""
+        return self.output_retention_days * 86400
 
     @property
     def origins(self) -> frozenset[str]:

@@ -1,15 +1,8 @@
-"""Executors for the four things an engineer may ask for — diagnose, repair, command, push_file — and
-their plain-words descriptions. There is no executor that reads, lists or sends the user's files."""
+"""Launching and killing engineer commands (`command`): process groups, the crash ledger, the kill.
+
+The session side of a command — its prompt, its output's release — is `agent.executors.command`.
+"""
 
 from agent.actions.command import RunningCommand, finish_command, kill_tree, run_command, start_command
-from agent.actions.describe import Described, describe
 
-__all__ = [
-    "Described",
-    "RunningCommand",
-    "describe",
-    "finish_command",
-    "kill_tree",
-    "run_command",
-    "start_command",
-]
+__all__ = ["RunningCommand", "finish_command", "kill_tree", "run_command", "start_command"]

@@ -75,7 +75,9 @@ class PanelBackend(Protocol):
 
     async def changed(self, since: int, wait_s: float) -> int: ...
 
-    def answer(self, prompt_id: str, allow: bool) -> bool: ...
+    def answer(self, prompt_id: str, allow: bool, send_output: bool = False) -> bool: ...
+
+    def release(self, action_id: str, send: bool) -> bool: ...
 
     async def end_session(self) -> dict[str, Any]: ...
 
@@ -220,7 +222,14 @@ def build_app(backend: PanelBackend, auth: PanelAuth, port_ref: Callable[[], int
 
     async def answer(request: Request) -> Response:
         doc = await body_json(request)
-        ok = backend.answer(str(doc.get("prompt_id", "")), doc.get("allow") is True)
+        send_output = doc.get("send_output") is True  # "send the output without asking me": off unless ticked
+        ok = backend.answer(str(doc.get("prompt_id", "")), doc.get("allow") is True, send_output)
+        return JSONResponse({"ok": ok}, status_code=200 if ok else 409)
+
+    async def release(request: Request) -> Response:
+        """The user's decision on a command's output: `send` true sends it, anything else keeps it."""
+        doc = await body_json(request)
+        ok = backend.release(str(doc.get("action_id", "")), doc.get("send") is True)
         return JSONResponse({"ok": ok}, status_code=200 if ok else 409)
 
     async def end(request: Request) -> Response:
@@ -286,6 +295,7 @@ def build_app(backend: PanelBackend, auth: PanelAuth, port_ref: Callable[[], int
         Route("/static/{name}", guarded(asset, False, public=True)),
         Route("/api/state", guarded(state, False)),
         Route("/api/answer", guarded(answer, True), methods=["POST"]),
+        Route("/api/release", guarded(release, True), methods=["POST"]),
         Route("/api/end", guarded(end, True), methods=["POST"]),
         Route("/api/help", guarded(help_, True), methods=["POST"]),
         Route("/api/feedback", guarded(feedback, True), methods=["POST"]),

@@ -1,54 +1,23 @@
-"""The repair catalogue's data: what a repair is (`RepairSpec`, shown to the user before consent), what
-it needs (`RepairContext`), what it did (`RepairOutcome`) and how to take it back (`UndoRecord`)."""
+"""The repair engine's data: what a repair is (`RepairSpec`, shown to the user before consent: the
+protocol's, shared with the server), what it needs (`RepairContext`), what it did (`RepairOutcome`)
+and how to take it back (`UndoRecord`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from agent.diagnosis.facts import Platform
-from agent.i18n import Lang, Text
+from protocol.repairs import RepairSpec, Risk
 
-Risk = Literal["low", "medium", "high"]
 OutcomeStatus = Literal["done", "failed", "not_applicable"]
 DhcpClient = Literal["auto", "dhclient", "networkctl", "nmcli"]
 
 
 class RepairError(Exception):
     """A repair cannot be run here: unknown id, wrong platform, or no adapter given."""
-
-
-@dataclass(frozen=True)
-class RepairSpec:
-    """One catalogue entry: everything the user must see before saying yes (like Windows' troubleshooter)."""
-
-    id: str
-    title: Text
-    description: Text
-    risk: Risk
-    risk_note: Text
-    undo: Text
-    reversible: bool
-    needs_interface: bool
-    needs_admin: bool
-    platforms: frozenset[Platform]
-
-    def describe(self, lang: Lang, interface: str = "", servers: str = "") -> dict[str, JsonValue]:
-        """The spec in one language, as plain JSON (for the consent prompt, the panel and the console).
-        `interface` and `servers` fill the description's blanks."""
-        return {
-            "id": self.id,
-            "title": self.title.render(lang),
-            "description": self.description.render(lang, interface=interface, servers=servers),
-            "risk": self.risk,
-            "risk_note": self.risk_note.render(lang),
-            "undo": self.undo.render(lang),
-            "reversible": self.reversible,
-            "needs_admin": self.needs_admin,
-        }
 
 
 class RepairContext(BaseModel):
@@ -100,3 +69,6 @@ class RepairOutcome(BaseModel):
     @property
     def ok(self) -> bool:
         return self.status == "done"
+
+
+__all__ = ["CommandRun", "RepairContext", "RepairError", "RepairOutcome", "RepairSpec", "Risk", "UndoRecord"]

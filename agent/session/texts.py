@@ -41,10 +41,18 @@ VAULT_FAILED = Text(
 VAULT_UNLOCKED = Text("会话结束，保险箱可以重新打开", "Session over: the vault may be opened again")
 
 REQUEST = Text("工程师请求：{title}", "The engineer asks: {title}")
-REFUSED_VAULT = Text(
-    "已自动拒绝：“{title}” 涉及保险箱里的文件夹", "Refused automatically: “{title}” touches a vault folder"
+REFUSED_FLOOD = Text(
+    "已自动拒绝：“{title}” — 等待您回答的请求太多了",
+    "Refused automatically: “{title}” — too many requests are already waiting for you",
 )
-REFUSED_INBOX = Text("已自动拒绝：“{title}” — {why}", "Refused automatically: “{title}” — {why}")
+REFUSED_UNSUPPORTED = Text(
+    "已自动拒绝：“{title}” — 这个版本的助手不能执行这类请求",
+    "Refused automatically: “{title}” — this version of the agent cannot do this kind of request",
+)
+QUEUED = Text(
+    "“{title}” 在排队，等您先回答前面的问题（排在第 {ahead} 位）",
+    "“{title}” waits until you have answered the question before it ({ahead} in the queue)",
+)
 ALLOWED = Text("您允许了：{title}", "You allowed: {title}")
 DENIED = Text("您拒绝了：{title}", "You denied: {title}")
 TIMED_OUT = Text("没有回答，已自动拒绝：{title}", "No answer, denied automatically: {title}")
@@ -59,6 +67,16 @@ COMMAND_EXIT = Text(
 COMMAND_TIMEOUT = Text(
     "命令超时，已终止（包括它启动的所有进程）",
     "The command timed out and was stopped (with every process it started)",
+)
+OUTPUT_HELD = Text(
+    "“{title}” 已结束。它的输出（{size} 字节）只显示在这里，您点“发送给工程师”之前不会发出。",
+    "“{title}” finished. Its output ({size} bytes) is shown here only; "
+    "nothing is sent until you press “Send to the engineer”.",
+)
+OUTPUT_SENT = Text("您把输出发送给了工程师：{title}", "You sent the output to the engineer: {title}")
+OUTPUT_KEPT = Text(
+    "您把输出留在了这台电脑上（工程师只知道命令已结束）：{title}",
+    "You kept the output on this PC (the engineer only learns the command finished): {title}",
 )
 FILE_SAVED = Text(
     "文件已保存到收件箱：“{name}”（{size}，SHA-256 已核对）。它不会被自动打开。",

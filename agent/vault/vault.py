@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.i18n import Lang, Text
-from agent.vault import guard, journal, stream
+from agent.vault import journal, paths, stream
 from agent.vault.durable import crash_point, free_name, fsync_dir, remove_tree
 from agent.vault.errors import (
     AlreadyInitialized,
@@ -259,7 +259,7 @@ class Vault:
 
     def request_touches_vault(self, text: str, cwd: Path | None = None) -> bool:
         """True if an engineer request (a path or a command line) names anything inside the vault."""
-        return guard.touches(text, self.vault_paths(), cwd=cwd)
+        return paths.touches(text, self.vault_paths(), cwd=cwd)
 
     # -- steps ------------------------------------------------------------------------------------
 
@@ -279,10 +279,10 @@ class Vault:
         if real == Path(real.anchor) or real == Path.home().resolve():
             raise FolderRefused(path=str(path), reason=TOO_BROAD.render(self.lang))
         data = self.layout.data_dir.resolve()
-        if guard.overlaps(real, data):
+        if paths.overlaps(real, data):
             raise FolderRefused(path=str(path), reason=OVERLAP_DATA.render(self.lang))
         for other in meta.folders:
-            if guard.overlaps(real, Path(other.path)):
+            if paths.overlaps(real, Path(other.path)):
                 raise FolderRefused(path=str(path), reason=OVERLAP.render(self.lang, name=other.name))
         if meta.by_name(name) is not None:
             raise FolderRefused(path=str(path), reason=NAME_TAKEN.render(self.lang, name=name))

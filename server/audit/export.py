@@ -8,7 +8,9 @@ to a single signed checkpoint, the list of the session's leaf indexes, and the l
 2. each event's leaf hash, with its proof, must lead to the checkpoint's root (changed → fails);
 3. indexes must be strictly increasing and match the events listed (reordered → fails);
 4. each event names the previous event of its session (`session_prev`); the first names none. A
-   dropped event breaks that chain even if the index list is edited to match (dropped → fails).
+   dropped event breaks that chain even if the index list is edited to match (dropped → fails);
+5. each command output attached (`outputs`, the texts still retained; `server.audit.outputs`) must
+   hash to the SHA-256 and size its `action.result` event recorded (changed → fails).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from server.audit.events import EVENT_VERSION
 from server.audit.jcs import NotCanonicalisableError, canonicalize, parse
 from server.audit.merkle import ProofError, leaf_hash, verify_inclusion
 from server.audit.note import NoteError, NoteVerifier, open_checkpoint
+from server.audit.outputs import ExportedOutput, check_outputs
 
 __all__ = ["EXPORT_FORMAT", "ExportedEvent", "SessionAuditExport", "VerificationReport", "verify_export"]
 
@@ -55,6 +58,8 @@ class SessionAuditExport:
     indexes: list[int]
     events: list[ExportedEvent]
     created_at: datetime
+    # Command outputs still retained (the events hold only their hashes); absent from older exports.
+    outputs: list[ExportedOutput] = field(default_factory=list)
 
     def to_json(self) -> str:
         document = {
@@ -74,6 +79,8 @@ class SessionAuditExport:
                 for event in self.events
             ],
         }
+        if self.outputs:
+            document["outputs"] = [output.document() for output in self.outputs]
         return json.dumps(document, ensure_ascii=False, indent=1) + "\n"
 
     @classmethod
@@ -98,6 +105,7 @@ class SessionAuditExport:
                 indexes=[_int(i) for i in document["indexes"]],
                 events=events,
                 created_at=datetime.fromisoformat(_str(document["created_at"])),
+                outputs=[ExportedOutput.from_document(item) for item in document.get("outputs", [])],
             )
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, ExportFormatError):
@@ -127,6 +135,7 @@ class VerificationReport:
     tree_size: int | None = None
     root: bytes | None = None
     events_checked: int = 0
+    outputs_checked: int = 0
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -139,6 +148,11 @@ class VerificationReport:
                 f"OK: {self.events_checked} events of session {self.session_id} are in log {self.origin} "
                 f"(tree size {self.tree_size}, root {base64.b64encode(self.root or b'').decode()}), "
                 f"signed by {self.signer}"
+                + (
+                    f"; {self.outputs_checked} command outputs match their signed hashes"
+                    if self.outputs_checked
+                    else ""
+                )
             )
         return f"FAILED: session {self.session_id}: {len(self.problems)} problem(s)"
 
@@ -172,6 +186,9 @@ def verify_export(export: SessionAuditExport, trusted_key: NoteVerifier | str) -
         else:
             report.events_checked += 1
         previous = event.index
+    output_problems = check_outputs((event.leaf for event in export.events), export.outputs)
+    report.problems.extend(output_problems)
+    report.outputs_checked = len(export.outputs) - len(output_problems)
     return report
 
 

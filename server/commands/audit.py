@@ -63,7 +63,10 @@ def run_export(args: argparse.Namespace) -> int:
     async def work(ctx: AdminContext) -> SessionAuditExport:
         # The export itself is audited (who pulled which session's record), before it is made.
         await ctx.record("audit.exported", {"session_id": args.session})
-        return await ctx.audit.export_session(args.session)
+        from server.tickets import outputs  # noqa: PLC0415  (only this command needs the store)
+
+        # With the command outputs still retained, checked against the hashes the events hold.
+        return await outputs.attach(ctx.engine, await ctx.audit.export_session(args.session))
 
     export = run_admin(args, work)
     if not export.events:

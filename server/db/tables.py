@@ -3,7 +3,7 @@
 Ids are short random strings (`new_id`), never sequential integers: they appear in URLs and in the
 protocol, and guessable ids invite enumeration. Times are timezone-aware UTC. The audit tables live in
 `server.audit` on the same metadata; revision `0001_core` creates these, `0002_audit` those, `0003_nodes`
-the node rows and tickets' owning node.
+the node rows and tickets' owning node, `0004_command_outputs` the kept command outputs.
 """
 
 from __future__ import annotations
@@ -133,4 +133,19 @@ nodes = sa.Table(
     sa.Column("id", sa.String(32), primary_key=True),
     sa.Column("started_at", Time, nullable=False),
     sa.Column("seen_at", Time, nullable=False),
+)
+
+# Command outputs, kept beside the append-only audit log (which records only their SHA-256 and size)
+# until `expires_at` (`output_retention_days`), then deleted by the server (`server.tickets.outputs`).
+command_outputs = sa.Table(
+    "command_outputs",
+    metadata,
+    sa.Column("session_id", sa.String(32), primary_key=True),
+    sa.Column("message_id", sa.String(64), primary_key=True),  # the `action.result` that carried it
+    sa.Column("action_id", sa.String(64), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("expires_at", Time, nullable=False, index=True),
 )

@@ -1,7 +1,7 @@
 """Message routing between connections, behind one small interface so nodes can be added later.
 
-Every connection subscribes to its own topic (`agent.<device id>`, `engineer.<engineer id>`) and
-engineers also to `engineers` (queue updates). A connection never writes to another connection's
+Every connection subscribes to its own topic (`server.relay.notes`: what notes there are, and
+which topics). A connection never writes to another connection's
 socket directly: it publishes a `Note` to the other side's topic, and the owner of that socket —
 in this process or, with `RedisBus`, on another node — validates and delivers it.
 
@@ -15,25 +15,10 @@ from __future__ import annotations
 import abc
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+
+from server.relay.notes import Note
 
 log = logging.getLogger("rme.bus")
-
-
-@dataclass(frozen=True, slots=True)
-class Note:
-    """One routed item. `kind` says what the receiver should do; `frame` is a wire frame (text as
-    `str`, a binary file chunk as `bytes`) or an empty string; `sender` and `session` say who and where."""
-
-    kind: str
-    sender: str
-    session: str | None = None
-    frame: str | bytes = ""
-    data: str = ""  # a small JSON text for kinds that carry fields instead of a frame
-    reply_to: str = ""  # the topic that hears about refusals (the sender's own topic)
-    # The frame already decoded by the sender's link, when the note never left this process
-    # (saves decoding twice); the Redis bus drops it and the receiver decodes `frame` again.
-    message: object = field(default=None, compare=False)
 
 
 Handler = Callable[[Note], Awaitable[None]]
@@ -91,5 +76,8 @@ class InProcessBus(Bus):
             try:
                 await handler(note)
             except Exception:  # one broken subscriber must not stop delivery to the rest
-                log.exception("bus handler failed", extra={"topic": topic, "kind": note.kind})
+                log.exception("bus handler failed", extra={"topic": topic, "kind": str(note.kind)})
         return len(handlers)
+
+
+__all__ = ["Bus", "Handler", "InProcessBus", "Note", "Subscription"]  # Note: `server.relay.notes`

@@ -5,9 +5,9 @@ checks the Origin, so another web site cannot open a socket with the engineer's 
 sends cookies on cross-site WebSocket handshakes — RFC 6455 §10.2 leaves Origin checks to the server).
 
 The link keeps which sessions this engineer holds and which file-push actions belong to which session;
-everything it may send about a session is published to the agent's topic, where the agent's link
-checks the session and action lifecycles, audits, and relays (`server.relay.agent_link`,
-`server.relay.engineer_frames`).
+everything it may send about a session is published to the agent's topic, where the session's core
+checks the session and action lifecycles and the agent's link audits and relays
+(`server.relay.session`, `server.relay.agent_link`).
 
 A session outlives the console connection: each link has its own random id (`link_id`), carried by
 the offer. When the link closes it tells each session's agent link `engineer.away`, which waits
@@ -41,11 +41,22 @@ from protocol.messages import (
 from server.accounts.engineers import Engineer
 from server.audit import AuditWriteError
 from server.db.tables import new_id
-from server.relay.bus import Note, Subscription
+from server.relay import queue
+from server.relay.bus import Subscription
 from server.relay.link import SERVER_NAME, Link
-from server.relay.services import ENGINEERS_TOPIC, Services, agent_topic, engineer_topic, note_data
+from server.relay.notes import (
+    ENGINEERS_TOPIC,
+    LinkMoved,
+    Note,
+    NoteKind,
+    Offer,
+    Refusal,
+    agent_topic,
+    engineer_topic,
+)
+from server.relay.services import Services
 from server.tickets import store as tickets
-from server.tickets.lifecycle import Outcome, TicketState
+from server.tickets.lifecycle import Event, Outcome, Party, TicketState, TransitionError, apply, end
 
 log = logging.getLogger("rme.relay.engineer")
 
@@ -63,7 +74,7 @@ class EngineerLink(Link):
         self.pushes: dict[str, str] = {}  # file-push action id → session id
         self.subscriptions: list[Subscription] = []
         self.topic = engineer_topic(engineer.id)
-        self.link_id = new_id("l")  # which of this engineer's connections holds a session (`Route`)
+        self.link_id = new_id("l")  # which of this engineer's connections holds a session
 
     async def serve(self) -> None:
         await self.ws.accept()
@@ -110,39 +121,44 @@ class EngineerLink(Link):
         except AuditWriteError:
             await self.send_error("server.unavailable", "could not be recorded; not accepted", message.id)
             return
-        if not await tickets.accept(services.engine, ticket.id, self.engineer.id):
+        try:
+            move = apply(ticket.state, Event.ACCEPT, Party.ENGINEER, engineer_id=self.engineer.id)
+        except TransitionError:
+            move = None
+        if move is None or not await tickets.transition(services.engine, ticket.id, move):
             await self.send_error("ticket.unavailable", "another engineer took this ticket", message.id)
             return
         self.sessions[ticket.session_id] = ticket.device_id
-        data = json.dumps(
-            {
-                "ticket": ticket.id,
-                "engineer": self.engineer.id,
-                "name": self.engineer.display_name,
-                "link": self.link_id,
-                "node": services.node_id,  # if this node dies, the agent's node ends the wait for it
-            }
+        offer = Offer(
+            ticket=ticket.id,
+            engineer=self.engineer.id,
+            name=self.engineer.display_name[:256],
+            link=self.link_id,
+            node=services.node_id,  # if this node dies, the agent's node ends the wait for it
         )
         reached = await services.bus.publish(
             agent_topic(ticket.device_id),
-            Note("offer", self.actor, ticket.session_id, data=data, reply_to=self.topic),
+            Note(NoteKind.OFFER, self.actor, ticket.session_id, payload=offer, reply_to=self.topic),
         )
         if reached == 0:  # the user left between asking and now
-            await tickets.finish(services.engine, ticket, Outcome.CONNECTION_LOST)
+            lost = end(move.after, Outcome.CONNECTION_LOST, Party.SERVER)
+            await tickets.transition(services.engine, ticket.id, lost)
             self.sessions.pop(ticket.session_id, None)
             await self.send_error("ticket.unavailable", "the user is no longer connected", message.id)
-            await services.publish_queue([], [ticket.id])
+            await queue.announce(services.engine, services.bus, removed=[ticket.id])
 
     async def _adopt(self) -> None:
         """Hold this engineer's running sessions from now on: their agent links cancel the grace timer
         (if the previous connection is gone) and take this link as the session's."""
         services = self.services
-        data = json.dumps({"link": self.link_id, "node": services.node_id})
+        back = LinkMoved(link=self.link_id, node=services.node_id)
         for ticket in await tickets.open_sessions_of_engineer(services.engine, self.engineer.id):
             self.sessions[ticket.session_id] = ticket.device_id
             reached = await services.bus.publish(
                 agent_topic(ticket.device_id),
-                Note("engineer.back", self.actor, ticket.session_id, data=data, reply_to=self.topic),
+                Note(
+                    NoteKind.ENGINEER_BACK, self.actor, ticket.session_id, payload=back, reply_to=self.topic
+                ),
             )
             if reached == 0:  # the user's connection is gone too; its node ends the ticket
                 self.sessions.pop(ticket.session_id, None)
@@ -163,7 +179,7 @@ class EngineerLink(Link):
             self.pushes[message.body.action_id] = session
         reached = await self.services.bus.publish(
             agent_topic(device_id),
-            Note("engineer.frame", self.actor, session, text, reply_to=self.topic, message=message),
+            Note(NoteKind.ENGINEER_FRAME, self.actor, session, text, reply_to=self.topic, message=message),
         )
         if reached == 0:
             await self.send_error("session.agent_offline", "the user's computer is not connected", message.id)
@@ -180,7 +196,7 @@ class EngineerLink(Link):
             self.pushes.pop(chunk.action_id, None)
         reached = await self.services.bus.publish(
             agent_topic(device_id),
-            Note("engineer.chunk", self.actor, session, bytes(frame), reply_to=self.topic),
+            Note(NoteKind.ENGINEER_CHUNK, self.actor, session, bytes(frame), reply_to=self.topic),
         )
         if reached == 0:
             await self.send_error(
@@ -188,22 +204,30 @@ class EngineerLink(Link):
             )
 
     async def on_note(self, note: Note) -> None:
-        if note.kind in ("frame", "queue"):
+        kind = note.kind
+        if kind is NoteKind.FRAME or kind is NoteKind.QUEUE:
             if self.conn.state is State.READY:
                 await self.send_frame(note.frame)
-        elif note.kind == "session.closed" and note.session is not None:
+        elif kind is NoteKind.SESSION_CLOSED and note.session is not None:
             self.sessions.pop(note.session, None)
             self.pushes = {a: s for a, s in self.pushes.items() if s != note.session}
-        elif note.kind == "error":
-            fields = note_data(note)
-            body = ErrorBody(
-                code=fields.get("code", "server.error"),
-                message=fields.get("message", "")[:256],
-                ref=fields.get("ref") or None,
-            )
+        elif kind is NoteKind.ERROR:
+            assert isinstance(note.payload, Refusal)
+            refusal = note.payload
+            body = ErrorBody(code=refusal.code, message=refusal.message[:256], ref=refusal.ref or None)
             await self.send(Error(session=note.session, body=body))
-        elif note.kind == "kick":
+        elif kind is NoteKind.KICK:
             await self.close(4403, "account disabled")
+
+    def session_for(self, text: str | None) -> str | None:
+        """The session a refused frame names, if this engineer holds it (so the user's record shows it)."""
+        if text is None:
+            return None
+        try:
+            named = json.loads(text).get("session")
+        except (ValueError, AttributeError):
+            return None
+        return named if isinstance(named, str) and named in self.sessions else None
 
     async def on_close(self) -> None:
         services = self.services
@@ -217,9 +241,9 @@ class EngineerLink(Link):
         services.metrics.engineers.set(sum(len(s) for s in services.engineers.values()))
         # The agent link of each session waits `engineer_grace` for this engineer to come back (then
         # ends it); it ignores this if a newer connection of the engineer holds the session already.
-        data = json.dumps({"link": self.link_id})
+        away = LinkMoved(link=self.link_id)
         for session, device_id in list(self.sessions.items()):
             await services.bus.publish(
                 agent_topic(device_id),
-                Note("engineer.away", self.actor, session, data=data, reply_to=self.topic),
+                Note(NoteKind.ENGINEER_AWAY, self.actor, session, payload=away, reply_to=self.topic),
             )

@@ -123,10 +123,10 @@ class Link:
             data: bytes | None = event.get("bytes")
             # Messages are limited per frame; file chunks (binary) by bytes, so a push can run fast.
             if data is None and not self.frames.take():
-                await self.drop("rate_limited", "too many frames per second")
+                await self.drop("rate_limited", "too many frames per second", session=self.session_for(text))
                 continue
             if data is not None and not self.chunk_bytes.take(len(data)):
-                await self.drop("rate_limited", "too many bytes per second")
+                await self.drop("rate_limited", "too many bytes per second", session=self.session_for(None))
                 continue
             try:
                 item: Message | FileChunk = (
@@ -135,7 +135,7 @@ class Link:
                     else self.conn.receive_binary(data or b"")
                 )
             except ProtocolError as exc:
-                await self.drop("protocol", exc.reason)
+                await self.drop("protocol", exc.reason, session=self.session_for(text))
                 continue
             if isinstance(item, FileChunk):
                 await self.handle_chunk(item, data or b"")
@@ -161,7 +161,10 @@ class Link:
         session: str | None = None,
         ref: str | None = None,
     ) -> None:
-        """Refuse a frame: count it, audit it, tell the sender, and close after too many."""
+        """Refuse a frame: count it, audit it (with the session it was sent in, so the user's record
+        shows the attempt), tell the sender, and close after too many."""
+        if session is None:
+            session = self.session_for(None)
         self.services.metrics.dropped.labels(self.remote.value, reason).inc()
         self.strikes += 1
         log.info("frame dropped", extra={"actor": self.actor, "reason": reason, "detail": detail})
@@ -190,3 +193,7 @@ class Link:
 
     async def on_close(self) -> None:
         """Called once when the connection is gone."""
+
+    def session_for(self, text: str | None) -> str | None:
+        """The session a refused frame (its text, if any) was sent in, for the audit; None: none known."""
+        return None

@@ -20,6 +20,9 @@ Tickets with no node (NULL: created before revision 0003_nodes) are orphans once
 `node_dead_after`: after an upgrade the node that made them is gone, and the age keeps a ticket that a
 pre-0003 node still running beside new ones created a moment ago from being ended at once.
 
+The heartbeat also deletes command outputs past their retention (`server.tickets.outputs`), at most
+every `OUTPUT_PURGE_EVERY` seconds.
+
 A node started without `redis_url` has no way to reach another node, so it is alone: at start-up
 every other node row is dead and every open ticket of a previous run is ended before it serves
 (the single node's "end what the last run left open").
@@ -38,14 +41,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from protocol.messages import SessionEnd, SessionEndBody
 from server.audit import AuditWriteError
 from server.db.tables import nodes, utcnow
-from server.relay.bus import Note
-from server.relay.services import Services, engineer_topic
+from server.relay import queue
+from server.relay.notes import Note, NoteKind, engineer_topic
+from server.relay.services import Services
+from server.tickets import outputs
 from server.tickets import store as tickets
-from server.tickets.lifecycle import Outcome
+from server.tickets.lifecycle import Outcome, Party, end
 from server.tickets.store import Ticket
 
 log = logging.getLogger("rme.relay.nodes")
 
+OUTPUT_PURGE_EVERY = 600.0  # seconds between deletions of expired command outputs (on each node)
 NODE_LOST_NOTE = "the server node holding the user's connection was lost"
 
 
@@ -99,6 +105,7 @@ class NodeKeeper:
         self.services = services
         self.node_id = services.node_id
         self._task: asyncio.Task[None] | None = None
+        self._purged_at: float | None = None
 
     async def start(self, *, alone: bool) -> None:
         """Register, sweep once (`alone`: every other node is dead), then beat in the background."""
@@ -132,8 +139,21 @@ class NodeKeeper:
                 ended = await self.sweep()
                 if ended:
                     log.info("ended tickets of lost server nodes", extra={"count": ended})
+                await self.purge_outputs()
             except Exception:  # a database or bus hiccup must not stop the heartbeat
                 log.exception("node heartbeat or sweep failed", extra={"node": self.node_id})
+
+    async def purge_outputs(self, now: float | None = None) -> int:
+        """Delete the command outputs past their retention, at most once per `OUTPUT_PURGE_EVERY`
+        seconds (every node does it; deleting twice is harmless). Returns how many were deleted."""
+        now = asyncio.get_running_loop().time() if now is None else now
+        if self._purged_at is not None and now - self._purged_at < OUTPUT_PURGE_EVERY:
+            return 0
+        self._purged_at = now
+        purged = await outputs.purge(self.services.engine)
+        if purged:
+            log.info("deleted command outputs past their retention", extra={"count": purged})
+        return purged
 
     async def sweep(self, cutoff: dt.datetime | None = None) -> int:
         """End the open tickets of nodes not seen since `cutoff` (default: `node_dead_after` ago) and
@@ -153,7 +173,7 @@ class NodeKeeper:
         """Sessions held here whose engineer's console was on a node now dead start waiting for the
         engineer (`engineer_grace`), as if the console had closed: a dead node cannot say so itself."""
         for link in list(self.services.agents.values()):
-            node = link.route.engineer_node if link.route is not None else None
+            node = link.engineer_node()
             if node is None or node in live:
                 continue
             try:
@@ -191,15 +211,19 @@ class NodeKeeper:
             )
             await tickets.unclaim_orphan(engine, ticket, self.node_id)
             return False
-        if not await tickets.end_claimed(engine, ticket.id, self.node_id):
+        # Whatever open state it is in now (the table allows a lost connection from any), if still ours.
+        lost = end(None, outcome, Party.SERVER)
+        if not await tickets.transition(engine, ticket.id, lost, node_id=self.node_id):
             log.warning("claimed orphan was ended by someone else meanwhile", extra={"ticket": ticket.id})
             return False
         services.metrics.tickets.labels(outcome.value).inc()
         if ticket.engineer_id is not None:
             topic = engineer_topic(ticket.engineer_id)
             session = ticket.session_id
-            end = SessionEnd(session=session, body=SessionEndBody(reason=outcome.value))
-            await services.bus.publish(topic, Note("frame", "server", session, end.model_dump_json()))
-            await services.bus.publish(topic, Note("session.closed", "server", session))
-        await services.publish_queue([], [ticket.id])
+            message = SessionEnd(session=session, body=SessionEndBody(reason=outcome.value))
+            await services.bus.publish(
+                topic, Note(NoteKind.FRAME, "server", session, message.model_dump_json())
+            )
+            await services.bus.publish(topic, Note(NoteKind.SESSION_CLOSED, "server", session))
+        await queue.announce(engine, services.bus, removed=[ticket.id])
         return True

@@ -1,9 +1,11 @@
 """`Bus` over Redis pub/sub, for several server nodes sharing one PostgreSQL database.
 
 Each node keeps one pub/sub connection; a topic is subscribed on Redis while at least one local
-handler wants it. Notes travel as a small binary record (JSON header, then the frame bytes) so file
-chunks are not base64-inflated. `publish` returns Redis' receiver count — the number of *nodes*
-listening — which is what a sender needs to know ("is the other side connected anywhere?").
+handler wants it. Notes travel as a small binary record (JSON header: kind, sender, session, payload
+fields, reply topic, binary flag; then the frame bytes) so file chunks are not base64-inflated; the
+receiving node validates the payload against its kind (`server.relay.notes`). `publish` returns
+Redis' receiver count — the number of *nodes* listening — which is what a sender needs to know
+("is the other side connected anywhere?").
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import struct
 
 import redis.asyncio as aioredis
 
-from server.relay.bus import Bus, Handler, Note, Subscription
+from server.relay.bus import Bus, Handler, Subscription
+from server.relay.notes import Note, NoteError, NoteKind, parse_payload
 
 log = logging.getLogger("rme.bus")
 _HEAD = struct.Struct(">I")
@@ -25,15 +28,22 @@ _HEAD = struct.Struct(">I")
 def pack(note: Note) -> bytes:
     binary = isinstance(note.frame, bytes)
     frame = note.frame if isinstance(note.frame, bytes) else note.frame.encode()
-    head = json.dumps([note.kind, note.sender, note.session, note.data, note.reply_to, binary]).encode()
+    fields = None if note.payload is None else note.payload.model_dump(mode="json")
+    head = json.dumps([note.kind.value, note.sender, note.session, fields, note.reply_to, binary]).encode()
     return _HEAD.pack(len(head)) + head + frame
 
 
 def unpack(payload: bytes) -> Note:
-    (size,) = _HEAD.unpack_from(payload)
-    kind, sender, session, data, reply_to, binary = json.loads(payload[_HEAD.size : _HEAD.size + size])
+    """The note in a Redis message; NoteError (a ValueError) if it is not one a node would send."""
+    try:
+        (size,) = _HEAD.unpack_from(payload)
+        kind, sender, session, fields, reply_to, binary = json.loads(payload[_HEAD.size : _HEAD.size + size])
+        note_kind = NoteKind(kind)
+    except (struct.error, ValueError, TypeError) as exc:
+        raise NoteError(f"not a bus note: {exc}") from None
     raw = payload[_HEAD.size + size :]
-    return Note(kind, sender, session, raw if binary else raw.decode(), data, reply_to)
+    frame = raw if binary else raw.decode()
+    return Note(note_kind, sender, session, frame, parse_payload(note_kind, fields), reply_to)
 
 
 class _RedisSubscription(Subscription):
@@ -80,12 +90,16 @@ class RedisBus(Bus):
             if message is None or message.get("type") != "message":
                 continue
             topic = message["channel"].decode()
-            note = unpack(message["data"])
+            try:
+                note = unpack(message["data"])
+            except (NoteError, UnicodeDecodeError):
+                log.exception("dropped a malformed bus note", extra={"topic": topic})
+                continue
             for handler in list(self._handlers.get(topic, ())):
                 try:
                     await handler(note)
                 except Exception:
-                    log.exception("bus handler failed", extra={"topic": topic, "kind": note.kind})
+                    log.exception("bus handler failed", extra={"topic": topic, "kind": str(note.kind)})
 
     async def close(self) -> None:
         if self._reader is not None:

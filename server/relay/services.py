@@ -1,38 +1,44 @@
 """What every connection handler needs, in one object built at start-up: config, database, audit
-log, bus, metrics, the TLS channel binding, and who is connected to this node."""
+log, bus, metrics, the TLS channel binding, and who is connected to this node.
+
+It knows the connections only through the small protocols below, so nothing here imports a link
+(the links import this). Queue updates are `server.relay.queue`'s; bus notes and topics are
+`server.relay.notes`'s."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from protocol.messages import QueueUpdate, QueueUpdateBody
 from server.audit import AuditWriteError, JsonValue
 from server.config import ServerConfig
 from server.metrics import Metrics
-from server.relay.bus import Bus, Note
-from server.tickets import store as tickets
+from server.relay.bus import Bus
+from server.relay.notes import ENGINEERS_TOPIC, agent_topic, engineer_topic  # re-exported: their old home
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-    from server.relay.agent_link import AgentLink
-    from server.relay.engineer_link import EngineerLink
-
 log = logging.getLogger("rme.relay")
 
-ENGINEERS_TOPIC = "engineers"
+
+class AgentConnection(Protocol):
+    """What the node needs of an agent's connection (`server.relay.agent_link.AgentLink`)."""
+
+    async def close(self, code: int = 1000, reason: str = "") -> None: ...
+
+    def engineer_node(self) -> str | None:
+        """The server node holding the console connection of this device's session's engineer."""
+
+    async def engineer_node_lost(self, node: str) -> None: ...
 
 
-def agent_topic(device_id: str) -> str:
-    return f"agent.{device_id}"
+class EngineerConnection(Protocol):
+    """An engineer console's connection (`server.relay.engineer_link.EngineerLink`)."""
 
-
-def engineer_topic(engineer_id: str) -> str:
-    return f"engineer.{engineer_id}"
+    link_id: str
 
 
 class AuditSink(Protocol):
@@ -52,8 +58,8 @@ class Services:
     metrics: Metrics
     channel_binding: bytes  # SHA-256 of our certificate's DER (tls-server-end-point)
     node_id: str  # this process's random node id (`server.relay.nodes`), named by the tickets it holds
-    agents: dict[str, AgentLink] = field(default_factory=dict)
-    engineers: dict[str, set[EngineerLink]] = field(default_factory=dict)
+    agents: dict[str, AgentConnection] = field(default_factory=dict)  # device id → its connection here
+    engineers: dict[str, set[EngineerConnection]] = field(default_factory=dict)  # engineer id → consoles
     # `metrics.relayed` per message type, looked up once: `labels()` validates and locks on every call.
     _relayed: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
 
@@ -81,16 +87,13 @@ class Services:
             log.exception("audit append failed", extra={"kind": kind, "actor": actor})
             raise AuditWriteError(str(exc)) from exc
 
-    async def publish_queue(self, changed: list[str], removed: list[str]) -> None:
-        """Push a queue update (changed ticket summaries, removed ids) to every engineer."""
-        summaries = await tickets.summaries(self.engine, changed) if changed else []
-        update = QueueUpdate(body=QueueUpdateBody(changed=summaries, removed=removed))
-        await self.bus.publish(ENGINEERS_TOPIC, Note("queue", "server", frame=update.model_dump_json()))
 
-
-def note_data(note: Note) -> dict[str, str]:
-    """The small JSON fields of a note (see `Note.data`)."""
-    if not note.data:
-        return {}
-    value = json.loads(note.data)
-    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+__all__ = [
+    "ENGINEERS_TOPIC",
+    "AgentConnection",
+    "AuditSink",
+    "EngineerConnection",
+    "Services",
+    "agent_topic",
+    "engineer_topic",
+]

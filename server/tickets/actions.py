@@ -40,11 +40,15 @@ class ActionBook:
     def __init__(self) -> None:
         self._actions: dict[str, Action] = {}
 
-    def open(self, action_id: str, kind: str, size: int | None = None, sha256: str | None = None) -> Action:
+    def check_open(self, action_id: str) -> None:
+        """ActionError unless a new action may be opened with `action_id` (changes nothing)."""
         if action_id in self._actions:
             raise ActionError(f"action id {action_id!r} was already used in this session")
         if len(self.open_ids()) >= MAX_OPEN_ACTIONS:
             raise ActionError(f"more than {MAX_OPEN_ACTIONS} actions open at once")
+
+    def open(self, action_id: str, kind: str, size: int | None = None, sha256: str | None = None) -> Action:
+        self.check_open(action_id)
         action = Action(action_id, kind, file_size=size, file_sha256=sha256)
         self._actions[action_id] = action
         return action
@@ -82,6 +86,12 @@ class ActionBook:
         if last and action.received + size != action.file_size:
             raise ActionError("last chunk before the announced size was reached")
         return action
+
+    def digest_with(self, action: Action, payload: bytes | memoryview) -> str:
+        """The pushed file's SHA-256 if `payload` were its last chunk (changes nothing)."""
+        digest = action.digest.copy()
+        digest.update(payload)
+        return digest.hexdigest()
 
     def take_chunk(self, action: Action, payload: bytes | memoryview, last: bool = False) -> None:
         action.digest.update(payload)

@@ -1,13 +1,14 @@
-"""Tickets in the database. Every state change is one conditional UPDATE (`WHERE state = expected`),
-so two engineers racing for one ticket, or an end racing an accept, cannot both win — on any node.
+"""Tickets in the database. Every state change is one conditional UPDATE (`transition`: `WHERE state
+IN move.before`), so two engineers racing for one ticket, or an end racing an accept, cannot both
+win — on any node.
 
-The lifecycle rules are in `server.tickets.lifecycle`; this module only persists what it allows.
+The lifecycle rules are in `server.tickets.lifecycle`, whose `apply` and `end` make the `Move`s this
+module persists; nothing here changes a state any other way.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,24 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from protocol.messages import TicketSummary
 from protocol.report import DiagnosisReport
 from server.db.tables import customers, new_id, tickets, utcnow
-from server.tickets.lifecycle import OPEN_STATES, Outcome, TicketState
+from server.tickets.lifecycle import OPEN_STATES, Event, Move, TicketState
+from server.tickets.ticket import Ticket
 
 _OPEN = [s.value for s in OPEN_STATES]
-
-
-@dataclass(frozen=True)
-class Ticket:
-    id: str
-    session_id: str
-    device_id: str
-    customer_id: str
-    state: TicketState
-    engineer_id: str | None
-    words: str
-    lang: str
-    created_at: dt.datetime
-    report: dict[str, Any] | None
-    node_id: str | None = None  # the server node whose agent link holds it (None: unknown, pre-0003)
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
@@ -128,46 +115,24 @@ async def open_sessions_of_engineer(engine: AsyncEngine, engineer_id: str) -> li
     return [_ticket(r) for r in rows]
 
 
-async def move(
-    engine: AsyncEngine, ticket_id: str, expected: TicketState, new: TicketState, **values: Any
-) -> bool:
-    """Move the ticket from `expected` to `new` (setting `values`); False if it was not in `expected`."""
+async def transition(engine: AsyncEngine, ticket_id: str, move: Move, *, node_id: str | None = None) -> bool:
+    """Persist `move` (from `lifecycle.apply` or `lifecycle.end`) with one compare-and-set: False if
+    the ticket is no longer in `move.before` (someone else moved it first), or, given `node_id`, no
+    longer held by that node. Sets the columns the move implies (who accepted and when, start, end)."""
+    now = utcnow()
+    values: dict[str, Any] = {"state": move.after.value}
+    if move.event is Event.ACCEPT:
+        values.update(engineer_id=move.engineer_id, accepted_at=now)
+    elif move.event is Event.USER_ACCEPT:
+        values.update(started_at=now)
+    if move.outcome is not None:
+        values.update(ended_at=now, outcome=move.outcome.value, resolution=move.resolution)
+    where = [tickets.c.id == ticket_id, tickets.c.state.in_([s.value for s in move.before])]
+    if node_id is not None:
+        where.append(tickets.c.node_id == node_id)
     async with engine.begin() as conn:
-        result = await conn.execute(
-            tickets.update()
-            .where(tickets.c.id == ticket_id, tickets.c.state == expected.value)
-            .values(state=new.value, **values)
-        )
+        result = await conn.execute(tickets.update().where(*where).values(**values))
     return result.rowcount == 1
-
-
-async def accept(engine: AsyncEngine, ticket_id: str, engineer_id: str) -> bool:
-    return await move(
-        engine,
-        ticket_id,
-        TicketState.QUEUED,
-        TicketState.ACCEPTED,
-        engineer_id=engineer_id,
-        accepted_at=utcnow(),
-    )
-
-
-async def release(engine: AsyncEngine, ticket: Ticket) -> bool:
-    return await move(engine, ticket.id, ticket.state, TicketState.QUEUED, engineer_id=None, accepted_at=None)
-
-
-async def finish(
-    engine: AsyncEngine, ticket: Ticket, outcome: Outcome, resolution: str | None = None
-) -> bool:
-    return await move(
-        engine,
-        ticket.id,
-        ticket.state,
-        TicketState.ENDED,
-        ended_at=utcnow(),
-        outcome=outcome.value,
-        resolution=resolution,
-    )
 
 
 async def record_feedback(engine: AsyncEngine, session_id: str, device_id: str, rating: int) -> bool:
@@ -316,12 +281,19 @@ async def unclaim_orphan(engine: AsyncEngine, ticket: Ticket, node_id: str) -> b
     return result.rowcount == 1
 
 
-async def end_claimed(engine: AsyncEngine, ticket_id: str, node_id: str) -> bool:
-    """End a ticket this node claimed as orphaned: `connection_lost`, whatever open state it is in."""
-    async with engine.begin() as conn:
-        result = await conn.execute(
-            tickets.update()
-            .where(tickets.c.id == ticket_id, tickets.c.state.in_(_OPEN), tickets.c.node_id == node_id)
-            .values(state=TicketState.ENDED.value, ended_at=utcnow(), outcome=Outcome.CONNECTION_LOST.value)
-        )
-    return result.rowcount == 1
+__all__ = [
+    "Ticket",
+    "adopt",
+    "claim_orphan",
+    "create_ticket",
+    "get_ticket",
+    "list_tickets",
+    "open_sessions_of_engineer",
+    "open_ticket_of_device",
+    "orphaned",
+    "queue_position",
+    "record_feedback",
+    "summaries",
+    "transition",
+    "unclaim_orphan",
+]

@@ -15,8 +15,8 @@ from server.accounts.engineers import AccountError, Engineer
 from server.accounts.roles import Role
 from server.audit import AuditWriteError, JsonValue
 from server.devices import store as devices
-from server.relay.bus import Note
-from server.relay.services import Services, agent_topic, engineer_topic
+from server.relay.notes import Note, NoteKind, agent_topic, engineer_topic
+from server.relay.services import Services
 from server.web.security import get_services, require_admin, require_supervisor
 
 router = APIRouter(prefix="/api", tags=["admin"])
@@ -135,7 +135,7 @@ async def disable_engineer(username: str, request: Request, admin: Engineer = re
         await accounts.set_disabled(services.engine, username, True)
     except AccountError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
-    await services.bus.publish(engineer_topic(target.id), Note("kick", f"engineer:{admin.username}"))
+    await services.bus.publish(engineer_topic(target.id), Note(NoteKind.KICK, f"engineer:{admin.username}"))
 
 
 @router.post("/engineers/{username}/enable", status_code=status.HTTP_204_NO_CONTENT)
@@ -232,4 +232,4 @@ async def revoke_device(device_id: str, request: Request, admin: Engineer = requ
         await devices.revoke_device(services.engine, device_id)
     except devices.DeviceError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
-    await services.bus.publish(agent_topic(device_id), Note("revoke", f"engineer:{admin.username}"))
+    await services.bus.publish(agent_topic(device_id), Note(NoteKind.REVOKE, f"engineer:{admin.username}"))

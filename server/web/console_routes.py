@@ -18,6 +18,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 import console
+from protocol.repairs import CATALOGUE
 from server.accounts.engineers import Engineer
 from server.audit import SessionAuditExport, verify_export
 from server.audit.export import ExportFormatError
@@ -242,10 +243,8 @@ async def verify_audit(request: Request, _: Engineer = require_supervisor) -> di
 
 @router.get("/api/console/repairs")
 async def repairs(_: Engineer = require_engineer) -> list[dict[str, Any]]:
-    """The agent's repair catalogue in both languages (the console offers these by id; the agent
-    shows the user the same risk and undo text before asking)."""
-    from agent.repairs.catalogue import CATALOGUE  # noqa: PLC0415  (only this route needs the agent's table)
-
+    """The repair catalogue in both languages (the console offers these by id; the agent shows the
+    user the same risk and undo text before asking: both read `protocol.repairs`)."""
     return [
         {
             "id": spec.id,

@@ -13,10 +13,11 @@ from pydantic import BaseModel
 from protocol.messages import TicketSummary
 from server.accounts.engineers import Engineer
 from server.audit import AuditWriteError
-from server.relay.bus import Note
-from server.relay.services import agent_topic
+from server.relay import queue as live_queue
+from server.relay.notes import Note, NoteKind, agent_topic
+from server.tickets import outputs
 from server.tickets import store as tickets
-from server.tickets.lifecycle import OPEN_STATES, Outcome, TicketState
+from server.tickets.lifecycle import OPEN_STATES, Outcome, Party, TicketState, end
 from server.web.security import get_services, require_engineer, require_supervisor
 
 router = APIRouter(prefix="/api", tags=["tickets"])
@@ -71,14 +72,15 @@ async def end_session(session_id: str, request: Request, supervisor: Engineer = 
     if found is None or found.state not in OPEN_STATES:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no open session with that id")
     actor = f"engineer:{supervisor.username}"
-    reached = await services.bus.publish(agent_topic(found.device_id), Note("kill", actor, session_id))
+    reached = await services.bus.publish(agent_topic(found.device_id), Note(NoteKind.KILL, actor, session_id))
     if reached == 0:  # no connection holds it: end it in the database
         try:
             await services.record("session.end", actor, session_id, {"reason": "ended_by_engineer"})
         except AuditWriteError:
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "could not be recorded") from None
-        await tickets.finish(services.engine, found, Outcome.ENDED_BY_ENGINEER)
-        await services.publish_queue([], [found.id])
+        move = end(found.state, Outcome.ENDED_BY_ENGINEER, Party.SERVER)
+        await tickets.transition(services.engine, found.id, move)
+        await live_queue.announce(services.engine, services.bus, removed=[found.id])
 
 
 @router.get("/sessions/{session_id}/audit")
@@ -99,7 +101,7 @@ async def session_audit(
         )
     except AuditWriteError:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "could not be recorded") from None
-    result = await export(session_id)
+    result = await outputs.attach(services.engine, await export(session_id))
     return JSONResponse(json.loads(result.to_json()))
 
 

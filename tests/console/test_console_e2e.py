@@ -113,6 +113,10 @@ def test_an_engineer_works_a_session_in_the_console(
     console.click("#req-command")
     command = action(console, "command")
     allow_on_panel(panel)
+    # The output is the user's: shown in full on the panel, sent when the user releases it.
+    held = panel.locator("#outputs .output[data-state=held]").first
+    expect(held.locator("pre.output-text")).to_contain_text("rme-console-check")
+    held.locator("button[data-action=release]").click()
     expect(console.locator(f"{command} pre.output")).to_contain_text("rme-console-check")
 
     # A denied request says so.

@@ -64,8 +64,8 @@ def cli(tool: str, *args: str, stdin: str | None = None, env: dict[str, str] | N
     return result.stdout
 
 
-def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
+def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout  # generous: a loaded 2-core machine starts servers slowly
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"process exited early with {proc.returncode}")
@@ -179,6 +179,21 @@ class RealAgent:
     def answer(self, prompt_id: str, allow: bool) -> None:
         with self._client() as client:
             client.post("/api/answer", json={"prompt_id": prompt_id, "allow": allow}).raise_for_status()
+
+    def held_output(self, action_id: str, timeout: float = 15.0) -> dict[str, Any]:
+        """The command output the panel holds for the user's release (waits until it is there)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for output in self.state()["guard"]["outputs"]:
+                if output["action_id"] == action_id and output["state"] == "held":
+                    return dict(output)
+            time.sleep(0.03)
+        raise TimeoutError(f"no output held for {action_id} in the panel")
+
+    def release(self, action_id: str, send: bool = True) -> None:
+        """The user's Send (or Keep) on a command's output."""
+        with self._client() as client:
+            client.post("/api/release", json={"action_id": action_id, "send": send}).raise_for_status()
 
     def post(self, path: str, doc: dict[str, Any] | None = None) -> httpx.Response:
         """A panel API call as the local control channel (the launch secret), e.g. `/api/feedback`."""

@@ -10,7 +10,7 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
-from protocol.actions import CommandParams, DiagnoseParams, PushFileParams, RepairParams
+from protocol.actions import CommandOutcome, CommandParams, DiagnoseParams, PushFileParams, RepairParams
 from protocol.codec import FileChunk, encode_chunk
 from protocol.messages import ActionResult, ConsentReply, Error, new_id
 from tests.e2e.harness import RealServer, engineer, real_agent
@@ -81,3 +81,40 @@ async def test_no_way_to_obtain_a_file(tmp_path: Path, server: RealServer) -> No
     assert token.encode() not in seen
     assert b"password=" not in seen
     assert not any(isinstance(f, bytes) for f in eng.frames)  # nothing binary ever flows to an engineer
+
+
+async def test_command_output_is_the_users_until_released(tmp_path: Path, server: RealServer) -> None:
+    """A secret at the start of 60 KB of output: the user sees all of it (with its size) before anything
+    is sent; nothing of it reaches the engineer until the user releases it, and nothing at all on Keep."""
+    token = secrets.token_hex(24)
+    secret = tmp_path / "private" / "notes.txt"
+    secret.parent.mkdir()
+    secret.write_text(f"secret={token}\n" + "filler line of no interest\n" * 2300)  # ~60 KB
+    size = secret.stat().st_size
+    with real_agent(tmp_path, server) as agent:
+        async with engineer(server) as eng:
+            session = await open_session(eng, agent, "internet down")
+            kept = await eng.request(session, CommandParams(command=f"cat {secret}"))
+            await answer_next(agent, True)
+            assert (await eng.expect(ConsentReply, body__action_id=kept)).body.decision == "allowed"
+            shown = await asyncio.to_thread(agent.held_output, kept)
+            assert shown["output"].startswith(f"secret={token}\n") and shown["size"] == size
+            assert shown["output"].count("\n") == 2301 and not shown["truncated"]
+            await asyncio.sleep(0.5)
+            assert token.encode() not in b"".join(f.encode() if isinstance(f, str) else f for f in eng.frames)
+            await asyncio.to_thread(agent.release, kept, False)  # Keep
+            result = await eng.expect(ActionResult, body__action_id=kept)
+            outcome = result.body.outcome
+            assert isinstance(outcome, CommandOutcome) and outcome.withheld and outcome.output == ""
+            assert outcome.exit_code == 0
+
+            sent = await eng.request(session, CommandParams(command=f"head -n 1 {secret}"))
+            await answer_next(agent, True)
+            await asyncio.to_thread(agent.held_output, sent)
+            await asyncio.to_thread(agent.release, sent, True)  # Send
+            result = await eng.expect(ActionResult, body__action_id=sent)
+            outcome = result.body.outcome
+            assert isinstance(outcome, CommandOutcome) and outcome.output.startswith(f"secret={token}")
+            assert not outcome.withheld
+    seen = b"".join(f.encode() if isinstance(f, str) else f for f in eng.frames)
+    assert seen.count(token.encode()) == 1  # only in the one output the user sent

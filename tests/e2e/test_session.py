@@ -44,6 +44,8 @@ async def test_consent_given_denied_and_timed_out(tmp_path: Path, server: RealSe
             assert (await eng.expect(ConsentRequest, body__action_id=given)).body.timeout_s == 2
             await answer_next(agent, True)
             assert (await eng.expect(ConsentReply, body__action_id=given)).body.decision == "allowed"
+            assert (await asyncio.to_thread(agent.held_output, given))["output"] == "consented\n"
+            await asyncio.to_thread(agent.release, given)
             result = await eng.expect(ActionResult, body__action_id=given)
             assert (
                 isinstance(result.body.outcome, CommandOutcome)

@@ -23,7 +23,14 @@ const LABELS = {
     vault_pass_remove: "输入口令，把 “{name}” 永久移出保险箱（恢复为普通文件夹）：",
     vault_confirm_remove: "把 “{name}” 永久移出保险箱（恢复为普通文件夹）？", vault_opened: "已打开：{names}",
     vault_closed: "已加密并隐藏：{names}", vault_added: "“{name}” 已加密并隐藏", vault_removed: "“{name}” 已恢复为普通文件夹",
-    vault_nothing: "没有需要处理的文件夹", vault_failed: "操作失败（{m}）" },
+    vault_nothing: "没有需要处理的文件夹", vault_failed: "操作失败（{m}）",
+    length: "共 {n} 个字符，{l} 行", warn_title: "请注意", auto_send: "命令的输出不用再问我，直接发送给工程师",
+    queue_title: "还有 {n} 个请求在排队，等您回答上面的问题后逐个显示", queue_chars: "（{n} 个字符）",
+    queue_warned: "有警告", outputs: "命令输出", out_size: "{b} 字节 · {l} 行 · 退出码 {c}",
+    out_truncated: "输出超过上限，只保留了前 64 KB（其余部分从未保存，也不会发送）",
+    out_held: "这些输出只显示在这台电脑上。看完后由您决定：", release: "发送给工程师", keep: "留在这台电脑上",
+    out_sent: "已发送给工程师", out_kept: "已留在这台电脑上，没有发送", out_auto: "已按您的选择自动发送给工程师",
+    out_dropped: "会话已结束，没有发送" },
   "en": { title: "RME Remote Maintenance Expert", session: "Session", end: "End session", help: "Call an expert",
     call: "Call an expert", feed: "Activity", allow: "Allow", deny: "Deny", accept: "Accept", decline: "Decline",
     other: "中文", none: "No session", with: "In a session with engineer {name} (ID {id})",
@@ -50,7 +57,17 @@ const LABELS = {
     vault_confirm_remove: "Take “{name}” out of the vault for good (back to a normal folder)?",
     vault_opened: "Opened: {names}", vault_closed: "Encrypted and hidden: {names}",
     vault_added: "“{name}” is encrypted and hidden", vault_removed: "“{name}” is a normal folder again",
-    vault_nothing: "Nothing to do", vault_failed: "It did not work ({m})" },
+    vault_nothing: "Nothing to do", vault_failed: "It did not work ({m})",
+    length: "{n} characters, {l} lines", warn_title: "Please note",
+    auto_send: "Send this command's output to the engineer without asking me",
+    queue_title: "{n} more requests are waiting; each is shown after you answer the one above",
+    queue_chars: "({n} characters)", queue_warned: "has warnings", outputs: "Command output",
+    out_size: "{b} bytes · {l} lines · exit code {c}",
+    out_truncated: "The output was longer than the limit: only the first 64 KB was kept (the rest was never stored or sent)",
+    out_held: "This output is shown on this PC only. When you have read it, you decide:",
+    release: "Send to the engineer", keep: "Keep it on this PC", out_sent: "Sent to the engineer",
+    out_kept: "Kept on this PC, not sent", out_auto: "Sent to the engineer automatically, as you chose",
+    out_dropped: "The session ended; it was not sent" },
 };
 let lang = "zh-CN";
 let version = -1;
@@ -70,6 +87,9 @@ async function post(path, body) {
   return r.ok ? r.json() : null;
 }
 
+// At most one prompt is on screen. It is rebuilt only when it changes (another prompt, another
+// language), so a long command keeps its scroll position and the auto-send box keeps its tick.
+let shownPrompt = "";
 function renderPrompt(p, L) {
   const box = el("div", { className: "prompt", id: "prompt-" + p.id });
   box.dataset.kind = p.kind;
@@ -79,20 +99,101 @@ function renderPrompt(p, L) {
   } else {
     const c = p.content[lang];
     box.append(el("h3", {}, c.title), el("p", {}, c.what));
-    if (c.verbatim !== null) box.append(el("pre", { className: "verbatim" }, c.verbatim));
+    if (c.warnings && c.warnings.length) {
+      box.append(el("div", { className: "warnings", role: "alert" }, el("strong", {}, L.warn_title),
+        el("ul", {}, ...c.warnings.map((w) => el("li", {}, w)))));
+    }
+    if (c.verbatim !== null) {
+      box.append(el("pre", { className: "verbatim" }, c.verbatim));
+      if (c.length !== null) {
+        box.append(el("p", { className: "length" }, fmt(L.length, { n: c.length, l: c.verbatim.split("\n").length })));
+      }
+    }
     if (c.why) box.append(el("p", {}, L.why + ": " + c.why));
     box.append(el("p", { className: "risk-" + c.risk_level }, L.risk + ": " + c.risk));
     box.append(el("p", {}, L.undo + ": " + c.undo));
   }
   box.append(el("p", { className: "left" }, fmt(L.left, { s: Math.ceil(p.seconds_left) })));
+  let auto = null;
+  if (p.offers_auto_send) {
+    auto = el("input", { type: "checkbox", id: "auto-send", checked: false });
+    box.append(el("p", { className: "auto-send" }, auto, " ", el("label", { htmlFor: "auto-send" }, L.auto_send)));
+  }
   const yes = el("button", { type: "button", className: "allow" }, p.kind === "session" ? L.accept : L.allow);
   const no = el("button", { type: "button", className: "deny" }, p.kind === "session" ? L.decline : L.deny);
   yes.dataset.action = "allow";
   no.dataset.action = "deny";
-  yes.onclick = () => post("/api/answer", { prompt_id: p.id, allow: true }).then(poll0);
+  yes.onclick = () => post("/api/answer", { prompt_id: p.id, allow: true, send_output: auto !== null && auto.checked }).then(poll0);
   no.onclick = () => post("/api/answer", { prompt_id: p.id, allow: false }).then(poll0);
   box.append(yes, " ", no);
   return box;
+}
+function renderPrompts(list, L) {
+  const prompts = document.getElementById("prompts");
+  prompts.hidden = list.length === 0;
+  const key = list.map((p) => p.id).join(",") + "|" + lang;
+  if (key === shownPrompt) {
+    for (const p of list) {
+      const left = document.querySelector("#prompt-" + CSS.escape(p.id) + " .left");
+      if (left) left.textContent = fmt(L.left, { s: Math.ceil(p.seconds_left) });
+    }
+    return;
+  }
+  shownPrompt = key;
+  prompts.replaceChildren(...list.map((p) => renderPrompt(p, L)));
+}
+function renderQueue(queue, L) {
+  const box = document.getElementById("queue-box");
+  box.hidden = queue.length === 0;
+  document.getElementById("queue-title").textContent = fmt(L.queue_title, { n: queue.length });
+  document.getElementById("queue").replaceChildren(...queue.map((q) => {
+    const li = el("li", {}, q[lang]);
+    li.dataset.id = q.id;
+    if (q.preview !== null) {
+      li.append(" ", el("code", {}, q.preview.length < q.length ? q.preview + "…" : q.preview));
+      li.append(" ", fmt(L.queue_chars, { n: q.length }));
+    }
+    if (q.warned) li.append(" ", el("strong", { className: "warned" }, L.queue_warned));
+    return li;
+  }));
+}
+// Command output, in full. Each box is rebuilt only when its state changes, so reading a long
+// output is never interrupted by the live updates.
+const shownOutputs = new Map();
+function renderOutput(o, L) {
+  const box = el("div", { className: "output", id: "output-" + o.action_id });
+  box.dataset.state = o.state;
+  box.append(el("h3", {}, o.title[lang]), el("pre", { className: "command" }, o.command));
+  box.append(el("p", { className: "size" }, fmt(L.out_size, { b: o.size, l: o.lines, c: o.exit_code === null ? "-" : o.exit_code })));
+  if (o.truncated) box.append(el("p", { className: "truncated" }, L.out_truncated));
+  box.append(el("pre", { className: "output-text", tabIndex: 0 }, o.output));
+  if (o.state === "held") {
+    const send = el("button", { type: "button", className: "allow" }, L.release);
+    const keep = el("button", { type: "button", className: "deny" }, L.keep);
+    send.dataset.action = "release";
+    keep.dataset.action = "keep";
+    send.onclick = () => post("/api/release", { action_id: o.action_id, send: true }).then(poll0);
+    keep.onclick = () => post("/api/release", { action_id: o.action_id, send: false }).then(poll0);
+    box.append(el("p", { className: "held" }, L.out_held), send, " ", keep);
+  } else {
+    box.append(el("p", { className: "verdict" }, L["out_" + o.state]));
+  }
+  return box;
+}
+function renderOutputs(outputs, L) {
+  const holder = document.getElementById("outputs");
+  document.getElementById("outputs-box").hidden = outputs.length === 0;
+  const kids = outputs.slice().reverse().map((o) => {
+    const key = o.state + "|" + lang;
+    const old = shownOutputs.get(o.action_id);
+    if (old && old.key === key) return old.node;
+    const node = renderOutput(o, L);
+    shownOutputs.set(o.action_id, { key: key, node: node });
+    return node;
+  });
+  for (const id of [...shownOutputs.keys()]) if (!outputs.some((o) => o.action_id === id)) shownOutputs.delete(id);
+  const same = kids.length === holder.children.length && kids.every((k, i) => holder.children[i] === k);
+  if (!same) holder.replaceChildren(...kids);
 }
 
 function renderRating(r, L) {
@@ -259,9 +360,9 @@ function render(s) {
   document.getElementById("session").textContent = !sess ? L.none
     : fmt(sess.state === "active" ? L.with : L.offered, sess.engineer);
   document.getElementById("end").hidden = !sess;
-  const prompts = document.getElementById("prompts");
-  prompts.replaceChildren(...s.guard.prompts.map((p) => renderPrompt(p, L)));
-  prompts.hidden = s.guard.prompts.length === 0;
+  renderPrompts(s.guard.prompts, L);
+  renderQueue(s.guard.queue, L);
+  renderOutputs(s.guard.outputs, L);
   renderRating(s.guard.rating, L);
   const h = s.help;
   const hs = document.getElementById("help-status");

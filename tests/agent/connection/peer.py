@@ -44,7 +44,9 @@ M = TypeVar("M", bound=Envelope)
 
 
 @dataclass
-class AgentLink:
+class PeerConnection:
+    """The fake server's side of one agent connection (not the real server's `AgentLink`)."""
+
     ws: ServerConnection
     conn: Connection
     device_id: str
@@ -62,8 +64,8 @@ class PeerServer:
         self.binding = hashlib.sha256(der).digest()
         self.codes: dict[str, str] = {}
         self.devices: dict[str, Ed25519PublicKey] = {}
-        self.links: asyncio.Queue[AgentLink] = asyncio.Queue()
-        self.current: AgentLink | None = None
+        self.links: asyncio.Queue[PeerConnection] = asyncio.Queue()
+        self.current: PeerConnection | None = None
         self.auth_failures = 0
         self._server: Server | None = None
         self.port = 0
@@ -122,7 +124,7 @@ class PeerServer:
         await ws.send(
             conn.send(AuthOk(body=AuthOkBody(device_id=first.body.device_id, customer_id="c1"))).decode()
         )
-        link = AgentLink(ws, conn, first.body.device_id)
+        link = PeerConnection(ws, conn, first.body.device_id)
         self.current = link
         await self.links.put(link)
         with contextlib.suppress(Exception):
@@ -132,15 +134,15 @@ class PeerServer:
                 if message.type != "heartbeat":
                     await link.inbox.put(message)
 
-    async def link(self, timeout: float = 10.0) -> AgentLink:  # noqa: ASYNC109 (one deadline over several awaits)
+    async def link(self, timeout: float = 10.0) -> PeerConnection:  # noqa: ASYNC109 (one deadline over several awaits)
         return await asyncio.wait_for(self.links.get(), timeout)
 
-    async def send(self, message: Envelope, link: AgentLink | None = None) -> None:
+    async def send(self, message: Envelope, link: PeerConnection | None = None) -> None:
         target = link or self.current
         assert target is not None
         await target.ws.send(target.conn.send(message).decode())
 
-    async def send_chunk(self, chunk: FileChunk, link: AgentLink | None = None) -> None:
+    async def send_chunk(self, chunk: FileChunk, link: PeerConnection | None = None) -> None:
         target = link or self.current
         assert target is not None
         await target.ws.send(target.conn.send_chunk(chunk))
@@ -149,7 +151,7 @@ class PeerServer:
         self,
         kind: type[M],
         timeout: float = 10.0,  # noqa: ASYNC109 (one deadline over several awaits)
-        link: AgentLink | None = None,
+        link: PeerConnection | None = None,
         **match: Any,
     ) -> M:
         """The next message of `kind` from the agent (others of other kinds are skipped)."""
@@ -167,3 +169,7 @@ def _field(message: Envelope, path: str) -> Any:
     for part in path.split("__"):
         value = getattr(value, part)
     return value
+
+
+# The old name, for branches written before the rename; new code uses `PeerConnection`.
+AgentLink = PeerConnection

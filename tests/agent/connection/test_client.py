@@ -79,7 +79,8 @@ async def test_end_while_network_is_down_is_reported_on_reconnect(tmp_path: Path
         session = await start_session(server, runtime)
         action_id = await consented_command(server, runtime, session, "sleep 30")
         for _ in range(200):
-            if runtime.guard.actions[action_id].running is not None:
+            job = runtime.guard.jobs.get(action_id)
+            if job is not None and job.work is not None:
                 break
             await asyncio.sleep(0.01)
         # The network goes silent (a black hole: nothing is answered, nothing is refused).

@@ -81,7 +81,7 @@ async def test_oversized_push_refused_before_asking(tmp_path: Path) -> None:
         action_id = await request(server, session, push_params("big.bin", b"", size=1001, sha256="0" * 64))
         reply = await server.expect(ConsentReply, body__action_id=action_id)
         assert reply.body.decision == "refused"
-        assert not runtime.guard.prompts.pending
+        assert runtime.guard.book.prompt is None
         assert tree(runtime.config.inbox_dir) == set()
 
 
@@ -110,8 +110,8 @@ async def test_dropped_connection_midway_deletes_the_partial_file(tmp_path: Path
         await server.expect(ConsentReply, body__action_id=action_id)
         await send_file(server, action_id, data, stop_at=1024 * 1024)
         for _ in range(100):
-            pending = runtime.guard.actions[action_id].pending_file
-            if pending is not None and pending.received:
+            job = runtime.guard.jobs.get(action_id)
+            if job is not None and job.work is not None and job.work.pending.received:
                 break
             await asyncio.sleep(0.01)
         link.ws.transport.abort()  # the network goes away

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from playwright.async_api import Browser, async_playwright
 
-from agent.session.runtime import Offline
-from protocol.actions import CommandParams
+from agent.app import Offline
+from protocol.actions import CommandOutcome, CommandParams
 from protocol.messages import (
     ActionResult,
     ConsentReply,
@@ -31,7 +31,7 @@ from protocol.messages import (
     SessionOffer,
     SessionOfferBody,
 )
-from tests.agent.connection.peer import AgentLink
+from tests.agent.connection.peer import PeerConnection
 from tests.agent.session.harness import request, running_agent, start_session, wait_prompt
 
 CHROMIUM_ARGS = [
@@ -44,7 +44,7 @@ CHROMIUM_ARGS = [
 ]
 
 
-def drain(link: AgentLink) -> list[Message]:
+def drain(link: PeerConnection) -> list[Message]:
     """Everything the agent sent that no test has taken yet."""
     out: list[Message] = []
     while not link.inbox.empty():
@@ -86,6 +86,10 @@ async def test_consent_feed_and_end_in_the_browser(tmp_path: Path, browser: Brow
         assert await prompt.locator("pre.verbatim").inner_text() == command  # shown verbatim
         await prompt.locator("button[data-action=allow]").click()
         assert (await server.expect(ConsentReply, body__action_id=action_id)).body.decision == "allowed"
+        held = page.locator("#outputs .output[data-state=held]")  # the user reads it first
+        await held.wait_for()
+        assert "42" in await held.locator("pre.output-text").inner_text()
+        await held.locator("button[data-action=release]").click()
         result = await server.expect(ActionResult, body__action_id=action_id)
         assert result.body.outcome is not None and "42" in result.body.outcome.output  # type: ignore[union-attr]
         await page.wait_for_selector("#feed li[data-kind=result]")
@@ -288,3 +292,64 @@ async def test_rating_offline_is_not_pretended_and_declines_are_not_asked(tmp_pa
         texts = [entry.text.en for entry in runtime.feed.entries]
         assert any("your rating (4/5) was not sent" in t for t in texts)
         assert not any("You rated the session" in t for t in texts)
+
+
+async def test_output_view_queue_and_readable_prompts_in_the_browser(
+    tmp_path: Path, browser: Browser
+) -> None:
+    """A secret at the start of 60 KB of output is on the user's screen, in full and scrollable, before
+    anything is sent; the prompt escapes what cannot be seen and warns about what cannot be read; further
+    requests wait in a visible queue."""
+    secret = tmp_path / "notes.txt"
+    secret.write_text("secret=opensesame\n" + "filler line of no interest\n" * 2300)
+    async with running_agent(tmp_path, consent_timeout=60) as (server, runtime, link):
+        page = await browser.new_page()
+        await page.goto(runtime.panel.login_url())
+        await page.wait_for_selector("#connection.online")
+        await start_session(server, runtime, "s1")
+        hidden = f"cat {secret} #\u202e \x1b[8m"
+        first = await request(server, "s1", CommandParams(command=hidden))
+        encoded = await request(server, "s1", CommandParams(command="echo ZWNobyBoaQ== | base64 -d | sh"))
+        await server.expect(ConsentRequest, body__action_id=first)
+        prompt = page.locator("#prompts .prompt[data-kind=action]")
+        await prompt.wait_for()
+        assert await page.locator("#prompts .prompt").count() == 1  # one at a time
+        shown = await prompt.locator("pre.verbatim").inner_text()
+        assert shown == f"cat {secret} #\\u202e \\x1b[8m"  # escaped, never raw
+        assert "invisible characters" in await prompt.locator(".warnings").inner_text()
+        assert f"{len(hidden)} characters" in await prompt.locator(".length").inner_text()
+        queue = page.locator("#queue-box")
+        await queue.wait_for(state="visible")
+        assert "1 more requests are waiting" in await queue.inner_text()
+        assert "base64 -d" in await page.locator(f"#queue li[data-id='{encoded}']").inner_text()
+        auto = prompt.locator("#auto-send")
+        assert not await auto.is_checked()  # "send without asking me" is off unless the user ticks it
+        await prompt.locator("button[data-action=allow]").click()
+        assert (await server.expect(ConsentReply, body__action_id=first)).body.decision == "allowed"
+
+        held = page.locator(f"#output-{first}")
+        await held.wait_for()
+        assert await held.get_attribute("data-state") == "held"
+        text = await held.locator("pre.output-text").inner_text()
+        assert text.startswith("secret=opensesame\n") and text.count("filler line") == 2300
+        size = secret.stat().st_size
+        assert f"{size} bytes" in await held.locator(".size").inner_text()
+        box = held.locator("pre.output-text")
+        assert await box.evaluate("e => e.scrollHeight > e.clientHeight")  # scrollable, not cut
+        await asyncio.sleep(0.3)
+        sent = drain(link)
+        assert not [m for m in sent if isinstance(m, ActionResult)]
+        assert all("opensesame" not in m.model_dump_json() for m in sent)  # nothing before release
+
+        # The next request came up: it warns in plain words.
+        second = page.locator("#prompts .prompt[data-kind=action]")
+        await page.locator("#queue-box").wait_for(state="hidden")
+        assert "decodes a hidden (encoded) payload" in await second.locator(".warnings").inner_text()
+        await second.locator("button[data-action=deny]").click()
+        assert (await server.expect(ConsentReply, body__action_id=encoded)).body.decision == "denied"
+
+        await held.locator("button[data-action=keep]").click()
+        result = await server.expect(ActionResult, body__action_id=first)
+        assert isinstance(result.body.outcome, CommandOutcome) and result.body.outcome.withheld
+        assert result.body.outcome.output == ""
+        await page.locator(f"#output-{first}[data-state=kept]").wait_for()

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from agent.session.runtime import AgentRuntime
+from agent.app import AgentRuntime
 from agent.vault.lock import operation_lock
 from agent.vault.metadata import Folder
 from protocol.messages import SessionEnd

@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from agent.app import AgentRuntime
 from agent.config import AgentConfig
 from agent.connection import AgentClient, IdentityStore
-from agent.session.prompts import Prompt
-from agent.session.runtime import AgentRuntime
+from agent.session.book import Prompt
 from protocol.actions import CommandParams, PushFileParams
 from protocol.codec import FileChunk
 from protocol.limits import MAX_CHUNK_PAYLOAD
@@ -27,7 +27,7 @@ from protocol.messages import (
     SessionOfferBody,
     new_id,
 )
-from tests.agent.connection.peer import AgentLink, PeerServer
+from tests.agent.connection.peer import PeerConnection, PeerServer
 
 
 def agent_config(tmp: Path, server: PeerServer | None, **overrides: Any) -> AgentConfig:
@@ -49,7 +49,7 @@ def agent_config(tmp: Path, server: PeerServer | None, **overrides: Any) -> Agen
 @contextlib.asynccontextmanager
 async def running_agent(
     tmp: Path, **overrides: Any
-) -> AsyncIterator[tuple[PeerServer, AgentRuntime, AgentLink]]:
+) -> AsyncIterator[tuple[PeerServer, AgentRuntime, PeerConnection]]:
     server = PeerServer(tmp / "server")
     await server.start()
     server.add_code("TEST-CODE-0001", "dev-1")
@@ -69,9 +69,9 @@ async def running_agent(
 async def wait_prompt(runtime: AgentRuntime, kind: str, timeout: float = 5.0) -> Prompt:  # noqa: ASYNC109 (one deadline over several awaits)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for prompt in runtime.guard.prompts.pending.values():
-            if prompt.kind == kind and prompt.decision is None:
-                return prompt
+        prompt = runtime.guard.book.prompt
+        if prompt is not None and prompt.kind == kind:
+            return prompt
         await asyncio.sleep(0.01)
     raise TimeoutError(f"no {kind} prompt")
 
@@ -99,13 +99,35 @@ async def request(server: PeerServer, session: str, action: Any, reason: str = "
 
 
 async def consented_command(
-    server: PeerServer, runtime: AgentRuntime, session: str, command: str, timeout_s: int = 30
+    server: PeerServer,
+    runtime: AgentRuntime,
+    session: str,
+    command: str,
+    timeout_s: int = 30,
+    send_output: bool = False,
 ) -> str:
     action_id = await request(server, session, CommandParams(command=command, timeout_s=timeout_s))
     await server.expect(ConsentRequest, body__action_id=action_id)
     prompt = await wait_prompt(runtime, "action")
-    runtime.answer(prompt.id, True)
+    runtime.answer(prompt.id, True, send_output=send_output)
     return action_id
+
+
+async def release_output(
+    runtime: AgentRuntime,
+    action_id: str,
+    send: bool = True,
+    timeout: float = 10.0,  # noqa: ASYNC109 (one deadline over several awaits)
+) -> None:
+    """Wait until the command's output is held for the user, then send it (or keep it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        record = runtime.guard.book.actions.get(action_id)
+        if record is not None and record.held is not None:
+            assert runtime.release(action_id, send)
+            return
+        await asyncio.sleep(0.01)
+    raise TimeoutError(f"no output held for {action_id}")
 
 
 def push_params(name: str, data: bytes, size: int | None = None, sha256: str | None = None) -> PushFileParams:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import psutil
 
-from agent.actions.command import wait_dead
+from agent.actions.command import RunningCommand, wait_dead
+from agent.session.book import MAX_WAITING
 from agent.session.feed import UserLog
 from protocol.actions import CommandOutcome, CommandParams, DiagnoseParams
 from protocol.messages import (
@@ -27,7 +28,14 @@ from protocol.messages import (
     SessionOfferBody,
     new_id,
 )
-from tests.agent.session.harness import consented_command, request, running_agent, start_session, wait_prompt
+from tests.agent.session.harness import (
+    consented_command,
+    release_output,
+    request,
+    running_agent,
+    start_session,
+    wait_prompt,
+)
 from tests.agent.vault.helpers import PASSPHRASE, fast_vault
 
 
@@ -63,6 +71,7 @@ async def test_command_allowed_runs_and_output_returns(tmp_path: Path) -> None:
         action_id = await consented_command(server, runtime, session, "echo hello-from-agent")
         reply = await server.expect(ConsentReply, body__action_id=action_id)
         assert reply.body.decision == "allowed"
+        await release_output(runtime, action_id)
         result = await server.expect(ActionResult, body__action_id=action_id)
         assert result.body.status == "ok"
         assert isinstance(result.body.outcome, CommandOutcome)
@@ -91,7 +100,7 @@ async def test_denied_and_timed_out_commands_never_run(tmp_path: Path) -> None:
         await asyncio.sleep(0.2)
         assert not marker.exists()
         # A late click after the timeout changes nothing.
-        assert not runtime.guard.prompts.pending
+        assert runtime.guard.book.prompt is None
 
 
 async def test_request_outside_a_session_is_refused(tmp_path: Path) -> None:
@@ -105,7 +114,7 @@ async def test_request_outside_a_session_is_refused(tmp_path: Path) -> None:
         )
         reply = await server.expect(ConsentReply, body__action_id=action_id)
         assert reply.body.decision == "refused"
-        assert not runtime.guard.prompts.pending
+        assert runtime.guard.book.prompt is None
 
 
 async def test_vault_path_is_refused_before_asking(tmp_path: Path) -> None:
@@ -115,7 +124,7 @@ async def test_vault_path_is_refused_before_asking(tmp_path: Path) -> None:
         action_id = await request(server, session, CommandParams(command=f"cat {vault_root}/vault.json"))
         reply = await server.expect(ConsentReply, body__action_id=action_id)
         assert reply.body.decision == "refused"
-        assert not runtime.guard.prompts.pending
+        assert runtime.guard.book.prompt is None
 
 
 async def test_kill_switch_kills_process_tree_within_200ms(tmp_path: Path) -> None:
@@ -127,17 +136,17 @@ async def test_kill_switch_kills_process_tree_within_200ms(tmp_path: Path) -> No
         )
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
-            record = runtime.guard.actions.get(action_id)
+            job = runtime.guard.jobs.get(action_id)
             if (
-                record
-                and record.running
-                and len(psutil.Process(record.running.pid).children(recursive=True)) >= 4
+                job is not None
+                and isinstance(job.work, RunningCommand)
+                and len(psutil.Process(job.work.pid).children(recursive=True)) >= 4
             ):
                 break
             await asyncio.sleep(0.02)
-        record = runtime.guard.actions[action_id]
-        assert record.running is not None
-        root = psutil.Process(record.running.pid)
+        running = runtime.guard.jobs[action_id].work
+        assert isinstance(running, RunningCommand)
+        root = psutil.Process(running.pid)
         family = [root, *root.children(recursive=True)]
         # A pending request too: it must be refused.
         pending = await request(server, session, CommandParams(command="echo never"))
@@ -203,10 +212,56 @@ async def test_vault_closes_when_the_session_starts_and_its_folders_are_refused(
             action_id = await request(server, session, CommandParams(command=command))
             reply = await server.expect(ConsentReply, body__action_id=action_id)
             assert reply.body.decision == "refused", command
-        assert not runtime.guard.prompts.pending
+        assert runtime.guard.book.prompt is None
         await runtime.end_session()
         for _ in range(100):
             if not runtime.vault.session_active():
                 break
             await asyncio.sleep(0.02)
         assert not runtime.vault.session_active()  # the user may open it again
+
+
+async def test_300_requests_make_one_prompt_and_a_visible_queue(tmp_path: Path) -> None:
+    async with running_agent(tmp_path, consent_timeout=30) as (server, runtime, _link):
+        session = await start_session(server, runtime)
+        ids = [await request(server, session, CommandParams(command=f"echo {n}")) for n in range(300)]
+        first = await server.expect(ConsentRequest, body__action_id=ids[0], timeout=30)
+        assert first.body.timeout_s == 30
+        for _ in range(1000):
+            if len(runtime.guard.to_json()["queue"]) == MAX_WAITING:
+                break
+            await asyncio.sleep(0.02)
+        state = runtime.guard.to_json()
+        assert len(state["prompts"]) == 1 and state["prompts"][0]["content"]["action_id"] == ids[0]
+        assert [q["id"] for q in state["queue"]] == ids[1 : 1 + MAX_WAITING]
+        assert state["queue"][0]["preview"] == "echo 1" and state["queue"][0]["en"] == "Run a command"
+        # Beyond the queue: refused at once, the user never bothered.
+        refused = await server.expect(ConsentReply, body__action_id=ids[-1], timeout=30)
+        assert refused.body.decision == "refused"
+        # Answering shows the next one, and only then is the engineer told it is being asked.
+        runtime.answer(state["prompts"][0]["id"], False)
+        assert (await server.expect(ConsentReply, body__action_id=ids[0])).body.decision == "denied"
+        await server.expect(ConsentRequest, body__action_id=ids[1])
+        assert runtime.guard.to_json()["prompts"][0]["content"]["action_id"] == ids[1]
+        summary = await runtime.end_session()
+        assert summary["refused"] == MAX_WAITING  # the prompt and the 99 still queued
+
+
+async def test_send_without_asking_sends_the_output_at_once(tmp_path: Path) -> None:
+    async with running_agent(tmp_path) as (server, runtime, _link):
+        session = await start_session(server, runtime)
+        action_id = await consented_command(server, runtime, session, "echo auto", send_output=True)
+        result = await server.expect(ActionResult, body__action_id=action_id)
+        assert isinstance(result.body.outcome, CommandOutcome) and result.body.outcome.output == "auto\n"
+        [shown] = runtime.guard.to_json()["outputs"]
+        assert shown["state"] == "auto" and shown["output"] == "auto\n"
+
+
+async def test_a_kind_without_an_executor_is_refused_before_asking(tmp_path: Path) -> None:
+    async with running_agent(tmp_path) as (server, runtime, _link):
+        session = await start_session(server, runtime)
+        runtime.guard.executors = {k: v for k, v in runtime.guard.executors.items() if k != "diagnose"}
+        action_id = await request(server, session, DiagnoseParams())
+        reply = await server.expect(ConsentReply, body__action_id=action_id)
+        assert reply.body.decision == "refused" and "cannot do this kind" in (reply.body.reason or "")
+        assert runtime.guard.book.prompt is None

@@ -75,11 +75,11 @@ def files_with_marker(root: Path) -> list[Path]:
 def vault_cli(
     *args: str | Path, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    """The real `rme-agent vault …` command, as its own process (`python -m agent.vault`)."""
+    """The real `rme-agent vault …` command, as its own process (`python -m agent.cli vault`)."""
     inherited = {k: v for k, v in os.environ.items() if k != "RME_VAULT_CRASH_AT"}
     full_env = {**inherited, "RME_LANG": "en", **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "agent.vault", *map(str, args)],
+        [sys.executable, "-m", "agent.cli", "vault", *map(str, args)],
         cwd=ROOT,
         env=full_env,
         capture_output=True,

@@ -1,6 +1,6 @@
 """SIGKILL at every step of add, open, close and remove, then recovery: nothing lost, no plaintext left.
 
-The real CLI runs as its own process (`python -m agent.vault`, the same code as `rme-agent vault`) with
+The real CLI runs as its own process (`python -m agent.cli vault`, the same code as `rme-agent vault`) with
 `RME_VAULT_CRASH_AT=<point>:<n>`, which makes it SIGKILL itself the n-th time it reaches that point. The
 next command (here `vault status`) recovers. We then check every byte of every file, that no plaintext
 is left anywhere (every test file starts with a marker we scan for), and that no temporary sibling
@@ -205,7 +205,8 @@ def test_sigkill_after_random_delays(tmp_path: Path) -> None:
             [
                 sys.executable,
                 "-m",
-                "agent.vault",
+                "agent.cli",
+                "vault",
                 command,
                 "--data-dir",
                 str(scene.data),

@@ -149,7 +149,7 @@ def _run_measured(args: list[str]) -> int:
     this (large) pytest process would report the parent's size instead.
     """
     proc = subprocess.Popen(
-        [sys.executable, "-m", "agent.vault", *args],
+        [sys.executable, "-m", "agent.cli", "vault", *args],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -11,7 +11,10 @@ from server.db.base import metadata
 from server.db.migrate import current_revisions, head_revisions, is_current, upgrade
 from server.db.tables import customers, devices, tickets
 
-CORE_TABLES = {"engineers", "web_sessions", "customers", "enrollment_codes", "devices", "tickets", "nodes"}
+CORE_TABLES = {
+    "engineers", "web_sessions", "customers", "enrollment_codes", "devices", "tickets", "nodes",
+    "command_outputs",
+}  # fmt: skip
 
 
 async def test_upgrade_creates_schema_and_is_idempotent(engine: AsyncEngine) -> None:
@@ -39,13 +42,13 @@ async def test_check_constraints_hold(engine: AsyncEngine) -> None:
             )
 
 
-def node_schema_diff(connection: sa.Connection) -> list[Any]:
-    """What differs between the database and `tables.py` for the tables revision 0003 touches."""
+def node_schema_diff(connection: sa.Connection, tables: tuple[str, ...] = ("nodes", "tickets")) -> list[Any]:
+    """What differs between the database and `tables.py` for `tables` (those revision 0003 touches)."""
     context = MigrationContext.configure(connection, opts={"compare_type": True})
 
     def touched(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
         table = obj if type_ == "table" else getattr(obj, "table", None)
-        return getattr(table, "name", name) in ("nodes", "tickets")
+        return getattr(table, "name", name) in tables
 
     context.opts["include_object"] = touched
     diff: list[Any] = compare_metadata(context, metadata)
@@ -71,8 +74,16 @@ async def test_0003_nodes_upgrades_a_database_of_the_previous_revision(engine: A
             ).bindparams(sa.bindparam("now", now, type_=sa.DateTime(timezone=True)))
         )
     await upgrade(engine)
-    assert await current_revisions(engine) == {"0003_nodes"} == head_revisions()
+    assert await current_revisions(engine) == head_revisions()
     async with engine.connect() as conn:
         assert await conn.run_sync(node_schema_diff) == []
         ticket = (await conn.execute(sa.select(tickets.c.state, tickets.c.node_id))).one()
     assert tuple(ticket) == ("queued", None)  # owner unknown: see server.relay.nodes
+
+
+async def test_0004_command_outputs_matches_the_tables(engine: AsyncEngine) -> None:
+    await upgrade(engine, "0003_nodes")
+    await upgrade(engine)
+    assert "0004_command_outputs" in await current_revisions(engine)
+    async with engine.connect() as conn:
+        assert await conn.run_sync(lambda c: node_schema_diff(c, ("command_outputs",))) == []

@@ -22,7 +22,7 @@ from server.db.tables import tickets as tickets_table
 from server.devices import store as devices
 from server.kpi import load_facts, service_figures
 from server.tickets import store
-from server.tickets.lifecycle import Outcome, TicketState
+from server.tickets.lifecycle import ENDS, Event, Outcome, Party, TicketState, apply, end
 from tests.server.tickets.test_store import new_ticket
 
 NOW = dt.datetime(2026, 11, 21, 10, 0, tzinfo=dt.UTC)  # 18:00 in Beijing
@@ -56,16 +56,24 @@ async def session(
     ticket = await new_ticket(db, device, words="上不了网", lang="zh-CN")
     times: dict[str, dt.datetime] = {"created_at": created}
     if response_s is not None:
-        assert await store.accept(db, ticket.id, engineer_id)
-        assert await store.move(db, ticket.id, TicketState.ACCEPTED, TicketState.OFFERED)
+        assert await store.transition(
+            db, ticket.id, apply(TicketState.QUEUED, Event.ACCEPT, Party.ENGINEER, engineer_id=engineer_id)
+        )
+        assert await store.transition(db, ticket.id, apply(TicketState.ACCEPTED, Event.OFFER, Party.SERVER))
         times["accepted_at"] = created + dt.timedelta(seconds=response_s)
         if length_min is not None:
-            assert await store.move(db, ticket.id, TicketState.OFFERED, TicketState.ACTIVE)
+            assert await store.transition(
+                db, ticket.id, apply(TicketState.OFFERED, Event.USER_ACCEPT, Party.AGENT)
+            )
             times["started_at"] = times["accepted_at"] + dt.timedelta(seconds=5)
     if outcome is not None:
         current = await store.get_ticket(db, ticket_id=ticket.id)
         assert current is not None
-        assert await store.finish(db, current, outcome, "dns.fixed" if outcome is Outcome.RESOLVED else None)
+        party = next(p for p in Party if current.state in ENDS.get((outcome, p), frozenset()))
+        resolution = "dns.fixed" if outcome is Outcome.RESOLVED else None
+        assert await store.transition(
+            db, ticket.id, end(current.state, outcome, party, resolution=resolution)
+        )
         base = times.get("started_at", created)
         times["ended_at"] = base + dt.timedelta(minutes=length_min or 1)
         if rating is not None:

@@ -4,6 +4,7 @@ frames, wrong directions and states, floods — over real TLS WebSockets to a re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 import pytest
@@ -183,7 +184,7 @@ async def test_bad_frames_are_dropped_audited_and_counted(rme_server: RunningSer
     assert 'rme_relay_dropped_frames_total{peer="agent",reason="protocol"}' in metrics
     # Far beyond the limit: the socket layer cuts the connection (1009, message too big).
     await agent.send_raw("y" * (4 * MAX_TEXT_FRAME))
-    assert await closed_with(agent) in (1009, None)
+    assert await closed_with(agent) in (1009, 1006)  # "message too big", or cut without a close frame
 
 
 async def test_floods_are_rate_limited_then_cut_off(rme_server: RunningServer) -> None:
@@ -191,10 +192,14 @@ async def test_floods_are_rate_limited_then_cut_off(rme_server: RunningServer) -
     agent = await agent_connect(rme_server, identity)
     frame = agent.conn.send(Heartbeat()).decode()
     codes: list[str] = []
-    try:
-        for _ in range(700):
+    # The bucket refills while the server works through the flood, so a loaded server needs more than
+    # the burst to run dry; it cuts the connection long before the last is sent, and the errors it sent
+    # before closing are still read below.
+    with contextlib.suppress(ConnectionClosed):
+        for _ in range(3000):
             await agent.send_raw(frame)
-        async with asyncio.timeout(10):
+    try:
+        async with asyncio.timeout(30):
             while True:
                 item = await agent.recv()
                 if isinstance(item, Error):

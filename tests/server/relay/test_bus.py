@@ -8,7 +8,8 @@ import os
 import pytest
 import redis.asyncio as aioredis
 
-from server.relay.bus import Bus, InProcessBus, Note
+from server.relay.bus import Bus, InProcessBus
+from server.relay.notes import PAYLOADS, LinkMoved, Note, NoteError, NoteKind, NotePayload, Offer, Refusal
 from server.relay.redis_bus import RedisBus, pack, unpack
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -27,11 +28,50 @@ async def redis_available() -> None:
 
 
 def test_pack_round_trip_keeps_text_and_binary_apart() -> None:
-    text = Note("frame", "engineer:eng", "s_1", '{"type": "chat"}', data="", reply_to="engineer.e_1")
-    binary = Note("engineer.chunk", "engineer:eng", "s_1", b"RMEC\x00\xff" * 100, reply_to="engineer.e_1")
+    text = Note(NoteKind.FRAME, "engineer:eng", "s_1", '{"type": "chat"}', reply_to="engineer.e_1")
+    binary = Note(
+        NoteKind.ENGINEER_CHUNK, "engineer:eng", "s_1", b"RMEC\x00\xff" * 100, reply_to="engineer.e_1"
+    )
     assert unpack(pack(text)) == text
     assert unpack(pack(binary)) == binary
     assert isinstance(unpack(pack(binary)).frame, bytes)
+
+
+SAMPLES: dict[NoteKind, NotePayload] = {
+    NoteKind.OFFER: Offer(ticket="t_1", engineer="e_1", name="王工 Wang", link="l_1", node="n_1"),
+    NoteKind.ENGINEER_AWAY: LinkMoved(link="l_1"),
+    NoteKind.ENGINEER_BACK: LinkMoved(link="l_2", node="n_2"),
+    NoteKind.ERROR: Refusal(code="ticket.gone", message="the user is no longer waiting", ref=None),
+}
+
+
+@pytest.mark.parametrize("kind", list(NoteKind))
+def test_every_kind_round_trips_with_its_typed_payload(kind: NoteKind) -> None:
+    note = Note(kind, "engineer:eng", "s_1", "", SAMPLES.get(kind), reply_to="engineer.e_1")
+    back = unpack(pack(note))
+    assert back == note and back.kind is kind and type(back.payload) is type(note.payload)
+
+
+def test_a_payload_must_fit_its_kind() -> None:
+    assert set(SAMPLES) == set(PAYLOADS)
+    with pytest.raises(NoteError):
+        Note(NoteKind.OFFER, "x")  # an offer without its fields
+    with pytest.raises(NoteError):
+        Note(NoteKind.OFFER, "x", payload=LinkMoved(link="l_1"))
+    with pytest.raises(NoteError):
+        Note(NoteKind.KILL, "x", payload=LinkMoved(link="l_1"))
+    assert Note("revoke", "x").kind is NoteKind.REVOKE  # type: ignore[arg-type]  # a plain name is the kind
+    with pytest.raises(ValueError, match="not a valid"):
+        Note("no.such.kind", "x")  # type: ignore[arg-type]
+
+
+def test_a_malformed_note_from_redis_is_refused_not_guessed() -> None:
+    good = pack(Note(NoteKind.ENGINEER_AWAY, "engineer:eng", "s_1", payload=LinkMoved(link="l_1")))
+    unknown_kind = good.replace(b"engineer.away", b"engineer.gone")
+    bad_payload = good.replace(b'"link"', b'"lonk"')
+    for payload in (unknown_kind, bad_payload, b"\x00\x00", b"\x00\x00\x00\x05[1,2"):
+        with pytest.raises(NoteError):
+            unpack(payload)
 
 
 async def exercise(bus: Bus, settle: float) -> None:
@@ -49,8 +89,8 @@ async def exercise(bus: Bus, settle: float) -> None:
     sub_a = await bus.subscribe(topic, handler_a)
     sub_b = await bus.subscribe(topic, handler_b)
     await asyncio.sleep(settle)
-    assert await bus.publish(topic, Note("frame", "x", frame="one")) >= 1
-    assert await bus.publish(topic, Note("frame", "x", frame="two")) >= 1
+    assert await bus.publish(topic, Note(NoteKind.FRAME, "x", frame="one")) >= 1
+    assert await bus.publish(topic, Note(NoteKind.FRAME, "x", frame="two")) >= 1
     for _ in range(100):
         if len(got_a) == 2:
             break
@@ -60,8 +100,8 @@ async def exercise(bus: Bus, settle: float) -> None:
     await sub_a.cancel()
     await sub_b.cancel()
     await asyncio.sleep(settle)
-    assert await bus.publish(topic, Note("frame", "x", frame="three")) == 0  # nobody listens any more
-    assert await bus.publish("agent.nobody", Note("frame", "x")) == 0
+    assert await bus.publish(topic, Note(NoteKind.FRAME, "x", frame="three")) == 0  # nobody listens any more
+    assert await bus.publish("agent.nobody", Note(NoteKind.FRAME, "x")) == 0
 
 
 async def test_in_process_bus() -> None:

@@ -27,11 +27,12 @@ from server.db.migrate import upgrade
 from server.db.tables import new_id, nodes, tickets, utcnow
 from server.metrics import Metrics
 from server.relay import nodes as node_rows
-from server.relay.bus import InProcessBus, Note
+from server.relay.bus import InProcessBus
 from server.relay.nodes import NodeKeeper
-from server.relay.services import ENGINEERS_TOPIC, AuditSink, Services, engineer_topic
+from server.relay.notes import ENGINEERS_TOPIC, Note, engineer_topic
+from server.relay.services import AuditSink, Services
 from server.tickets import store
-from server.tickets.lifecycle import TicketState
+from server.tickets.lifecycle import Event, Party, TicketState, apply
 from tests.server.helpers import (
     ADMIN,
     AgentIdentity,
@@ -85,10 +86,16 @@ async def open_ticket(db: AsyncEngine, node_id: str | None, state: TicketState =
     ticket = await new_ticket(db, device, node_id=node_id)
     if state is not TicketState.QUEUED:
         engineer = await create_engineer(db, new_id("eng"), "a long password", Role.ENGINEER)
-        assert await store.accept(db, ticket.id, engineer.id)
+        assert await store.transition(
+            db, ticket.id, apply(TicketState.QUEUED, Event.ACCEPT, Party.ENGINEER, engineer_id=engineer.id)
+        )
         if state is TicketState.ACTIVE:
-            assert await store.move(db, ticket.id, TicketState.ACCEPTED, TicketState.OFFERED)
-            assert await store.move(db, ticket.id, TicketState.OFFERED, TicketState.ACTIVE)
+            assert await store.transition(
+                db, ticket.id, apply(TicketState.ACCEPTED, Event.OFFER, Party.SERVER)
+            )
+            assert await store.transition(
+                db, ticket.id, apply(TicketState.OFFERED, Event.USER_ACCEPT, Party.AGENT)
+            )
     return ticket.id
 
 
@@ -151,6 +158,7 @@ async def test_sweep_ends_dead_nodes_tickets_only(db: AsyncEngine) -> None:
     await live.bus.subscribe(ENGINEERS_TOPIC, on_queue)
     await live.bus.subscribe(engineer_topic(active.engineer_id), on_engineer)
 
+    await node_rows.beat(db, "n_alive")  # the set-up above may take seconds on a loaded machine
     assert await keeper.sweep() == 4
     for ticket_id in (dead_queued, dead_active, gone_node, legacy_old):
         state, outcome, node = await state_of(db, ticket_id)
@@ -273,3 +281,29 @@ async def test_a_killed_single_node_ends_its_tickets_at_restart(tmp_path: Path) 
         assert ("session.end", "system", session) in await audit_kinds(restarted, "system")
     finally:
         restarted.stop()
+
+
+async def test_the_heartbeat_purges_expired_outputs_at_most_every_ten_minutes(db: AsyncEngine) -> None:
+    from server.relay.nodes import OUTPUT_PURGE_EVERY
+    from server.tickets import outputs
+
+    keeper = NodeKeeper(services(db))
+
+    async def short_lived(message: str) -> None:
+        await outputs.keep(
+            db,
+            "s_1",
+            message_id=message,
+            action_id="a_1",
+            sha256="0" * 64,
+            size=1,
+            text="x",
+            retention_s=0.001,
+        )
+        await asyncio.sleep(0.01)
+
+    await short_lived("m_1")
+    assert await keeper.purge_outputs(now=1000.0) == 1
+    await short_lived("m_2")
+    assert await keeper.purge_outputs(now=1060.0) == 0  # too soon after the last purge
+    assert await keeper.purge_outputs(now=1000.0 + OUTPUT_PURGE_EVERY) == 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from protocol.actions import CommandOutcome, CommandParams, DiagnoseParams, PushFileOutcome, PushFileParams
@@ -24,6 +25,7 @@ from protocol.messages import (
     ConsentReplyBody,
     ConsentRequest,
     ConsentRequestBody,
+    Error,
     Feedback,
     FeedbackBody,
     HelpQueued,
@@ -47,6 +49,7 @@ from tests.server.helpers import (
     ProtocolClient,
     RunningServer,
     agent_enroll,
+    audit_kinds,
     login,
     new_customer_code,
     open_engineer,
@@ -174,6 +177,15 @@ async def test_full_flow_is_relayed_and_audited(rme_server: RunningServer, tmp_p
     )
     await engineer.expect(ActionResult)
 
+    # Frames refused inside the session are audited with the session, so the user's record shows them:
+    # the agent's undecodable frame, and the engineer's malformed one naming the session.
+    await agent.send_raw('{"type": "no.such.thing"}')
+    assert (await agent.expect(Error)).body.code == "frame.dropped"
+    await engineer.send_raw(json.dumps({"v": 1, "type": "action.request", "session": session, "body": {}}))
+    assert (await engineer.expect(Error)).body.code == "frame.dropped"
+    dropped = [k for k in await audit_kinds(rme_server) if k[0] == "relay.frame_dropped" and k[2] == session]
+    assert {actor.split(":")[0] for _, actor, _ in dropped} == {"device", "engineer"}
+
     # Chat both ways, then the engineer ends the session as resolved; the user rates it.
     await engineer.send(Chat(session=session, body=ChatBody(text="DNS fixed")))
     assert (await agent.expect(Chat)).body.text == "DNS fixed"
@@ -212,6 +224,19 @@ async def test_full_flow_is_relayed_and_audited(rme_server: RunningServer, tmp_p
         assert expected in kinds
     pushed = next(e.document()["data"] for e in export.events if e.document()["kind"] == "file.pushed")
     assert pushed["sha256"] == digest
+    # The command's output is in no signed event, only its hash and size; the text rides beside them
+    # (still retained) and is checked against that hash.
+    assert "Windows IP Configuration" not in "".join(e.leaf for e in export.events)
+    recorded = next(
+        e.document()["data"]["outcome"] for e in export.events if e.document()["kind"] == "action.result"
+    )
+    output_raw = b"Windows IP Configuration"
+    assert recorded["output_sha256"] == hashlib.sha256(output_raw).hexdigest()
+    assert recorded["output_size"] == len(output_raw) and "output" not in recorded
+    assert [(o.action_id, o.text) for o in export.outputs] == [("act-1", "Windows IP Configuration")]
+    assert report.outputs_checked == 1
+    forged = replace(export, outputs=[replace(export.outputs[0], text="nothing to see")])
+    assert not verify_export(forged, export.verifier_key).ok
     # The CLI's offline verifier agrees.
     verify_offline(rme_server, export.to_json(), tmp_path)
     for client in (agent, engineer):

@@ -9,7 +9,7 @@ from protocol.report import DiagnosisReport
 from server.db.migrate import upgrade
 from server.devices import store as devices
 from server.tickets import store
-from server.tickets.lifecycle import Outcome, TicketState
+from server.tickets.lifecycle import Event, Outcome, Party, TicketState, apply, end
 
 
 @pytest.fixture
@@ -71,18 +71,24 @@ async def test_only_one_engineer_wins_the_race(db: AsyncEngine) -> None:
 
     a = await create_engineer(db, "eng-a", "a long password", Role.ENGINEER)
     b = await create_engineer(db, "eng-b", "a long password", Role.ENGINEER)
-    results = await asyncio.gather(store.accept(db, ticket.id, a.id), store.accept(db, ticket.id, b.id))
+    results = await asyncio.gather(
+        store.transition(db, ticket.id, apply(ticket.state, Event.ACCEPT, Party.ENGINEER, engineer_id=a.id)),
+        store.transition(db, ticket.id, apply(ticket.state, Event.ACCEPT, Party.ENGINEER, engineer_id=b.id)),
+    )
     assert sorted(results) == [False, True]
     accepted = await store.get_ticket(db, ticket_id=ticket.id)
     assert accepted is not None and accepted.state is TicketState.ACCEPTED
+    assert accepted.engineer_id in (a.id, b.id)
 
 
 async def test_finish_feedback_and_adopt(db: AsyncEngine) -> None:
     device = await make_device(db)
     ticket = await new_ticket(db, device)
     assert not await store.record_feedback(db, ticket.session_id, device.id, 5)  # not ended yet
-    assert await store.finish(db, ticket, Outcome.ENDED_BY_USER)
-    assert not await store.finish(db, ticket, Outcome.TIMED_OUT)  # already ended: the first end wins
+    assert await store.transition(db, ticket.id, end(ticket.state, Outcome.ENDED_BY_USER, Party.AGENT))
+    # already ended: the first end wins
+    assert not await store.transition(db, ticket.id, end(ticket.state, Outcome.TIMED_OUT, Party.SERVER))
+    assert not await store.transition(db, ticket.id, end(None, Outcome.CONNECTION_LOST, Party.SERVER))
     assert not await store.record_feedback(db, ticket.session_id, "d_other", 5)
     assert await store.record_feedback(db, ticket.session_id, device.id, 4)
     assert not await store.record_feedback(db, ticket.session_id, device.id, 1)  # once
@@ -93,3 +99,29 @@ async def test_finish_feedback_and_adopt(db: AsyncEngine) -> None:
     adopted = await store.get_ticket(db, session_id=open_one.session_id)
     assert adopted is not None and adopted.node_id == "n_other"
     assert not await store.adopt(db, ticket, "n_other")  # ended tickets stay where they are
+
+
+async def test_a_transition_is_one_compare_and_set(db: AsyncEngine) -> None:
+    """Each move persists only from the states it names, sets the columns it implies, and (given a
+    node) only while that node holds the ticket."""
+    from server.accounts.engineers import create_engineer
+    from server.accounts.roles import Role
+
+    engineer = await create_engineer(db, "eng-cas", "a long password", Role.ENGINEER)
+    device = await make_device(db)
+    ticket = await new_ticket(db, device, node_id="n_a")
+    offer = apply(TicketState.ACCEPTED, Event.OFFER, Party.SERVER)
+    assert not await store.transition(db, ticket.id, offer)  # still queued: the compare fails
+    accept = apply(ticket.state, Event.ACCEPT, Party.ENGINEER, engineer_id=engineer.id)
+    assert await store.transition(db, ticket.id, accept)
+    assert await store.transition(db, ticket.id, offer)
+    assert await store.transition(db, ticket.id, apply(TicketState.OFFERED, Event.USER_ACCEPT, Party.AGENT))
+    lost = end(None, Outcome.CONNECTION_LOST, Party.SERVER)
+    assert not await store.transition(db, ticket.id, lost, node_id="n_b")  # another node does not hold it
+    assert await store.transition(db, ticket.id, lost, node_id="n_a")
+    rows = await store.list_tickets(db)
+    row = next(r for r in rows if r["id"] == ticket.id)
+    assert (
+        row["state"] == "ended" and row["outcome"] == "connection_lost" and row["engineer_id"] == engineer.id
+    )
+    assert row["accepted_at"] is not None and row["started_at"] is not None and row["ended_at"] is not None

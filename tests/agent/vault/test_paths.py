@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from agent.vault import Vault
-from agent.vault.guard import candidates, touches
+from agent.vault.paths import candidates, touches
 from tests.agent.vault.helpers import PASSPHRASE, fast_vault
 
 

@@ -1,0 +1,215 @@
+"""One running agent: the connection, the session guard, the feed and the panel, wired together.
+
+`rme-agent run` and `rme-agent help` build one `AgentRuntime` and run it until Ctrl-C, SIGTERM or the
+window closing; stopping runs the kill switch first. The runtime is also the panel's backend (what the
+page shows, what its buttons do) and so the local control channel's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import webbrowser
+from typing import Any
+
+from agent.config import AgentConfig
+from agent.connection import AgentClient, IdentityStore
+from agent.connection.client import HelpStatus
+from agent.executors.diagnose import run_diagnosis
+from agent.i18n import Lang, system_lang
+from agent.panel.host import PanelHost
+from agent.session import texts
+from agent.session.feed import Feed, UserLog
+from agent.session.guard import SessionGuard
+from agent.session.rating import FeedbackRefused
+from agent.session.vault_panel import PanelVault
+from agent.vault import Vault
+from protocol.messages import Envelope, HelpRequest, HelpRequestBody, Message
+from protocol.report import DiagnosisReport
+
+
+class Offline:
+    """The outbox when no server is configured: nothing leaves, everything is kept for later."""
+
+    async def send(self, message: Envelope) -> bool:
+        return False
+
+    async def deliver(self, message: Envelope) -> bool:
+        return False
+
+
+class AgentRuntime:
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        self.lang: Lang = config.lang or system_lang()
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log = UserLog(config.data_dir / "logs", self.lang)
+        self.feed = Feed(self.log)
+        self.client: AgentClient | None = None
+        if config.server:
+            self.client = AgentClient(
+                config.server, config.ca_path, IdentityStore(config.data_dir),
+                reconnect_min=config.reconnect_min, reconnect_max=config.reconnect_max,
+                connect_timeout=config.connect_timeout,
+            )  # fmt: skip
+        self.vault = Vault(config.data_dir, self.lang)
+        self.guard = SessionGuard(config, self.feed, self.client or Offline(), self.lang, self.vault)
+        self.guard.on_session_start = self._session_starting
+        self.vault_panel = PanelVault(self.vault, self.feed)
+        self.panel = PanelHost(self, config.data_dir, config.panel_port)
+        self.diagnosis: DiagnosisReport | None = None
+        self.stop = asyncio.Event()
+        self.ready = asyncio.Event()  # the panel is up and panel.json written
+        if self.client is not None:
+            self._wire(self.client)
+
+    def _wire(self, client: AgentClient) -> None:
+        async def on_message(message: Message) -> None:
+            await self.guard.handle(message)
+
+        async def on_ready() -> None:
+            self.feed.add("connection", texts.CONNECTED, device=client.device_id)
+            await self.guard.report_unreported()
+
+        async def on_lost(why: str) -> None:
+            await self.guard.connection_lost()
+
+        client.on_message = on_message
+        client.on_chunk = self.guard.handle_chunk
+        client.on_ready = on_ready
+        client.on_lost = on_lost
+        client.on_state = self.feed.touch
+        client.on_help = self._help_changed
+
+    def _help_changed(self, status: HelpStatus) -> None:
+        if status.state == "queued":
+            self.feed.add("help", texts.HELP_QUEUED, position=status.position)
+        elif status.state == "refused":
+            self.feed.add("help", texts.HELP_REFUSED, why=status.reason)
+
+    def _session_starting(self) -> None:
+        if self.config.open_browser:
+            with contextlib.suppress(Exception):
+                webbrowser.open(self.panel.login_url())
+
+    # -- running ----------------------------------------------------------------------------------
+
+    async def run(self, help_words: str | None = None) -> None:
+        """Serve until `self.stop` is set; then the kill switch, then close everything."""
+        self.guard.inbox.clean_partials()  # a crash mid-push left a temporary file: never a half file
+        self.guard.ledger.kill_leftovers()  # a killed agent's commands do not outlive it
+        await self.panel.start()
+        self.ready.set()
+        tasks: list[asyncio.Task[Any]] = []
+        if self.client is not None:
+            self.feed.add("connection", texts.CONNECTING, server=self.client.url)
+            tasks.append(asyncio.ensure_future(self.client.run(self.stop)))
+        if help_words is not None:
+            tasks.append(asyncio.ensure_future(self.ask_for_help(help_words)))
+        try:
+            await self.stop.wait()
+        finally:
+            await self.guard.close()
+            if self.client is not None:
+                await self.client.close()
+            # The client loop sees `stop` and the closed socket and returns; cancel only what lingers.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(2.0):
+                    await asyncio.gather(*tasks, return_exceptions=True)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self.feed.closing = True
+            self.feed.touch()
+            await self.panel.stop()
+
+    # -- the panel's backend ----------------------------------------------------------------------
+
+    def state_json(self) -> dict[str, Any]:
+        client = self.client
+        connection = {
+            "state": client.state if client else "offline",
+            "device": client.device_id if client else None,
+            "server": client.url if client else None,
+            "error": client.last_error if client else None,
+        }
+        return {
+            "lang": self.lang,
+            "connection": connection,
+            "guard": self.guard.to_json(),
+            "help": client.help.to_json() if client else {"state": "none"},
+            "diagnosis": self.diagnosis.model_dump(mode="json") if self.diagnosis else None,
+            "feed": [entry.to_json() for entry in self.feed.entries],
+        }
+
+    async def changed(self, since: int, wait_s: float) -> int:
+        return await self.feed.changed(since, wait_s)
+
+    def answer(self, prompt_id: str, allow: bool, send_output: bool = False) -> bool:
+        ok = self.guard.answer(prompt_id, allow, send_output=send_output)
+        self.feed.touch()
+        return ok
+
+    def release(self, action_id: str, send: bool) -> bool:
+        ok = self.guard.release(action_id, send)
+        self.feed.touch()
+        return ok
+
+    async def end_session(self) -> dict[str, Any]:
+        summary = await self.guard.end("ended_by_user")
+        if summary is None:
+            return {"ended": False}
+        return {
+            "ended": True,
+            "refused": summary.refused,
+            "killed": summary.killed,
+            "files": summary.files,
+            "elapsed_ms": round(summary.elapsed_ms, 2),
+        }
+
+    async def send_feedback(self, rating: object, comment: object) -> dict[str, Any]:
+        """The user's rating of the last ended session: sent (and confirmed), or why not."""
+        try:
+            sent = await self.guard.feedback(rating, comment)
+        except FeedbackRefused as exc:
+            return {"sent": False, "error": exc.problem, "message": exc.message}
+        return {"sent": True, "rating": sent}
+
+    def dismiss_feedback(self) -> bool:
+        return self.guard.dismiss_feedback()
+
+    async def ask_for_help(self, words: str) -> dict[str, Any]:
+        """Diagnose, then send the help request with the report (now, or when the connection is up)."""
+        try:
+            self.diagnosis = await run_diagnosis(self.lang)
+        except Exception:  # a broken probe must never stop a call for help
+            self.diagnosis = None
+        self.feed.add("help", texts.HELP_SENT, words=words[:200])
+        if self.client is None:
+            return {"sent": False, "reason": "no server configured"}
+        request = HelpRequest(body=HelpRequestBody(words=words, report=self.diagnosis, lang=self.lang))
+        await self.client.request_help(request)
+        return {"sent": True, "help": self.client.help.to_json()}
+
+    async def vault_status(self) -> dict[str, Any]:
+        return await self.vault_panel.status()
+
+    async def vault_open(self, passphrase: object, name: object) -> dict[str, Any]:
+        return await self.vault_panel.open(passphrase, name)
+
+    async def vault_close(self, name: object) -> dict[str, Any]:
+        return await self.vault_panel.close(name)
+
+    async def vault_add(self, path: object, name: object) -> dict[str, Any]:
+        return await self.vault_panel.add(path, name)
+
+    async def vault_remove(self, passphrase: object, name: object) -> dict[str, Any]:
+        return await self.vault_panel.remove(passphrase, name)
+
+    def set_lang(self, lang: str) -> None:
+        if lang in ("zh-CN", "en"):
+            self.lang = lang  # type: ignore[assignment]
+            self.guard.lang = self.lang
+            self.log.lang = self.lang
+            self.vault.lang = self.lang
+            self.feed.touch()

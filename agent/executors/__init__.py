@@ -1,0 +1,55 @@
+"""Executors: one module per action kind an engineer may ask for, all behind `base.Executor`.
+
+    diagnose  → `diagnose.DiagnoseExecutor`   read-only network check, report to the engineer
+    repair    → `repair.RepairExecutor`       a catalogue repair: detect → resolve → verify
+    command   → `command.CommandExecutor`     one command line; its output is the user's to release
+    push_file → `push.PushExecutor`           a file into the inbox, never anywhere else
+
+There is no executor that reads, lists or sends the user's files. A new kind is a new module here plus
+its line in `build` (see docs/agent.md, "Adding an action kind").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from agent.actions.command import CommandLedger
+from agent.executors.base import ActionFailed, BaseExecutor, Done, Executor, Job, LangSource, Stopped
+from agent.executors.command import CommandExecutor
+from agent.executors.described import Described
+from agent.executors.diagnose import DiagnoseExecutor
+from agent.executors.push import PushExecutor
+from agent.executors.repair import RepairExecutor
+from agent.inbox import Inbox
+
+
+def build(
+    *,
+    lang: LangSource,
+    data_dir: Path,
+    inbox: Inbox,
+    ledger: CommandLedger,
+    touches_vault: Callable[[str], bool],
+    push_idle_timeout: float,
+) -> Mapping[str, Executor]:
+    """Every executor, by the action kind it serves (`protocol.actions.ACTION_KINDS`)."""
+    executors: list[Executor] = [
+        DiagnoseExecutor(lang),
+        RepairExecutor(lang, data_dir),
+        CommandExecutor(ledger, touches_vault),
+        PushExecutor(inbox, touches_vault, push_idle_timeout),
+    ]
+    return {executor.kind: executor for executor in executors}
+
+
+__all__ = [
+    "ActionFailed",
+    "BaseExecutor",
+    "Described",
+    "Done",
+    "Executor",
+    "Job",
+    "Stopped",
+    "build",
+]
