@@ -17,10 +17,12 @@ from fastapi import FastAPI, WebSocket, status
 
 from server.accounts.sessions import COOKIE_NAME, session_engineer
 from server.audit import AuditLog, NoteSigner
+from server.billing.delivery import Deliverer
 from server.config import ServerConfig
 from server.db.engine import open_engine
 from server.db.migrate import upgrade
 from server.db.tables import new_id
+from server.kpi.runtime import start_kpi
 from server.metrics import Metrics
 from server.relay.agent_link import AgentLink
 from server.relay.bus import Bus, InProcessBus
@@ -28,7 +30,16 @@ from server.relay.engineer_link import EngineerLink
 from server.relay.nodes import NodeKeeper
 from server.relay.services import Services
 from server.tls import certificate_fingerprint
-from server.web import admin_routes, auth_routes, console_routes, ops_routes, ticket_routes
+from server.web import (
+    admin_routes,
+    auth_routes,
+    bss_routes,
+    console_routes,
+    desk_routes,
+    ops_routes,
+    report_routes,
+    ticket_routes,
+)
 from server.web.security import get_services
 
 log = logging.getLogger("rme.server")
@@ -67,6 +78,9 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
         # Without Redis this node cannot reach any other, so it is alone: every other node row is a
         # previous run's, and that run's open tickets are ended now, before serving.
         await node.start(alone=not config.redis_url)
+        app.state.kpi = start_kpi(app.state.services)
+        app.state.billing = Deliverer(engine, config.billing_period, config.billing_retry_base)
+        app.state.billing.start()
         log.info(
             "server ready",
             extra={"database": engine.dialect.name, "bus": type(bus).__name__, "node": node.node_id},
@@ -74,6 +88,8 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
         try:
             yield
         finally:
+            await app.state.billing.stop()
+            await app.state.kpi.stop()
             await node.stop()
             await bus.close()
             await engine.dispose()
@@ -87,7 +103,16 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
         redoc_url=None,
         openapi_url=None,
     )
-    for module in (ops_routes, auth_routes, admin_routes, ticket_routes, console_routes):
+    for module in (
+        ops_routes,
+        auth_routes,
+        admin_routes,
+        ticket_routes,
+        console_routes,
+        report_routes,
+        desk_routes,
+        bss_routes,
+    ):
         app.include_router(module.router)
 
     @app.websocket("/ws/agent")

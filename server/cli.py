@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 # Each name is a module in server/commands exposing `register(subparsers)`.
-COMMAND_MODULES: tuple[str, ...] = ("serve", "migrate", "user", "customer", "audit")
+COMMAND_MODULES: tuple[str, ...] = ("serve", "migrate", "user", "customer", "audit", "report", "billing")
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:

@@ -66,6 +66,18 @@ class ServerConfig(BaseModel):
     # days, so a session export can still show what the engineer saw; then the server deletes them.
     output_retention_days: float = Field(default=30.0, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # The supervisor's reports and alerts (`server.kpi`): the desk's time zone (IANA name), how often
+    # each node samples the engineer consoles it holds, how often alerts are evaluated, and where an
+    # alert's change is sent (a Standard Webhooks endpoint and its `whsec_…` secret).
+    report_tz: str = "Asia/Shanghai"
+    presence_period: float = Field(default=30.0, gt=0)
+    alert_period: float = Field(default=5.0, gt=0)
+    alert_webhook_url: str | None = None
+    alert_webhook_secret: str | None = None
+    # Billing events (`server.billing.delivery`): how often each node looks for due events when nothing
+    # woke it, and the first retry delay (doubling per attempt, at most an hour, for up to 3 days).
+    billing_period: float = Field(default=1.0, gt=0)
+    billing_retry_base: float = Field(default=2.0, gt=0)
 
     @model_validator(mode="after")
     def _dead_after_spans_missed_beats(self) -> ServerConfig:

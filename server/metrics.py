@@ -34,5 +34,15 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0), registry=r,
         )  # fmt: skip
 
+        # The supervisor's alerts (`server.kpi.alerts`): what an operator's pager watches.
+        self.alert_active = Gauge(
+            "rme_alert_active", "1 while the supervisor's alert of this kind is raised", ["kind"], registry=r
+        )
+        self.queue_length = Gauge("rme_queue_length", "Help requests waiting for an engineer", registry=r)
+        self.response_rolling = Gauge(
+            "rme_response_rolling_seconds", "Mean wait over the last 15 minutes (answered and waiting)",
+            registry=r,
+        )  # fmt: skip
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -6,6 +6,7 @@ import { initialLang, lang, setLang, t } from "./i18n.js";
 import { Link } from "./link.js";
 import { Store } from "./sessions.js";
 import { queueView } from "./views/queue.js";
+import { searchView } from "./views/search.js";
 import { sessionView } from "./views/session.js";
 import { supervisorView } from "./views/supervisor.js";
 import { ticketView } from "./views/ticket.js";
@@ -51,7 +52,7 @@ function drawChrome() {
   liveBadge.textContent = t(liveState);
   liveBadge.className = `badge live-${liveState}`;
   const route = location.hash.split("/")[1] || "queue";
-  const links = [["queue", "nav_queue"], ["session", "nav_session"]];
+  const links = [["queue", "nav_queue"], ["session", "nav_session"], ["search", "nav_search"]];
   if (me && me.role !== "engineer") links.push(["supervisor", "nav_supervisor"]);
   nav.replaceChildren(...links.map(([r, k]) => el("a", { href: `#/${r}`, id: `nav-${r}`,
     class: route === r || (r === "queue" && route === "ticket") ? "current" : "" }, t(k))));
@@ -67,6 +68,7 @@ function route() {
   if (name === "ticket" && arg) mounted = ticketView(ctx, decodeURIComponent(arg));
   else if (name === "session") mounted = sessionView(ctx, arg ? decodeURIComponent(arg) : null);
   else if (name === "supervisor" && me.role !== "engineer") mounted = supervisorView(ctx);
+  else if (name === "search") mounted = searchView(ctx);
   else mounted = queueView(ctx);
   main.replaceChildren(mounted.root);
 }
@@ -102,7 +104,15 @@ function start() {
   });
   store.link = link;
   store.me = me;
+  let known = new Set(store.queueList().map((q) => q.ticket_id));
   store.on((what, record) => {
+    if (what === "queue") {
+      const queued = store.queueList().filter((q) => q.state === "queued");
+      const fresh = queued.filter((q) => !known.has(q.ticket_id));
+      known = new Set(store.queueList().map((q) => q.ticket_id));
+      if (fresh.length && document.hidden) announce(fresh[0]);
+      return;
+    }
     // A running session of ours came back after a reload: open it (again).
     if (what === "resumed") {
       const target = `#/session/${encodeURIComponent(record.sid)}`;
@@ -115,8 +125,53 @@ function start() {
     toast(t("error", { msg: last.code === "ticket.unavailable" ? t("err_ticket_unavailable") : `${last.code}: ${last.message}` }));
   });
   link.start();
+  // Desktop notifications need the engineer's permission, asked on a gesture (browsers insist).
+  if ("Notification" in window && Notification.permission === "default") {
+    document.addEventListener("click", () => Notification.requestPermission().catch(() => {}), { once: true });
+  }
   if (!location.hash || location.hash === "#/") location.hash = "#/queue";
   route();
+}
+
+// A help request while the tab is in the background: a desktop notification (when the engineer
+// allowed them) and a short tone, so nobody waits on a tab nobody looks at.
+function announce(item) {
+  if ("Notification" in window && Notification.permission === "granted") {
+    const note = new Notification(t("notify_title"), {
+      body: t("notify_body", { customer: item.customer_name, words: item.words }), tag: item.ticket_id,
+    });
+    note.onclick = () => { window.focus(); location.hash = `#/ticket/${item.ticket_id}`; };
+  }
+  try {
+    const audio = new AudioContext();
+    const tone = audio.createOscillator();
+    const gain = audio.createGain();
+    tone.frequency.value = 880;
+    gain.gain.value = 0.1;
+    tone.connect(gain).connect(audio.destination);
+    tone.start();
+    tone.stop(audio.currentTime + 0.25);
+    tone.onended = () => audio.close();
+  } catch { /* no audio device: the notification is enough */ }
+  window.rmeAnnounced = (window.rmeAnnounced || 0) + 1; // for tests and curious engineers
+}
+
+// Shortcuts that work everywhere: Alt+A accepts (the open ticket, else the oldest waiting request),
+// Alt+S searches, "?" shows them all. The session view adds Alt+C, Alt+T and Alt+E.
+function onShortcut(e) {
+  if (!me || !store) return;
+  const typing = ["INPUT", "TEXTAREA", "SELECT"].includes(document.activeElement?.tagName);
+  if (e.key === "?" && !typing && !e.altKey) { e.preventDefault(); toast(t("shortcut_help"), "info"); return; }
+  if (!e.altKey || e.ctrlKey || e.metaKey) return;
+  const key = e.key.toLowerCase();
+  if (key === "s") { e.preventDefault(); location.hash = "#/search"; return; }
+  if (key === "a") {
+    e.preventDefault();
+    const [, name, arg] = location.hash.split("/");
+    const waiting = store.queueList().filter((q) => q.state === "queued");
+    const chosen = name === "ticket" && arg ? waiting.find((q) => q.ticket_id === decodeURIComponent(arg)) : waiting[0];
+    if (chosen) ctx.acceptTicket(chosen.ticket_id);
+  }
 }
 
 async function logout() {
@@ -130,10 +185,14 @@ async function logout() {
 
 document.getElementById("lang").addEventListener("click", () => { setLang(lang() === "en" ? "zh-CN" : "en"); route(); });
 document.getElementById("logout").addEventListener("click", logout);
+document.addEventListener("keydown", onShortcut);
 window.addEventListener("hashchange", route);
 // A button whose request cannot go (socket down, ticket gone) says why instead of failing silently.
 window.addEventListener("unhandledrejection", (ev) => toast(t("error", { msg: ev.reason?.message || String(ev.reason) })));
 window.addEventListener("error", (ev) => toast(t("error", { msg: ev.message })));
 
 setLang(initialLang());
-api("/api/auth/me").then((who) => { me = who; start(); }).catch(() => route());
+api("/api/auth/session").then((state) => {
+  me = state.engineer;
+  if (me) start(); else route();
+}).catch(() => route());

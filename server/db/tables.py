@@ -121,6 +121,9 @@ tickets = sa.Table(
     # The server node whose agent link holds the ticket (`nodes.id`, no foreign key: a dead node's row
     # is deleted while its tickets keep naming it). NULL: created before revision 0003_nodes.
     sa.Column("node_id", sa.String(32), nullable=True, index=True),
+    # The service item the user chose when calling for help (`service_items.code`; no foreign key: an
+    # item retired from the catalogue keeps its old tickets). NULL: none chosen, or before 0006.
+    sa.Column("service_item", sa.String(64), nullable=True),
     sa.CheckConstraint(_in("state", TICKET_STATES), name="state"),
     sa.CheckConstraint("satisfaction IS NULL OR (satisfaction BETWEEN 1 AND 5)", name="satisfaction"),
 )
@@ -148,4 +151,156 @@ command_outputs = sa.Table(
     sa.Column("text", sa.Text, nullable=False),
     sa.Column("created_at", Time, nullable=False),
     sa.Column("expires_at", Time, nullable=False, index=True),
+)
+
+# Engineer consoles online, as spans (`server.kpi.presence`): each node samples the consoles it holds
+# every `presence_period` seconds and stretches the engineer's open span (or starts one). The weekly
+# report compares these with the engineers the load needed. A span ends at its last sample.
+engineer_presence = sa.Table(
+    "engineer_presence",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("engineer_id", sa.String(32), nullable=False),
+    sa.Column("node_id", sa.String(32), nullable=False),
+    sa.Column("started_at", Time, nullable=False),
+    sa.Column("seen_at", Time, nullable=False, index=True),
+    sa.Index("ix_engineer_presence_engineer_node", "engineer_id", "node_id"),
+)
+
+# The supervisor's alerts (`server.kpi.alerts`): a threshold per kind (NULL: off) and whether it is
+# raised now. Nodes move `active` by compare-and-set, so exactly one node announces each change.
+ALERT_KINDS = ("response_time", "queue_length")
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("kind", sa.String(24), primary_key=True),
+    sa.Column("threshold", sa.Float, nullable=True),
+    sa.Column("active", sa.Boolean, nullable=False, default=False),
+    sa.Column("value", sa.Float, nullable=True),
+    sa.Column("changed_at", Time, nullable=True),
+    sa.Column("changed_by", sa.String(64), nullable=True),
+    sa.CheckConstraint(_in("kind", ALERT_KINDS), name="kind"),
+)
+
+# Canned chat replies for engineers (`server.web.desk_routes`), in both languages; supervisors edit them.
+canned_replies = sa.Table(
+    "canned_replies",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("text_zh", sa.String(1000), nullable=False),
+    sa.Column("text_en", sa.String(1000), nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+    sa.Column("updated_by", sa.String(64), nullable=False),
+)
+
+# ---- billing (`server.billing`): the operator's BSS provisions subscriptions, billing events leave
+# through an outbox ------------------------------------------------------------------------------
+
+SUBSCRIPTION_KINDS = ("bundled", "standalone")
+
+# What a plan gives: which service items it includes, how many sessions a month (NULL: no limit),
+# and whether items outside it may be bought.
+plans = sa.Table(
+    "plans",
+    metadata,
+    sa.Column("code", sa.String(64), primary_key=True),
+    sa.Column("name_zh", sa.String(128), nullable=False),
+    sa.Column("name_en", sa.String(128), nullable=False),
+    sa.Column("sessions_per_month", sa.Integer, nullable=True),
+    sa.Column("extras_allowed", sa.Boolean, nullable=False),
+    sa.Column("monthly_fee_cents", sa.Integer, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+)
+
+service_items = sa.Table(
+    "service_items",
+    metadata,
+    sa.Column("code", sa.String(64), primary_key=True),
+    sa.Column("name_zh", sa.String(128), nullable=False),
+    sa.Column("name_en", sa.String(128), nullable=False),
+    sa.Column("description_zh", sa.String(1000), nullable=False),
+    sa.Column("description_en", sa.String(1000), nullable=False),
+    sa.Column("price_cents", sa.Integer, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("expected_minutes", sa.Integer, nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+)
+
+plan_items = sa.Table(
+    "plan_items",
+    metadata,
+    sa.Column("plan_code", sa.String(64), sa.ForeignKey("plans.code"), primary_key=True),
+    sa.Column("item_code", sa.String(64), sa.ForeignKey("service_items.code"), primary_key=True),
+)
+
+# A customer's subscription as the BSS last set it. `state_at` is the BSS's time of the newest
+# applied change: an older change arriving late is acknowledged and ignored.
+subscriptions = sa.Table(
+    "subscriptions",
+    metadata,
+    sa.Column("customer_id", sa.String(32), sa.ForeignKey("customers.id"), primary_key=True),
+    sa.Column("plan_code", sa.String(64), sa.ForeignKey("plans.code"), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("starts_on", sa.Date, nullable=False),
+    sa.Column("state_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+    sa.CheckConstraint(_in("kind", SUBSCRIPTION_KINDS), name="kind"),
+    sa.CheckConstraint(_in("status", SUBSCRIPTIONS), name="status"),
+)
+
+# One BSS integration: its shared secrets (two during a rotation), enabled or not.
+bss_integrations = sa.Table(
+    "bss_integrations",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("secret", sa.String(128), nullable=False),
+    sa.Column("previous_secret", sa.String(128), nullable=True),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+)
+
+# Every signed inbound request by `webhook-id`, with the answer given: a repeat gets the same answer
+# and changes nothing.
+bss_requests = sa.Table(
+    "bss_requests",
+    metadata,
+    sa.Column("webhook_id", sa.String(128), primary_key=True),
+    sa.Column("integration_id", sa.String(32), nullable=False),
+    sa.Column("received_at", Time, nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=False),
+    sa.Column("answer", sa.JSON, nullable=False),
+)
+
+# Where billing events go (the operator's billing system), each with its signing secret.
+billing_endpoints = sa.Table(
+    "billing_endpoints",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("url", sa.String(1000), nullable=False),
+    sa.Column("secret", sa.String(128), nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+)
+
+# The transactional outbox: a row per event and endpoint, written in the same transaction as the
+# change it reports. `id` is the event's stable `webhook-id`.
+OUTBOX_STATES = ("pending", "delivered", "dead")
+billing_outbox = sa.Table(
+    "billing_outbox",
+    metadata,
+    sa.Column("id", sa.String(48), primary_key=True),
+    sa.Column("endpoint_id", sa.String(32), nullable=False),
+    sa.Column("event_type", sa.String(64), nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", Time, nullable=False),
+    sa.Column("delivered_at", Time, nullable=True),
+    sa.Column("last_error", sa.String(500), nullable=True),
+    sa.Index("ix_billing_outbox_due", "state", "next_attempt_at"),
+    sa.CheckConstraint(_in("state", OUTBOX_STATES), name="state"),
 )

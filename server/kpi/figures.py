@@ -71,6 +71,9 @@ class TicketFacts:
     ended_at: dt.datetime | None
     outcome: str | None
     satisfaction: int | None
+    engineer_id: str | None = None
+    root_cause: str | None = None  # the diagnosis report's, when the help request carried one
+    resolution: str | None = None  # the engineer's resolution code at the end
 
 
 @dataclass(frozen=True)
@@ -164,6 +167,25 @@ def compute(tickets: Iterable[TicketFacts], later: Iterable[TicketFacts] | None 
         satisfaction=_ratio(sum(1 for r in ratings if r >= SATISFIED_RATING), len(ratings)),
         mean_rating=_mean([float(r) for r in ratings]),
     )
+
+
+FIGURE_KEYS = ("answer_rate", "response_s", "first_contact_fix", "session_min", "satisfaction")
+
+
+def behind(key: str, tickets: Iterable[TicketFacts], later: Iterable[TicketFacts] | None = None) -> list[str]:
+    """Ids of the tickets a figure counts (its denominator), so a supervisor can check it by hand:
+    answer rate — the settled requests; response — the answered ones; first-contact fix and session
+    length — the sessions that started and ended; satisfaction — the rated ones."""
+    chosen = list(tickets)
+    if key == "answer_rate":
+        return [t.id for t in chosen if t.accepted_at is not None or t.ended_at is not None]
+    if key == "response_s":
+        return [t.id for t in chosen if t.accepted_at is not None]
+    if key in {"first_contact_fix", "session_min"}:
+        return [t.id for t in chosen if t.started_at is not None and t.ended_at is not None]
+    if key == "satisfaction":
+        return [t.id for t in chosen if t.satisfaction is not None]
+    raise ValueError(f"unknown figure {key!r}")
 
 
 def day_starts(now: dt.datetime, utc_offset: dt.timedelta, days: int) -> list[dt.datetime]:

@@ -26,17 +26,21 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-async def load_facts(engine: AsyncEngine, since: dt.datetime) -> list[TicketFacts]:
-    """Every ticket created at or after `since`, oldest first."""
+async def load_facts(
+    engine: AsyncEngine, since: dt.datetime, until: dt.datetime | None = None, details: bool = False
+) -> list[TicketFacts]:
+    """Every ticket created at or after `since` (and before `until`), oldest first. `details` also
+    reads each ticket's engineer, resolution and diagnosed root cause (the weekly report's breakdowns;
+    the live figures do without, as the report JSON is the bulk of a ticket row)."""
     c = tickets.c
-    query = (
-        sa.select(
-            c.id, c.device_id, c.created_at, c.accepted_at, c.started_at, c.ended_at, c.outcome,
-            c.satisfaction,
-        )
-        .where(c.created_at >= since)
-        .order_by(c.created_at)
-    )  # fmt: skip
+    columns = [
+        c.id, c.device_id, c.created_at, c.accepted_at, c.started_at, c.ended_at, c.outcome, c.satisfaction,
+    ]  # fmt: skip
+    if details:
+        columns += [c.engineer_id, c.resolution, c.report]
+    query = sa.select(*columns).where(c.created_at >= since).order_by(c.created_at)
+    if until is not None:
+        query = query.where(c.created_at < until)
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).all()
     facts: list[TicketFacts] = []
@@ -53,9 +57,20 @@ async def load_facts(engine: AsyncEngine, since: dt.datetime) -> list[TicketFact
                 ended_at=_aware(r.ended_at),
                 outcome=r.outcome,
                 satisfaction=r.satisfaction,
+                **(_details(r) if details else {}),
             )
         )
     return facts
+
+
+def _details(row: Any) -> dict[str, str | None]:
+    report = row.report if isinstance(row.report, dict) else {}
+    cause = report.get("root_cause")
+    return {
+        "engineer_id": row.engineer_id,
+        "resolution": row.resolution,
+        "root_cause": cause if isinstance(cause, str) else None,
+    }
 
 
 async def service_figures(

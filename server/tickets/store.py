@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from protocol.messages import TicketSummary
 from protocol.report import DiagnosisReport
+from server.billing.completion import session_completed
 from server.db.tables import customers, new_id, tickets, utcnow
 from server.tickets.lifecycle import OPEN_STATES, Event, Move, TicketState
 from server.tickets.ticket import Ticket
@@ -132,6 +133,9 @@ async def transition(engine: AsyncEngine, ticket_id: str, move: Move, *, node_id
         where.append(tickets.c.node_id == node_id)
     async with engine.begin() as conn:
         result = await conn.execute(tickets.update().where(*where).values(**values))
+        if result.rowcount == 1 and move.outcome is not None:
+            # The billing event of the end, in the same transaction as the end (the outbox pattern).
+            await session_completed(conn, ticket_id, now)
     return result.rowcount == 1
 
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from server.accounts import engineers as accounts
 from server.accounts.engineers import Engineer, LoginFailure
-from server.accounts.sessions import COOKIE_NAME, close_session, open_session
+from server.accounts.sessions import COOKIE_NAME, close_session, open_session, session_engineer
 from server.audit import AuditWriteError
 from server.web.security import (
     check_origin,
@@ -115,6 +115,19 @@ async def logout(request: Request, response: Response, engineer: Engineer = requ
 @router.get("/me")
 async def me(engineer: Engineer = require_engineer) -> Me:
     return _me(engineer)
+
+
+class SessionState(BaseModel):
+    engineer: Me | None
+
+
+@router.get("/session")
+async def session_state(request: Request) -> SessionState:
+    """Who is logged in, or nobody — always 200, so the console's first look at a login page does
+    not put a failed request in the browser's console (`/me` answers 401 for nobody)."""
+    token = request.cookies.get(COOKIE_NAME)
+    engineer = await session_engineer(get_services(request).engine, token) if token else None
+    return SessionState(engineer=_me(engineer) if engineer else None)
 
 
 @router.post("/password", status_code=status.HTTP_204_NO_CONTENT)

@@ -98,7 +98,7 @@ def _iso(value: dt.datetime | None) -> str | None:
     return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
 
 
-def _ticket_json(m: Any) -> dict[str, Any]:
+def ticket_json(m: Any) -> dict[str, Any]:
     report = m["report"] or {}
     return {
         "id": m["id"],
@@ -119,7 +119,7 @@ def _ticket_json(m: Any) -> dict[str, Any]:
     }
 
 
-def _ticket_query() -> sa.Select[Any]:
+def ticket_query() -> sa.Select[Any]:
     return (
         sa.select(
             tickets,
@@ -140,25 +140,38 @@ async def ticket_detail(ticket_id: str, request: Request, _: Engineer = require_
     tickets (newest first)."""
     engine = get_services(request).engine
     async with engine.connect() as conn:
-        row = (await conn.execute(_ticket_query().where(tickets.c.id == ticket_id))).first()
+        row = (await conn.execute(ticket_query().where(tickets.c.id == ticket_id))).first()
         if row is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such ticket")
         m = row._mapping
         earlier = (
             await conn.execute(
-                _ticket_query()
+                ticket_query()
                 .where(tickets.c.device_id == m["device_id"], tickets.c.id != ticket_id)
                 .where(tickets.c.created_at <= m["created_at"])
                 .order_by(tickets.c.created_at.desc())
                 .limit(HISTORY_LIMIT)
             )
         ).all()
+        # The customer's other tickets (any of their devices), for the engineer's side panel.
+        customer_earlier = (
+            await conn.execute(
+                ticket_query()
+                .where(tickets.c.customer_id == m["customer_id"], tickets.c.id != ticket_id)
+                .where(tickets.c.created_at <= m["created_at"])
+                .order_by(tickets.c.created_at.desc())
+                .limit(HISTORY_LIMIT)
+            )
+        ).all()
     return {
-        **_ticket_json(m),
+        **ticket_json(m),
+        "customer_history": [
+            {**ticket_json(r._mapping), "device": r._mapping["device_name"]} for r in customer_earlier
+        ],
         "report": m["report"],
         "customer": {"id": m["customer_id"], "name": m["customer_name"], "subscription": m["subscription"]},
         "device": {"id": m["device_id"], "name": m["device_name"]},
-        "history": [_ticket_json(r._mapping) for r in earlier],
+        "history": [ticket_json(r._mapping) for r in earlier],
     }
 
 
@@ -173,12 +186,12 @@ async def overview(request: Request, _: Engineer = require_supervisor) -> dict[s
     async with services.engine.connect() as conn:
         open_rows = (
             await conn.execute(
-                _ticket_query().where(tickets.c.state.in_(open_states)).order_by(tickets.c.created_at)
+                ticket_query().where(tickets.c.state.in_(open_states)).order_by(tickets.c.created_at)
             )
         ).all()
         ended_rows = (
             await conn.execute(
-                _ticket_query()
+                ticket_query()
                 .where(tickets.c.state == "ended")
                 .order_by(tickets.c.ended_at.desc())
                 .limit(RECENT_SESSIONS)
@@ -187,7 +200,7 @@ async def overview(request: Request, _: Engineer = require_supervisor) -> dict[s
 
     def item(row: Any) -> dict[str, Any]:
         m = row._mapping
-        return {**_ticket_json(m), "customer": m["customer_name"], "device": m["device_name"]}
+        return {**ticket_json(m), "customer": m["customer_name"], "device": m["device_name"]}
 
     return {
         "open": [item(r) for r in open_rows],

@@ -13,11 +13,16 @@ const RESOLUTIONS = [
   ["not_reproduced", "res_not_reproduced"], ["other", "res_other"],
 ];
 
+// The customer's earlier tickets (from the ticket detail the store keeps), for the side panel.
+function tkHistory(ticket) {
+  return ticket.customer_history || [];
+}
+
 function describe(a) {
   const act = a.action;
   if (act.kind === "command") return el("code", { class: "verbatim" }, act.command);
   if (act.kind === "repair") return el("span", {}, act.repair);
-  if (act.kind === "push_file") return el("span", {}, `${act.name} · ${bytes(act.size)} · SHA-256 ${act.sha256.slice(0, 16)}…`);
+  if (act.kind === "push_file") return el("span", { title: `SHA-256 ${act.sha256}` }, `${act.name} · ${bytes(act.size)} · SHA-256 ${act.sha256.slice(0, 16)}…`);
   return el("span", {}, act.interface || "");
 }
 
@@ -39,14 +44,28 @@ function outcomeOf(a) {
       o.truncated ? ` ${t("truncated")}` : ""));
     parts.push(el("pre", { class: "output" }, o.output));
   }
-  if (o.kind === "push_file") parts.push(el("p", { class: "good" }, t("saved_as", { name: o.saved_as, size: bytes(o.size) })));
+  if (o.kind === "push_file") {
+    // Compare what the agent says it stored with what this page hashed and sent: never assume.
+    const same = o.sha256 === a.action.sha256;
+    parts.push(same
+      ? el("p", { class: "good hash-ok" }, t("saved_as", { name: o.saved_as, size: bytes(o.size) }))
+      : el("p", { class: "error hash-mismatch", role: "alert" }, t("hash_mismatch")));
+    parts.push(el("details", { class: "hash" }, el("summary", {}, t("hash_show")),
+      el("div", { class: "mono small" }, `${t("hash_sent")}: ${a.action.sha256}`),
+      el("div", { class: `mono small ${same ? "" : "error"}` }, `${t("hash_reported")}: ${o.sha256}`)));
+  }
   return parts;
+}
+
+function hashMismatch(a) {
+  return a.action.kind === "push_file" && a.outcome?.kind === "push_file" && a.outcome.sha256 !== a.action.sha256;
 }
 
 function actionCard(a) {
   const left = a.state === "awaiting_consent" && a.consentDeadline
     ? el("span", { class: "countdown", dataset: { deadline: String(a.consentDeadline) } },
-      t("seconds_left", { s: Math.max(0, Math.ceil((a.consentDeadline - Date.now()) / 1000)) })) : null;
+      t("consent_left", { s: Math.max(0, Math.ceil((a.consentDeadline - Date.now()) / 1000)) })) : null;
+  const state = hashMismatch(a) ? "failed" : a.state;
   let bar = null;
   if (a.action.kind === "push_file" && a.file) {
     const total = a.action.size || 1;
@@ -55,10 +74,10 @@ function actionCard(a) {
       el("progress", { class: "push-progress", max: total, value: done }),
       el("span", { class: "muted small" }, t("sent_bytes", { done: bytes(done), total: bytes(a.action.size) })));
   }
-  return el("li", { class: `action state-${a.state}`, dataset: { action: a.id, kind: a.action.kind, state: a.state } },
+  return el("li", { class: `action state-${state}`, dataset: { action: a.id, kind: a.action.kind, state } },
     el("div", { class: "action-head" },
       el("strong", {}, t(`kind_${a.action.kind}`)), " ", describe(a), " ",
-      el("span", { class: `badge act-${a.state}` }, t(`act_${a.state}`)), " ", left),
+      el("span", { class: `badge act-${state}` }, t(`act_${state}`)), " ", left),
     a.reason ? el("div", { class: "muted small" }, `${t("reason_label")}: ${a.reason}`) : null,
     bar, outcomeOf(a));
 }
@@ -93,7 +112,8 @@ export function sessionView(ctx, sid) {
     if (repairSelect.value) store.request(record.sid, { kind: "repair", repair: repairSelect.value }, why());
   } }, t("run_repair"));
   const command = el("input", { type: "text", id: "command", maxlength: 8192, placeholder: t("command_placeholder") });
-  const timeout = el("input", { type: "number", id: "command-timeout", min: 1, max: 3600, value: 60 });
+  const timeout = el("input", { type: "number", id: "command-timeout", min: 1, max: 3600, value: 60,
+    "aria-label": t("timeout_label") });
   const commandButton = el("button", { type: "button", id: "req-command", onclick: () => {
     if (!command.value.trim()) return;
     store.request(record.sid, { kind: "command", command: command.value, timeout_s: Number(timeout.value) || 60 }, why());
@@ -102,12 +122,13 @@ export function sessionView(ctx, sid) {
   let chosen = null;
   const fileName = el("span", { id: "file-name", class: "muted" });
   const picker = el("input", { type: "file", id: "file-input", hidden: true, onchange: () => choose(picker.files[0]) });
+  const pickButton = el("button", { type: "button", class: "link", id: "pick-file", onclick: () => picker.click() }, t("pick_file"));
   const choose = (f) => { chosen = f || null; fileName.textContent = f ? `${f.name} (${bytes(f.size)})` : ""; };
   const drop = el("div", { class: "dropzone", id: "dropzone",
     ondragover: (e) => { e.preventDefault(); drop.classList.add("over"); },
     ondragleave: () => drop.classList.remove("over"),
     ondrop: (e) => { e.preventDefault(); drop.classList.remove("over"); choose(e.dataTransfer.files[0]); } },
-  t("drop_here"), " ", el("button", { type: "button", class: "link", onclick: () => picker.click() }, t("pick_file")), " ", fileName, picker);
+  t("drop_here"), " ", pickButton, " ", fileName, picker);
   const pushButton = el("button", { type: "button", id: "req-push", onclick: async () => {
     if (!chosen) return;
     const f = chosen;
@@ -116,22 +137,52 @@ export function sessionView(ctx, sid) {
     await store.pushFile(record.sid, f, why());
     fileName.textContent = "";
   } }, t("push"));
-  const controls = [diagnose, repairSelect, repairButton, command, timeout, commandButton, pushButton];
+  const controls = [reason, diagnose, repairSelect, repairButton, command, timeout, commandButton, picker, pickButton,
+    pushButton];
 
   // -- chat and end
   const chatInput = el("input", { type: "text", id: "chat-input", maxlength: 4000, placeholder: t("chat_placeholder") });
+  const chatSend = el("button", { type: "submit", id: "chat-send" }, t("send"));
+  const canned = el("select", { id: "canned", "aria-label": t("canned") }, el("option", { value: "" }, t("canned_pick")));
+  ctx.api("/api/console/canned").then((list) => {
+    for (const c of list) canned.append(el("option", { value: ctx.lang() === "en" ? c.text_en : c.text_zh },
+      ctx.lang() === "en" ? c.text_en : c.text_zh));
+  }).catch(() => {});
+  canned.addEventListener("change", () => {
+    if (canned.value) chatInput.value = canned.value;
+    canned.value = "";
+    chatInput.focus();
+  });
   const chatForm = el("form", { class: "row", onsubmit: (e) => {
     e.preventDefault();
     if (chatInput.value.trim()) { store.chat(record.sid, chatInput.value); chatInput.value = ""; }
-  } }, chatInput, el("button", { type: "submit", id: "chat-send" }, t("send")));
-  const endReason = el("select", { id: "end-reason" }, ["resolved", "unresolved"].map((r) => el("option", { value: r }, t(`reason_${r}`))));
-  const resolution = el("select", { id: "resolution" }, RESOLUTIONS.map(([v, k]) => el("option", { value: v }, t(k))));
+  } }, chatInput, chatSend);
+  // The outcome starts unchosen: an engineer who only clicks End must not record a fix (the first-
+  // contact-fix figure the desk is judged by would count it).
+  const endReason = el("select", { id: "end-reason", required: true },
+    el("option", { value: "", disabled: true, selected: true }, t("choose")),
+    ["resolved", "unresolved"].map((r) => el("option", { value: r }, t(`reason_${r}`))));
+  const resolution = el("select", { id: "resolution", required: true },
+    el("option", { value: "", disabled: true, selected: true }, t("choose")),
+    RESOLUTIONS.map(([v, k]) => el("option", { value: v }, t(k))));
   const note = el("textarea", { id: "end-note", maxlength: 2000, rows: 2 });
-  const endButton = el("button", { type: "button", class: "danger", id: "end-session", onclick: () =>
-    store.end(record.sid, endReason.value, resolution.value, note.value.trim()) }, t("end_session"));
+  const endHint = el("p", { class: "muted small", id: "end-hint" }, t("end_needs_choice"));
+  const endButton = el("button", { type: "button", class: "danger", id: "end-session", onclick: () => {
+    if (!endReason.value || !resolution.value) return;
+    store.end(record.sid, endReason.value, resolution.value, note.value.trim());
+  } }, t("end_session"));
+  const chosen2 = () => Boolean(endReason.value && resolution.value);
+  endReason.addEventListener("change", () => drawStatus());
+  resolution.addEventListener("change", () => drawStatus());
   const endBox = el("div", { class: "panel end" }, el("h2", {}, t("end_title")),
     el("label", {}, t("end_reason"), endReason), el("label", {}, t("resolution_cat"), resolution),
-    el("label", { class: "wide" }, t("note"), note), endButton);
+    el("label", { class: "wide" }, t("note"), note), endHint, endButton);
+  const history = el("div", { class: "panel history", id: "customer-history" }, el("h2", {}, t("customer_history")));
+  const earlier = tkHistory(record.ticket);
+  history.append(earlier.length
+    ? el("ul", {}, earlier.map((h) => el("li", {}, el("a", { href: `#/ticket/${h.id}` }, time(h.created_at)), " · ",
+      h.device || "", " · ", h.words, h.outcome ? ` · ${t(`reason_${h.outcome}`)}` : "")))
+    : el("p", { class: "muted" }, t("no_customer_history")));
 
   const tk = record.ticket;
   const root = el("section", { class: "view session", dataset: { session: record.sid } },
@@ -149,8 +200,8 @@ export function sessionView(ctx, sid) {
           el("div", { class: "row" }, drop, pushButton)),
         actions),
       el("div", { class: "col" },
-        el("div", { class: "panel chat" }, el("h2", {}, t("chat")), chatLog, chatForm),
-        endBox)));
+        el("div", { class: "panel chat" }, el("h2", {}, t("chat")), chatLog, canned, chatForm),
+        endBox, history)));
 
   function drawStatus() {
     const end = record.end;
@@ -169,7 +220,12 @@ export function sessionView(ctx, sid) {
       ? el("p", { class: "muted", id: "resumed" }, t("sess_resumed")) : null;
     status.replaceChildren(banner, resumed || "");
     const active = record.state === "active" && !record.away;
-    for (const c of [...controls, chatInput, endButton]) c.disabled = !active;
+    // Everything that could act on the session is off once it cannot (ended, or the link away).
+    for (const c of [...controls, chatInput, chatSend, canned]) c.disabled = !active;
+    for (const c of [endReason, resolution, note]) c.disabled = record.state === "ended";
+    endButton.disabled = !active || !chosen2();
+    endHint.hidden = chosen2() || !active;
+    drop.classList.toggle("disabled", !active);
     endBox.hidden = record.state === "ended";
   }
   function drawActions() {
@@ -185,11 +241,18 @@ export function sessionView(ctx, sid) {
     if (what === "actions") drawActions();
     if (what === "chat") drawChat();
   });
+  function onKey(e) {
+    if (!e.altKey || e.ctrlKey || e.metaKey) return;
+    const k = e.key.toLowerCase();
+    const target = k === "c" ? command : k === "t" ? chatInput : k === "e" ? endReason : null;
+    if (target && !target.disabled) { e.preventDefault(); target.focus(); }
+  }
+  document.addEventListener("keydown", onKey);
   const tick = setInterval(() => {
     for (const c of actions.querySelectorAll(".countdown")) {
-      c.textContent = t("seconds_left", { s: Math.max(0, Math.ceil((Number(c.dataset.deadline) - Date.now()) / 1000)) });
+      c.textContent = t("consent_left", { s: Math.max(0, Math.ceil((Number(c.dataset.deadline) - Date.now()) / 1000)) });
     }
   }, 1000);
   drawStatus(); drawActions(); drawChat();
-  return { root, destroy() { off(); clearInterval(tick); } };
+  return { root, destroy() { off(); clearInterval(tick); document.removeEventListener("keydown", onKey); } };
 }

@@ -7,13 +7,15 @@ import { cause, t, time, waited } from "../i18n.js";
 import { auditButtons, verifyPicker } from "./audit.js";
 import { barChart } from "./charts.js";
 import { verdictBadge } from "./report.js";
+import { alertsPanel, weeklyPanel } from "./weekly.js";
 
 const KPIS = ["answer_rate", "response_s", "first_contact_fix", "session_min", "satisfaction"];
 
 function format(key, v) {
   if (v === null || v === undefined) return t("no_data");
   if (key === "response_s") return t("seconds", { n: v.toFixed(1) });
-  if (key === "session_min") return t("minutes", { n: v.toFixed(1) });
+  // Under a minute in seconds: a 5-second session is not "0.0 min".
+  if (key === "session_min") return v < 1 ? t("seconds", { n: Math.round(v * 60) }) : t("minutes", { n: v.toFixed(1) });
   return `${(v * 100).toFixed(1)} %`;
 }
 
@@ -36,7 +38,26 @@ function metBadge(met) {
   return el("span", { class: `badge ${met ? "ok" : "bad"}` }, met ? t("met") : t("not_met"));
 }
 
-function kpiCard(key, data) {
+// The tickets a figure counts, listed under its card on demand (so a figure can be checked by hand).
+function behindLink(ctx, key, period) {
+  const box = el("div", { class: "behind", dataset: { period } });
+  const link = el("button", { type: "button", class: "link small behind-link", dataset: { kpi: key, period },
+    onclick: async () => {
+      if (box.childElementCount) { box.replaceChildren(); return; }
+      const offset = -new Date().getTimezoneOffset();
+      try {
+        const rows = await ctx.api(`/api/console/kpis/${key}/tickets?period=${period}&utc_offset_min=${offset}`);
+        box.replaceChildren(rows.length ? el("ul", { class: "behind-list" }, rows.map((r) => el("li", {},
+          el("a", { href: `#/ticket/${r.id}` }, time(r.created_at)), ` · ${r.customer} · ${r.device}`,
+          r.outcome ? ` · ${t(`reason_${r.outcome}`)}` : ""))) : el("p", { class: "muted" }, t("behind_none")));
+      } catch (err) {
+        box.replaceChildren(el("p", { class: "error" }, t("error", { msg: err.message })));
+      }
+    } }, t("behind_figure"));
+  return [link, box];
+}
+
+function kpiCard(ctx, key, data) {
   const target = data.targets.find((x) => x.key === key);
   // Label each bar with its local day of the month (the day began at `start`, a local midnight).
   const days = data.days.map((d) => ({
@@ -47,10 +68,10 @@ function kpiCard(key, data) {
     el("div", { class: "kpi-values" },
       el("div", {}, el("div", { class: "muted small" }, t("today")),
         el("div", { class: "big", dataset: { period: "today" } }, format(key, data.today[key])), metBadge(target.met_today),
-        el("div", { class: "muted small" }, detail(key, data.today))),
+        el("div", { class: "muted small" }, detail(key, data.today)), ...behindLink(ctx, key, "today")),
       el("div", {}, el("div", { class: "muted small" }, t("week")),
         el("div", { class: "big", dataset: { period: "week" } }, format(key, data.week[key])), metBadge(target.met_week),
-        el("div", { class: "muted small" }, detail(key, data.week)))),
+        el("div", { class: "muted small" }, detail(key, data.week)), ...behindLink(ctx, key, "week"))),
     el("div", { class: "muted small" }, targetText(key, target)),
     barChart(days, target, { scale, format: (v) => format(key, v), title: `${t(`k_${key}`)} · ${t("week")}` }));
 }
@@ -92,14 +113,44 @@ function overviewTable(ctx, items, recent) {
       recent ? null : el("td", { class: "kill-cell" }, ...killButton(ctx, it)))))));
 }
 
+// Supervisors keep the engineers' canned chat replies, in both languages.
+function cannedEditor(ctx) {
+  const list = el("ul", { id: "canned-list", class: "canned-list" });
+  const zh = el("input", { type: "text", id: "canned-new-zh", maxlength: 1000, placeholder: t("canned_zh") });
+  const en = el("input", { type: "text", id: "canned-new-en", maxlength: 1000, placeholder: t("canned_en") });
+  async function load() {
+    const rows = await ctx.api("/api/console/canned");
+    list.replaceChildren(...rows.map((c) => el("li", { dataset: { canned: c.id } },
+      el("span", {}, c.text_zh), " / ", el("span", {}, c.text_en), " ",
+      el("button", { type: "button", class: "link small canned-delete", onclick: async () => {
+        await ctx.api(`/api/console/canned/${encodeURIComponent(c.id)}`, { method: "DELETE" });
+        load();
+      } }, t("canned_delete")))));
+  }
+  const add = el("form", { class: "row", id: "canned-add", onsubmit: async (e) => {
+    e.preventDefault();
+    if (!zh.value.trim() || !en.value.trim()) return;
+    await ctx.api("/api/console/canned", { method: "POST", json: { text_zh: zh.value.trim(), text_en: en.value.trim() } });
+    zh.value = ""; en.value = "";
+    load();
+  } }, zh, en, el("button", { type: "submit" }, t("canned_add")));
+  load().catch(() => {});
+  return el("div", { class: "canned-editor" }, list, add);
+}
+
 export function supervisorView(ctx) {
   const kpis = el("div", { class: "kpis", id: "kpis" });
   const openBox = el("div", { id: "open-items" });
   const recentBox = el("div", { id: "recent" });
   const connected = el("p", { class: "muted", id: "connected" });
+  const alerts = alertsPanel(ctx);
   const root = el("section", { class: "view supervisor" },
     el("h1", {}, t("sup_title")),
+    alerts.banner,
     el("h2", {}, t("kpis")), kpis,
+    el("h2", {}, t("alerts_title")), alerts.panel,
+    el("h2", {}, t("report_title")), weeklyPanel(ctx),
+    el("h2", {}, t("canned_edit")), cannedEditor(ctx),
     el("h2", {}, t("open_items")), connected, openBox,
     el("h2", {}, t("recent")), recentBox,
     el("h2", {}, t("audit")), verifyPicker());
@@ -108,8 +159,8 @@ export function supervisorView(ctx) {
   async function load() {
     const offset = -new Date().getTimezoneOffset();
     const [data, overview] = await Promise.all([
-      ctx.api(`/api/console/kpis?utc_offset_min=${offset}`), ctx.api("/api/console/overview")]);
-    kpis.replaceChildren(...KPIS.map((k) => kpiCard(k, data)));
+      ctx.api(`/api/console/kpis?utc_offset_min=${offset}`), ctx.api("/api/console/overview"), alerts.load()]);
+    kpis.replaceChildren(...KPIS.map((k) => kpiCard(ctx, k, data)));
     connected.textContent = t("connected", overview.connected);
     openBox.replaceChildren(overview.open.length ? overviewTable(ctx, overview.open, false) : el("p", { class: "muted" }, t("none_open")));
     recentBox.replaceChildren(overviewTable(ctx, overview.recent, true));

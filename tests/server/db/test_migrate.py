@@ -83,7 +83,7 @@ async def test_0003_nodes_upgrades_a_database_of_the_previous_revision(engine: A
 
 async def test_0004_command_outputs_matches_the_tables(engine: AsyncEngine) -> None:
     await upgrade(engine, "0003_nodes")
-    await upgrade(engine)
-    assert "0004_command_outputs" in await current_revisions(engine)
+    await upgrade(engine, "0004_command_outputs")
+    assert await current_revisions(engine) == {"0004_command_outputs"}
     async with engine.connect() as conn:
         assert await conn.run_sync(lambda c: node_schema_diff(c, ("command_outputs",))) == []

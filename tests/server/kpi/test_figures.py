@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from server.kpi.figures import TARGETS, TicketFacts, compute, daily, day_starts
 
 T0 = dt.datetime(2026, 11, 20, 2, 0, tzinfo=dt.UTC)
@@ -102,3 +104,31 @@ def test_days_follow_the_callers_local_midnight() -> None:
     after = facts(2, device="x", created=dt.datetime(2026, 11, 21, 16, 1, tzinfo=dt.UTC))
     per_day = daily([before, after], starts, now)
     assert [f.requests for _, f in per_day] == [0, 0, 0, 0, 0, 1, 1]
+
+
+def test_each_figure_names_the_tickets_behind_it() -> None:
+    from server.kpi.figures import FIGURE_KEYS, behind
+
+    start = dt.datetime(2026, 11, 20, 8, tzinfo=dt.UTC)
+    answered = TicketFacts("a", "d1", start, start + dt.timedelta(seconds=5), start + dt.timedelta(seconds=9),
+                           start + dt.timedelta(minutes=5), "resolved", 5)  # fmt: skip
+    abandoned = TicketFacts(
+        "b", "d2", start, None, None, start + dt.timedelta(minutes=1), "ended_by_user", None
+    )
+    waiting = TicketFacts("c", "d3", start, None, None, None, None, None)
+    accepted_only = TicketFacts("d", "d4", start, start + dt.timedelta(seconds=3), None, None, None, None)
+    tickets = [answered, abandoned, waiting, accepted_only]
+    assert behind("answer_rate", tickets) == ["a", "b", "d"]
+    assert behind("response_s", tickets) == ["a", "d"]
+    assert behind("first_contact_fix", tickets) == ["a"]
+    assert behind("session_min", tickets) == ["a"]
+    assert behind("satisfaction", tickets) == ["a"]
+    assert set(FIGURE_KEYS) == {
+        "answer_rate",
+        "response_s",
+        "first_contact_fix",
+        "session_min",
+        "satisfaction",
+    }
+    with pytest.raises(ValueError):
+        behind("mood", tickets)

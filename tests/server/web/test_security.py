@@ -61,6 +61,27 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/api/console/overview"): "supervisor",
     ("GET", "/api/console/kpis"): "supervisor",
     ("POST", "/api/console/audit/verify"): "supervisor",
+    ("GET", "/api/auth/session"): "public",  # who is logged in, or nobody
+    ("GET", "/favicon.ico"): "public",
+    # The supervisor's weekly report and alerts (server/web/report_routes.py).
+    ("GET", "/api/console/report/week"): "supervisor",
+    ("GET", "/api/console/alerts"): "supervisor",
+    ("PUT", "/api/console/alerts/{kind}"): "supervisor",
+    # A day's work (server/web/desk_routes.py).
+    ("GET", "/api/console/canned"): "engineer",
+    ("POST", "/api/console/canned"): "supervisor",
+    ("PUT", "/api/console/canned/{reply_id}"): "supervisor",
+    ("DELETE", "/api/console/canned/{reply_id}"): "supervisor",
+    ("GET", "/api/console/search"): "engineer",
+    ("GET", "/api/console/kpis/{figure}/tickets"): "supervisor",
+    # The operator's BSS (server/web/bss_routes.py): no login; each request signed (Standard Webhooks).
+    ("POST", "/api/bss/v1/orders"): "signed",
+    ("POST", "/api/bss/v1/customers/{ref}/suspend"): "signed",
+    ("POST", "/api/bss/v1/customers/{ref}/resume"): "signed",
+    ("POST", "/api/bss/v1/customers/{ref}/cancel"): "signed",
+    ("POST", "/api/bss/v1/customers/{ref}/plan"): "signed",
+    ("POST", "/api/bss/v1/customers/{ref}"): "signed",
+    ("GET", "/api/bss/v1/customers/{ref}/sessions"): "signed",
 }
 # WebSockets: the engineer's needs a login (tested below); the agent's authenticates devices in-band.
 EXPECTED_SOCKETS = {"/ws/engineer", "/ws/agent"}
@@ -129,6 +150,11 @@ async def test_route_refuses_anonymous_and_lower_roles(
         reply = await call(anonymous, method, path)
     if need == "public":
         assert reply.status_code not in (401, 403), reply.text
+        return
+    if need == "signed":  # no session helps: only a valid signature does
+        assert reply.status_code == 401 and reply.json()["code"] == "signature.missing", reply.text
+        async with session_of(rme_server, "admin") as admin:
+            assert (await call(admin, method, path)).status_code == 401
         return
     assert reply.status_code == 401, reply.text
     for role, rank in RANK.items():

@@ -1,0 +1,111 @@
+"""Delivering the outbox: each node claims due events and POSTs them as Standard Webhooks.
+
+At-least-once: an event is marked delivered only after a 2xx; a crash between the POST and the mark
+means one more delivery of the same `webhook-id`, which the receiver drops (the Standard Webhooks
+contract). Sends run concurrently (`CONCURRENCY`) on one keep-alive HTTP client; a claim takes a batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from server.billing.outbox import Claimed, claim, delivered, failed
+from server.billing.signatures import sign_headers
+
+log = logging.getLogger("rme.billing.delivery")
+
+__all__ = ["Deliverer"]
+
+CONCURRENCY = 32
+TIMEOUT_S = 10.0
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Deliverer:
+    def __init__(self, engine: AsyncEngine, period: float = 1.0, retry_base: float = 2.0) -> None:
+        self._engine = engine
+        self._period = period
+        self._retry_base = retry_base
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._client: httpx.AsyncClient | None = None
+        self.sent = 0
+        self.dead = 0
+
+    def wake(self) -> None:
+        """Something was enqueued: look now rather than at the next period."""
+        self._wake.set()
+
+    async def _send(self, client: httpx.AsyncClient, event: Claimed) -> str | None:
+        """POST one event; None on a 2xx, else the reason."""
+        body = {"type": event.event_type, "timestamp": event.created_at.isoformat(), "data": event.payload}
+        payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+        headers = sign_headers(event.secret, event.id, _now(), payload)
+        try:
+            reply = await client.post(event.url, content=payload.encode(), headers=headers)
+        except httpx.HTTPError as exc:
+            return f"{type(exc).__name__}: {exc}"[:500]
+        if 200 <= reply.status_code < 300:
+            return None
+        return f"HTTP {reply.status_code}"
+
+    async def run_once(self) -> int:
+        """Claim and deliver one batch; returns how many were claimed."""
+        batch = await claim(self._engine, _now())
+        if not batch:
+            return 0
+        client = self._client or httpx.AsyncClient(
+            timeout=TIMEOUT_S, limits=httpx.Limits(max_connections=CONCURRENCY)
+        )
+        self._client = client
+        gate = asyncio.Semaphore(CONCURRENCY)
+
+        async def one(event: Claimed) -> tuple[Claimed, str | None]:
+            async with gate:
+                return event, await self._send(client, event)
+
+        results = await asyncio.gather(*(one(e) for e in batch))
+        ok = [e.id for e, error in results if error is None]
+        await delivered(self._engine, ok, _now())
+        self.sent += len(ok)
+        for event, error in results:
+            if error is not None and await failed(self._engine, event, error, _now(), self._retry_base):
+                self.dead += 1
+                log.error("billing event parked as dead", extra={"event": event.id, "error": error})
+        return len(batch)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                claimed = await self.run_once()
+            except Exception:  # a database blip: try again next period
+                log.warning("billing delivery round failed", exc_info=True)
+                claimed = 0
+            if claimed:
+                continue  # more may be due
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._period)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="billing-delivery")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None

@@ -1,0 +1,304 @@
+"""Provisioning from the operator's BSS: order, suspend, resume, cancel, change plan, customer update.
+
+Each request is applied in ONE database transaction together with (a) its idempotency record — the
+`webhook-id` and the answer given, so a repeat gets the first answer and changes nothing — and (b) a
+`subscription.changed` billing event in the outbox. Customers are named by the BSS's own reference
+(`external_ref`). Every change carries the BSS's `occurred_at`: a change older than the newest one
+applied (`subscriptions.state_at`) is acknowledged and ignored, so out-of-order delivery cannot undo a
+newer state (a late "suspend" after a "resume" stays ignored).
+
+Status rules: an order makes the subscription active (a new order after a cancel re-activates);
+suspend needs active, resume needs suspended, cancel is final for that subscription. A request the
+rules refuse answers 409 with a code; nothing changes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from server.billing.outbox import enqueue
+from server.db.tables import bss_requests, customers, new_id, plans, subscriptions
+
+__all__ = [
+    "Answer",
+    "ChangePlan",
+    "CustomerUpdate",
+    "Order",
+    "StatusChange",
+    "apply_request",
+    "stored_answer",
+]
+
+Ref = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
+Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9._-]+$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class Order(_Strict):
+    customer_ref: Ref
+    customer_name: Annotated[str, Field(min_length=1, max_length=128)]
+    plan: Code
+    kind: Literal["bundled", "standalone"]
+    starts_on: dt.date
+    occurred_at: dt.datetime
+
+
+class StatusChange(_Strict):
+    occurred_at: dt.datetime
+    reason: Annotated[str, Field(max_length=256)] = ""
+
+
+class ChangePlan(_Strict):
+    plan: Code
+    occurred_at: dt.datetime
+
+
+class CustomerUpdate(_Strict):
+    customer_name: Annotated[str, Field(min_length=1, max_length=128)]
+    occurred_at: dt.datetime
+
+
+Action = Literal["order", "suspend", "resume", "cancel", "change_plan", "update"]
+
+
+@dataclass(frozen=True)
+class Answer:
+    status_code: int
+    body: dict[str, Any]
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _problem(status: int, code: str, message: str) -> Answer:
+    return Answer(status, {"code": code, "message": message})
+
+
+async def stored_answer(engine: AsyncEngine, webhook_id: str) -> Answer | None:
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                sa.select(bss_requests.c.status_code, bss_requests.c.answer).where(
+                    bss_requests.c.webhook_id == webhook_id
+                )
+            )
+        ).first()
+    return Answer(row.status_code, row.answer) if row else None
+
+
+async def _customer_id(conn: AsyncConnection, ref: str) -> str | None:
+    found = await conn.scalar(sa.select(customers.c.id).where(customers.c.external_ref == ref))
+    return str(found) if found else None
+
+
+async def _subscription(conn: AsyncConnection, customer_id: str) -> Any:
+    return (
+        await conn.execute(sa.select(subscriptions).where(subscriptions.c.customer_id == customer_id))
+    ).first()
+
+
+async def _event(
+    conn: AsyncConnection, customer_id: str, ref: str, action: str, *, status: str, plan: str, kind: str,
+    occurred_at: dt.datetime, now: dt.datetime, key: str,
+) -> None:  # fmt: skip
+    await enqueue(
+        conn,
+        "subscription.changed",
+        {
+            "customer_id": customer_id,
+            "customer_ref": ref,
+            "change": action,
+            "status": status,
+            "plan": plan,
+            "kind": kind,
+            "occurred_at": occurred_at.isoformat(),
+        },
+        now,
+        key,
+    )
+
+
+async def _set_status(conn: AsyncConnection, customer_id: str, status: str) -> None:
+    # The relay refuses help requests by `customers.subscription`; it follows the BSS's status.
+    await conn.execute(sa.update(customers).where(customers.c.id == customer_id).values(subscription=status))
+
+
+async def _apply(  # noqa: PLR0917  (one request's parts, in the order the handlers pass them)
+    conn: AsyncConnection, action: Action, ref: str | None, body: _Strict, now: dt.datetime, webhook_id: str
+) -> Answer:
+    if action == "order":
+        assert isinstance(body, Order)
+        if await conn.scalar(sa.select(plans.c.code).where(plans.c.code == body.plan)) is None:
+            return _problem(422, "plan.unknown", f"no plan {body.plan!r} in the catalogue")
+        occurred = _aware(body.occurred_at)
+        customer_id = await _customer_id(conn, body.customer_ref)
+        if customer_id is None:
+            customer_id = new_id("c")
+            await conn.execute(
+                sa.insert(customers).values(
+                    id=customer_id, name=body.customer_name, external_ref=body.customer_ref,
+                    subscription="active", created_at=now,
+                )
+            )  # fmt: skip
+        current = await _subscription(conn, customer_id)
+        if current is not None and occurred <= _aware(current.state_at):
+            return Answer(200, {"applied": False, "reason": "stale", "customer_id": customer_id})
+        if current is not None and current.status != "cancelled":
+            return _problem(
+                409, "subscription.exists", "the customer already has a subscription: change its plan"
+            )
+        values = {
+            "plan_code": body.plan, "kind": body.kind, "status": "active", "starts_on": body.starts_on,
+            "state_at": occurred, "updated_at": now,
+        }  # fmt: skip
+        if current is None:
+            await conn.execute(sa.insert(subscriptions).values(customer_id=customer_id, **values))
+        else:
+            await conn.execute(
+                sa.update(subscriptions).where(subscriptions.c.customer_id == customer_id).values(**values)
+            )
+        await conn.execute(
+            sa.update(customers).where(customers.c.id == customer_id).values(name=body.customer_name)
+        )
+        await _set_status(conn, customer_id, "active")
+        await _event(
+            conn, customer_id, body.customer_ref, "order", status="active", plan=body.plan, kind=body.kind,
+            occurred_at=occurred, now=now, key=f"bss:{webhook_id}",
+        )  # fmt: skip
+        return Answer(
+            201, {"applied": True, "customer_id": customer_id, "status": "active", "plan": body.plan}
+        )
+
+    assert ref is not None
+    customer_id = await _customer_id(conn, ref)
+    if customer_id is None:
+        return _problem(404, "customer.unknown", f"no customer with reference {ref!r}")
+    if action == "update":
+        assert isinstance(body, CustomerUpdate)
+        await conn.execute(
+            sa.update(customers).where(customers.c.id == customer_id).values(name=body.customer_name)
+        )
+        return Answer(200, {"applied": True, "customer_id": customer_id})
+    current = await _subscription(conn, customer_id)
+    if current is None:
+        return _problem(409, "subscription.none", "the customer has no subscription: order one first")
+    occurred = _aware(body.occurred_at)  # type: ignore[attr-defined]
+    if occurred <= _aware(current.state_at):
+        return Answer(
+            200, {"applied": False, "reason": "stale", "customer_id": customer_id, "status": current.status}
+        )
+    plan, status = current.plan_code, current.status
+    if action == "change_plan":
+        assert isinstance(body, ChangePlan)
+        if await conn.scalar(sa.select(plans.c.code).where(plans.c.code == body.plan)) is None:
+            return _problem(422, "plan.unknown", f"no plan {body.plan!r} in the catalogue")
+        if status == "cancelled":
+            return _problem(409, "subscription.cancelled", "a cancelled subscription cannot change plan")
+        plan = body.plan
+    elif action == "suspend":
+        if status != "active":
+            return _problem(
+                409,
+                f"subscription.{status}",
+                f"only an active subscription can be suspended (it is {status})",
+            )
+        status = "suspended"
+    elif action == "resume":
+        if status != "suspended":
+            return _problem(
+                409,
+                f"subscription.{status}",
+                f"only a suspended subscription can be resumed (it is {status})",
+            )
+        status = "active"
+    elif action == "cancel":
+        if status == "cancelled":
+            return _problem(409, "subscription.cancelled", "the subscription is already cancelled")
+        status = "cancelled"
+    await conn.execute(
+        sa.update(subscriptions)
+        .where(subscriptions.c.customer_id == customer_id)
+        .values(plan_code=plan, status=status, state_at=occurred, updated_at=now)
+    )
+    await _set_status(conn, customer_id, status)
+    await _event(
+        conn,
+        customer_id,
+        ref,
+        action,
+        status=status,
+        plan=plan,
+        kind=current.kind,
+        occurred_at=occurred,
+        now=now,
+        key=f"bss:{webhook_id}",
+    )
+    return Answer(200, {"applied": True, "customer_id": customer_id, "status": status, "plan": plan})
+
+
+async def apply_request(
+    engine: AsyncEngine,
+    *,
+    webhook_id: str,
+    integration_id: str,
+    action: Action,
+    ref: str | None,
+    body: _Strict,
+    now: dt.datetime,
+) -> Answer:
+    """Apply once per `webhook-id`: the change, its answer and its billing event in one transaction.
+    A repeat (even one racing the first) gets the first answer."""
+    previous = await stored_answer(engine, webhook_id)
+    if previous is not None:
+        return previous
+    try:
+        async with engine.begin() as conn:
+            answer = await _apply(conn, action, ref, body, now, webhook_id)
+            if answer.status_code >= 400:
+                # Refused: remember the answer but not in this (rolled back) transaction.
+                raise _Refused(answer)
+            await conn.execute(
+                sa.insert(bss_requests).values(
+                    webhook_id=webhook_id, integration_id=integration_id, received_at=now,
+                    status_code=answer.status_code, answer=answer.body,
+                )
+            )  # fmt: skip
+        return answer
+    except _Refused as refused:
+        answer = refused.answer
+    except IntegrityError:
+        # The same webhook-id committed meanwhile (a concurrent repeat): its answer stands.
+        repeat = await stored_answer(engine, webhook_id)
+        if repeat is not None:
+            return repeat
+        raise
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.insert(bss_requests).values(
+                    webhook_id=webhook_id, integration_id=integration_id, received_at=now,
+                    status_code=answer.status_code, answer=answer.body,
+                )
+            )  # fmt: skip
+    except IntegrityError:
+        repeat = await stored_answer(engine, webhook_id)
+        if repeat is not None:
+            return repeat
+    return answer
+
+
+class _Refused(Exception):
+    def __init__(self, answer: Answer) -> None:
+        super().__init__(answer.body.get("code"))
+        self.answer = answer
