@@ -152,6 +152,58 @@ CATALOGUE: tuple[RepairSpec, ...] = (
         needs_admin=True,
         platforms=frozenset({"windows"}),
     ),
+    RepairSpec(
+        id="pppoe.redial",
+        title=Text("重新拨号", "Redial the broadband connection"),
+        description=Text(
+            "挂断宽带拨号连接 {interface}，再重新拨号。",
+            "Hang up the broadband dial-up {interface} and dial again.",
+        ),
+        risk="low",
+        risk_note=Text("网络会中断几秒钟。", "The connection drops for a few seconds."),
+        undo=Text("无需撤销。", "Nothing to undo."),
+        reversible=False,
+        needs_interface=False,
+        needs_admin=True,
+        platforms=frozenset({"linux", "windows"}),
+    ),
+    RepairSpec(
+        id="pppoe.reset_config",
+        title=Text("重置拨号设置", "Reset the dialer's settings"),
+        description=Text(
+            "把宽带拨号 {interface} 的设置恢复为默认值（自动获取地址和 DNS），保留账号和密码，然后重新拨号。",
+            "Put the dial-up {interface}'s settings back to the defaults (address and DNS from the "
+            "provider), keeping the account and password, then dial again.",
+        ),
+        risk="medium",
+        risk_note=Text(
+            "手动添加的拨号选项会被清除。",
+            "Options someone added to the dialer by hand are removed.",
+        ),
+        undo=Text(
+            "可以撤销：恢复原来的拨号设置文件。", "Can be undone: the previous dialer settings are restored."
+        ),
+        reversible=True,
+        needs_interface=False,
+        needs_admin=True,
+        platforms=frozenset({"linux"}),
+    ),
+    RepairSpec(
+        id="mtu.set",
+        title=Text("调整 MTU", "Set the MTU"),
+        description=Text(
+            "把网卡 {interface} 的 MTU 改为能通过的最大包长，让网页和加密连接不再卡住。",
+            "Set adapter {interface}'s MTU to the largest packet size that gets through, so pages and "
+            "secure connections stop stalling.",
+        ),
+        risk="low",
+        risk_note=Text("传输大文件可能稍慢。", "Large transfers may be slightly slower."),
+        undo=Text("可以撤销：恢复原来的 MTU。", "Can be undone: the previous MTU is restored."),
+        reversible=True,
+        needs_interface=True,
+        needs_admin=True,
+        platforms=frozenset({"linux", "windows"}),
+    ),
 )
 
 BY_ID: dict[str, RepairSpec] = {spec.id: spec for spec in CATALOGUE}

@@ -28,6 +28,14 @@ ROOT_CAUSE_CODES: tuple[str, ...] = (
     "nic.disabled",
     "nic.driver",
     "link.down",
+    "wifi.not_associated",
+    "wifi.auth_failed",
+    "wifi.weak_signal",
+    "pppoe.no_answer",
+    "pppoe.auth_failed",
+    "pppoe.no_address",
+    "pppoe.unstable",
+    "dhcp.no_answer",
     "ip.none",
     "ip.apipa",
     "ip.conflict",
@@ -38,9 +46,21 @@ ROOT_CAUSE_CODES: tuple[str, ...] = (
     "dns.hijack",
     "internet.unreachable",
     "internet.captive_portal",
+    "mtu.blackhole",
+    "ipv6.broken",
+    "proxy.unreachable",
+    "internet.upstream_unknown",
 )
 # Warning families that may appear in findings but never as the root cause.
-WARNING_PREFIXES: tuple[str, ...] = ("dns.slow", "gateway.slow", "mtu.", "proxy.", "pppoe.", "wifi.")
+WARNING_PREFIXES: tuple[str, ...] = (
+    "dns.slow",
+    "gateway.slow",
+    "router.double_nat",
+    "mtu.",
+    "proxy.",
+    "pppoe.",
+    "wifi.",
+)
 
 CODE_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$"
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=CODE_PATTERN)]

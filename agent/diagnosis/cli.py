@@ -82,6 +82,23 @@ def _consent_prompt(
     print(PROMPT.render(lang), end="", file=out, flush=True)
 
 
+def repair_context(
+    base: RepairContext, report: DiagnosisReport, settings: DiagnosisSettings
+) -> RepairContext:
+    """What a repair needs from the report: the adapter, the MTU that gets through, the dialer."""
+    update: dict[str, object] = {"interface": report.interface or settings.interface}
+    for finding in report.findings:
+        evidence = finding.evidence
+        if finding.code == "mtu.blackhole" and isinstance(evidence.get("suggested_mtu"), int):
+            update["mtu"] = evidence["suggested_mtu"]
+        if finding.check == "pppoe.session" and isinstance(evidence.get("dialer"), str):
+            update["dialer"] = evidence["dialer"]
+            update["dialer_source"] = evidence.get("source")
+            if isinstance(evidence.get("device"), str):
+                update["interface"] = evidence["device"]
+    return base.model_copy(update=update)
+
+
 async def _fix(
     report: DiagnosisReport, settings: DiagnosisSettings, args: argparse.Namespace, lang: Lang, out: TextIO
 ) -> DiagnosisReport:
@@ -109,7 +126,7 @@ async def _fix(
         report,
         diagnose=lambda: diagnose_once(settings, lang),
         consent=consent,
-        context=lambda r: base.model_copy(update={"interface": r.interface or settings.interface}),
+        context=lambda r: repair_context(base, r, settings),
         on_step=on_step,
     )
     if not result.steps:

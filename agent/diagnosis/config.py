@@ -24,6 +24,8 @@ DEFAULT_CHECK_EXPECT = "Microsoft Connect Test"
 DEFAULT_REFERENCE_DNS = ("223.5.5.5", "119.29.29.29")
 # Names whose addresses do not depend on where you ask (no CDN), so any disagreement means forgery.
 DEFAULT_KNOWN_NAMES = ("dns.alidns.com",)
+# The same two resolvers over IPv6 (TCP port 53): is IPv6 reachable at all?
+DEFAULT_REFERENCE_IPV6 = ("2400:3200::1", "2402:4e00::")
 
 
 class ConfigError(ValueError):
@@ -53,20 +55,39 @@ class DiagnosisSettings(BaseModel):
     # Empty means "port 53 over TCP on each reference resolver": the internet by IP, no DNS involved.
     probe_tcp: tuple[str, ...] = ()
     known_names: tuple[str, ...] = DEFAULT_KNOWN_NAMES
+    reference_ipv6: tuple[str, ...] = DEFAULT_REFERENCE_IPV6
+    # Where echoes of several sizes go to find an MTU black hole (and the router after ours);
+    # empty means the first reference resolver.
+    mtu_target: str = ""
+    path_probes: bool = True
     nx_suffix: str = "com"
     dns_timeout_s: float = Field(default=1.0, gt=0, le=10)
     tcp_timeout_s: float = Field(default=1.0, gt=0, le=10)
     gateway_timeout_s: float = Field(default=1.0, gt=0, le=10)
     http_timeout_s: float = Field(default=2.0, gt=0, le=20)
+    # Link-layer probes, sent only when an adapter has no address or a dialer is down.
+    pppoe_timeout_s: float = Field(default=1.5, gt=0, le=10)
+    dhcp_timeout_s: float = Field(default=1.5, gt=0, le=10)
+    mtu_timeout_s: float = Field(default=1.0, gt=0, le=10)
     dns_slow_ms: float = Field(default=400.0, gt=0)
     gateway_slow_ms: float = Field(default=200.0, gt=0)
 
-    @field_validator("reference_dns")
+    @field_validator("reference_dns", "reference_ipv6")
     @classmethod
     def _ips(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for item in value:
             ipaddress.ip_address(item)
         return value
+
+    @field_validator("mtu_target")
+    @classmethod
+    def _ip_or_empty(cls, value: str) -> str:
+        if value:
+            ipaddress.IPv4Address(value)
+        return value
+
+    def path_target(self) -> str | None:
+        return self.mtu_target or (self.reference_dns[0] if self.reference_dns else None)
 
     @field_validator("probe_tcp")
     @classmethod
@@ -88,7 +109,7 @@ class DiagnosisSettings(BaseModel):
         return tuple((server, 53) for server in self.reference_dns)
 
 
-_LIST_FIELDS = frozenset({"reference_dns", "probe_tcp", "known_names"})
+_LIST_FIELDS = frozenset({"reference_dns", "probe_tcp", "known_names", "reference_ipv6"})
 
 
 def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:

@@ -54,6 +54,8 @@ class Interface(_Fact):
     mac: str | None = None
     ipv4: tuple[Address, ...] = ()
     wifi_ssid: str | None = None
+    ipv6: tuple[str, ...] = ()  # global-scope IPv6 addresses only (link-local ones prove nothing)
+    mtu: int | None = None
 
 
 class Route(_Fact):
@@ -73,11 +75,82 @@ class ResolverConfig(_Fact):
     stub: str | None = None
 
 
+DialerEventKind = Literal[
+    "no_answer",  # no access concentrator answered discovery (pppd: no PADO; RAS 651/678/815)
+    "auth_failed",  # account or password refused (pppd: PAP/CHAP failed; RAS 691)
+    "auth_timeout",  # the login server never answered (pppd: no auth reply; RAS 718)
+    "suspended",  # refused, and the server said why: arrears, suspended, expired
+    "no_address",  # LCP up but IPCP gave no address (pppd: IPCP timeout; RAS 720/718)
+    "dropped",  # an established session ended (LCP echo timeout, PADT, modem hangup)
+    "connected",  # a session came up (pppd: "local  IP address")
+    "adapter",  # the adapter under the dialer is off or missing (RAS 769/633)
+    "other",
+]
+
+
+class DialerEvent(_Fact):
+    """One line of a dialer's history: a pppd log line or a Windows RAS error, already classified."""
+
+    kind: DialerEventKind
+    detail: str = ""
+    code: int | None = None  # Windows RAS error number
+    at: str | None = None  # the timestamp as the source wrote it
+    message: str | None = None  # what the access concentrator said (PAP/CHAP failure text)
+
+
+class Dialer(_Fact):
+    """A configured PPPoE dial-up: pppd peers file, NetworkManager connection or a Windows RAS entry."""
+
+    name: str
+    source: str
+    device: str | None = None  # the Ethernet adapter it dials over
+    interface: str | None = None  # the PPP interface while connected
+    connected: bool = False
+    events: tuple[DialerEvent, ...] = ()  # recent history, oldest first
+
+
+class WifiLink(_Fact):
+    """What the Wi-Fi stack says about one wireless adapter (`iw`, NetworkManager, `netsh wlan`)."""
+
+    interface: str
+    associated: bool
+    ssid: str | None = None
+    signal_dbm: int | None = None
+    signal_percent: int | None = None  # Windows gives a percentage, not dBm
+    channel: int | None = None
+    failure: Literal["auth", "other"] | None = None  # why the last association failed, if known
+    failure_detail: str | None = None
+    same_channel_networks: int | None = None  # other networks heard on our channel
+    channel_busy_percent: int | None = None  # `iw survey dump`: busy time / active time
+
+    @property
+    def signal_quality(self) -> int | None:
+        """0–100, Windows' scale; dBm mapped the way Windows does (−100 dBm → 0, −50 dBm → 100)."""
+        if self.signal_percent is not None:
+            return self.signal_percent
+        if self.signal_dbm is None:
+            return None
+        return max(0, min(100, 2 * (self.signal_dbm + 100)))
+
+
+class ProxyConfig(_Fact):
+    """A system or environment proxy that web traffic is sent through."""
+
+    url: str  # http://host:port
+    source: str  # "env http_proxy", "gsettings", "kioslaverc", "WinINET", "WinHTTP"
+    host: str
+    port: int
+
+
 class LocalFacts(_Fact):
     platform: Platform
     interfaces: tuple[Interface, ...] = ()
     default_routes: tuple[Route, ...] = ()
     resolvers: ResolverConfig = ResolverConfig()
+    ipv6_default_route: tuple[str, ...] = ()  # interfaces with an IPv6 default route
+    dialers: tuple[Dialer, ...] = ()
+    wifi: tuple[WifiLink, ...] = ()
+    proxies: tuple[ProxyConfig, ...] = ()
     errors: tuple[str, ...] = ()  # what the probe could not read (kept as evidence, never fatal)
 
 
@@ -147,6 +220,65 @@ class HttpProbe(_Fact):
     error: str | None = None
 
 
+class PppoeDiscovery(_Fact):
+    """PADI broadcast on the dialer's adapter: did an access concentrator answer with a PADO?"""
+
+    interface: str
+    answered: bool
+    concentrator: str | None = None  # AC-Name tag
+    concentrator_mac: str | None = None
+    service: str | None = None
+    latency_ms: float | None = None
+    error: str | None = None  # e.g. the socket could not be opened (no CAP_NET_RAW)
+
+
+class DhcpProbe(_Fact):
+    """A DHCPDISCOVER broadcast on an adapter with no address: did any server offer one?"""
+
+    interface: str
+    answered: bool
+    server: str | None = None
+    offered: str | None = None
+    router: str | None = None
+    dns: tuple[str, ...] = ()
+    latency_ms: float | None = None
+    error: str | None = None
+
+
+class MtuProbe(_Fact):
+    """Echoes with "don't fragment" of several sizes to a host beyond the gateway, all at once."""
+
+    target: str
+    interface_mtu: int | None = None
+    small_ok: bool = False
+    sizes: dict[str, bool] = {}  # IP packet size → answered (keys are strings: JSON objects)
+    frag_needed_mtu: int | None = None  # an ICMP "fragmentation needed" came back with this MTU
+    error: str | None = None
+
+    def answered(self, size: int) -> bool | None:
+        return self.sizes.get(str(size))
+
+    @property
+    def largest_ok(self) -> int | None:
+        ok = [int(k) for k, v in self.sizes.items() if v]
+        return max(ok) if ok else None
+
+    @property
+    def largest_tried(self) -> int | None:
+        return max((int(k) for k in self.sizes), default=None)
+
+
+class ProxyProbe(_Fact):
+    """The check URL fetched through a configured proxy."""
+
+    proxy: str
+    source: str
+    connected: bool
+    status: int | None = None
+    latency_ms: float | None = None
+    error: str | None = None
+
+
 class Facts(_Fact):
     """Everything one diagnosis saw. `interface` is the adapter the rules judge (chosen by the runner)."""
 
@@ -157,6 +289,13 @@ class Facts(_Fact):
     references: tuple[ResolverProbe, ...] = ()
     tcp: tuple[TcpProbe, ...] = ()
     http: HttpProbe | None = None
+    http_reference: HttpProbe | None = None  # the check via the reference's address, when it differs
+    pppoe: PppoeDiscovery | None = None
+    dhcp: DhcpProbe | None = None
+    mtu: MtuProbe | None = None
+    ipv6: tuple[TcpProbe, ...] = ()  # TCP to IPv6 targets, only when IPv6 is configured
+    proxies: tuple[ProxyProbe, ...] = ()
+    second_hop: str | None = None  # the router after ours (a TTL-2 echo's "time exceeded" source)
     active_probes: bool = True  # False when local facts already named a root cause below the gateway
     dns_slow_ms: float = 400.0
     gateway_slow_ms: float = 200.0

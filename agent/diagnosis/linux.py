@@ -18,11 +18,14 @@ from pathlib import Path
 
 import psutil
 
+from agent.diagnosis import linux_services
 from agent.diagnosis.facts import Address, Interface, InterfaceKind, LocalFacts, ResolverConfig, Route
 
 SYS_NET = Path("/sys/class/net")
 PROC_ROUTE = Path("/proc/net/route")
 PROC_ARP = Path("/proc/net/arp")
+PROC_IPV6_ROUTE = Path("/proc/net/ipv6_route")
+RTF_REJECT = 0x0200
 RESOLV_CONF = Path("/etc/resolv.conf")
 RESOLVED_UPSTREAMS = Path("/run/systemd/resolve/resolv.conf")
 RESOLVED_STUBS = frozenset({"127.0.0.53", "127.0.0.54"})
@@ -54,20 +57,40 @@ def _kind(name: str, base: Path) -> InterfaceKind:
     return "ethernet" if hw_type == str(ARPHRD_ETHER) else "other"
 
 
-def _addresses() -> dict[str, tuple[Address, ...]]:
+_NOT_GLOBAL6 = tuple(
+    ipaddress.IPv6Network(n) for n in ("fe80::/10", "fc00::/7", "::1/128", "ff00::/8", "::/128")
+)
+
+
+def is_global6(address: str) -> bool:
+    """An IPv6 address that can reach the internet: not link-local, unique-local, loopback or multicast
+    (documentation prefixes count as global, so the lab can use 2001:db8::/32)."""
+    try:
+        ip = ipaddress.IPv6Address(address.split("%", maxsplit=1)[0])
+    except ValueError:
+        return False
+    return not any(ip in net for net in _NOT_GLOBAL6)
+
+
+def _addresses() -> tuple[dict[str, tuple[Address, ...]], dict[str, tuple[str, ...]]]:
     found: dict[str, tuple[Address, ...]] = {}
+    found6: dict[str, tuple[str, ...]] = {}
     for name, entries in psutil.net_if_addrs().items():
         ipv4 = []
+        ipv6 = []
         for entry in entries:
             if entry.family == socket.AF_INET and entry.netmask:
                 prefix = ipaddress.IPv4Network(f"0.0.0.0/{entry.netmask}").prefixlen
                 ipv4.append(Address(address=entry.address, prefix=prefix))
+            elif entry.family == socket.AF_INET6 and is_global6(entry.address):
+                ipv6.append(entry.address.split("%")[0])
         found[name] = tuple(ipv4)
-    return found
+        found6[name] = tuple(ipv6)
+    return found, found6
 
 
 def read_interfaces(sys_net: Path = SYS_NET) -> tuple[Interface, ...]:
-    addresses = _addresses()
+    addresses, addresses6 = _addresses()
     interfaces = []
     for base in sorted(sys_net.iterdir()):
         name = base.name
@@ -85,6 +108,8 @@ def read_interfaces(sys_net: Path = SYS_NET) -> tuple[Interface, ...]:
                 carrier=carrier,
                 mac=_read(base / "address") or None,
                 ipv4=addresses.get(name, ()),
+                ipv6=addresses6.get(name, ()),
+                mtu=int(_read(base / "mtu") or 0) or None,
             )
         )
     return tuple(interfaces)
@@ -104,6 +129,20 @@ def parse_proc_route(text: str) -> tuple[Route, ...]:
         gateway = None if cols[2] == "00000000" else _hex_ip(cols[2])
         routes.append(Route(gateway=gateway, interface=cols[0], metric=int(cols[6])))
     return tuple(routes)
+
+
+def parse_ipv6_route(text: str) -> tuple[str, ...]:
+    """Interfaces with an IPv6 default route (`::/0`, not a reject route) from `/proc/net/ipv6_route`."""
+    found: list[str] = []
+    for line in text.splitlines():
+        cols = line.split()
+        if len(cols) < 10 or cols[0] != "0" * 32 or cols[1] != "00" or cols[9] == "lo":
+            continue
+        if int(cols[8], 16) & RTF_REJECT:
+            continue
+        if cols[9] not in found:
+            found.append(cols[9])
+    return tuple(found)
 
 
 def parse_resolv_conf(text: str) -> tuple[str, ...]:
@@ -136,6 +175,10 @@ def read_local_facts() -> LocalFacts:
         interfaces=interfaces,
         default_routes=routes,
         resolvers=read_resolvers(),
+        ipv6_default_route=parse_ipv6_route(_read(PROC_IPV6_ROUTE) or ""),
+        dialers=linux_services.read_dialers(interfaces),
+        wifi=linux_services.read_wifi(interfaces),
+        proxies=linux_services.read_proxies(),
         errors=tuple(errors),
     )
 

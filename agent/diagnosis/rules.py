@@ -17,30 +17,47 @@ The root cause is the failing code that comes first in layer order.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from pydantic import JsonValue
 
-from agent.diagnosis import texts
-from agent.diagnosis.facts import DnsAnswer, Facts, HttpProbe, Interface, LocalFacts, ResolverProbe
-from agent.i18n import Text
-from protocol.report import ROOT_CAUSE_CODES, FindingStatus, Verdict
+from agent.diagnosis import pathrules, texts, wifi
+from agent.diagnosis.facts import DnsAnswer, Facts, HttpProbe, ResolverProbe
+from agent.diagnosis.judgement import REPAIR_FOR, Judgement
+from agent.diagnosis.judgement import fail as _fail
+from agent.diagnosis.judgement import ms as _ms
+from agent.diagnosis.judgement import ok as _ok
+from agent.diagnosis.judgement import skipped as _skipped
+from agent.diagnosis.linklayer import (
+    LOCAL_CHECKS,
+    OPTIONAL_LOCAL,
+    adapters,
+    choose_interface,
+    default_gateway,
+    judge_local,
+    judged_interface,
+    needs_active_probes,
+    plan_link_probes,
+    wifi_link,
+)
+from protocol.report import ROOT_CAUSE_CODES, Verdict
 
-# The repair (from `agent.repairs.catalogue`) that addresses each code.
-REPAIR_FOR: Mapping[str, str] = {
-    "nic.disabled": "nic.enable",
-    "nic.driver": "nic.restart",
-    "ip.none": "dhcp.renew",
-    "ip.apipa": "dhcp.renew",
-    "ip.conflict": "dhcp.renew",
-    "route.no_default": "dhcp.renew",
-    "gateway.unreachable": "nic.restart",
-    "dns.none": "dns.set_reference",
-    "dns.unreachable": "dns.set_reference",
-    "dns.hijack": "dns.set_reference",
-    "dns.slow": "dns.set_reference",
-}
+__all__ = [
+    "LOCAL_CHECKS",
+    "OPTIONAL_LOCAL",
+    "REPAIR_FOR",
+    "Diagnosis",
+    "Judgement",
+    "adapters",
+    "choose_interface",
+    "default_gateway",
+    "judge",
+    "judge_local",
+    "judged_interface",
+    "needs_active_probes",
+    "plan_link_probes",
+]
 
 ACTIVE_CHECKS = (
     "gateway.reach",
@@ -51,20 +68,28 @@ ACTIVE_CHECKS = (
     "dns.latency",
     "internet.http",
 )
-LOCAL_CHECKS = ("nic.present", "nic.enabled", "nic.driver", "link.carrier", "ip.address", "route.default")
-
-
-@dataclass(frozen=True)
-class Judgement:
-    """One finding before it is put into words: `text` is rendered with `fields` in the user's language."""
-
-    check: str
-    status: FindingStatus
-    text: Text
-    fields: Mapping[str, str | Text] = field(default_factory=dict)
-    code: str | None = None
-    evidence: dict[str, JsonValue] = field(default_factory=dict)
-    repair: str | None = None
+# Shown only when they apply: the path MTU, IPv6, a proxy, the router after ours, the Wi-Fi radio, and
+# the last resort when a failing check is explained by nothing else.
+OPTIONAL_ACTIVE = (
+    "mtu.path",
+    "ipv6.reach",
+    "proxy.reach",
+    "router.nat",
+    "wifi.signal",
+    "wifi.channel",
+    "internet.upstream",
+)
+# Failures a weak radio makes (lost frames): with a weak signal, the signal is their root cause.
+WEAK_SIGNAL_EXPLAINS = frozenset(
+    {
+        "dhcp.no_answer",
+        "ip.none",
+        "ip.apipa",
+        "gateway.unreachable",
+        "internet.unreachable",
+        "internet.upstream_unknown",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -73,144 +98,6 @@ class Diagnosis:
     root_cause: str | None
     judgements: tuple[Judgement, ...]
     interface: str | None
-
-
-def _fail(
-    check: str, code: str, text: Text, evidence: dict[str, JsonValue] | None = None, **fields: str | Text
-) -> Judgement:
-    return Judgement(check, "fail", text, fields, code, evidence or {}, REPAIR_FOR.get(code))
-
-
-def _ok(
-    check: str, text: Text, evidence: dict[str, JsonValue] | None = None, **fields: str | Text
-) -> Judgement:
-    return Judgement(check, "ok", text, fields, None, evidence or {})
-
-
-def _skipped(check: str, reason: Text) -> Judgement:
-    return Judgement(check, "skipped", texts.SKIPPED, {"reason": reason})
-
-
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.0f} ms"
-
-
-# --- choosing the adapter ---------------------------------------------------------------------------------
-
-
-def adapters(local: LocalFacts) -> list[Interface]:
-    """The interfaces that are network adapters a user could mean (no bridges, tunnels or loopback)."""
-    return [i for i in local.interfaces if i.kind != "virtual"]
-
-
-def choose_interface(local: LocalFacts, wanted: str | None = None) -> Interface | None:
-    """The adapter to judge: the one asked for, else the default route's, else the most alive one."""
-    candidates = adapters(local)
-    if wanted is not None:
-        return next((i for i in local.interfaces if i.name == wanted), None)
-    by_name = {i.name: i for i in candidates}
-    for route in sorted(local.default_routes, key=lambda r: r.metric):
-        if route.interface in by_name:
-            return by_name[route.interface]
-
-    def liveliness(i: Interface) -> tuple[bool, bool, bool, bool]:
-        usable = any(not a.is_apipa for a in i.ipv4)
-        return (i.admin_up, i.carrier is not False, usable, i.kind == "ethernet")
-
-    return max(candidates, key=liveliness, default=None)
-
-
-# --- local layers -----------------------------------------------------------------------------------------
-
-
-def judge_local(local: LocalFacts, wanted: str | None = None) -> list[Judgement]:
-    """Adapter → link → address → default route. Stops at the first failure (later ones are skipped)."""
-    out: list[Judgement] = []
-    iface = choose_interface(local, wanted)
-    if iface is None:
-        names: list[JsonValue] = [i.name for i in local.interfaces]
-        if wanted is not None:
-            out.append(
-                _fail(
-                    "nic.present",
-                    "nic.none",
-                    texts.NIC_NONE_NAMED,
-                    {"wanted": wanted, "seen": names},
-                    name=wanted,
-                )
-            )
-        else:
-            out.append(_fail("nic.present", "nic.none", texts.NIC_NONE, {"seen": names}))
-        return out
-    name = iface.name
-    evidence: dict[str, JsonValue] = {"interface": name, "kind": iface.kind}
-    if iface.description:
-        evidence["description"] = iface.description
-    out.append(_ok("nic.present", texts.NIC_PRESENT, evidence, name=name))
-    if not iface.admin_up:
-        out.append(_fail("nic.enabled", "nic.disabled", texts.NIC_DISABLED, {"admin_up": False}, name=name))
-        return out
-    out.append(_ok("nic.enabled", texts.NIC_ENABLED, {"admin_up": True}, name=name))
-    if not iface.driver_ok:
-        error = iface.driver_error or "?"
-        out.append(
-            _fail("nic.driver", "nic.driver", texts.NIC_DRIVER, {"error": error}, name=name, error=error)
-        )
-        return out
-    out.append(_ok("nic.driver", texts.NIC_DRIVER_OK))
-    if iface.carrier is False:
-        text = texts.WIFI_DOWN if iface.kind == "wifi" else texts.LINK_DOWN
-        out.append(_fail("link.carrier", "link.down", text, {"carrier": False}, name=name))
-        return out
-    if iface.carrier is None:
-        out.append(Judgement("link.carrier", "warn", texts.LINK_UNKNOWN, {"name": name}))
-    else:
-        link_evidence: dict[str, JsonValue] = {"carrier": True}
-        if iface.wifi_ssid:
-            link_evidence["ssid"] = iface.wifi_ssid
-        out.append(_ok("link.carrier", texts.LINK_UP, link_evidence, name=name))
-    out.append(_judge_address(iface))
-    if out[-1].status == "fail" and out[-1].code in ("ip.none", "ip.apipa"):
-        return out
-    out.append(_judge_route(local, iface))
-    return out
-
-
-def _judge_address(iface: Interface) -> Judgement:
-    addresses: list[JsonValue] = [f"{a.address}/{a.prefix}" for a in iface.ipv4]
-    evidence: dict[str, JsonValue] = {"ipv4": addresses}
-    if not iface.ipv4:
-        return _fail("ip.address", "ip.none", texts.IP_NONE, evidence, name=iface.name)
-    usable = [a for a in iface.ipv4 if not a.is_apipa]
-    if not usable:
-        return _fail(
-            "ip.address", "ip.apipa", texts.IP_APIPA, evidence, name=iface.name, address=iface.ipv4[0].address
-        )
-    duplicate = next((a for a in usable if a.duplicate), None)
-    if duplicate is not None:
-        return _fail("ip.address", "ip.conflict", texts.IP_CONFLICT, evidence, address=duplicate.address)
-    return _ok("ip.address", texts.IP_OK, evidence, name=iface.name, address=usable[0].address)
-
-
-def _judge_route(local: LocalFacts, iface: Interface) -> Judgement:
-    routes = [r for r in local.default_routes if r.interface == iface.name]
-    if not routes:
-        others: list[JsonValue] = [r.interface for r in local.default_routes]
-        return _fail("route.default", "route.no_default", texts.ROUTE_NONE, {"other_interfaces": others})
-    route = min(routes, key=lambda r: r.metric)
-    if route.gateway is None:
-        return _ok("route.default", texts.ROUTE_PPP, {"gateway": None}, name=iface.name)
-    return _ok("route.default", texts.ROUTE_OK, {"gateway": route.gateway}, gateway=route.gateway)
-
-
-def needs_active_probes(local: LocalFacts, wanted: str | None = None) -> bool:
-    """False when the local layers already fail below the gateway (no packet could get out)."""
-    return not any(j.status == "fail" and j.code != "ip.conflict" for j in judge_local(local, wanted))
-
-
-def default_gateway(local: LocalFacts, interface: str | None) -> str | None:
-    routes = [r for r in local.default_routes if r.interface == interface and r.gateway]
-    return min(routes, key=lambda r: r.metric).gateway if routes else None
 
 
 # --- active layers ----------------------------------------------------------------------------------------
@@ -409,7 +296,7 @@ def _judge_http(http: HttpProbe) -> Judgement:
     return Judgement("internet.http", "fail", texts.HTTP_FAILED, {"error": http.error or "?"}, None, evidence)
 
 
-def judge_active(facts: Facts) -> list[Judgement]:
+def judge_active(facts: Facts, interface: str | None = None) -> list[Judgement]:
     beyond = _internet_by_ip(facts) or _http_ok(facts.http) or _captive(facts.http)
     out = [_judge_gateway(facts, beyond)]
     servers = list(facts.local.resolvers.servers)
@@ -429,12 +316,23 @@ def judge_active(facts: Facts) -> list[Judgement]:
     else:
         out.append(_judge_dns_answer(facts, servers))
         if any(r.answering for r in facts.resolvers):
-            out += [_judge_integrity(facts), _judge_latency(facts)]
+            integrity = _judge_integrity(facts)
+            if integrity.status != "fail":
+                integrity = pathrules.judge_check_host_lie(facts) or integrity
+            out += [integrity, _judge_latency(facts)]
         else:
             out += [_skipped(c, texts.SKIP_NO_ANSWER) for c in ("dns.integrity", "dns.latency")]
     out.append(
         _judge_http(facts.http) if facts.http is not None else _skipped("internet.http", texts.SKIP_NO_CHECK)
     )
+    ipv4_works = _internet_by_ip(facts) or _http_ok(facts.http)
+    extra = (
+        pathrules.judge_mtu(facts.mtu) if ipv4_works else None,
+        pathrules.judge_ipv6(facts, interface, ipv4_works),
+        pathrules.judge_proxy(facts) if ipv4_works else None,
+        pathrules.judge_double_nat(facts),
+    )
+    out += [j for j in extra if j is not None]
     return out
 
 
@@ -446,9 +344,45 @@ def root_cause(judgements: Sequence[Judgement]) -> str | None:
     return next((code for code in ROOT_CAUSE_CODES if code in failing), None)
 
 
+def _radio(facts: Facts, judgements: list[Judgement]) -> list[Judgement]:
+    """Signal and channel of the Wi-Fi adapter in use; a weak signal explains the failures it causes."""
+    iface = choose_interface(facts.local, facts.interface)
+    link = wifi_link(facts.local, iface) if iface is not None and iface.kind == "wifi" else None
+    if link is None:
+        return []
+    failing = {j.code for j in judgements if j.status == "fail"}
+    signal = wifi.judge_signal(link, bool(failing & WEAK_SIGNAL_EXPLAINS))
+    channel = wifi.judge_channel(link)
+    return [j for j in (signal, channel) if j is not None]
+
+
+def _upstream_evidence(facts: Facts) -> dict[str, JsonValue]:
+    http = facts.http
+    evidence: dict[str, JsonValue] = {
+        "tcp": {t.target: t.ok for t in facts.tcp},
+        "reference_dns": {r.server: r.answering for r in facts.references},
+        "resolvers": {r.server: r.answering for r in facts.resolvers},
+    }
+    if http is not None:
+        evidence["check"] = {
+            "url": http.url,
+            "address": http.address,
+            "resolved_via": http.resolved_via,
+            "status": http.status,
+            "error": http.error,
+            "latency_ms": http.latency_ms,
+        }
+    if facts.http_reference is not None:
+        ref = facts.http_reference
+        evidence["check_via_reference"] = {"address": ref.address, "status": ref.status, "error": ref.error}
+    if facts.gateway is not None:
+        evidence["gateway"] = {"address": facts.gateway.gateway, "answered": facts.gateway.answered}
+    return evidence
+
+
 def judge(facts: Facts) -> Diagnosis:
     """Facts → every check's judgement, the root cause and the verdict."""
-    local = judge_local(facts.local, facts.interface)
+    local = judge_local(facts.local, facts.interface, facts.pppoe, facts.dhcp)
     local_failed = any(j.status == "fail" and j.code != "ip.conflict" for j in local)
     done = {j.check for j in local}
     judgements = list(local)
@@ -456,10 +390,23 @@ def judge(facts: Facts) -> Diagnosis:
     if local_failed or not facts.active_probes:
         judgements += [_skipped(c, texts.SKIP_BELOW) for c in ACTIVE_CHECKS]
     else:
-        judgements += judge_active(facts)
+        upper = judged_interface(facts.local, facts.interface)
+        judgements += judge_active(facts, upper.name if upper else None)
+    judgements += _radio(facts, judgements)
     cause = root_cause(judgements)
-    # "Usable" means a browser would work as configured: the check page loaded via the user's own resolvers.
-    usable = _http_ok(facts.http) and facts.http is not None and facts.http.resolved_via != "reference"
+    http_failed = any(j.check == "internet.http" and j.status == "fail" for j in judgements)
+    if cause is None and http_failed:
+        # A failing check always ends in a cause: name the unknown upstream fault, with everything seen.
+        judgements.append(pathrules.judge_upstream(facts, _upstream_evidence(facts)))
+        cause = "internet.upstream_unknown"
+    # "Usable" means a browser would work as configured: the check page loaded via the user's own
+    # resolvers, and through the proxy when one is set.
+    usable = (
+        _http_ok(facts.http)
+        and facts.http is not None
+        and facts.http.resolved_via != "reference"
+        and all(pathrules.proxy_works(p) for p in facts.proxies)
+    )
     verdict: Verdict
     if cause is not None:
         verdict = "degraded" if usable else "offline"

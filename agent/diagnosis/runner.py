@@ -9,15 +9,24 @@ probe in a few milliseconds; a fault costs at most one timeout_s, never a sum of
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
-from agent.diagnosis import arp, linux, macos, netprobe, rules, windows
+from agent.diagnosis import arp, l2probe, linux, macos, netprobe, pathprobe, rules, windows
 from agent.diagnosis.config import DiagnosisSettings
-from agent.diagnosis.facts import Facts, GatewayProbe, Interface, LocalFacts, ProbeMethod
+from agent.diagnosis.facts import (
+    Facts,
+    GatewayProbe,
+    HttpProbe,
+    Interface,
+    LocalFacts,
+    ProbeMethod,
+    TcpProbe,
+)
 
 CONFLICT_PROBE_S = 0.2  # RFC 5227 waits longer; a LAN host answers a broadcast within milliseconds
 
@@ -121,6 +130,85 @@ async def detect_conflicts(local: LocalFacts, iface: Interface) -> LocalFacts:
     )
 
 
+async def _none() -> None:
+    return None
+
+
+async def reach_tcp(host: str, port: int, timeout_s: float) -> TcpProbe:
+    """Is `host` reachable at all? A refused connection (RST) proves the path works, like an accept."""
+    probe = await netprobe.tcp_probe(host, port, timeout_s)
+    return probe.model_copy(update={"ok": True}) if probe.error == "ECONNREFUSED" else probe
+
+
+async def link_probes(settings: DiagnosisSettings, local: LocalFacts) -> dict[str, object]:
+    """PPPoE discovery or a DHCP discover, when local facts stop at the dial-up or the address layer."""
+    plan = rules.plan_link_probes(local, settings.interface)
+    if sys.platform != "linux":
+        return {}
+    found: dict[str, object] = {}
+    if plan.pppoe_device is not None and plan.pppoe_device.mac:
+        device = plan.pppoe_device
+        found["pppoe"] = await l2probe.pppoe_discover(device.name, device.mac or "", settings.pppoe_timeout_s)
+    if plan.dhcp_device is not None and plan.dhcp_device.mac:
+        device = plan.dhcp_device
+        found["dhcp"] = await l2probe.dhcp_discover(device.name, device.mac or "", settings.dhcp_timeout_s)
+    return found
+
+
+async def check_both_ways(
+    settings: DiagnosisSettings, servers: list[str], references: list[str]
+) -> tuple[HttpProbe, HttpProbe | None]:
+    """The connectivity check at the address the user's resolvers give (the reference's only if they give
+    none) and, when the reference resolvers give a different address, at that one too — both at once, so a
+    DNS lie about the check host itself shows up without costing a second timeout."""
+    host = urlsplit(settings.check_url).hostname or ""
+    timeout = settings.dns_timeout_s
+    if netprobe.is_ip(host):
+        literal = netprobe.http_check(
+            settings.check_url, settings.check_expect, _resolved(host, "literal"), settings.http_timeout_s
+        )
+        return await literal, None
+    configured = asyncio.ensure_future(netprobe.first_address(servers, host, timeout) if servers else _none())
+    reference = asyncio.ensure_future(
+        netprobe.first_address(references, host, timeout) if references else _none()
+    )
+
+    async def primary() -> tuple[str | None, str | None]:
+        address = await configured
+        if address is not None:
+            return address, "configured"
+        fallback = await reference
+        return (fallback, "reference") if fallback is not None else (None, None)
+
+    async def second() -> HttpProbe | None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(settings.http_timeout_s):
+                mine, theirs = await asyncio.gather(configured, reference)
+                if theirs is None or mine is None or mine == theirs:
+                    return None
+                return await netprobe.http_check(
+                    settings.check_url, settings.check_expect, _resolved(theirs, "reference"),
+                    settings.http_timeout_s,
+                )  # fmt: skip
+        return None
+
+    try:
+        main, other = await asyncio.gather(
+            netprobe.http_check(
+                settings.check_url, settings.check_expect, primary(), settings.http_timeout_s
+            ),
+            second(),
+        )
+    finally:
+        configured.cancel()
+        reference.cancel()
+    return main, other
+
+
+async def _resolved(address: str, via: str) -> tuple[str | None, str | None]:
+    return address, via
+
+
 async def gather_facts(settings: DiagnosisSettings, local: LocalFacts | None = None) -> Facts:
     local = local if local is not None else read_local_facts()
     thresholds = Facts(
@@ -128,18 +216,20 @@ async def gather_facts(settings: DiagnosisSettings, local: LocalFacts | None = N
     )
     iface = rules.choose_interface(local, settings.interface)
     if iface is None or not rules.needs_active_probes(local, settings.interface):
-        return thresholds.model_copy(update={"interface": settings.interface, "active_probes": False})
-    gateway = rules.default_gateway(local, iface.name)
+        found = await link_probes(settings, local) if iface is not None else {}
+        return thresholds.model_copy(
+            update={"interface": settings.interface, "active_probes": False, **found}
+        )
+    upper = rules.judged_interface(local, settings.interface) or iface
+    gateway = rules.default_gateway(local, upper.name)
     servers = list(local.resolvers.servers)
     references = list(settings.reference_dns)
     nonexistent = f"rme-nx-{secrets.token_hex(6)}.{settings.nx_suffix}"
-    host = urlsplit(settings.check_url).hostname or ""
+    target = settings.path_target() if settings.path_probes else None
+    ipv6_on = bool(upper.ipv6) and upper.name in local.ipv6_default_route
 
-    async def no_gateway() -> GatewayProbe | None:
-        return None
-
-    results = await asyncio.gather(
-        probe_gateway(gateway, iface, settings.gateway_timeout_s) if gateway else no_gateway(),
+    core = asyncio.gather(
+        probe_gateway(gateway, upper, settings.gateway_timeout_s) if gateway else _none(),
         asyncio.gather(
             *(
                 netprobe.probe_resolver(s, settings.known_names, nonexistent, settings.dns_timeout_s)
@@ -155,15 +245,24 @@ async def gather_facts(settings: DiagnosisSettings, local: LocalFacts | None = N
         asyncio.gather(
             *(netprobe.tcp_probe(h, p, settings.tcp_timeout_s) for h, p in settings.tcp_targets())
         ),
-        netprobe.http_check(
-            settings.check_url,
-            settings.check_expect,
-            netprobe.resolve_for_check(host, servers, references, settings.dns_timeout_s),
-            settings.http_timeout_s,
-        ),
-        detect_conflicts(local, iface),
+        check_both_ways(settings, servers, references),
+        detect_conflicts(local, upper),
     )
-    gateway_probe, resolver_probes, reference_probes, tcp_probes, http_probe, local = results
+    path = asyncio.gather(
+        pathprobe.mtu_probe(target, upper.mtu, settings.mtu_timeout_s) if target else _none(),
+        pathprobe.second_hop(target, settings.gateway_timeout_s) if target and gateway else _none(),
+        asyncio.gather(
+            *(reach_tcp(h, 53, settings.tcp_timeout_s) for h in settings.reference_ipv6 if ipv6_on)
+        ),
+        asyncio.gather(
+            *(pathprobe.proxy_probe(p, settings.check_url, settings.http_timeout_s) for p in local.proxies)
+        ),
+    )
+    (
+        (gateway_probe, resolver_probes, reference_probes, tcp_probes, checks, local),
+        (mtu, hop, ipv6, proxies),
+    ) = await asyncio.gather(core, path)
+    http_probe, http_reference = checks
     return thresholds.model_copy(
         update={
             "local": local,
@@ -173,6 +272,11 @@ async def gather_facts(settings: DiagnosisSettings, local: LocalFacts | None = N
             "references": tuple(reference_probes),
             "tcp": tuple(tcp_probes),
             "http": http_probe,
+            "http_reference": http_reference,
+            "mtu": mtu,
+            "second_hop": hop,
+            "ipv6": tuple(ipv6),
+            "proxies": tuple(proxies),
         }
     )
 

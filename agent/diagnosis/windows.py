@@ -19,6 +19,7 @@ import socket
 import subprocess
 from typing import Any
 
+from agent.diagnosis import windows_services
 from agent.diagnosis.facts import Address, Interface, InterfaceKind, LocalFacts, ResolverConfig, Route
 
 # Enums are cast to [string] so the JSON does not depend on the PowerShell version's enum encoding.
@@ -27,7 +28,7 @@ $ErrorActionPreference = 'SilentlyContinue'
 [pscustomobject]@{
   adapters = @(Get-NetAdapter | Select-Object Name, InterfaceDescription, ifIndex, MacAddress,
     @{n='Status';e={[string]$_.Status}}, @{n='MediaConnectionState';e={[string]$_.MediaConnectionState}},
-    @{n='NdisPhysicalMedium';e={[string]$_.NdisPhysicalMedium}}, Virtual)
+    @{n='NdisPhysicalMedium';e={[string]$_.NdisPhysicalMedium}}, Virtual, MtuSize)
   cim = @(Get-CimInstance Win32_NetworkAdapter -Filter 'PhysicalAdapter=True' |
     Select-Object NetConnectionID, ConfigManagerErrorCode, NetEnabled)
   addresses = @(Get-NetIPAddress -AddressFamily IPv4 | Select-Object InterfaceAlias, IPAddress, PrefixLength,
@@ -37,6 +38,21 @@ $ErrorActionPreference = 'SilentlyContinue'
   dns = @(Get-DnsClientServerAddress -AddressFamily IPv4 | Select-Object InterfaceAlias, ServerAddresses)
   ssid = (netsh wlan show interfaces | Select-String '^\s+SSID\s+:' | Select-Object -First 1 |
     ForEach-Object { ($_ -split ':', 2)[1].Trim() })
+  addresses6 = @(Get-NetIPAddress -AddressFamily IPv6 | Select-Object InterfaceAlias, IPAddress)
+  routes6 = @(Get-NetRoute -AddressFamily IPv6 -DestinationPrefix ::/0 | Select-Object InterfaceAlias)
+  rasphone = ((Get-Content "$env:APPDATA\Microsoft\Network\Connections\Pbk\rasphone.pbk",
+    "$env:ProgramData\Microsoft\Network\Connections\Pbk\rasphone.pbk") -join "`n")
+  rasdial = ((rasdial) -join "`n")
+  rasevents = @(Get-WinEvent -FilterHashtable @{LogName='Application'; ProviderName='RasClient';
+    StartTime=(Get-Date).AddHours(-1)} -MaxEvents 50 |
+    Select-Object Id, @{n='Time';e={$_.TimeCreated.ToString('o')}}, Message)
+  wlan = ((netsh wlan show interfaces) -join "`n")
+  wlannetworks = ((netsh wlan show networks mode=bssid) -join "`n")
+  wlanevents = @(Get-WinEvent -FilterHashtable @{LogName='Microsoft-Windows-WLAN-AutoConfig/Operational';
+    Id=8002; StartTime=(Get-Date).AddMinutes(-10)} -MaxEvents 5 | Select-Object Message)
+  proxy = (Get-ItemProperty 'HKCU:\Software\Microsoft\Windows\CurrentVersion\Internet Settings' |
+    Select-Object ProxyEnable, ProxyServer, AutoConfigURL)
+  winhttp = ((netsh winhttp show proxy) -join "`n")
 } | ConvertTo-Json -Depth 4 -Compress
 """
 
@@ -79,6 +95,7 @@ def parse_facts(document: dict[str, Any]) -> LocalFacts:
                 dhcp=entry.get("PrefixOrigin") == "Dhcp",
             )
         )
+    ipv6, ipv6_routed = windows_services.parse_ipv6(document)
     interfaces = []
     for adapter in _list(document.get("adapters")):
         name = adapter["Name"]
@@ -104,8 +121,12 @@ def parse_facts(document: dict[str, Any]) -> LocalFacts:
                 mac=(adapter.get("MacAddress") or "").replace("-", ":").lower() or None,
                 ipv4=tuple(addresses.get(name, ())),
                 wifi_ssid=document.get("ssid") if kind == "wifi" and carrier else None,
+                ipv6=ipv6.get(name, ()),
+                mtu=int(adapter.get("MtuSize") or 0) or None,
             )
         )
+    dialers, ppp = windows_services.parse_dialers(document, interfaces, addresses, ipv6)
+    interfaces += ppp
     routes = tuple(
         Route(
             gateway=None if r.get("NextHop") in (None, ON_LINK) else r["NextHop"],
@@ -132,6 +153,10 @@ def parse_facts(document: dict[str, Any]) -> LocalFacts:
         interfaces=tuple(interfaces),
         default_routes=routes,
         resolvers=ResolverConfig(servers=tuple(servers), source="Get-DnsClientServerAddress"),
+        ipv6_default_route=ipv6_routed,
+        dialers=tuple(dialers),
+        wifi=windows_services.parse_wifi(document),
+        proxies=windows_services.parse_proxies(document),
     )
 
 

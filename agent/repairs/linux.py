@@ -10,6 +10,7 @@ import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from agent.diagnosis.dialup import parse_peers_file
 from agent.diagnosis.linux import RESOLVED_STUBS, parse_resolv_conf
 from agent.repairs import commands
 from agent.repairs.models import CommandRun, RepairContext, RepairError, RepairOutcome, UndoRecord
@@ -152,12 +153,117 @@ async def restart_adapter(context: RepairContext) -> RepairOutcome:
     return _outcome("nic.restart", runs)
 
 
+# --- MTU and dial-up ------------------------------------------------------------------------------------
+
+
+def _current_mtu(iface: str) -> int | None:
+    try:
+        return int(Path(f"/sys/class/net/{iface}/mtu").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+async def set_mtu(context: RepairContext) -> RepairOutcome:
+    iface = _iface(context)
+    if context.mtu is None:
+        raise RepairError("mtu.set needs the MTU to set (from the mtu.blackhole finding)")
+    previous = _current_mtu(iface)
+    run = await commands.run(["ip", "link", "set", "dev", iface, "mtu", str(context.mtu)], context.timeout_s)
+    undo = UndoRecord(repair_id="mtu.set", platform="linux", interface=iface, data={"previous": previous})
+    return _outcome("mtu.set", [run], undo if previous is not None else None)
+
+
+def _nm_dialer(context: RepairContext) -> bool:
+    return (context.dialer_source or "").startswith("NetworkManager")
+
+
+def redial_plan(context: RepairContext) -> list[list[str]]:
+    """Hang up and dial again: `poff`/`pon` for a pppd peer, `nmcli` for a NetworkManager connection."""
+    if not context.dialer:
+        raise RepairError("pppoe.redial needs the dialer's name")
+    if _nm_dialer(context):
+        return [
+            ["nmcli", "connection", "down", "id", context.dialer],
+            ["nmcli", "connection", "up", "id", context.dialer],
+        ]
+    return [["poff", context.dialer], ["pon", context.dialer]]
+
+
+async def redial(context: RepairContext) -> RepairOutcome:
+    plan = redial_plan(context)
+    hang_up = await commands.run(plan[0], context.timeout_s)  # fails harmlessly when nothing is up
+    dial = await commands.run(plan[1], context.timeout_s)
+    outcome = _outcome("pppoe.redial", [dial])
+    return outcome.model_copy(update={"commands": (hang_up, dial)})
+
+
+def reset_peers_text(previous: str, device: str | None) -> str:
+    """Known-good pppd settings for PPPoE that keep what identifies the account and the line (user,
+    adapter, log file, interface name) and drop everything else (a static address, odd options)."""
+    parsed = parse_peers_file(previous)
+    user = next(
+        (line.split(None, 1)[1].strip() for line in previous.splitlines() if line.split()[:1] == ["user"]),
+        None,
+    )
+    lines = [
+        "# written by rme-agent (pppoe.reset_config); undo restores the previous file",
+        f"plugin rp-pppoe.so {parsed.device or device or 'eth0'}",
+        *([f"user {user}"] if user else []),
+        "noipdefault",
+        "usepeerdns",
+        "defaultroute",
+        "persist",
+        "maxfail 0",
+        "hide-password",
+        "noauth",
+        "lcp-echo-interval 20",
+        "lcp-echo-failure 3",
+        "mtu 1492",
+        "mru 1492",
+        *([f"ifname {parsed.ifname}"] if parsed.ifname else []),
+        *([f"logfile {parsed.logfile}"] if parsed.logfile else []),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+async def reset_dialer(context: RepairContext) -> RepairOutcome:
+    if not context.dialer or "/" in context.dialer or _nm_dialer(context):
+        return RepairOutcome(
+            repair_id="pppoe.reset_config",
+            status="not_applicable",
+            detail="only pppd peers files are reset (NetworkManager keeps its own settings)",
+        )
+    path = context.ppp_peers / context.dialer
+    try:
+        previous = path.read_text()
+        _write_in_place(path, reset_peers_text(previous, context.interface))
+    except OSError as exc:
+        return RepairOutcome(repair_id="pppoe.reset_config", status="failed", detail=str(exc))
+    undo = UndoRecord(
+        repair_id="pppoe.reset_config",
+        platform="linux",
+        interface=context.interface,
+        data={"path": str(path), "previous": previous},
+    )
+    dialed = await redial(context)
+    return RepairOutcome(
+        repair_id="pppoe.reset_config",
+        status="done",
+        detail=f"{path} reset; redial: {dialed.status}",
+        commands=dialed.commands,
+        undo=undo,
+    )
+
+
 REPAIRS: dict[str, Repair] = {
     "dhcp.renew": renew_dhcp,
     "dns.flush_cache": flush_dns,
     "dns.set_reference": set_reference_dns,
     "nic.enable": enable_adapter,
     "nic.restart": restart_adapter,
+    "mtu.set": set_mtu,
+    "pppoe.redial": redial,
+    "pppoe.reset_config": reset_dialer,
 }
 
 
@@ -173,6 +279,21 @@ async def undo(record: UndoRecord, context: RepairContext) -> RepairOutcome:
         run = await commands.run(["resolvectl", "revert", record.interface], context.timeout_s)
         return _outcome("dns.set_reference", [run])
     if record.repair_id == "dns.set_reference" and record.data.get("method") == "resolv.conf":
+        path, previous = record.data.get("path"), record.data.get("previous")
+        if not isinstance(path, str) or not isinstance(previous, str):
+            raise RepairError("corrupt undo record")
+        try:
+            _write_in_place(Path(path), previous)
+        except OSError as exc:
+            return RepairOutcome(repair_id=record.repair_id, status="failed", detail=str(exc))
+        return RepairOutcome(repair_id=record.repair_id, status="done", detail=f"{path} restored")
+    if record.repair_id == "mtu.set" and record.interface and isinstance(record.data.get("previous"), int):
+        previous = str(record.data["previous"])
+        run = await commands.run(
+            ["ip", "link", "set", "dev", record.interface, "mtu", previous], context.timeout_s
+        )
+        return _outcome("mtu.set", [run])
+    if record.repair_id == "pppoe.reset_config":
         path, previous = record.data.get("path"), record.data.get("previous")
         if not isinstance(path, str) or not isinstance(previous, str):
             raise RepairError("corrupt undo record")

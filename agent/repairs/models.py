@@ -31,6 +31,10 @@ class RepairContext(BaseModel):
     dhcp_client: DhcpClient = "auto"
     dhclient_script: str | None = None  # None: the system's dhclient-script
     resolv_conf: Path = Path("/etc/resolv.conf")
+    mtu: int | None = Field(default=None, ge=576, le=9000)  # mtu.set: from the finding's evidence
+    dialer: str | None = None  # pppoe.*: the dialer's name (pppd peer, NetworkManager id, RAS entry)
+    dialer_source: str | None = None  # where the dialer was found (`Dialer.source`)
+    ppp_peers: Path = Path("/etc/ppp/peers")
     timeout_s: float = Field(default=20.0, gt=0, le=120)
 
 

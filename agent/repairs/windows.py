@@ -44,7 +44,30 @@ def plan(repair_id: str, context: RepairContext) -> list[list[str]]:
         return [[*POWERSHELL, f"Restart-NetAdapter -Name {ps_quote(_iface(context))} -Confirm:$false"]]
     if repair_id == "winsock.reset":
         return [["netsh", "winsock", "reset"]]
+    if repair_id == "mtu.set":
+        if context.mtu is None:
+            raise RepairError("mtu.set needs the MTU to set")
+        return [[*POWERSHELL, _set_mtu(_iface(context), context.mtu)]]
+    if repair_id == "pppoe.redial":
+        if not context.dialer:
+            raise RepairError("pppoe.redial needs the dialer's name")
+        # rasdial with only the entry name uses the credentials saved with the entry.
+        return [["rasdial", context.dialer, "/disconnect"], ["rasdial", context.dialer]]
     raise RepairError(f"{repair_id} is not available on windows")
+
+
+def _set_mtu(interface: str, mtu: int) -> str:
+    return (
+        f"Set-NetIPInterface -InterfaceAlias {ps_quote(interface)} -AddressFamily IPv4 -NlMtuBytes {int(mtu)}"
+    )
+
+
+def mtu_snapshot_command(interface: str) -> list[str]:
+    """Prints the adapter's current IPv4 MTU (what undo restores)."""
+    return [
+        *POWERSHELL,
+        f"(Get-NetIPInterface -InterfaceAlias {ps_quote(interface)} -AddressFamily IPv4).NlMtu",
+    ]
 
 
 def dns_snapshot_command(interface: str) -> list[str]:
@@ -75,6 +98,10 @@ def undo_plan(record: UndoRecord) -> list[list[str]]:
                 [*POWERSHELL, f"Set-DnsClientServerAddress -InterfaceAlias {alias} -ServerAddresses {listed}"]
             ]
         return [[*POWERSHELL, f"Set-DnsClientServerAddress -InterfaceAlias {alias} -ResetServerAddresses"]]
+    if record.repair_id == "mtu.set" and isinstance(record.data.get("previous"), int):
+        previous = record.data["previous"]
+        assert isinstance(previous, int)
+        return [[*POWERSHELL, _set_mtu(record.interface or "", previous)]]
     raise RepairError(f"{record.repair_id} cannot be undone on windows")
 
 
@@ -105,6 +132,17 @@ async def apply(repair_id: str, context: RepairContext) -> RepairOutcome:
         )
     elif repair_id == "nic.enable":
         undo = UndoRecord(repair_id=repair_id, platform="windows", interface=context.interface)
+    elif repair_id == "mtu.set":
+        snapshot = await commands.run(mtu_snapshot_command(_iface(context)), context.timeout_s)
+        if snapshot.returncode != 0 or not snapshot.output.strip().isdigit():
+            detail = snapshot.output or "cannot read the current MTU"
+            return RepairOutcome(repair_id=repair_id, status="failed", detail=detail, commands=(snapshot,))
+        undo = UndoRecord(
+            repair_id=repair_id,
+            platform="windows",
+            interface=context.interface,
+            data={"previous": int(snapshot.output.strip())},
+        )
     for argv in plan(repair_id, context):
         runs.append(await commands.run(argv, context.timeout_s))
         if runs[-1].returncode != 0:

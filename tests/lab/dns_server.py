@@ -6,6 +6,7 @@ query, so a test changes a fault by rewriting that file (no restart):
 - `honest`: answers from the zone; any other name is NXDOMAIN;
 - `nxhijack`: like honest, but names that do not exist get `hijack_address` (ISP "search assist");
 - `lie`: like honest, but the names in `lies` get forged addresses;
+- `checklie`: like honest, but the names in `check_lies` get forged addresses (a lie about one host);
 - `slow`: honest after `slow_ms`;
 - `silent`: never answers.
 
@@ -36,6 +37,7 @@ class Behaviour:
     def __init__(self, config: dict[str, Any]) -> None:
         self.zone: dict[str, str] = {k.lower(): v for k, v in config["zone"].items()}
         self.lies: dict[str, str] = {k.lower(): v for k, v in config.get("lies", {}).items()}
+        self.check_lies: dict[str, str] = {k.lower(): v for k, v in config.get("check_lies", {}).items()}
         self.hijack = str(config.get("hijack_address", "203.0.113.99"))
         self.slow_s = float(config.get("slow_ms", 700)) / 1000
         self.modes_file = Path(config["modes_file"])
@@ -61,6 +63,8 @@ class Behaviour:
         address = self.zone.get(name)
         if mode == "lie" and name in self.lies:
             address = self.lies[name]
+        if mode == "checklie" and name in self.check_lies:
+            address = self.check_lies[name]
         if address is None and mode == "nxhijack":
             address = self.hijack
         if address is None:

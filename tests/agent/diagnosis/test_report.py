@@ -60,3 +60,21 @@ def test_text_output_shows_the_cause_first() -> None:
     )
     ok = report.render_text(report.build_report(rules.judge(healthy()), "zh-CN", 10), "zh-CN").splitlines()
     assert ok[:2] == ["网络正常。", "没有发现故障。"]
+
+
+@pytest.mark.parametrize(
+    ("fixture", "cause", "zh_words"),
+    [
+        ("linux_lab_pppoe_suspended.json", "pppoe.auth_failed", "欠费"),
+        ("linux_lab_mtu_blackhole.json", "mtu.blackhole", "MTU"),
+        ("linux_lab_check_site_down.json", "internet.upstream_unknown", "原因"),
+    ],
+)
+def test_new_causes_read_in_chinese_with_their_evidence(fixture: str, cause: str, zh_words: str) -> None:
+    built = report.build_report(rules.judge(recorded(fixture)), "zh-CN", 5)
+    again = DiagnosisReport.model_validate_json(built.model_dump_json())
+    assert again.root_cause == cause
+    finding = report.root_cause_finding(again)
+    assert finding is not None and zh_words in finding.summary and finding.evidence
+    text = report.render_text(again, "zh-CN")
+    assert f"原因 [{cause}]" in text and "{" not in text.split("\n", 2)[1]

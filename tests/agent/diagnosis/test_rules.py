@@ -17,6 +17,7 @@ from agent.diagnosis.facts import (
     Route,
     TcpProbe,
 )
+from agent.repairs import catalogue
 from protocol.report import ROOT_CAUSE_CODES
 from tests.agent.diagnosis.facts_builder import (
     GATEWAY,
@@ -50,6 +51,16 @@ def by_check(diagnosis: rules.Diagnosis, check: str) -> rules.Judgement:
         ("linux_lab_captive_portal.json", "internet.captive_portal", "offline"),
         ("linux_lab_slow_dns.json", None, "degraded"),
         ("linux_lab_apipa.json", "ip.apipa", "offline"),
+        # issue 18, recorded in the lab with `--save-facts`
+        ("linux_lab_pppoe_healthy.json", None, "ok"),
+        ("linux_lab_pppoe_server_stopped.json", "pppoe.no_answer", "offline"),
+        ("linux_lab_pppoe_suspended.json", "pppoe.auth_failed", "offline"),
+        ("linux_lab_dhcp_pool_exhausted.json", "dhcp.no_answer", "offline"),
+        ("linux_lab_mtu_blackhole.json", "mtu.blackhole", "degraded"),
+        ("linux_lab_ipv6_broken.json", "ipv6.broken", "degraded"),
+        ("linux_lab_dead_proxy.json", "proxy.unreachable", "offline"),
+        ("linux_lab_check_host_lie.json", "dns.hijack", "offline"),
+        ("linux_lab_check_site_down.json", "internet.upstream_unknown", "offline"),
     ],
 )
 def test_recorded_linux_facts_replay_to_the_same_cause(fixture: str, cause: str | None, verdict: str) -> None:
@@ -285,11 +296,22 @@ def test_check_page_loaded_only_through_the_reference_is_not_usable() -> None:
     assert (diagnosis.root_cause, diagnosis.verdict) == ("dns.unreachable", "offline")
 
 
-def test_check_page_failing_alone_degrades() -> None:
+def test_check_page_failing_alone_ends_in_an_explicit_upstream_cause() -> None:
+    """Issue 18: a failing check with every lower layer passing used to end `root_cause: null`."""
     diagnosis = rules.judge(
         healthy(http=HttpProbe(url="http://x/", resolved_via="configured", error="ECONNRESET"))
     )
-    assert (diagnosis.root_cause, diagnosis.verdict) == (None, "degraded")
+    assert (diagnosis.root_cause, diagnosis.verdict) == ("internet.upstream_unknown", "offline")
+    upstream = by_check(diagnosis, "internet.upstream")
+    assert upstream.evidence["check"] == {
+        "url": "http://x/",
+        "address": None,
+        "resolved_via": "configured",
+        "status": None,
+        "error": "ECONNRESET",
+        "latency_ms": None,
+    }
+    assert upstream.evidence["tcp"] == {"223.5.5.5:53": True, "119.29.29.29:53": True}
 
 
 def test_slow_dns_uses_the_first_answering_server() -> None:
@@ -302,7 +324,7 @@ def test_slow_dns_uses_the_first_answering_server() -> None:
 def test_every_root_cause_has_a_place_in_layer_order() -> None:
     causes = {code for code in rules.REPAIR_FOR if code in ROOT_CAUSE_CODES}
     assert causes <= set(ROOT_CAUSE_CODES)
-    assert set(rules.REPAIR_FOR.values()) <= {"nic.enable", "nic.restart", "dhcp.renew", "dns.set_reference"}
+    assert set(rules.REPAIR_FOR.values()) <= {spec.id for spec in catalogue()}
 
 
 def test_the_lowest_layer_wins() -> None:

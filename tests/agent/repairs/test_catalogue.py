@@ -18,6 +18,9 @@ def test_ids_are_unique_and_valid_codes() -> None:
         "nic.enable",
         "nic.restart",
         "winsock.reset",
+        "pppoe.redial",
+        "pppoe.reset_config",
+        "mtu.set",
     }
 
 

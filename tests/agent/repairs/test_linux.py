@@ -71,3 +71,39 @@ async def test_commands_run_bounded() -> None:
     assert missing.returncode is None
     echoed = await run([sys.executable, "-c", "print('hi')"], 5.0)
     assert (echoed.returncode, echoed.output) == (0, "hi")
+
+
+def test_redial_uses_pon_or_networkmanager() -> None:
+    peer = RepairContext(dialer="dsl-provider", dialer_source="/etc/ppp/peers/dsl-provider")
+    assert linux_repairs.redial_plan(peer) == [["poff", "dsl-provider"], ["pon", "dsl-provider"]]
+    nm = RepairContext(dialer="宽带", dialer_source="NetworkManager (dsl.nmconnection)")
+    assert linux_repairs.redial_plan(nm) == [
+        ["nmcli", "connection", "down", "id", "宽带"],
+        ["nmcli", "connection", "up", "id", "宽带"],
+    ]
+    with pytest.raises(RepairError):
+        linux_repairs.redial_plan(RepairContext())
+
+
+def test_reset_peers_keeps_account_adapter_and_log_and_drops_the_rest() -> None:
+    previous = (
+        'pty "/usr/sbin/pppoe -I enp3s0 -T 80"\nuser "me@isp"\n10.99.0.2:\nnodefaultroute\n'
+        "logfile /var/log/ppp.log\nifname dsl0\n"
+    )
+    text = linux_repairs.reset_peers_text(previous, None)
+    lines = text.splitlines()
+    assert lines[1:3] == ["plugin rp-pppoe.so enp3s0", 'user "me@isp"']
+    assert "defaultroute" in lines and "usepeerdns" in lines and "noipdefault" in lines
+    assert "10.99.0.2:" not in text and "nodefaultroute" not in text
+    assert lines[-2:] == ["ifname dsl0", "logfile /var/log/ppp.log"]
+
+
+async def test_reset_dialer_is_not_applicable_to_networkmanager(tmp_path: Path) -> None:
+    context = RepairContext(dialer="宽带", dialer_source="NetworkManager (x)", ppp_peers=tmp_path)
+    outcome = await linux_repairs.reset_dialer(context)
+    assert outcome.status == "not_applicable"
+
+
+async def test_set_mtu_needs_a_size() -> None:
+    with pytest.raises(RepairError):
+        await linux_repairs.set_mtu(RepairContext(interface="lo"))

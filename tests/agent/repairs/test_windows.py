@@ -73,3 +73,21 @@ def test_missing_adapter_and_irreversible_repairs() -> None:
         plan("dhcp.renew", RepairContext())
     with pytest.raises(RepairError):
         undo_plan(UndoRecord(repair_id="winsock.reset", platform="windows", interface=None))
+
+
+def test_dialup_and_mtu_plans() -> None:
+    context = CONTEXT.model_copy(update={"mtu": 1464, "dialer": "宽带连接"})
+    assert plan("pppoe.redial", context) == [["rasdial", "宽带连接", "/disconnect"], ["rasdial", "宽带连接"]]
+    assert plan("mtu.set", context) == [
+        [*POWERSHELL, "Set-NetIPInterface -InterfaceAlias 'Ethernet 2' -AddressFamily IPv4 -NlMtuBytes 1464"]
+    ]
+    record = UndoRecord(
+        repair_id="mtu.set", platform="windows", interface="Ethernet 2", data={"previous": 1500}
+    )
+    assert undo_plan(record) == [
+        [*POWERSHELL, "Set-NetIPInterface -InterfaceAlias 'Ethernet 2' -AddressFamily IPv4 -NlMtuBytes 1500"]
+    ]
+    with pytest.raises(RepairError):
+        plan("mtu.set", CONTEXT)  # no MTU given
+    with pytest.raises(RepairError):
+        plan("pppoe.redial", CONTEXT)  # no dialer given
