@@ -142,6 +142,13 @@ def allow_on_panel(panel: Page) -> None:
     button.click()
 
 
+def release_on_panel(panel: Page, text: str) -> None:
+    """The user sends a command's output (held on the panel until then) to the engineer."""
+    held = panel.locator("#outputs .output[data-state=held]", has_text=text).first
+    held.wait_for(state="visible")
+    held.locator("button[data-action=release]").click()
+
+
 def start_session(context: BrowserContext, console: Page, agent: Agent, words: str) -> Page:
     """The user asks for help with `words`; the engineer on `console` opens the ticket and accepts, the
     user lets them in on the agent's panel (a new page of `context`, returned): the session is live."""

@@ -11,7 +11,7 @@ import secrets
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.console.conftest import Agent, allow_on_panel, login, new_context, start_session
+from tests.console.conftest import Agent, allow_on_panel, login, new_context, release_on_panel, start_session
 from tests.server.helpers import ADMIN, RunningServer
 
 pytestmark = pytest.mark.timeout(180)
@@ -64,11 +64,13 @@ def test_a_reload_resumes_the_session(console_server: RunningServer, agent: Agen
     expect(command).to_have_count(1)
     expect(command).to_have_attribute("data-state", "awaiting_consent")
     allow_on_panel(panel)
+    release_on_panel(panel, "after-reload")
     expect(command.locator("pre.output")).to_contain_text("after-reload")
     expect(console.locator("#actions li")).to_have_count(1)
 
     # The session still ends normally, and the console says so.
     console.select_option("#end-reason", "resolved")
+    console.select_option("#resolution", "network.config")
     console.click("#end-session")
     expect(console.locator(".banner.ended")).to_be_visible()
     expect(console.locator("#resumed")).to_have_count(0)
@@ -119,6 +121,7 @@ def test_a_network_blip_keeps_the_session(
     after = console.locator("#actions li[data-kind=command]")
     expect(after).to_have_attribute("data-state", "awaiting_consent")
     allow_on_panel(panel)
+    release_on_panel(panel, "after-blip")
     expect(after.locator("pre.output")).to_contain_text("after-blip")
     panel.click("#end")
     expect(console.locator("#user-ended")).to_be_visible()
