@@ -222,9 +222,9 @@ def test_the_supervisor_sees_honest_figures(console_server: RunningServer, brows
     today = page.locator('.kpi[data-kpi="session_min"] .big[data-period="today"]')
     expect(today).to_contain_text("秒")
     assert "0.0" not in today.inner_text()
-    page.locator('.behind-link[data-kpi="session_min"][data-period="today"]').click()
+    page.locator('.behind-link[data-kpi="session_min"][data-behind="today"]').click()
     expect(
-        page.locator('.kpi[data-kpi="session_min"] .behind[data-period="today"] li').first
+        page.locator('.kpi[data-kpi="session_min"] .behind[data-behind="today"] li').first
     ).to_contain_text("张三")
 
     # Canned replies: a supervisor adds one in both languages; engineers get it.

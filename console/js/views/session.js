@@ -42,7 +42,9 @@ function outcomeOf(a) {
   if (o.kind === "command") {
     parts.push(el("p", { class: "muted" }, t("exit_code", { code: o.exit_code ?? "—" }), ` · ${o.duration_ms} ms`,
       o.truncated ? ` ${t("truncated")}` : ""));
-    parts.push(el("pre", { class: "output" }, o.output));
+    // The output is the user's: they may keep it on their PC (the agent then sends none).
+    parts.push(o.withheld ? el("p", { class: "muted withheld" }, t("output_withheld"))
+      : el("pre", { class: "output" }, o.output));
   }
   if (o.kind === "push_file") {
     // Compare what the agent says it stored with what this page hashed and sent: never assume.

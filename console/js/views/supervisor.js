@@ -40,8 +40,9 @@ function metBadge(met) {
 
 // The tickets a figure counts, listed under its card on demand (so a figure can be checked by hand).
 function behindLink(ctx, key, period) {
-  const box = el("div", { class: "behind", dataset: { period } });
-  const link = el("button", { type: "button", class: "link small behind-link", dataset: { kpi: key, period },
+  // `data-behind`, not `data-period`: the figure itself is the one element marked with its period.
+  const box = el("div", { class: "behind", dataset: { behind: period } });
+  const link = el("button", { type: "button", class: "link small behind-link", dataset: { kpi: key, behind: period },
     onclick: async () => {
       if (box.childElementCount) { box.replaceChildren(); return; }
       const offset = -new Date().getTimezoneOffset();
