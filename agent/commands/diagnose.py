@@ -64,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
     # Imported here, not at the top, so `rme-agent diagnose --help` does not load the diagnosis stack
     # (pydantic models, dnspython).
     from agent.commands._common import config_from_args  # noqa: PLC0415
+    from agent.commands.diagnose_flow import run as run_diagnosis  # noqa: PLC0415
     from agent.config import ConfigError  # noqa: PLC0415
-    from agent.diagnosis.cli import run as run_diagnosis  # noqa: PLC0415
 
     # The agent's own settings search (flags, `RME_*`, agent.toml): the diagnosis then reads the same
     # file, data directory and language `rme-agent run` would.

@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from agent import executors
 from agent.actions.command import CommandLedger
@@ -45,6 +45,7 @@ from agent.session.book import (
     UnlockVault,
 )
 from agent.session.feed import Feed
+from agent.session.outbox import Outbox
 from agent.session.panel_state import OutputShelf, guard_json
 from agent.session.rating import FeedbackRefused, RatingDesk, RatingOffer
 from agent.session.reports import UnreportedEnd, UnreportedEnds
@@ -65,16 +66,6 @@ from protocol.messages import (
 )
 
 __all__ = ["EndSummary", "FeedbackRefused", "Outbox", "SessionGuard"]
-
-
-class Outbox(Protocol):
-    """The connection as the guard sees it."""
-
-    async def send(self, message: Envelope) -> bool:
-        """Send if connected; False when offline (the guard then carries on locally)."""
-
-    async def deliver(self, message: Envelope) -> bool:
-        """Send and confirm the server has it (ping answered after the frame); False if not confirmed."""
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from protocol.limits import MAX_SUMMARY_TEXT
 from protocol.messages import EngineerIdentity, Feedback, FeedbackBody, SessionEndReason
 
 if TYPE_CHECKING:
-    from agent.session.guard import Outbox
+    from agent.session.outbox import Outbox
 
 MAX_FEEDBACK_COMMENT = MAX_SUMMARY_TEXT  # the protocol's limit for `FeedbackBody.comment`
 END_REPORT_WAIT_S = 5.0  # a rating waits this long for the end report to leave first

@@ -20,13 +20,18 @@ import time
 from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from server.audit.events import AuditWriteError, encode_time
 from server.audit.jcs import JsonValue
 
-if TYPE_CHECKING:
-    from server.audit.log import AuditLog
+
+class AuditLog(Protocol):
+    """The part of `server.audit.log.AuditLog` the aggregator writes through (no import back: the log
+    owns an aggregator)."""
+
+    async def append(self, kind: str, actor: str, session_id: str | None, data: Any) -> Any: ...
+
 
 __all__ = ["SAMPLE_BURST", "SAMPLE_RATE", "FailureAggregator", "note_failure"]
 
@@ -134,10 +139,9 @@ async def note_failure(
 
     `audit` is the server's audit sink; one that is not an `AuditLog` (a test double) gets a plain
     append. Never raises."""
-    from server.audit.log import AuditLog  # noqa: PLC0415  (log imports this module)
-
-    if isinstance(audit, AuditLog):
-        await audit.failures.note(kind, actor, reason, address=address, data=data)
+    aggregator = getattr(audit, "failures", None)  # the log's own (no import of the log: it imports us)
+    if isinstance(aggregator, FailureAggregator):
+        await aggregator.note(kind, actor, reason, address=address, data=data)
         return
     append = getattr(audit, "append", None)
     if append is not None:

@@ -15,12 +15,23 @@ from __future__ import annotations
 
 import base64
 import logging
+from typing import Protocol
 
 from server.audit.cosign import Cosignature, WitnessVerifier, find_cosignatures
-from server.audit.log import AuditLog
 from server.audit.note import NoteError, SignedCheckpoint
 
 __all__ = ["WitnessClient", "WitnessRefused", "fetch_latest"]
+
+
+class AuditLog(Protocol):
+    """What the client needs of `server.audit.log.AuditLog` (which holds a client: no import back)."""
+
+    async def cosigned_size(self, witness: str) -> int: ...
+
+    async def consistency_proof(self, old: int, new: int) -> list[bytes]: ...
+
+    async def add_cosignature(self, size: int, witness: str, line: str) -> None: ...
+
 
 log = logging.getLogger("rme.audit.witness")
 TIMEOUT_S = 5.0
