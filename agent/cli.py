@@ -18,7 +18,7 @@ PROGRAM = Program(
         "end": "end the engineer session now (the kill switch)",
         "panel": "open the user panel in the browser",
         "enroll": "register this PC with the server using a one-time code",
-        "evidence": "check the signed proofs this PC keeps of its sessions",
+        "evidence": "check the audit proofs kept from past sessions",
     },
 )
 
