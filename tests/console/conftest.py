@@ -30,6 +30,15 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running
         yield server
 
 
+@pytest.fixture(scope="module")
+def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A server of the module's own, for tests that leave figures behind (sessions today, alerts) which
+    the shared server's other tests count exactly."""
+    db = tmp_path_factory.mktemp("own-db") / "rme.db"
+    with running_server(tmp_path_factory.mktemp("own-server"), f"sqlite+aiosqlite:///{db}") as server:
+        yield server
+
+
 # Module scope, not session: while Playwright's sync API is open it runs an event loop in this
 # thread, and pytest-asyncio tests elsewhere in the run cannot start their own until it is closed.
 @pytest.fixture(scope="module")

@@ -76,9 +76,9 @@ def hide_tab(page: Page) -> None:
 
 
 def test_a_day_in_the_console(
-    console_server: RunningServer, browser: Browser, background: Background, tmp_path: Path
+    own_server: RunningServer, browser: Browser, background: Background, tmp_path: Path
 ) -> None:
-    server = console_server
+    server = own_server
     errors: list[str] = []
     context = new_context(browser, "zh-CN")
     context.grant_permissions(["notifications"], origin=server.base)
@@ -206,13 +206,13 @@ def test_a_day_in_the_console(
     context.close()
 
 
-def test_the_supervisor_sees_honest_figures(console_server: RunningServer, browser: Browser) -> None:
+def test_the_supervisor_sees_honest_figures(own_server: RunningServer, browser: Browser) -> None:
     """After the sessions above (each well under a minute): the session length reads in seconds, each
     figure lists the tickets behind it, canned replies are edited, and a language switch keeps the
     audit verification on screen."""
     from tests.server.helpers import SUPERVISOR
 
-    server = console_server
+    server = own_server
     errors: list[str] = []
     context = new_context(browser, "zh-CN")
     page = context.new_page()

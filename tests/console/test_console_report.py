@@ -76,9 +76,9 @@ def run_in_thread(server: RunningServer) -> None:
 
 
 def test_weekly_report_and_alerts(
-    console_server: RunningServer, browser: Browser, background: Background, tmp_path: Path
+    own_server: RunningServer, browser: Browser, background: Background, tmp_path: Path
 ) -> None:
-    server = console_server
+    server = own_server
     run_in_thread(server)
     shots = Shots(tmp_path / "shots")
     # The desk is in Shanghai: the console asks for the report in the browser's time zone.
