@@ -277,6 +277,7 @@ def render_html(report: WeekReport, lang: Lang, names: dict[str, str] | None = N
     abandon_items = "".join(
         f"<li>{h:02d}:00–{h + 1:02d}:00 — {v * 100:.0f}%</li>" for h, v in report.worst_abandon_hours
     )
+    none = f"<li class='none'>{escape(_t('none', lang))}</li>"
     engineer_rows = "".join(
         f"<tr><td>{escape(names.get(e.engineer_id, e.engineer_id))}</td><td>{e.figures.sessions}</td>"
         f"<td>{escape(format_figure('session_min', e.figures.session_min, lang))}</td>"
@@ -317,8 +318,8 @@ def render_html(report: WeekReport, lang: Lang, names: dict[str, str] | None = N
 <table id="days"><thead><tr><th>{escape(_t("day", lang))}</th>
 <th>{escape(_t("requests", lang))}</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>
 <h2>{escape(_t("worst", lang))}</h2>
-<p>{escape(_t("worst_response", lang))}</p><ol id="worst-response">{hour_items}</ol>
-<p>{escape(_t("worst_abandon", lang))}</p><ol id="worst-abandon">{abandon_items}</ol>
+<p>{escape(_t("worst_response", lang))}</p><ol id="worst-response">{hour_items or none}</ol>
+<p>{escape(_t("worst_abandon", lang))}</p><ol id="worst-abandon">{abandon_items or none}</ol>
 <p>{escape(_t("chart_response", lang))}</p>
 {_response_chart(report.response_by_hour, report.settings.answer_within_s, lang)}
 <h2>{escape(_t("causes", lang))}</h2>{ranked(report.root_causes)}
