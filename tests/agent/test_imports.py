@@ -4,30 +4,11 @@ imports the server."""
 
 from __future__ import annotations
 
-from tests.server.test_imports import ROOT, _graph, _imports, _module
-
-
-def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
-    circles: list[list[str]] = []
-
-    def visit(node: str, path: list[str], on_path: set[str], done: set[str]) -> None:
-        for nxt in sorted(graph[node]):
-            if nxt in on_path:
-                circles.append([*path[path.index(nxt) :], nxt])
-            elif nxt not in done:
-                visit(nxt, [*path, nxt], on_path | {nxt}, done)
-        done.add(node)
-
-    done: set[str] = set()
-    for start in sorted(graph):
-        if start not in done:
-            visit(start, [start], {start}, done)
-    # A package's __init__ re-exporting its own modules is not a circle of logic.
-    return [c for c in circles if not any(c[i + 1].startswith(c[i] + ".") for i in range(len(c) - 1))]
+from tests.server.test_imports import ROOT, _graph, _imports, _module, circles
 
 
 def test_no_import_circle_in_the_agent() -> None:
-    assert _circles(_graph("agent")) == []
+    assert circles(_graph("agent")) == []
 
 
 def test_diagnosis_does_not_import_repairs() -> None:
