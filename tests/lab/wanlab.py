@@ -107,6 +107,13 @@ def reset(lab: FaultLab) -> None:
     lab.sh(lab.client, "ip", "-6", "route", "replace", "default", "via", GATEWAY_IP6)
     lab.sh(lab.router, "ip", "-6", "route", "replace", "default", "via", INTERNET_WAN6)
     lab.agent_env = {}
+    # The healthy baseline includes IPv6 that answers: wait (bounded) until the client reaches a
+    # reference over it, so neighbour discovery on fresh links is not what the first scenario measures.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        pinged = lab.sh(lab.client, "ping", "-6", "-c", "1", "-W", "1", REFERENCE_IPV6[0], check=False)
+        if pinged.returncode == 0:
+            break
 
 
 # --- PPPoE -----------------------------------------------------------------------------------------
