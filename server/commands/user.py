@@ -1,4 +1,5 @@
-"""`rme-server user add|passwd|disable|enable|list`: engineer accounts from the command line."""
+"""`rme-server user add|passwd|disable|enable|list`: engineer accounts from the command line; and the
+SSH gateway's `add-key|keys|revoke-key|ssh-cert|lang` (`server.commands.ssh_user`)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,10 @@ def register(subparsers: Any) -> None:
 
     for sub in (add, passwd, listing, *(actions.choices[n] for n in ("disable", "enable"))):
         add_config_args(sub)
+
+    from server.commands import ssh_user  # noqa: PLC0415  (the SSH gateway's key commands)
+
+    ssh_user.register(actions)
 
 
 def _add(args: argparse.Namespace) -> int:

@@ -51,6 +51,8 @@ engineers = sa.Table(
     sa.Column("locked_until", Time, nullable=True),
     sa.Column("created_at", Time, nullable=False),
     sa.CheckConstraint(_in("role", ROLES), name="role"),
+    # The account's language (zh-CN or en): what the SSH gateway's prompt speaks (revision 0010).
+    sa.Column("lang", sa.String(8), nullable=False, server_default="zh-CN"),
 )
 
 # Server-side login sessions. Only the SHA-256 of the cookie value is stored, so a copy of the
@@ -303,4 +305,25 @@ billing_outbox = sa.Table(
     sa.Column("last_error", sa.String(500), nullable=True),
     sa.Index("ix_billing_outbox_due", "state", "next_attempt_at"),
     sa.CheckConstraint(_in("state", OUTBOX_STATES), name="state"),
+)
+
+# The SSH gateway (`server.ssh`): an engineer's registered OpenSSH public keys (`kind` "key") and the
+# certificates the server signed for them (`kind` "cert", with its serial and expiry). A revoked row
+# (`revoked_at`) no longer logs anyone in. `fingerprint` is OpenSSH's `SHA256:…` of the (certified) key.
+SSH_KEY_KINDS = ("key", "cert")
+ssh_keys = sa.Table(
+    "ssh_keys",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("engineer_id", sa.String(32), sa.ForeignKey("engineers.id"), nullable=False, index=True),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False, index=True),
+    sa.Column("public_key", sa.Text, nullable=False),
+    sa.Column("comment", sa.String(200), nullable=False),
+    sa.Column("serial", sa.BigInteger, nullable=True),
+    sa.Column("valid_before", Time, nullable=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("revoked_at", Time, nullable=True),
+    sa.CheckConstraint(_in("kind", SSH_KEY_KINDS), name="kind"),
 )
