@@ -93,6 +93,12 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
         app.state.kpi = start_kpi(app.state.services)
         app.state.billing = Deliverer(engine, config.billing_period, config.billing_retry_base)
         app.state.billing.start()
+        app.state.ssh = None
+        if config.ssh_port is not None:  # the SSH gateway for engineers (docs/ssh.md), off by default
+            from server.ssh.gateway import Gateway  # noqa: PLC0415  (asyncssh only when it is on)
+
+            app.state.ssh = Gateway(app.state.services, config.ssh_host or config.host, config.ssh_port, config.data_dir)
+            await app.state.ssh.start()
         log.info(
             "server ready",
             extra={"database": engine.dialect.name, "bus": type(bus).__name__, "node": node.node_id},
@@ -100,6 +106,8 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
         try:
             yield
         finally:
+            if app.state.ssh is not None:
+                await app.state.ssh.stop()
             await revocations.stop()
             await keeper.stop()
             await app.state.billing.stop()

@@ -101,6 +101,10 @@ class ServerConfig(BaseModel):
     # A witness (`rme-server audit witness`) that cosigns checkpoints: its URL and its verifier key.
     audit_witness_url: str | None = None
     audit_witness_key: str | None = None
+    # The SSH gateway for engineers (`server.ssh`, docs/ssh.md): off unless a port is set; it listens on
+    # `ssh_host` (default: `host`). Its host key and user CA live under `<data dir>/ssh/`.
+    ssh_port: int | None = Field(default=None, ge=0, le=65535)
+    ssh_host: str | None = None
 
     @model_validator(mode="after")
     def _dead_after_spans_missed_beats(self) -> ServerConfig:

@@ -39,5 +39,7 @@ def log_config(level: str) -> dict[str, Any]:
             "uvicorn": {"handlers": ["stderr"], "level": upper, "propagate": False},
             "uvicorn.error": {"level": upper},
             "uvicorn.access": {"handlers": ["stderr"], "level": upper, "propagate": False},
+            # The SSH gateway's library (`server.ssh`): its warnings and errors; everything at debug.
+            "asyncssh": {"handlers": ["stderr"], "level": "DEBUG" if upper == "DEBUG" else "WARNING", "propagate": False},
         },
     }

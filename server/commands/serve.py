@@ -30,6 +30,7 @@ def register(subparsers: Any) -> None:
     add_config_args(parser)
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default 8443)")
+    parser.add_argument("--ssh-port", type=int, help="run the SSH gateway for engineers on this port (default: off)")
     parser.set_defaults(handler=run)
 
 
@@ -48,9 +49,17 @@ def tls_paths(config: ServerConfig) -> tuple[Path, Path]:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        config = config_from_args(args, host=args.host, port=args.port)
+        config = config_from_args(args, host=args.host, port=args.port, ssh_port=args.ssh_port)
         config.data_dir.mkdir(parents=True, exist_ok=True)
         cert, key = tls_paths(config)
+        if config.ssh_port is not None:
+            from server.ssh.hostkeys import fingerprint, host_key  # noqa: PLC0415  (asyncssh only when on)
+
+            print(
+                f"rme-server: SSH gateway on {config.ssh_host or config.host}:{config.ssh_port}, "
+                f"host key {fingerprint(host_key(config.data_dir))}",
+                file=sys.stderr,
+            )
     except ConfigError as exc:
         print(f"rme-server: {exc}", file=sys.stderr)
         return 2

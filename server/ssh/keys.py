@@ -294,3 +294,27 @@ async def set_lang(engine: AsyncEngine, engineer_id: str, lang: str) -> None:
         raise SshKeyError(f"language: one of {', '.join(LANGS)}")
     async with engine.begin() as conn:
         await conn.execute(engineers.update().where(engineers.c.id == engineer_id).values(lang=lang))
+
+
+async def verify_totp(engine: AsyncEngine, engineer_id: str, code: str) -> bool:
+    """The account's current TOTP code, accepted once (the console's rule: its time step is
+    remembered by a conditional UPDATE, so a code seen over a shoulder cannot be replayed)."""
+    from server.accounts.engineers import _totp_step  # noqa: PLC0415  (the console login's own check)
+
+    code = code.strip()
+    if not (code.isdigit() and len(code) <= 10):
+        return False
+    async with engine.connect() as conn:
+        row = (await conn.execute(sa.select(engineers).where(engineers.c.id == engineer_id))).first()
+    if row is None or not row.totp_enabled or not row.totp_secret:
+        return False
+    step = _totp_step(row.totp_secret, code, row.totp_last_step, utcnow())
+    if step is None:
+        return False
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            engineers.update()
+            .where(engineers.c.id == engineer_id, engineers.c.totp_last_step == row.totp_last_step)
+            .values(totp_last_step=step)
+        )
+    return bool(result.rowcount == 1)

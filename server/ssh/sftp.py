@@ -1,0 +1,238 @@
+"""`sftp put` and `scp` into the session's inbox: a put-only SFTP server.
+
+The only thing it does is take a file: `open` for writing spools it to a private temporary file
+(hashing as it comes), and `close` pushes it to the user through the desk — the console's own push:
+the user's consent, chunks through the relay, the agent's SHA-256 check and atomic rename into the
+inbox. `close` answers when the file is in the inbox, so `sftp put` / `scp` return only then, and fail
+if the user denied it.
+
+Everything else is refused with a message on the channel's stderr (which OpenSSH's `sftp` and `scp`
+print): reading (`get`), listing (`ls`), stat of anything but the inbox itself, removing, renaming,
+links. The one directory there is, `/`, is the session's inbox as a write-only drop box with no
+contents; it lives on the gateway and holds nothing from the user's PC.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import asyncssh
+from asyncssh import SFTPAttrs, SFTPName
+
+from protocol.limits import MAX_FILE_NAME, MAX_FILE_SIZE
+from server.ssh.desk import DeskError
+from server.ssh.prompt import say, state_label
+
+if TYPE_CHECKING:
+    from server.ssh.gateway import Login
+
+log = logging.getLogger("rme.ssh.sftp")
+
+ROOT = b"/"
+
+
+@dataclass
+class Spool:
+    """One file being received: a private temporary file, hashed while the writes come in order."""
+
+    session: str
+    name: str
+    path: Path
+    handle: object
+    size: int = 0
+    next_offset: int = 0
+    in_order: bool = True
+    digest: hashlib._Hash = field(default_factory=hashlib.sha256)
+
+    def write(self, offset: int, data: bytes) -> None:
+        end = offset + len(data)
+        if end > MAX_FILE_SIZE:
+            raise asyncssh.SFTPFailure(f"files are at most {MAX_FILE_SIZE} bytes")
+        fd = self.fd
+        os.pwrite(fd, data, offset)
+        if offset == self.next_offset and self.in_order:
+            self.digest.update(data)
+            self.next_offset = end
+        else:
+            self.in_order = False
+        self.size = max(self.size, end)
+
+    @property
+    def fd(self) -> int:
+        assert isinstance(self.handle, int)
+        return self.handle
+
+    def sha256(self) -> str:
+        if self.in_order and self.next_offset == self.size:
+            return self.digest.hexdigest()
+        digest = hashlib.sha256()  # written out of order: hash the spooled file once, in order
+        with self.path.open("rb") as source:
+            while piece := source.read(1 << 20):
+                digest.update(piece)
+        return digest.hexdigest()
+
+
+class PutOnlySFTP(asyncssh.SFTPServer):
+    """One SFTP (or scp) channel of a logged-in engineer."""
+
+    def __init__(self, chan: asyncssh.SSHServerChannel[bytes], login_of: Callable[[object], Login | None]) -> None:
+        super().__init__(chan)
+        login = login_of(chan.get_connection())
+        if login is None:  # cannot happen after authentication; refuse everything if it does
+            raise asyncssh.SFTPPermissionDenied("not logged in")
+        self.login = login
+        self.lang = login.lang
+
+    # -- refusals ------------------------------------------------------------------------------------
+
+    def _refuse(self, key: str, exc: type[asyncssh.SFTPError] = asyncssh.SFTPPermissionDenied) -> NoReturn:
+        message = say(self.lang, key)
+        try:
+            self.channel.write_stderr(f"rme: {message}\r\n".encode())
+        except (OSError, asyncssh.Error, RuntimeError):
+            pass
+        raise exc(message)
+
+    def _name(self, path: bytes) -> tuple[str, str]:
+        """The session and the file name a target path means: `/name` (the one active session) or
+        `/<session id>/name`."""
+        try:
+            text = path.decode("utf-8")
+        except UnicodeDecodeError:
+            self._refuse("sftp_bad_name", asyncssh.SFTPFailure)
+        parts = [p for p in text.split("/") if p and p != "."]
+        desk = self.login.desk
+        active = [v.id for v in desk.sessions.values() if v.state == "active"]
+        if len(parts) == 2 and parts[0] in active:
+            session, name = parts
+        elif len(parts) == 1 and len(active) == 1:
+            session, name = active[0], parts[0]
+        elif not active:
+            self._refuse("sftp_no_session")
+        else:
+            self._refuse("sftp_which_session")
+        if not name or len(name.encode()) > MAX_FILE_NAME or ".." in parts:
+            self._refuse("sftp_bad_name", asyncssh.SFTPFailure)
+        return session, name
+
+    def _is_root(self, path: bytes) -> bool:
+        return path.strip(b"/") in (b"", b".")
+
+    # -- the inbox as a write-only drop box --------------------------------------------------------
+
+    def realpath(self, path: bytes) -> bytes:
+        parts = [p for p in path.split(b"/") if p and p != b"."]
+        return b"/" + b"/".join(parts)
+
+    async def stat(self, path: bytes) -> SFTPAttrs:
+        await self.login.ready.wait()
+        if self._is_root(path):
+            return SFTPAttrs(type=asyncssh.FILEXFER_TYPE_DIRECTORY, permissions=0o40300, size=0)
+        desk = self.login.desk
+        parts = [p for p in path.decode("utf-8", "replace").split("/") if p]
+        if len(parts) == 1 and parts[0] in desk.sessions:
+            return SFTPAttrs(type=asyncssh.FILEXFER_TYPE_DIRECTORY, permissions=0o40300, size=0)
+        self._refuse("sftp_no_stat", asyncssh.SFTPNoSuchFile)
+
+    lstat = stat
+
+    def fstat(self, file_obj: object) -> SFTPAttrs:
+        if isinstance(file_obj, Spool):
+            return SFTPAttrs(type=asyncssh.FILEXFER_TYPE_REGULAR, permissions=0o100200, size=file_obj.size)
+        self._refuse("sftp_no_stat")
+
+    async def scandir(self, path: bytes) -> AsyncIterator[SFTPName]:
+        self._refuse("sftp_no_list")
+        yield SFTPName(b"")  # pragma: no cover  (makes this an async generator)
+
+    async def open(self, path: bytes, pflags: int, attrs: SFTPAttrs) -> Spool:
+        await self.login.ready.wait()
+        if pflags & asyncssh.FXF_READ or not pflags & asyncssh.FXF_WRITE:
+            self._refuse("sftp_no_read")
+        if pflags & asyncssh.FXF_APPEND:
+            self._refuse("sftp_no_append", asyncssh.SFTPOpUnsupported)
+        session, name = self._name(path)
+        spool_dir = self.login.spool_dir
+        spool_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, raw = tempfile.mkstemp(prefix="push-", dir=spool_dir)
+        return Spool(session, name, Path(raw), fd)
+
+    def write(self, file_obj: object, offset: int, data: bytes) -> int:
+        if not isinstance(file_obj, Spool):
+            self._refuse("sftp_no_read")
+        file_obj.write(offset, data)
+        return len(data)
+
+    def read(self, file_obj: object, offset: int, size: int) -> bytes:
+        self._refuse("sftp_no_read")
+
+    async def close(self, file_obj: object) -> None:
+        if not isinstance(file_obj, Spool):
+            return
+        try:
+            os.close(file_obj.fd)
+            sha = file_obj.sha256()
+            try:
+                action = await self.login.desk.push(
+                    file_obj.session, file_obj.name, file_obj.path, file_obj.size, sha, self.login.fingerprint
+                )
+            except DeskError as exc:
+                message = f"rme: {exc.message or exc.code}"
+                self.channel.write_stderr(f"{message}\r\n".encode())
+                raise asyncssh.SFTPFailure(message) from None
+            if action.state != "done":
+                label = state_label(self.lang, action.state)
+                reason = f": {action.reason}" if action.reason else ""
+                message = say(self.lang, "sftp_not_delivered", name=file_obj.name, why=f"{label}{reason}")
+                self.channel.write_stderr(f"rme: {message}\r\n".encode())
+                raise asyncssh.SFTPFailure(message)
+        finally:
+            file_obj.path.unlink(missing_ok=True)
+
+    def fsetstat(self, file_obj: object, attrs: SFTPAttrs) -> None:
+        """Times and modes the client wants (`scp -p`): accepted and ignored, the inbox keeps its own."""
+
+    def setstat(self, path: bytes, attrs: SFTPAttrs) -> None:
+        if not self._is_root(path):
+            self._refuse("sftp_no_stat", asyncssh.SFTPNoSuchFile)
+
+    lsetstat = setstat
+
+    def remove(self, path: bytes) -> None:
+        self._refuse("sftp_no_change")
+
+    def rename(self, oldpath: bytes, newpath: bytes) -> None:
+        self._refuse("sftp_no_change")
+
+    posix_rename = rename
+
+    def mkdir(self, path: bytes, attrs: SFTPAttrs) -> None:
+        self._refuse("sftp_no_change")
+
+    def rmdir(self, path: bytes) -> None:
+        self._refuse("sftp_no_change")
+
+    def readlink(self, path: bytes) -> bytes:
+        self._refuse("sftp_no_stat")
+
+    def symlink(self, oldpath: bytes, newpath: bytes) -> None:
+        self._refuse("sftp_no_change")
+
+    def link(self, oldpath: bytes, newpath: bytes) -> None:
+        self._refuse("sftp_no_change")
+
+    def statvfs(self, path: bytes) -> NoReturn:
+        self._refuse("sftp_no_stat", asyncssh.SFTPOpUnsupported)
+
+    def fstatvfs(self, file_obj: object) -> NoReturn:
+        self._refuse("sftp_no_stat", asyncssh.SFTPOpUnsupported)
+
+    def exit(self) -> None:
+        """Channel closed: spools not closed are removed by their `close` never coming — clean now."""
