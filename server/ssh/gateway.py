@@ -376,9 +376,11 @@ class _Connection(asyncssh.SSHServer):
         except (asyncssh.KeyImportError, ValueError):
             cert = None
         if isinstance(cert, SSHOpenSSHCertificate):
-            serial = int(cert.serial)
+            # asyncssh keeps the serial it parsed without a public accessor (2.24); no serial, no login.
+            raw_serial = getattr(cert, "_serial", None)
             print_key = keys.key_fingerprint(cert.key)
-            if await keys.active_certificate(engine, self.account.engineer.id, serial) is None:
+            serial = int(raw_serial) if isinstance(raw_serial, int) else -1
+            if serial < 0 or await keys.active_certificate(engine, self.account.engineer.id, serial) is None:
                 await self._refusal("certificate revoked or not issued", print_key)
                 return False
         else:
@@ -443,7 +445,7 @@ class _Connection(asyncssh.SSHServer):
                 {
                     "via": "ssh",
                     "fingerprint": login.fingerprint,
-                    "certificate": login.serial,
+                    "certificate": str(login.serial) if login.serial is not None else None,
                     "totp": login.totp,
                     "address": login.address,
                 },

@@ -199,7 +199,7 @@ async def issue_certificate(
     key, comment = parse_public_key(public_key_text)
     now = utcnow()
     valid_before = now + dt.timedelta(hours=hours)
-    serial = secrets.randbits(62)
+    serial = secrets.randbits(52)  # exact in JSON (audit events are canonical JSON: < 2^53)
     cert = ca.generate_user_certificate(
         key,
         f"rme:{engineer.username}:{serial}",
