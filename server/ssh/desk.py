@@ -270,7 +270,7 @@ class Desk:
         params = PushFileParams(name=name, size=size, sha256=sha256)
         action = await self.request(session_id, params, fingerprint, "via ssh")
         await self.wait_action(action, lambda a: a.state not in ("requested", "awaiting_consent"), None)
-        if action.state != "allowed":
+        if action.state not in ("allowed", "running"):  # the agent may report progress at once
             return action
         digest = hashlib.sha256()
         offset = 0

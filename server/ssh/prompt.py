@@ -313,8 +313,8 @@ TEXTS: Mapping[str, Text] = MappingProxyType(
             "Listing is refused: nothing on the user's PC can be listed.",
         ),
         "sftp_no_stat": Text(
-            "拒绝查看：用户电脑上的任何内容都不能被查看。",
-            "Refused: nothing on the user's PC can be looked at.",
+            "拒绝：这里只能上传，用户电脑上的任何内容都不能被查看或下载。",
+            "Refused: this is upload-only; nothing on the user's PC can be looked at or downloaded.",
         ),
         "sftp_no_append": Text("不支持追加写入。", "Appending is not supported."),
         "sftp_no_change": Text(

@@ -14,6 +14,7 @@ contents; it lives on the gateway and holds nothing from the user's PC.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -89,6 +90,7 @@ class PutOnlySFTP(asyncssh.SFTPServer):
             raise asyncssh.SFTPPermissionDenied("not logged in")
         self.login = login
         self.lang = login.lang
+        self.spools: dict[int, Spool] = {}  # by file descriptor: open files not closed yet
 
     # -- refusals ------------------------------------------------------------------------------------
 
@@ -162,7 +164,8 @@ class PutOnlySFTP(asyncssh.SFTPServer):
         spool_dir = self.login.spool_dir
         spool_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, raw = tempfile.mkstemp(prefix="push-", dir=spool_dir)
-        return Spool(session, name, Path(raw), fd)
+        spool = self.spools[fd] = Spool(session, name, Path(raw), fd)
+        return spool
 
     def write(self, file_obj: object, offset: int, data: bytes) -> int:
         if not isinstance(file_obj, Spool):
@@ -176,6 +179,7 @@ class PutOnlySFTP(asyncssh.SFTPServer):
     async def close(self, file_obj: object) -> None:
         if not isinstance(file_obj, Spool):
             return
+        self.spools.pop(file_obj.fd, None)
         try:
             os.close(file_obj.fd)
             sha = file_obj.sha256()
@@ -235,4 +239,12 @@ class PutOnlySFTP(asyncssh.SFTPServer):
         self._refuse("sftp_no_stat", asyncssh.SFTPOpUnsupported)
 
     def exit(self) -> None:
-        """Channel closed: spools not closed are removed by their `close` never coming — clean now."""
+        """The SFTP session is over: files opened and never closed are removed, and the channel says
+        exit status 0 (asyncssh closes it without one, and `scp` then reports a failure)."""
+        for spool in list(self.spools.values()):
+            with contextlib.suppress(OSError):
+                os.close(spool.fd)
+            spool.path.unlink(missing_ok=True)
+        self.spools.clear()
+        with contextlib.suppress(OSError, asyncssh.Error, RuntimeError):
+            self.channel.exit(0)

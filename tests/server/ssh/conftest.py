@@ -12,13 +12,13 @@ from tests.e2e.harness import RealAgent, real_agent
 from tests.server.ssh.harness import ENGINEER, SshServer, ssh_server
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
     with ssh_server(Path(tmp_path_factory.mktemp("ssh"))) as running:
         yield running
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def key(server: SshServer) -> Path:
     """The engineer's registered key."""
     path = server.keygen("engineer_key")
@@ -26,7 +26,7 @@ def key(server: SshServer) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def agent(server: SshServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealAgent]:
     with real_agent(Path(tmp_path_factory.mktemp("ssh-agent")), server) as running:
         yield running

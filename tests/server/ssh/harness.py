@@ -41,7 +41,9 @@ class SshServer(RealServer):
         return path
 
     def options(self, key: Path, *extra: str) -> list[str]:
+        """Client options: `extra` first (ssh takes the first value it sees for an option)."""
         return [
+            *extra,
             "-F",
             "/dev/null",
             "-o",
@@ -56,7 +58,6 @@ class SshServer(RealServer):
             "ConnectTimeout=20",
             "-i",
             str(key),
-            *extra,
         ]
 
     def ssh(

@@ -1,0 +1,292 @@
+"""Working a session from the stock OpenSSH clients against a real server and a real agent: accept a ticket,
+a consented command (Allow and Deny through the panel's API), `scp` and `sftp put` into the inbox byte for
+byte, everything that would read from the PC or forward refused, the kill switch, hostile input."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from agent.actions.command import wait_dead
+from tests.e2e.harness import RealAgent, free_port
+from tests.server.ssh.harness import ENGINEER, SshServer
+
+POOL = ThreadPoolExecutor(4)
+
+
+def in_background(work: Callable[[], Any]) -> Future[Any]:
+    return POOL.submit(work)
+
+
+def wait_until(check: Callable[[], bool], within: float = 15.0) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise TimeoutError("condition never held")
+
+
+def held_output(agent: RealAgent) -> dict[str, Any]:
+    """The command output the panel holds for the user's release."""
+    found: list[dict[str, Any]] = []
+
+    def check() -> bool:
+        found[:] = [o for o in agent.state()["guard"]["outputs"] if o["state"] == "held"]
+        return bool(found)
+
+    wait_until(check)
+    return found[0]
+
+
+@pytest.fixture
+def session(server: SshServer, agent: RealAgent, key: Path) -> Iterator[str]:
+    """A help request from the agent, accepted over SSH (`rme accept`), the session accepted in the panel;
+    ended over SSH afterwards."""
+    words = f"no internet {time.monotonic_ns()}"
+    agent.cli("help", words, "--wait", "20")
+    queue = server.rme(key, "queue")
+    assert isinstance(queue, list)
+    ticket = next(t["ticket_id"] for t in queue if t["words"] == words)
+    accepted = in_background(lambda: server.rme(key, "accept", ticket))
+    prompt = agent.wait_prompt("session", timeout=20)
+    assert prompt["content"]["engineer"]["name"] == "Wang Wei"  # the same offer as from the console
+    agent.answer(prompt["id"], True)
+    result = accepted.result(timeout=30)
+    assert result["ticket"] == ticket and result["state"] == "active"
+    yield str(result["session"])
+    server.ssh(key, "rme", "end", "--session", str(result["session"]))
+    wait_until(lambda: agent.state()["guard"]["session"] is None)
+
+
+def test_a_consented_command_allowed_then_denied(
+    server: SshServer, agent: RealAgent, key: Path, session: str, tmp_path: Path
+) -> None:
+    ran = in_background(lambda: server.rme(key, "run", "echo from-ssh"))
+    prompt = agent.wait_prompt("action")
+    assert "echo from-ssh" in str(prompt["content"])  # the user sees the command itself
+    agent.answer(prompt["id"], True)
+    output = held_output(agent)
+    assert output["output"] == "from-ssh\n"
+    agent.release(output["action_id"])
+    result = ran.result(timeout=30)
+    assert result["state"] == "done" and result["session"] == session
+    assert result["result"]["outcome"]["output"] == "from-ssh\n"
+
+    marker = tmp_path / "denied-ran"
+    denied = in_background(lambda: server.ssh(key, "rme", "run", f"touch {marker}"))
+    agent.answer(agent.wait_prompt("action")["id"], False)
+    done = denied.result(timeout=30)
+    assert done.returncode == 1
+    assert "waiting for the user" in done.stdout and "denied by the user" in done.stdout
+    assert not marker.exists()
+
+    # Audited like the console's requests, and marked as coming through SSH with the key.
+    requests = [e.get("data", e) for _, e in server.audit_events("action.request") if e.get("session") == session]
+    assert len(requests) == 2
+    via = [e.get("data", e) for _, e in server.audit_events("ssh.request") if e.get("session") == session]
+    assert {"via": "ssh"}.items() <= via[-1].items() and str(via[-1]["fingerprint"]).startswith("SHA256:")
+
+
+def sleepers(root: psutil.Process) -> list[psutil.Process]:
+    found = []
+    for child in root.children(recursive=True):
+        try:
+            if child.name() == "sleep":
+                found.append(child)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def allow_next_push(agent: RealAgent) -> threading.Thread:
+    def allow() -> None:
+        agent.answer(agent.wait_prompt("action", timeout=30)["id"], True)
+
+    thread = threading.Thread(target=allow, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_push_with_scp_and_sftp_put(
+    server: SshServer, agent: RealAgent, key: Path, session: str, tmp_path: Path
+) -> None:
+    payload = tmp_path / "driver-fix.bin"
+    payload.write_bytes(os.urandom(700_000) + b"end")
+    allow = allow_next_push(agent)
+    done = server.scp(key, payload, "")
+    allow.join(5)
+    assert done.returncode == 0, done.stderr[-3000:]
+    landed = agent.inbox / payload.name
+    assert landed.read_bytes() == payload.read_bytes()
+
+    second = tmp_path / "readme.txt"
+    second.write_text("hello from sftp\n" * 1000)
+    allow = allow_next_push(agent)
+    done = server.sftp(key, f"put {second}\n")
+    allow.join(5)
+    assert done.returncode == 0, done.stderr
+    assert (agent.inbox / second.name).read_bytes() == second.read_bytes()
+
+    # Legacy scp protocol (`scp -O`) goes through the same put-only path.
+    third = tmp_path / "legacy.dat"
+    third.write_bytes(os.urandom(5000))
+    allow = allow_next_push(agent)
+    done = server.scp(key, third, "", "-O")
+    allow.join(5)
+    assert done.returncode == 0, done.stderr
+    assert sha(agent.inbox / third.name) == sha(third)
+
+    # Denied: the client is told, nothing lands.
+    fourth = tmp_path / "unwanted.exe"
+    fourth.write_bytes(b"MZ" * 100)
+
+    def deny() -> None:
+        agent.answer(agent.wait_prompt("action", timeout=30)["id"], False)
+
+    thread = threading.Thread(target=deny, daemon=True)
+    thread.start()
+    done = server.scp(key, fourth, "")
+    thread.join(5)
+    assert done.returncode != 0 and "denied by the user" in done.stderr
+    assert not (agent.inbox / fourth.name).exists()
+    pushed = [e.get("data", e) for _, e in server.audit_events("file.pushed") if e.get("session") == session]
+    assert {p["sha256"] for p in pushed} >= {sha(payload), sha(second), sha(third)}  # type: ignore[index]
+
+
+def test_reading_listing_and_forwarding_are_refused(
+    server: SshServer, agent: RealAgent, key: Path, session: str, tmp_path: Path
+) -> None:
+    (agent.inbox).mkdir(parents=True, exist_ok=True)
+    (agent.inbox / "secret.txt").write_text("the user's")
+    got = server.sftp(key, "get secret.txt\n")
+    assert got.returncode != 0 and "upload-only" in got.stderr
+    assert not Path("secret.txt").exists()
+    listed = server.sftp(key, "ls\n")
+    assert "Listing is refused" in listed.stderr and "Permission denied" in listed.stderr
+    assert "secret.txt" not in listed.stdout
+    fetched = subprocess.run(
+        [
+            "scp",
+            *server.options(key, "-o", "BatchMode=yes"),
+            "-P",
+            str(server.ssh_port),
+            f"{ENGINEER}@127.0.0.1:secret.txt",
+            str(tmp_path / "stolen"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert fetched.returncode != 0 and not (tmp_path / "stolen").exists()
+
+    # -W and -L: the forwarded connection is refused with the gateway's reason.
+    stdio = server.ssh(key, options=["-o", "LogLevel=info", "-W", f"127.0.0.1:{server.port}"])
+    assert stdio.returncode != 0 and "Port forwarding refused" in stdio.stderr
+    port = free_port()
+    tunnel = subprocess.Popen(
+        [
+            "ssh",
+            *server.options(
+                key, "-o", "LogLevel=info", "-o", "BatchMode=yes", "-N", "-L", f"{port}:127.0.0.1:{server.port}"
+            ),
+            "-p",
+            str(server.ssh_port),
+            f"{ENGINEER}@127.0.0.1",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until(lambda: _listening(port))
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            try:
+                conn.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                answer = conn.recv(100)
+            except ConnectionResetError:
+                answer = b""
+            assert answer == b""  # closed: nothing reached through the tunnel
+    finally:
+        tunnel.kill()
+        _, err = tunnel.communicate(timeout=10)
+    assert "Port forwarding refused" in err
+    # -R: the server refuses to listen.
+    remote = server.ssh(key, "rme", "whoami", options=["-o", "ExitOnForwardFailure=yes", "-R", "0:127.0.0.1:9"])
+    assert remote.returncode != 0 and "remote port forwarding failed" in remote.stderr
+    # -A: said so, and no agent socket exists on the gateway's side.
+    agent_env = subprocess.run(["ssh-agent", "-s"], capture_output=True, text=True, check=True).stdout
+    sock = agent_env.split("SSH_AUTH_SOCK=")[1].split(";")[0]
+    pid = agent_env.split("SSH_AGENT_PID=")[1].split(";")[0]
+    try:
+        env = {**os.environ, "SSH_AUTH_SOCK": sock}
+        forwarded = server.ssh(key, "rme", "whoami", options=["-A"], env=env)
+        assert forwarded.returncode == 0 and "Agent forwarding refused" in forwarded.stderr
+    finally:
+        subprocess.run(["kill", pid], check=False)
+    # Other subsystems, and X11.
+    other = server.ssh(key, "-s", "netconf")
+    assert other.returncode != 0 and "Subsystem netconf refused" in other.stderr
+    x11 = server.ssh(key, "rme", "whoami", options=["-X"], env={**os.environ, "DISPLAY": ":99"})
+    assert "X11 forwarding" in x11.stderr
+
+
+def test_the_kill_switch_ends_the_ssh_work_at_once(
+    server: SshServer, agent: RealAgent, key: Path, session: str
+) -> None:
+    started = in_background(lambda: server.ssh(key, "rme", "run", "--timeout", "600", "sleep 300"))
+    agent.answer(agent.wait_prompt("action")["id"], True)
+    root = psutil.Process(agent.proc.pid)
+    wait_until(lambda: bool(sleepers(root)))
+    family = sleepers(root)
+    clicked = time.monotonic()
+    assert agent.post("/api/end").status_code == 200
+    done = started.result(timeout=20)
+    elapsed = time.monotonic() - clicked
+    assert elapsed < 3.0, elapsed
+    assert done.returncode == 1 and "cancelled" in done.stdout
+    assert wait_dead(family, 0.5) == []
+    after = server.ssh(key, "rme", "run", "--session", session, "echo again")
+    assert after.returncode == 1 and "No such session" in after.stdout
+
+
+def test_hostile_input_leaves_the_gateway_serving(server: SshServer, key: Path) -> None:
+    junk = os.urandom(64 * 1024)
+    huge = b"queue " + b"A" * (2 * 1024 * 1024) + b"\n"
+    flood = b"queue\n" * 20_000
+    jobs = [
+        in_background(lambda blob=blob: server.ssh(key, options=["-T"], stdin=blob + b"quit\n", timeout=90))
+        for blob in (junk, huge, flood)
+    ]
+    # Meanwhile another engineer client is served.
+    for _ in range(3):
+        assert server.rme(key, "whoami")["username"] == ENGINEER  # type: ignore[index]
+    results = [job.result(timeout=120) for job in jobs]
+    assert "unreadable" in results[0].stdout
+    assert "too long" in results[1].stdout
+    assert "slow down" in results[2].stdout
+    assert server.rme(key, "queue") is not None
+    assert server.proc.poll() is None
