@@ -123,7 +123,9 @@ def parse(line: str) -> Command | None:
         text = rest.strip()
         if not text:
             raise CommandError("needs_text", verb=verb)
-        return Command(verb, (), flags, text)
+        command = Command(verb, (), flags, text)
+        _check_arity(command)
+        return command
     try:
         words = shlex.split(rest)
     except ValueError:

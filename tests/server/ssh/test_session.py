@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pty
 import socket
 import subprocess
 import threading
@@ -290,3 +291,84 @@ def test_hostile_input_leaves_the_gateway_serving(server: SshServer, key: Path) 
     assert "slow down" in results[2].stdout
     assert server.rme(key, "queue") is not None
     assert server.proc.poll() is None
+
+
+class Terminal:
+    """`ssh -tt` on a real pseudo-terminal, as an engineer types into it."""
+
+    def __init__(self, server: SshServer, key: Path) -> None:
+        self.master, slave = pty.openpty()
+        self.proc = subprocess.Popen(
+            ["ssh", *server.options(key, "-tt", "-o", "BatchMode=yes"), "-p", str(server.ssh_port), f"{ENGINEER}@127.0.0.1"],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            close_fds=True,
+        )
+        os.close(slave)
+        self.screen = ""
+        self.lock = threading.Lock()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            with self.lock:
+                self.screen += data.decode("utf-8", "replace")
+
+    def type(self, line: str) -> None:
+        os.write(self.master, line.encode() + b"\r")
+
+    def expect(self, text: str, within: float = 20.0) -> None:
+        try:
+            wait_until(lambda: text in self.screen, within)
+        except TimeoutError:
+            raise AssertionError(f"{text!r} not on the screen:\n{self.screen[-3000:]}") from None
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+        os.close(self.master)
+
+
+def test_the_interactive_prompt_works_a_session(server: SshServer, agent: RealAgent, key: Path) -> None:
+    term = Terminal(server, key)
+    try:
+        term.expect("RME remote maintenance · Wang Wei (via SSH)")
+        words = f"wifi drops {time.monotonic_ns()}"
+        agent.cli("help", words, "--wait", "20")
+        term.type("queue")
+        term.expect(words)
+        number = next(
+            line.split()[0] for line in term.screen.splitlines() if words in line and line.split()[0].isdigit()
+        )
+        term.type(f"accept {number}")
+        term.expect("waiting for the user to accept the session")
+        agent.answer(agent.wait_prompt("session", timeout=20)["id"], True)
+        term.expect("started.")
+
+        term.type("diagnose --interface lo")
+        agent.answer(agent.wait_prompt("action")["id"], True)
+        term.expect("verdict:", within=30)
+        term.type("repair dns.flush_cache")
+        prompt = agent.wait_prompt("action")
+        assert "DNS" in str(prompt["content"])  # the catalogue's own words, risk and undo
+        agent.answer(prompt["id"], False)
+        term.expect("denied by the user")
+        assert "waiting for the user…" in term.screen  # the live state before the answer
+
+        term.type("chat hello from the terminal")
+        wait_until(lambda: "hello from the terminal" in str(agent.state()))
+        term.type("end resolved --note fixed")
+        term.expect("Session ended.")
+        term.type("quit")
+        term.expect("Bye.")
+        assert "\x1b]" not in term.screen.replace("\x1b[", "")  # nothing from the PC drives the terminal
+    finally:
+        term.close()
