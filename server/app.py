@@ -97,7 +97,9 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
         if config.ssh_port is not None:  # the SSH gateway for engineers (docs/ssh.md), off by default
             from server.ssh.gateway import Gateway  # noqa: PLC0415  (asyncssh only when it is on)
 
-            app.state.ssh = Gateway(app.state.services, config.ssh_host or config.host, config.ssh_port, config.data_dir)
+            app.state.ssh = Gateway(
+                app.state.services, config.ssh_host or config.host, config.ssh_port, config.data_dir
+            )
             await app.state.ssh.start()
         log.info(
             "server ready",

@@ -40,6 +40,10 @@ def log_config(level: str) -> dict[str, Any]:
             "uvicorn.error": {"level": upper},
             "uvicorn.access": {"handlers": ["stderr"], "level": upper, "propagate": False},
             # The SSH gateway's library (`server.ssh`): its warnings and errors; everything at debug.
-            "asyncssh": {"handlers": ["stderr"], "level": "DEBUG" if upper == "DEBUG" else "WARNING", "propagate": False},
+            "asyncssh": {
+                "handlers": ["stderr"],
+                "level": "DEBUG" if upper == "DEBUG" else "WARNING",
+                "propagate": False,
+            },
         },
     }

@@ -30,7 +30,9 @@ def register(subparsers: Any) -> None:
     add_config_args(parser)
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default 8443)")
-    parser.add_argument("--ssh-port", type=int, help="run the SSH gateway for engineers on this port (default: off)")
+    parser.add_argument(
+        "--ssh-port", type=int, help="run the SSH gateway for engineers on this port (default: off)"
+    )
     parser.set_defaults(handler=run)
 
 

@@ -91,7 +91,10 @@ def _revoke_key(args: argparse.Namespace) -> int:
         return await keys.revoke_key(ctx.engine, engineer.id, args.which)
 
     return admin_command(
-        args, work, REFUSED, lambda rows: "\n".join(f"revoked {k.kind} {k.fingerprint} ({k.id})" for k in rows)
+        args,
+        work,
+        REFUSED,
+        lambda rows: "\n".join(f"revoked {k.kind} {k.fingerprint} ({k.id})" for k in rows),
     )
 
 
@@ -112,7 +115,9 @@ def _ssh_cert(args: argparse.Namespace) -> int:
                 "ca": fingerprint(ca),
             },
         )
-        cert, row = await keys.issue_certificate(ctx.engine, ca, engineer, text, ctx.actor, args.hours)
+        cert, row = await keys.issue_certificate(
+            ctx.engine, ca, engineer, text, created_by=ctx.actor, hours=args.hours
+        )
         out.write_text(cert + "\n", "utf-8")
         return row
 

@@ -148,7 +148,9 @@ class Desk:
         # The link adopted this engineer's running sessions on hello (an earlier SSH login's, or a
         # console's): know them here too, as the console does after a reload.
         for ticket in await tickets.open_sessions_of_engineer(self.services.engine, self.engineer.id):
-            self._track(ticket.id, ticket.session_id, "active" if ticket.state is TicketState.ACTIVE else "offered")
+            self._track(
+                ticket.id, ticket.session_id, "active" if ticket.state is TicketState.ACTIVE else "offered"
+            )
 
     def _track(self, ticket_id: str, session_id: str, state: str) -> SessionView:
         view = self.sessions.get(session_id)
@@ -244,10 +246,8 @@ class Desk:
         self._emit(("action", session_id, action))
         return action
 
-    async def wait_action(
-        self, action: ActionView, until: Callable[[ActionView], bool], timeout: float | None
-    ) -> ActionView:
-        await self.wait_for(lambda: until(action) or self.closed, timeout)
+    async def wait_action(self, action: ActionView, until: Callable[[ActionView], bool]) -> ActionView:
+        await self.wait_for(lambda: until(action) or self.closed, None)
         return action
 
     async def chat(self, session_id: str, text: str, fingerprint: str) -> None:
@@ -263,13 +263,13 @@ class Desk:
         self._finish(view, reason)
 
     async def push(
-        self, session_id: str, name: str, path: Path, size: int, sha256: str, fingerprint: str
+        self, session_id: str, *, name: str, path: Path, size: int, sha256: str, fingerprint: str
     ) -> ActionView:
         """Push the spooled file at `path` into the user's inbox: the request, the user's consent, the
         chunks, the agent's hash check. Returns the action once final."""
         params = PushFileParams(name=name, size=size, sha256=sha256)
         action = await self.request(session_id, params, fingerprint, "via ssh")
-        await self.wait_action(action, lambda a: a.state not in ("requested", "awaiting_consent"), None)
+        await self.wait_action(action, lambda a: a.state not in ("requested", "awaiting_consent"))
         if action.state not in ("allowed", "running"):  # the agent may report progress at once
             return action
         digest = hashlib.sha256()
@@ -286,11 +286,11 @@ class Desk:
                 offset += len(piece)
                 if last:
                     break
-        await self.wait_action(action, lambda a: a.final, None)
+        await self.wait_action(action, lambda a: a.final)
         return action
 
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float | None) -> None:
-        async with asyncio.timeout(timeout), self.changed:
+    async def wait_for(self, predicate: Callable[[], bool], within: float | None) -> None:
+        async with asyncio.timeout(within), self.changed:
             await self.changed.wait_for(predicate)
 
     # -- what comes back -----------------------------------------------------------------------------
@@ -371,8 +371,8 @@ class Desk:
         elif isinstance(message, ConsentRequest):
             self._step(view, message.body.action_id, "consent.request")
         elif isinstance(message, ConsentReply):
-            body = message.body
-            self._step(view, body.action_id, f"consent.reply:{body.decision}", reason=body.reason)
+            reply = message.body
+            self._step(view, reply.action_id, f"consent.reply:{reply.decision}", reason=reply.reason)
         elif isinstance(message, ActionProgress):
             note = message.body.note
             if message.body.done is not None and message.body.total:

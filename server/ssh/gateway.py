@@ -22,7 +22,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncssh
@@ -33,8 +34,9 @@ from server.audit import AuditWriteError
 from server.relay.limits import TokenBucket
 from server.relay.services import Services
 from server.ssh import keys
-from server.ssh.desk import Desk, DeskError
+from server.ssh.desk import Desk, DeskError, Event
 from server.ssh.hostkeys import fingerprint, host_key, ssh_dir, user_ca
+from server.ssh.login import Login
 from server.ssh.prompt import MAX_LINE, CommandError, parse, say
 from server.ssh.sftp import PutOnlySFTP
 from server.ssh.shell import FAILED, USAGE, Shell, describe_event
@@ -46,25 +48,6 @@ DESK_LINGER = 5.0  # seconds a desk outlives its last SSH connection (consecutiv
 LINES_PER_SECOND = 20.0
 LINE_BURST = 40
 READ_SIZE = 64 * 1024
-
-
-@dataclass
-class Login:
-    """One authenticated SSH connection."""
-
-    account: keys.LoginAccount
-    fingerprint: str
-    serial: int | None
-    address: str
-    spool_dir: Path
-    totp: bool = False
-    desk: Desk = field(init=False)
-    refused: list[str] = field(default_factory=list)  # refusals to say at the first session
-    ready: asyncio.Event = field(default_factory=asyncio.Event)  # the login is recorded, the desk open
-
-    @property
-    def lang(self) -> str:
-        return self.account.lang
 
 
 @dataclass
@@ -188,7 +171,10 @@ class Gateway:
         except (BrokenPipeError, ConnectionError, TimeoutError, asyncssh.Error, asyncssh.TerminalSizeChanged):
             process.close()
         except Exception:
-            log.exception("ssh session failed", extra={"actor": f"engineer:{login.account.engineer.username}" if login else None})
+            log.exception(
+                "ssh session failed",
+                extra={"actor": f"engineer:{login.account.engineer.username}" if login else None},
+            )
             with contextlib.suppress(Exception):
                 process.exit(FAILED)
 
@@ -201,7 +187,13 @@ class Gateway:
         if command is None:
             command = parse("help")
             assert command is not None
-        shell = Shell(login.desk, login.lang, login.fingerprint, lambda t: process.stdout.write(t + "\n"), interactive=False)
+        shell = Shell(
+            login.desk,
+            login.lang,
+            login.fingerprint,
+            lambda t: process.stdout.write(t + "\n"),
+            interactive=False,
+        )
         return await shell.run(command)
 
     async def _interactive(self, process: asyncssh.SSHServerProcess[str], login: Login) -> None:
@@ -246,11 +238,11 @@ class Gateway:
             login.desk.unlisten(listener)
 
     async def _print_events(
-        self, listener: asyncio.Queue[object], shell: Shell, process: asyncssh.SSHServerProcess[str]
+        self, listener: asyncio.Queue[Event], shell: Shell, process: asyncssh.SSHServerProcess[str]
     ) -> None:
         while True:
             event = await listener.get()
-            lines = describe_event(shell.lang, event)  # type: ignore[arg-type]
+            lines = describe_event(shell.lang, event)
             if lines:
                 process.stdout.write("\r" + "\n".join(lines) + "\n" + _prompt(shell))
 
@@ -327,11 +319,10 @@ class _Connection(asyncssh.SSHServer):
 
         async def no_x11(*_: object) -> None:
             self.refused.append("refused_x11")
-            return None
 
         conn.validate_public_key = validate_public_key  # type: ignore[method-assign]
         conn.create_agent_listener = no_agent  # type: ignore[method-assign]
-        conn.attach_x11_listener = no_x11  # type: ignore[method-assign]
+        conn.attach_x11_listener = no_x11  # type: ignore[method-assign,assignment]
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.conn is not None:
@@ -360,7 +351,9 @@ class _Connection(asyncssh.SSHServer):
         if not self._allowed():
             return False
         assert self.account is not None
-        found = await keys.active_key(self.gateway.services.engine, self.account.engineer.id, keys.key_fingerprint(key))
+        found = await keys.active_key(
+            self.gateway.services.engine, self.account.engineer.id, keys.key_fingerprint(key)
+        )
         return found is not None
 
     def validate_ca_key(self, username: str, key: asyncssh.SSHKey) -> bool:
@@ -386,9 +379,8 @@ class _Connection(asyncssh.SSHServer):
         else:
             print_key = keys.key_fingerprint(decode_ssh_public_key(key_data))
         self.key_ok = (print_key, serial)
-        if self.account.engineer.totp_enabled:
-            return False  # the TOTP prompt follows (keyboard-interactive is offered now)
-        return True
+        # With TOTP this is not yet a login: keyboard-interactive (the TOTP prompt) is offered next.
+        return not self.account.engineer.totp_enabled
 
     def kbdint_auth_supported(self) -> bool:
         return self.key_ok is not None and self.account is not None and self.account.engineer.totp_enabled
@@ -399,7 +391,7 @@ class _Connection(asyncssh.SSHServer):
         account_lang = self.account.lang if self.account else "en"
         return (say(account_lang, "totp_title"), "", "", [(say(account_lang, "totp_prompt"), True)])
 
-    async def validate_kbdint_response(self, username: str, responses: list[str]) -> bool:
+    async def validate_kbdint_response(self, username: str, responses: Sequence[str]) -> bool:
         if self.key_ok is None or self.account is None or len(responses) != 1:
             return False
         ok = await keys.verify_totp(self.gateway.services.engine, self.account.engineer.id, responses[0])
@@ -463,14 +455,18 @@ class _Connection(asyncssh.SSHServer):
 
     def connection_requested(self, dest_host: str, dest_port: int, orig_host: str, orig_port: int) -> bool:
         lang = self.login.lang if self.login else "en"
-        raise asyncssh.ChannelOpenError(asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, say(lang, "refused_forward"))
+        raise asyncssh.ChannelOpenError(
+            asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, say(lang, "refused_forward")
+        )
 
     def server_requested(self, listen_host: str, listen_port: int) -> bool:
         return False
 
     def unix_connection_requested(self, dest_path: str) -> bool:
         lang = self.login.lang if self.login else "en"
-        raise asyncssh.ChannelOpenError(asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, say(lang, "refused_forward"))
+        raise asyncssh.ChannelOpenError(
+            asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, say(lang, "refused_forward")
+        )
 
     def unix_server_requested(self, listen_path: str) -> bool:
         return False

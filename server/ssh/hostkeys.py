@@ -29,7 +29,7 @@ def ensure_key(path: Path) -> asyncssh.SSHKey:
         out.write(key.export_private_key())
         out.flush()
         os.fsync(out.fileno())
-    os.replace(tmp, path)
+    tmp.replace(path)
     return key
 
 

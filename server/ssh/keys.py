@@ -89,7 +89,9 @@ def parse_public_key(text: str) -> tuple[asyncssh.SSHKey, str]:
     if not text or len(text) > MAX_KEY_TEXT or "\n" in text:
         raise SshKeyError("give one OpenSSH public key line (the contents of id_ed25519.pub)")
     if "PRIVATE KEY" in text:
-        raise SshKeyError("that is a private key: give the public key (the .pub file), and keep the private one")
+        raise SshKeyError(
+            "that is a private key: give the public key (the .pub file), and keep the private one"
+        )
     if "-cert-v01@openssh.com" in text.split(maxsplit=1)[0]:
         raise SshKeyError("that is a certificate: register the plain public key")
     try:
@@ -189,6 +191,7 @@ async def issue_certificate(
     ca: asyncssh.SSHKey,
     engineer: Engineer,
     public_key_text: str,
+    *,
     created_by: str,
     hours: float = DEFAULT_CERT_HOURS,
 ) -> tuple[str, SshKey]:

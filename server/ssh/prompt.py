@@ -209,7 +209,9 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
 def clean(text: str) -> str:
     """`text` with control characters (escape sequences, bidi overrides) shown as `\\xNN` / `\\uNNNN`;
     newlines and tabs stay."""
-    escaped = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}", text)
+    escaped = _CONTROL.sub(
+        lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}", text
+    )
     return escaped
 
 
@@ -246,27 +248,36 @@ TEXTS: Mapping[str, Text] = MappingProxyType(
             "  chat <text>              message the user\n"
             "  end [resolved|unresolved] [--note TEXT]  end the session\n"
             "  quit                     leave (the session waits a moment for you to log in again)\n"
-            "Send a file: scp FILE {user}@server:  or sftp, then put FILE (into the user's inbox, with consent).\n"
+            "Send a file: scp FILE {user}@server:  or sftp, then put FILE\n"
+            "  (into the user's inbox, with the user's consent).\n"
             "The user allows every step and can end the session at any time.",
         ),
         "queue_empty": Text("队列为空。", "The queue is empty."),
         "queue_line": Text(
             "{n:>3}  {ticket}  {state:<9} {customer}  「{words}」{cause}",
-            "{n:>3}  {ticket}  {state:<9} {customer}  \"{words}\"{cause}",
+            '{n:>3}  {ticket}  {state:<9} {customer}  "{words}"{cause}',
         ),
-        "accepting": Text("已接单 {ticket}，等待用户同意会话…", "Accepted {ticket}; waiting for the user to accept the session…"),
+        "accepting": Text(
+            "已接单 {ticket}，等待用户同意会话…",
+            "Accepted {ticket}; waiting for the user to accept the session…",
+        ),
         "session_active": Text("会话 {session} 已开始。", "Session {session} started."),
         "session_declined": Text("用户拒绝了会话。", "The user declined the session."),
         "session_ended": Text("会话 {session} 已结束（{reason}）。", "Session {session} ended ({reason})."),
         "no_sessions": Text("没有进行中的会话。", "No running sessions."),
-        "session_line": Text("{mark} {session}  工单 {ticket}  {state}", "{mark} {session}  ticket {ticket}  {state}"),
+        "session_line": Text(
+            "{mark} {session}  工单 {ticket}  {state}", "{mark} {session}  ticket {ticket}  {state}"
+        ),
         "current": Text("当前会话：{session}", "Current session: {session}"),
         "need_session": Text(
-            "请先接单（accept），或用 --session 指定会话。", "Accept a ticket first, or name a session with --session."
+            "请先接单（accept），或用 --session 指定会话。",
+            "Accept a ticket first, or name a session with --session.",
         ),
         "no_such_session": Text("没有这个会话：{session}", "No such session of yours: {session}"),
         "no_such_ticket": Text("队列中没有这个工单：{ticket}", "No such ticket in the queue: {ticket}"),
-        "no_such_repair": Text("目录中没有这个修复：{repair}（repairs 查看）", "No such repair: {repair} (see repairs)"),
+        "no_such_repair": Text(
+            "目录中没有这个修复：{repair}（repairs 查看）", "No such repair: {repair} (see repairs)"
+        ),
         "repair_line": Text("  {id:<22} {title}（风险：{risk}）", "  {id:<22} {title} (risk: {risk})"),
         "requested": Text("[{action}] 已请求：{what}", "[{action}] requested: {what}"),
         "state": Text("[{action}] {label}", "[{action}] {label}"),
@@ -275,8 +286,13 @@ TEXTS: Mapping[str, Text] = MappingProxyType(
         "ended_by_you": Text("会话已结束。", "Session ended."),
         "bye": Text("再见。", "Bye."),
         "error": Text("错误：{message}", "error: {message}"),
-        "line_too_long": Text("这一行太长（上限 {limit} 字符），已忽略。", "That line is too long (limit {limit} characters); ignored."),
-        "unreadable": Text("输入含有无法识别的字符，已忽略。", "That line has unreadable characters; ignored."),
+        "line_too_long": Text(
+            "这一行太长（上限 {limit} 字符），已忽略。",
+            "That line is too long (limit {limit} characters); ignored.",
+        ),
+        "unreadable": Text(
+            "输入含有无法识别的字符，已忽略。", "That line has unreadable characters; ignored."
+        ),
         "unknown": Text("未知命令：{verb}（help 查看命令）", "Unknown command: {verb} (type help)"),
         "unknown_flag": Text("未知选项：{flag}", "Unknown option: {flag}"),
         "flag_value": Text("选项 {flag} 需要一个值", "Option {flag} needs a value"),
@@ -287,16 +303,22 @@ TEXTS: Mapping[str, Text] = MappingProxyType(
         "timeout": Text("--timeout：1 到 3600 秒", "--timeout: 1 to 3600 seconds"),
         "quotes": Text("引号不配对", "Unbalanced quotes"),
         "refused_shell": Text(
-            "这里没有 shell：用户电脑上的任何内容都不能被读取。", "There is no shell here: nothing on the user's PC can be read."
+            "这里没有 shell：用户电脑上的任何内容都不能被读取。",
+            "There is no shell here: nothing on the user's PC can be read.",
         ),
         "refused_subsystem": Text(
-            "拒绝子系统 {name}：只允许 sftp 上传（put）。", "Subsystem {name} refused: only sftp upload (put) is allowed."
+            "拒绝子系统 {name}：只允许 sftp 上传（put）。",
+            "Subsystem {name} refused: only sftp upload (put) is allowed.",
         ),
         "refused_agent": Text(
-            "拒绝 SSH agent 转发：网关从不使用你的密钥。", "Agent forwarding refused: the gateway never uses your keys."
+            "拒绝 SSH agent 转发：网关从不使用你的密钥。",
+            "Agent forwarding refused: the gateway never uses your keys.",
         ),
         "refused_x11": Text("拒绝 X11 转发。", "X11 forwarding refused."),
-        "pushing": Text("[{action}] 文件 {name}（{size} 字节）等待用户同意…", "[{action}] file {name} ({size} bytes) waiting for the user…"),
+        "pushing": Text(
+            "[{action}] 文件 {name}（{size} 字节）等待用户同意…",
+            "[{action}] file {name} ({size} bytes) waiting for the user…",
+        ),
         "sftp_bad_name": Text("文件名不可用。", "That file name cannot be used."),
         "sftp_no_session": Text(
             "没有进行中的会话：先接单（accept），用户同意后才能发送文件。",
@@ -326,7 +348,8 @@ TEXTS: Mapping[str, Text] = MappingProxyType(
         "sftp_not_delivered": Text("文件 {name} 未送达：{why}", "File {name} not delivered: {why}"),
         "refused_forward": Text(
             "拒绝端口转发：通过网关无法连接用户电脑或任何网络。",
-            "Port forwarding refused: nothing on the user's PC or network can be reached through the gateway.",
+            "Port forwarding refused: nothing on the user's PC or network can be reached "
+            "through the gateway.",
         ),
         "login_refused": Text("登录被拒绝：{why}", "Login refused: {why}"),
         "totp_prompt": Text("动态验证码（TOTP）：", "TOTP code: "),
@@ -345,14 +368,19 @@ TEXTS: Mapping[str, Text] = MappingProxyType(
         "st_refused": Text("用户电脑拒绝（策略）", "refused by the user's computer"),
         # results
         "res_command": Text("退出码 {code}，{ms} ms", "exit code {code}, {ms} ms"),
-        "res_withheld": Text("用户查看了输出并选择不发送。", "The user read the output and kept it on the PC."),
+        "res_withheld": Text(
+            "用户查看了输出并选择不发送。", "The user read the output and kept it on the PC."
+        ),
         "res_truncated": Text("（输出已截断）", "(output truncated)"),
         "res_diagnose": Text("结论：{verdict}，根因：{cause}", "verdict: {verdict}, root cause: {cause}"),
         "res_repair": Text(
             "修复 {repair}：已执行={applied}，已解决={fixed}（之前 {before} → 之后 {after}）",
             "repair {repair}: applied={applied}, fixed={fixed} (before {before} → after {after})",
         ),
-        "res_push": Text("已放入收件箱：{name}（{size} 字节，SHA-256 {sha}）", "In the inbox as {name} ({size} bytes, SHA-256 {sha})"),
+        "res_push": Text(
+            "已放入收件箱：{name}（{size} 字节，SHA-256 {sha}）",
+            "In the inbox as {name} ({size} bytes, SHA-256 {sha})",
+        ),
         "res_error": Text("原因：{error}", "reason: {error}"),
         "what_diagnose": Text("诊断", "diagnosis"),
         "what_repair": Text("修复 {repair}", "repair {repair}"),

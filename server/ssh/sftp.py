@@ -22,17 +22,15 @@ import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import NoReturn
 
 import asyncssh
 from asyncssh import SFTPAttrs, SFTPName
 
 from protocol.limits import MAX_FILE_NAME, MAX_FILE_SIZE
 from server.ssh.desk import DeskError
+from server.ssh.login import Login
 from server.ssh.prompt import say, state_label
-
-if TYPE_CHECKING:
-    from server.ssh.gateway import Login
 
 log = logging.getLogger("rme.ssh.sftp")
 
@@ -83,7 +81,9 @@ class Spool:
 class PutOnlySFTP(asyncssh.SFTPServer):
     """One SFTP (or scp) channel of a logged-in engineer."""
 
-    def __init__(self, chan: asyncssh.SSHServerChannel[bytes], login_of: Callable[[object], Login | None]) -> None:
+    def __init__(
+        self, chan: asyncssh.SSHServerChannel[bytes], login_of: Callable[[object], Login | None]
+    ) -> None:
         super().__init__(chan)
         login = login_of(chan.get_connection())
         if login is None:  # cannot happen after authentication; refuse everything if it does
@@ -94,13 +94,17 @@ class PutOnlySFTP(asyncssh.SFTPServer):
 
     # -- refusals ------------------------------------------------------------------------------------
 
-    def _refuse(self, key: str, exc: type[asyncssh.SFTPError] = asyncssh.SFTPPermissionDenied) -> NoReturn:
+    def _refusal(
+        self, key: str, exc: Callable[[str], Exception] = asyncssh.SFTPPermissionDenied
+    ) -> Exception:
+        """The error refusing something (`key`: its text), also written to the client's stderr."""
         message = say(self.lang, key)
-        try:
+        with contextlib.suppress(OSError, asyncssh.Error, RuntimeError):
             self.channel.write_stderr(f"rme: {message}\r\n".encode())
-        except (OSError, asyncssh.Error, RuntimeError):
-            pass
-        raise exc(message)
+        return exc(message)
+
+    def _refuse(self, key: str, exc: Callable[[str], Exception] = asyncssh.SFTPPermissionDenied) -> NoReturn:
+        raise self._refusal(key, exc)
 
     def _name(self, path: bytes) -> tuple[str, str]:
         """The session and the file name a target path means: `/name` (the one active session) or
@@ -150,9 +154,8 @@ class PutOnlySFTP(asyncssh.SFTPServer):
             return SFTPAttrs(type=asyncssh.FILEXFER_TYPE_REGULAR, permissions=0o100200, size=file_obj.size)
         self._refuse("sftp_no_stat")
 
-    async def scandir(self, path: bytes) -> AsyncIterator[SFTPName]:
-        self._refuse("sftp_no_list")
-        yield SFTPName(b"")  # pragma: no cover  (makes this an async generator)
+    def scandir(self, path: bytes) -> AsyncIterator[SFTPName]:
+        return _Refused(self._refusal("sftp_no_list"))
 
     async def open(self, path: bytes, pflags: int, attrs: SFTPAttrs) -> Spool:
         await self.login.ready.wait()
@@ -185,7 +188,12 @@ class PutOnlySFTP(asyncssh.SFTPServer):
             sha = file_obj.sha256()
             try:
                 action = await self.login.desk.push(
-                    file_obj.session, file_obj.name, file_obj.path, file_obj.size, sha, self.login.fingerprint
+                    file_obj.session,
+                    name=file_obj.name,
+                    path=file_obj.path,
+                    size=file_obj.size,
+                    sha256=sha,
+                    fingerprint=self.login.fingerprint,
                 )
             except DeskError as exc:
                 message = f"rme: {exc.message or exc.code}"
@@ -248,3 +256,16 @@ class PutOnlySFTP(asyncssh.SFTPServer):
         self.spools.clear()
         with contextlib.suppress(OSError, asyncssh.Error, RuntimeError):
             self.channel.exit(0)
+
+
+class _Refused:
+    """A directory listing that is a refusal (what `ls` gets)."""
+
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
+
+    def __aiter__(self) -> _Refused:
+        return self
+
+    async def __anext__(self) -> SFTPName:
+        raise self.exc

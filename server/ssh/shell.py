@@ -157,9 +157,9 @@ class Shell:
             if view is None or view.state == "ended":
                 raise DeskError("session.unknown", say(self.lang, "no_such_session", session=named))
             return named
-        if self.current is not None and self.desk.sessions.get(self.current, None) is not None:
-            if self.desk.sessions[self.current].state == "active":
-                return self.current
+        current = self.desk.sessions.get(self.current or "")
+        if current is not None and current.state == "active":
+            return current.id
         active = self.active_sessions()
         if len(active) == 1:
             return active[0].id
@@ -264,7 +264,9 @@ class Shell:
         repair = command.args[0]
         if repair not in REPAIRS:
             raise DeskError("repair.unknown", say(self.lang, "no_such_repair", repair=repair))
-        return await self._act(command, RepairParams(repair=repair, interface=command.flags.get("--interface")))
+        return await self._act(
+            command, RepairParams(repair=repair, interface=command.flags.get("--interface"))
+        )
 
     async def _run(self, command: Command) -> int:
         timeout = int(command.flags.get("--timeout", "60"))
@@ -291,12 +293,12 @@ class Shell:
         """Wait for `action` to end, printing its states on the way (a single command)."""
         if not as_json:
             self.say("requested", action=action.id[-6:], what=what(self.lang, action.params))
-        seen = action.state
+        seen = [action.state]
         while not action.final and not self.desk.closed:
-            await self.desk.wait_action(action, lambda a: a.state != seen or a.final, None)
-            if action.state != seen and not action.final and not as_json:
+            await self.desk.wait_action(action, lambda a: a.state != seen[0] or a.final)
+            if action.state != seen[0] and not action.final and not as_json:
                 self.say("state", action=action.id[-6:], label=state_label(self.lang, action.state))
-            seen = action.state
+            seen[0] = action.state
         if as_json:
             self.emit_json(action_json(action))
         else:
@@ -329,4 +331,3 @@ class Shell:
         return OK
 
     _exit = _quit
-

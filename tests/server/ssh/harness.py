@@ -87,7 +87,10 @@ class SshServer(RealServer):
             check=False,
         )
         return subprocess.CompletedProcess(
-            args, done.returncode, done.stdout.decode("utf-8", "replace"), done.stderr.decode("utf-8", "replace")
+            args,
+            done.returncode,
+            done.stdout.decode("utf-8", "replace"),
+            done.stderr.decode("utf-8", "replace"),
         )
 
     def rme(self, key: Path, *command: str, **kwargs: object) -> object:

@@ -42,7 +42,7 @@ def test_registered_key_logs_in_and_is_audited(server: SshServer, key: Path) -> 
     assert logins, "no ssh.login audit event"
     actor, event = logins[-1]
     assert actor == f"engineer:{ENGINEER}"
-    data = event["data"] if "data" in event else event
+    data = event.get("data", event)
     assert data["via"] == "ssh" and data["fingerprint"] == fingerprint(key)  # type: ignore[index]
 
 
@@ -76,12 +76,14 @@ def test_certificate_login_and_expiry(server: SshServer) -> None:
     out = server.admin("user", "ssh-cert", ENGINEER, f"{laptop}.pub")
     cert = Path(f"{laptop}-cert.pub")
     assert cert.exists() and "valid until" in out
-    listing = subprocess.run(["ssh-keygen", "-Lf", str(cert)], capture_output=True, text=True, check=True).stdout
+    listing = subprocess.run(
+        ["ssh-keygen", "-Lf", str(cert)], capture_output=True, text=True, check=True
+    ).stdout
     assert ENGINEER in listing and "permit-port-forwarding" not in listing and "permit-agent" not in listing
     assert server.rme(laptop, "whoami")["username"] == ENGINEER  # type: ignore[index]
     _, event = server.audit_events("ssh.login")[-1]
     data = event.get("data", event)
-    assert data["certificate"] is not None  # type: ignore[index,union-attr]
+    assert data["certificate"] is not None  # type: ignore[index]
 
     # Revoked: refused at once.
     serial = out.split("serial ")[1].split(",")[0]
@@ -138,4 +140,4 @@ def test_totp_account_answers_the_prompt(server: SshServer, tmp_path: Path) -> N
     assert ok.returncode == 0, ok.stderr
     assert name in ok.stdout
     _, event = server.audit_events("ssh.login")[-1]
-    assert event.get("data", event)["totp"] is True  # type: ignore[index,union-attr]
+    assert event.get("data", event)["totp"] is True  # type: ignore[index]
