@@ -140,7 +140,7 @@ def auto_allow(agent: RealAgent, stop: threading.Event) -> None:
             for prompt in agent.state()["guard"]["prompts"]:
                 if prompt["kind"] == "action":
                     agent.answer(prompt["id"], True)
-        except Exception:  # noqa: BLE001  (the panel busy for a moment: poll again)
+        except Exception:
             pass
         stop.wait(0.01)
 
