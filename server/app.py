@@ -43,6 +43,7 @@ from server.web import (
     errors,
     ops_routes,
     report_routes,
+    ssh_routes,
     ticket_routes,
 )
 from server.web.body_limit import BodyLimitMiddleware
@@ -159,6 +160,7 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
         report_routes,
         desk_routes,
         bss_routes,
+        ssh_routes,
     ):
         app.include_router(module.router)
 

@@ -261,35 +261,32 @@ async def login_account(engine: AsyncEngine, username: str) -> LoginAccount | No
     return LoginAccount(_engineer(row), lang, locked)
 
 
-async def active_key(engine: AsyncEngine, engineer_id: str, fingerprint: str) -> SshKey | None:
+async def _active(
+    engine: AsyncEngine, engineer_id: str, kind: str, match: sa.ColumnElement[bool]
+) -> SshKey | None:
     async with engine.connect() as conn:
         row = (
             await conn.execute(
                 sa.select(ssh_keys).where(
                     ssh_keys.c.engineer_id == engineer_id,
-                    ssh_keys.c.kind == "key",
-                    ssh_keys.c.fingerprint == fingerprint,
+                    ssh_keys.c.kind == kind,
                     ssh_keys.c.revoked_at.is_(None),
-                )
-            )
-        ).first()
-    return _row(row) if row is not None else None
-
-
-async def active_certificate(engine: AsyncEngine, engineer_id: str, serial: int) -> SshKey | None:
-    async with engine.connect() as conn:
-        row = (
-            await conn.execute(
-                sa.select(ssh_keys).where(
-                    ssh_keys.c.engineer_id == engineer_id,
-                    ssh_keys.c.kind == "cert",
-                    ssh_keys.c.serial == serial,
-                    ssh_keys.c.revoked_at.is_(None),
+                    match,
                 )
             )
         ).first()
     found = _row(row) if row is not None else None
     return found if found is not None and found.active else None
+
+
+async def active_key(engine: AsyncEngine, engineer_id: str, fingerprint: str) -> SshKey | None:
+    """The account's registered, unrevoked key with this fingerprint."""
+    return await _active(engine, engineer_id, "key", ssh_keys.c.fingerprint == fingerprint)
+
+
+async def active_certificate(engine: AsyncEngine, engineer_id: str, serial: int) -> SshKey | None:
+    """The certificate the server issued to the account with this serial, unrevoked and unexpired."""
+    return await _active(engine, engineer_id, "cert", ssh_keys.c.serial == serial)
 
 
 async def set_lang(engine: AsyncEngine, engineer_id: str, lang: str) -> None:
