@@ -13,9 +13,13 @@ from tests.console.conftest import login, new_context
 from tests.server.helpers import ADMIN, RunningServer
 
 
-def test_register_and_revoke_an_ssh_key(console_server: RunningServer, browser: Browser, tmp_path: Path) -> None:
+def test_register_and_revoke_an_ssh_key(
+    console_server: RunningServer, browser: Browser, tmp_path: Path
+) -> None:
     key = tmp_path / "id_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "me@laptop", "-f", str(key)], check=True)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "me@laptop", "-f", str(key)], check=True
+    )
     public = Path(f"{key}.pub").read_text().strip()
     fingerprint = subprocess.run(
         ["ssh-keygen", "-lf", f"{key}.pub"], capture_output=True, text=True, check=True

@@ -82,6 +82,11 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/api/bss/v1/customers/{ref}/plan"): "signed",
     ("POST", "/api/bss/v1/customers/{ref}"): "signed",
     ("GET", "/api/bss/v1/customers/{ref}/sessions"): "signed",
+    # The engineer's own SSH keys and prompt language (server/web/ssh_routes.py, the account page).
+    ("GET", "/api/account/ssh-keys"): "engineer",
+    ("POST", "/api/account/ssh-keys"): "engineer",
+    ("DELETE", "/api/account/ssh-keys/{key_id}"): "engineer",
+    ("PUT", "/api/account/lang"): "engineer",
 }
 # WebSockets: the engineer's needs a login (tested below); the agent's authenticates devices in-band.
 EXPECTED_SOCKETS = {"/ws/engineer", "/ws/agent"}
