@@ -17,6 +17,7 @@ RME_BENCH_SSH_MB sets the file size (default 64), RME_BENCH_SSH_LOGINS the login
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import shutil
@@ -217,6 +218,11 @@ def main() -> None:
                 finally:
                     stop.set()
                     allower.join(5)
+                stages = [
+                    json.loads(line)
+                    for line in (tmp / "gw" / "server.log").read_text().splitlines()
+                    if '"sftp push"' in line or '"push relayed"' in line
+                ]
     median = statistics.median(prompt_times)
     print(f"file size                                  {size >> 20} MiB, cipher {CIPHER}")
     print(f"anchor: sftp put → local OpenSSH sshd      {_mbps(size, anchor):7.1f} MB/s  ({anchor:.2f} s)")
@@ -224,6 +230,16 @@ def main() -> None:
         f"sftp put → gateway → relay → agent inbox   {_mbps(size, gateway):7.1f} MB/s  ({gateway:.2f} s)  "
         f"= {anchor / gateway:.2f} × the anchor's throughput"
     )
+    for stage in stages:
+        if "upload_s" in stage:
+            upload, push = stage["upload_s"], stage["push_s"]
+            print(f"  of which: upload to the gateway {upload:.2f} s, then the push {push:.2f} s")
+        else:
+            print(
+                f"    the user's Allow {stage['consent_s']:.2f} s, "
+                f"chunks into the relay {stage['send_s']:.2f} s, "
+                f"the agent's last write and check {stage['verify_s']:.2f} s"
+            )
     print(f"target ≥ 0.5×: {'MET' if anchor / gateway >= 0.5 else 'MISSED'}")
     print(
         f"login → prompt (ssh -tt, {logins} logins)    median {median * 1000:.0f} ms, "

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -269,16 +269,16 @@ class Desk:
         chunks, the agent's hash check. Returns the action once final."""
         params = PushFileParams(name=name, size=size, sha256=sha256)
         action = await self.request(session_id, params, fingerprint, "via ssh")
+        asked = time.monotonic()
         await self.wait_action(action, lambda a: a.state not in ("requested", "awaiting_consent"))
         if action.state not in ("allowed", "running"):  # the agent may report progress at once
             return action
-        digest = hashlib.sha256()
+        allowed = time.monotonic()
         offset = 0
         with path.open("rb") as source:
             while True:
                 piece = source.read(MAX_CHUNK_PAYLOAD)
                 last = offset + len(piece) >= size
-                digest.update(piece)
                 frame = self.conn.send_chunk(FileChunk(action.id, offset, piece, last))
                 if action.final or self.closed:
                     return action  # the user ended it meanwhile: stop sending
@@ -286,7 +286,17 @@ class Desk:
                 offset += len(piece)
                 if last:
                     break
+        sent = time.monotonic()
         await self.wait_action(action, lambda a: a.final)
+        log.info(
+            "push relayed",
+            extra={
+                "action": action.id,
+                "consent_s": round(allowed - asked, 3),
+                "send_s": round(sent - allowed, 3),
+                "verify_s": round(time.monotonic() - sent, 3),
+            },
+        )
         return action
 
     async def wait_for(self, predicate: Callable[[], bool], within: float | None) -> None:

@@ -19,6 +19,7 @@ import hashlib
 import logging
 import os
 import tempfile
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,7 @@ class Spool:
     size: int = 0
     next_offset: int = 0
     in_order: bool = True
+    opened_at: float = field(default_factory=time.monotonic)
     digest: hashlib._Hash = field(default_factory=hashlib.sha256)
 
     def write(self, offset: int, data: bytes) -> None:
@@ -186,6 +188,7 @@ class PutOnlySFTP(asyncssh.SFTPServer):
         try:
             os.close(file_obj.fd)
             sha = file_obj.sha256()
+            closed_at = time.monotonic()
             try:
                 action = await self.login.desk.push(
                     file_obj.session,
@@ -199,6 +202,16 @@ class PutOnlySFTP(asyncssh.SFTPServer):
                 message = f"rme: {exc.message or exc.code}"
                 self.channel.write_stderr(f"{message}\r\n".encode())
                 raise asyncssh.SFTPFailure(message) from None
+            log.info(
+                "sftp push",
+                extra={
+                    "action": action.id,
+                    "state": action.state,
+                    "size": file_obj.size,
+                    "upload_s": round(closed_at - file_obj.opened_at, 3),
+                    "push_s": round(time.monotonic() - closed_at, 3),
+                },
+            )
             if action.state != "done":
                 label = state_label(self.lang, action.state)
                 reason = f": {action.reason}" if action.reason else ""
