@@ -15,6 +15,7 @@ from pathlib import Path
 from tests.e2e.harness import BIN, PASSWORD, RealServer, _wait_port, cli, free_port, stop_process
 
 ENGINEER = "wangwei"
+SUPERVISOR = "zhaoli"
 
 
 @dataclass
@@ -151,6 +152,17 @@ def ssh_server(tmp: Path, **settings: str) -> Iterator[SshServer]:
         stdin=PASSWORD + "\n",
     )
     cli("rme-server", "user", "lang", ENGINEER, "en", *base)
+    cli(
+        "rme-server",
+        "user",
+        "add",
+        SUPERVISOR,
+        "--role",
+        "supervisor",
+        "--password-stdin",
+        *base,
+        stdin=PASSWORD + "\n",
+    )
     log = open(tmp / "server.log", "wb")  # noqa: SIM115
     env = {**os.environ, **{f"RME_{k.upper()}": v for k, v in settings.items()}}
     proc = subprocess.Popen(

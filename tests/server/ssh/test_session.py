@@ -8,6 +8,7 @@ import hashlib
 import os
 import pty
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -16,12 +17,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psutil
 import pytest
 
 from agent.actions.command import wait_dead
-from tests.e2e.harness import RealAgent, free_port
-from tests.server.ssh.harness import ENGINEER, SshServer
+from tests.e2e.harness import PASSWORD, RealAgent, free_port
+from tests.server.ssh.harness import ENGINEER, SUPERVISOR, SshServer
 
 POOL = ThreadPoolExecutor(4)
 
@@ -83,6 +85,13 @@ def test_a_consented_command_allowed_then_denied(
     agent.release(output["action_id"])
     result = ran.result(timeout=30)
     assert result["state"] == "done" and result["session"] == session
+    # The supervisor's view shows the session as any console session: active, held by Wang Wei.
+    context = ssl.create_default_context(cafile=str(server.ca))
+    with httpx.Client(base_url=server.https, verify=context, headers={"Origin": server.https}) as web:
+        web.post("/api/auth/login", json={"username": SUPERVISOR, "password": PASSWORD}).raise_for_status()
+        overview = web.get("/api/console/overview").json()
+    held = [t for t in overview["open"] if t["session_id"] == session]
+    assert held and held[0]["state"] == "active" and held[0]["engineer"] == "Wang Wei"
     assert result["result"]["outcome"]["output"] == "from-ssh\n"
 
     marker = tmp_path / "denied-ran"
