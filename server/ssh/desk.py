@@ -130,6 +130,8 @@ class Desk:
         self.listeners: set[asyncio.Queue[Event]] = set()  # each interactive prompt's
         self.changed = asyncio.Condition()
         self.closed = False
+        self.on_lost: Callable[[], None] | None = None  # the link closed from the server's side (a kick)
+        self._closing = False
         self._welcome = asyncio.Event()
         self._snapshot = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -162,6 +164,7 @@ class Desk:
     async def close(self) -> None:
         if self.closed:
             return
+        self._closing = True
         self.closed = True
         self.sock.hang_up()
         link_task, *others = self._tasks
@@ -323,6 +326,8 @@ class Desk:
                     self.changed.notify_all()
         finally:
             self.closed = True
+            if not self._closing and self.on_lost is not None:
+                self.on_lost()
             for view in self.sessions.values():
                 if view.state != "ended":
                     self._finish(view, "connection_lost")

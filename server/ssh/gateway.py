@@ -121,6 +121,7 @@ class Gateway:
                 ref = None
             if ref is None:
                 desk = Desk(self.services, engineer)
+                desk.on_lost = lambda: self._cut(engineer.id)
                 await desk.open()
                 ref = self.desks[engineer.id] = _DeskRef(desk)
             if ref.linger is not None:
@@ -136,6 +137,13 @@ class Gateway:
         ref.users -= 1
         if ref.users <= 0:
             ref.linger = asyncio.get_running_loop().create_task(self._close_later(engineer_id, ref))
+
+    def _cut(self, engineer_id: str) -> None:
+        """The engineer's link was closed by the server (the account was disabled): every SSH connection
+        of that engineer on this node ends now too."""
+        for conn, login in list(self.logins.items()):
+            if login.account.engineer.id == engineer_id and isinstance(conn, asyncssh.SSHServerConnection):
+                conn.disconnect(asyncssh.DISC_BY_APPLICATION, "the account was disabled")
 
     async def _close_later(self, engineer_id: str, ref: _DeskRef) -> None:
         await asyncio.sleep(DESK_LINGER)

@@ -16,6 +16,7 @@ from tests.e2e.harness import BIN, PASSWORD, RealServer, _wait_port, cli, free_p
 
 ENGINEER = "wangwei"
 SUPERVISOR = "zhaoli"
+ADMIN = "admin1"
 
 
 @dataclass
@@ -152,17 +153,18 @@ def ssh_server(tmp: Path, **settings: str) -> Iterator[SshServer]:
         stdin=PASSWORD + "\n",
     )
     cli("rme-server", "user", "lang", ENGINEER, "en", *base)
-    cli(
-        "rme-server",
-        "user",
-        "add",
-        SUPERVISOR,
-        "--role",
-        "supervisor",
-        "--password-stdin",
-        *base,
-        stdin=PASSWORD + "\n",
-    )
+    for name, role in ((SUPERVISOR, "supervisor"), (ADMIN, "admin")):
+        cli(
+            "rme-server",
+            "user",
+            "add",
+            name,
+            "--role",
+            role,
+            "--password-stdin",
+            *base,
+            stdin=PASSWORD + "\n",
+        )
     log = open(tmp / "server.log", "wb")  # noqa: SIM115
     env = {**os.environ, **{f"RME_{k.upper()}": v for k, v in settings.items()}}
     proc = subprocess.Popen(

@@ -15,7 +15,7 @@ import httpx
 import pyotp
 
 from tests.e2e.harness import PASSWORD
-from tests.server.ssh.harness import ENGINEER, SshServer
+from tests.server.ssh.harness import ADMIN, ENGINEER, SshServer
 
 
 def fingerprint(key: Path) -> str:
@@ -141,3 +141,29 @@ def test_totp_account_answers_the_prompt(server: SshServer, tmp_path: Path) -> N
     assert name in ok.stdout
     _, event = server.audit_events("ssh.login")[-1]
     assert event.get("data", event)["totp"] is True  # type: ignore[index]
+
+
+def test_disabling_an_account_ends_its_ssh_connection(server: SshServer) -> None:
+    """Disabled in the console (the admin API) while logged in over SSH: the connection ends at once."""
+    name = "sunmei"
+    server.admin("user", "add", name, "--password-stdin", stdin=PASSWORD + "\n")
+    server.admin("user", "lang", name, "en")
+    user_key = server.keygen("sunmei_key")
+    server.admin("user", "add-key", name, f"{user_key}.pub")
+    command = ["ssh", *server.options(user_key, "-T", "-o", "LogLevel=info", "-o", "BatchMode=yes")]
+    command += ["-p", str(server.ssh_port)]
+    proc = subprocess.Popen(
+        [*command, f"{name}@127.0.0.1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert b"RME remote maintenance" in proc.stdout.readline()
+        context = ssl.create_default_context(cafile=str(server.ca))
+        with httpx.Client(base_url=server.https, verify=context, headers={"Origin": server.https}) as web:
+            web.post("/api/auth/login", json={"username": ADMIN, "password": PASSWORD}).raise_for_status()
+            web.post(f"/api/engineers/{name}/disable").raise_for_status()
+        proc.wait(10)
+        assert "the account was disabled" in proc.stderr.read().decode()
+    finally:
+        proc.kill()
+        proc.wait(5)
