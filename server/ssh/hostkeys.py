@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import asyncssh
+if TYPE_CHECKING:
+    import asyncssh
 
 HOST_KEY_NAME = "ssh_host_ed25519_key"
 CA_KEY_NAME = "user_ca_ed25519_key"
@@ -19,6 +21,8 @@ def ssh_dir(data_dir: Path) -> Path:
 
 def ensure_key(path: Path) -> asyncssh.SSHKey:
     """The private key at `path`, generated (Ed25519, 0600) if there is none yet."""
+    import asyncssh  # noqa: PLC0415  (only the gateway and `ssh-cert` need it)
+
     if path.exists():
         return asyncssh.read_private_key(str(path))
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -13,13 +13,16 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import asyncssh
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.accounts.engineers import Engineer
 from server.db.tables import engineers, new_id, ssh_keys, utcnow
+
+if TYPE_CHECKING:
+    import asyncssh
 
 DEFAULT_CERT_HOURS = 8.0
 MAX_CERT_HOURS = 24.0 * 7
@@ -94,6 +97,8 @@ def parse_public_key(text: str) -> tuple[asyncssh.SSHKey, str]:
         )
     if "-cert-v01@openssh.com" in text.split(maxsplit=1)[0]:
         raise SshKeyError("that is a certificate: register the plain public key")
+    import asyncssh  # noqa: PLC0415  (~0.2 s to import: only the commands that parse keys pay it)
+
     try:
         key = asyncssh.import_public_key(text)
     except (asyncssh.KeyImportError, ValueError) as exc:
