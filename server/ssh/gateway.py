@@ -143,6 +143,10 @@ class Gateway:
         of that engineer on this node ends now too."""
         for conn, login in list(self.logins.items()):
             if login.account.engineer.id == engineer_id and isinstance(conn, asyncssh.SSHServerConnection):
+                log.info(
+                    "ssh connection ended: the engineer's link was closed by the server",
+                    extra={"actor": f"engineer:{login.account.engineer.username}"},
+                )
                 conn.disconnect(asyncssh.DISC_BY_APPLICATION, "the account was disabled")
 
     async def _close_later(self, engineer_id: str, ref: _DeskRef) -> None:
