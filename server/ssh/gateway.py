@@ -76,6 +76,9 @@ class Gateway:
         return fingerprint(self.host_key)
 
     async def start(self) -> None:
+        # Files a previous run was receiving when it stopped: never pushed, never to be.
+        for stale in self.spool_dir.glob("push-*"):
+            stale.unlink(missing_ok=True)
         self.server = await asyncssh.create_server(
             lambda: _Connection(self),
             self.host,
@@ -276,17 +279,20 @@ class _LineReader:
         self.stdin = stdin
         self.buf = ""
         self.skipping = False
+        self.after_cr = False  # the last line ended with CR: a LF right after it ends nothing more
 
     async def next(self) -> str | None:
         while True:
             cut = min((i for i in (self.buf.find("\n"), self.buf.find("\r")) if i >= 0), default=-1)
             if cut >= 0:
-                line, self.buf = self.buf[:cut], self.buf[cut + 1 :]
+                line, ending, self.buf = self.buf[:cut], self.buf[cut], self.buf[cut + 1 :]
+                crlf = self.after_cr and cut == 0 and ending == "\n"
+                self.after_cr = ending == "\r"
+                if crlf:
+                    continue
                 if self.skipping:
                     self.skipping = False
                     return _TOO_LONG
-                if line == "" and cut == 0 and self.buf[:1] == "\n":
-                    continue
                 return line
             if len(self.buf) > MAX_LINE:
                 self.buf = ""
