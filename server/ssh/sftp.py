@@ -198,9 +198,11 @@ class PutOnlySFTP(asyncssh.SFTPServer):
                     sha256=sha,
                     fingerprint=self.login.fingerprint,
                 )
-            except DeskError as exc:
-                message = f"rme: {exc.message or exc.code}"
-                self.channel.write_stderr(f"{message}\r\n".encode())
+            except (DeskError, ConnectionError) as exc:
+                reason = exc.message or exc.code if isinstance(exc, DeskError) else "the relay link closed"
+                message = f"rme: {reason}"
+                with contextlib.suppress(OSError, asyncssh.Error, RuntimeError):
+                    self.channel.write_stderr(f"{message}\r\n".encode())
                 raise asyncssh.SFTPFailure(message) from None
             log.info(
                 "sftp push",

@@ -172,15 +172,20 @@ class Shell:
             handler = getattr(self, f"_{command.verb}")
             code: int = await handler(command)
             return code
+        except ConnectionError:
+            return self._failed(command, DeskError("desk.closed", "the connection to the relay is closed"))
         except DeskError as exc:
-            if command.json:
-                self.emit_json({"error": exc.code, "message": exc.message})
-            else:
-                self.say("error", message=clean(exc.message or exc.code))
-            return FAILED
+            return self._failed(command, exc)
+
+    def _failed(self, command: Command, exc: DeskError) -> int:
+        if command.json:
+            self.emit_json({"error": exc.code, "message": exc.message})
+        else:
+            self.say("error", message=clean(exc.message or exc.code))
+        return FAILED
 
     async def _help(self, command: Command) -> int:
-        self.write(say(self.lang, "help", user=self.username).replace("\n", "\r\n"))
+        self.write(say(self.lang, "help", user=self.username))
         return OK
 
     async def _whoami(self, command: Command) -> int:
