@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from server.accounts.engineers import Engineer
 from server.db.tables import engineers, new_id, ssh_keys, utcnow
@@ -86,6 +86,24 @@ def _row(row: sa.Row[tuple[object, ...]]) -> SshKey:
     )
 
 
+async def _insert(conn: AsyncConnection, row: SshKey, public_key: str, created_by: str) -> None:
+    await conn.execute(
+        ssh_keys.insert().values(
+            id=row.id,
+            engineer_id=row.engineer_id,
+            kind=row.kind,
+            fingerprint=row.fingerprint,
+            public_key=public_key,
+            comment=row.comment,
+            serial=row.serial,
+            valid_before=row.valid_before,
+            created_at=row.created_at,
+            created_by=created_by[:128],
+            revoked_at=None,
+        )
+    )
+
+
 def parse_public_key(text: str) -> tuple[asyncssh.SSHKey, str]:
     """An OpenSSH public key line (`ssh-ed25519 AAAA… comment`) → (key, comment). SshKeyError if not one."""
     text = text.strip()
@@ -127,23 +145,9 @@ async def add_key(engine: AsyncEngine, engineer: Engineer, text: str, created_by
         )
         if taken is not None:
             raise SshKeyError(f"key {fingerprint} is registered already")
-        row_id = new_id("k")
-        await conn.execute(
-            ssh_keys.insert().values(
-                id=row_id,
-                engineer_id=engineer.id,
-                kind="key",
-                fingerprint=fingerprint,
-                public_key=line,
-                comment=comment,
-                serial=None,
-                valid_before=None,
-                created_at=now,
-                created_by=created_by[:128],
-                revoked_at=None,
-            )
-        )
-    return SshKey(row_id, engineer.id, "key", fingerprint, comment, None, None, now, None)
+        row = SshKey(new_id("k"), engineer.id, "key", fingerprint, comment, None, None, now, None)
+        await _insert(conn, row, line, created_by)
+    return row
 
 
 async def list_keys(engine: AsyncEngine, engineer_id: str) -> list[SshKey]:
@@ -224,24 +228,10 @@ async def issue_certificate(
     )
     text = cert.export_certificate("openssh").decode().strip()
     fingerprint = key_fingerprint(key)
-    row_id = new_id("k")
+    row = SshKey(new_id("k"), engineer.id, "cert", fingerprint, comment, serial, valid_before, now, None)
     async with engine.begin() as conn:
-        await conn.execute(
-            ssh_keys.insert().values(
-                id=row_id,
-                engineer_id=engineer.id,
-                kind="cert",
-                fingerprint=fingerprint,
-                public_key=text,
-                comment=comment,
-                serial=serial,
-                valid_before=valid_before,
-                created_at=now,
-                created_by=created_by[:128],
-                revoked_at=None,
-            )
-        )
-    return text, SshKey(row_id, engineer.id, "cert", fingerprint, comment, serial, valid_before, now, None)
+        await _insert(conn, row, text, created_by)
+    return text, row
 
 
 @dataclass(frozen=True)
