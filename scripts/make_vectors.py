@@ -197,8 +197,14 @@ VALID_CHUNKS = [
 
 # Tile payloads are opaque to the protocol (JPEG to the agent and the console): short stand-ins here.
 VALID_SCREENS = [
-    ("screen-key-frame", ScreenFrame("a5", 0, 64, 32, (Tile(0, 0, 64, 32, b"\xff\xd8jpeg\xff\xd9"),), key=True)),
-    ("screen-two-tiles", ScreenFrame("a5", 1, 64, 32, (Tile(0, 0, 16, 16, b"\xff\xd8a"), Tile(48, 16, 16, 16, b"\xff\xd8b")))),
+    (
+        "screen-key-frame",
+        ScreenFrame("a5", 0, 64, 32, (Tile(0, 0, 64, 32, b"\xff\xd8jpeg\xff\xd9"),), key=True),
+    ),
+    (
+        "screen-two-tiles",
+        ScreenFrame("a5", 1, 64, 32, (Tile(0, 0, 16, 16, b"\xff\xd8a"), Tile(48, 16, 16, 16, b"\xff\xd8b"))),
+    ),
     ("screen-no-change", ScreenFrame("a5", 2, 64, 32, ())),
 ]
 

@@ -94,8 +94,15 @@ def test_no_message_type_or_action_kind_reads_files() -> None:
     suspicious = ("file.", "download", "upload", "list", "read", "fetch", "get_file", "dir")
     for name in [*DIRECTION_TABLE, *ACTION_KINDS]:
         assert not any(word in name for word in suspicious), name
-    assert set(ACTION_KINDS) == {"diagnose", "repair", "command", "push_file", "screen_view", "screen_control"}
-    assert STREAM_KINDS == {"screen_view", "screen_control"}
+    assert set(ACTION_KINDS) == {
+        "diagnose",
+        "repair",
+        "command",
+        "push_file",
+        "screen_view",
+        "screen_control",
+    }
+    assert {"screen_view", "screen_control"} == STREAM_KINDS
 
 
 def test_the_screen_stream_is_pixels_up_and_input_down_only() -> None:
@@ -110,7 +117,14 @@ def test_the_screen_stream_is_pixels_up_and_input_down_only() -> None:
         assert relay_target(down, Peer.AGENT) is None
     from protocol.screen import ScreenFrame, Tile
 
-    assert [f for f in ScreenFrame.__dataclass_fields__] == ["action_id", "seq", "width", "height", "tiles", "key"]
+    assert [f for f in ScreenFrame.__dataclass_fields__] == [
+        "action_id",
+        "seq",
+        "width",
+        "height",
+        "tiles",
+        "key",
+    ]
     assert [f for f in Tile.__dataclass_fields__] == ["x", "y", "w", "h", "jpeg"]
 
 
