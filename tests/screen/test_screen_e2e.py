@@ -1,0 +1,268 @@
+"""The screen view and control end to end, with real processes on a real X server: Xvfb, a Tk program
+(known colour, a button, a text field), `rme-server serve`, `rme-agent run` on that display, and a
+protocol engineer client (the console's part is `test_screen_console.py`).
+
+Proven here: without the user's Allow no frame leaves the agent (counted at the relay); the engineer
+sees the known colour at the right place; a click presses the button; typed text (Chinese too)
+arrives in the field; control without a view is refused; malformed input is rejected with a clear
+error; the user's Stop and End each stop the stream within 200 ms."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import ssl
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import simplejpeg
+
+from protocol.actions import ScreenControlParams, ScreenViewParams
+from protocol.messages import (
+    ActionProgress,
+    ActionResult,
+    ActionStop,
+    ActionStopBody,
+    ConsentReply,
+    Error,
+    ScreenInput,
+    ScreenInputBody,
+    SessionAccept,
+    Welcome,
+)
+from protocol.screen import PointerButton, ScreenFrame, TypeText, decode_screen
+from tests.e2e.harness import Engineer, RealAgent, RealServer, engineer, real_agent, real_server
+from tests.screen.xdisplay import COLOUR, TkApp, xvfb
+
+METRICS_TOKEN = "screen-test-metrics"
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture(scope="module")
+def display() -> Iterator[str]:
+    with xvfb(1024, 768) as name:
+        yield name
+
+
+@pytest.fixture(scope="module")
+def screen_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
+    os.environ["RME_METRICS_TOKEN"] = METRICS_TOKEN  # inherited by `rme-server serve` only
+    try:
+        with real_server(Path(tmp_path_factory.mktemp("screen"))) as running:
+            yield running
+    finally:
+        os.environ.pop("RME_METRICS_TOKEN", None)
+
+
+def relay_counts(server: RealServer) -> tuple[float, float]:
+    """(screen frames relayed to the engineer, frames dropped from agents) from the relay's metrics."""
+    context = ssl.create_default_context(cafile=str(server.ca))
+    with httpx.Client(base_url=server.https, verify=context, trust_env=False) as client:
+        text = client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).text
+    relayed = re.search(r'rme_relay_relayed_total\{type="screen.frame"\} ([0-9.e+]+)', text)
+    dropped = sum(
+        float(m.group(1)) for m in re.finditer(r'rme_relay_dropped_frames_total\{[^}]*peer="agent"[^}]*\} ([0-9.e+]+)', text)
+    )
+    return (float(relayed.group(1)) if relayed else 0.0), dropped
+
+
+class Screen:
+    """The engineer's picture, built from the frames as the console builds it."""
+
+    def __init__(self) -> None:
+        self.picture: np.ndarray | None = None
+        self.frames = 0
+        self.last_at = 0.0
+
+    def apply(self, frame: ScreenFrame) -> None:
+        if self.picture is None or self.picture.shape[:2] != (frame.height, frame.width):
+            self.picture = np.zeros((frame.height, frame.width, 3), dtype=np.uint8)
+        for tile in frame.tiles:
+            rgb = simplejpeg.decode_jpeg(bytes(tile.jpeg), colorspace="RGB")
+            self.picture[tile.y : tile.y + tile.h, tile.x : tile.x + tile.w] = rgb
+        self.frames += 1
+        self.last_at = time.monotonic()
+
+
+class Arrivals:
+    """When each binary frame reached the engineer (polled every 5 ms beside the client's reader)."""
+
+    def __init__(self, eng: Engineer) -> None:
+        self.eng = eng
+        self.times: list[tuple[float, bytes]] = []
+        self.seen = 0
+        self.task = asyncio.ensure_future(self._watch())
+
+    async def _watch(self) -> None:
+        while True:
+            frames = self.eng.frames
+            now = time.monotonic()
+            for raw in frames[self.seen :]:
+                if isinstance(raw, bytes):
+                    self.times.append((now, raw))
+            self.seen = len(frames)
+            await asyncio.sleep(0.005)
+
+    def last(self) -> float:
+        return self.times[-1][0] if self.times else 0.0
+
+
+async def follow(eng: Engineer, screen: Screen, since: int) -> int:
+    """Apply every screen frame received after index `since`; returns the new index."""
+    frames = eng.frames
+    for raw in frames[since:]:
+        if isinstance(raw, bytes):
+            screen.apply(decode_screen(raw))
+    return len(frames)
+
+
+async def open_session(eng: Engineer, agent: RealAgent, words: str) -> str:
+    await eng.expect(Welcome)
+    await asyncio.to_thread(agent.cli, "help", words, "--wait", "20")
+    await eng.accept_ticket_of(words)
+    prompt = await asyncio.to_thread(agent.wait_prompt, "session")
+    await asyncio.to_thread(agent.answer, prompt["id"], True)
+    return (await eng.expect(SessionAccept)).session or ""
+
+
+async def allow_next(agent: RealAgent) -> None:
+    prompt = await asyncio.to_thread(agent.wait_prompt, "action")
+    await asyncio.to_thread(agent.answer, prompt["id"], True)
+
+
+def binary_count(eng: Engineer) -> int:
+    return sum(1 for f in eng.frames if isinstance(f, bytes))
+
+
+async def test_view_and_control_a_real_x_program(tmp_path: Path, screen_server: RealServer, display: str) -> None:
+    app = TkApp(display)
+    try:
+        with real_agent(tmp_path, screen_server, DISPLAY=display) as agent:
+            async with engineer(screen_server) as eng:
+                session = await open_session(eng, agent, "screen please")
+                screen = Screen()
+                arrivals = Arrivals(eng)
+
+                # Control without a view: refused before the user is asked.
+                control = await eng.request(session, ScreenControlParams(view="no-such-view"))
+                refused = await eng.expect(Error)
+                assert refused.body.code == "action.refused" and "screen view" in refused.body.message
+
+                # The view asked, not yet allowed: nothing leaves the agent.
+                view = await eng.request(session, ScreenViewParams(monitor=0))
+                await asyncio.to_thread(agent.wait_prompt, "action")
+                await asyncio.sleep(1.0)
+                assert binary_count(eng) == 0
+                assert relay_counts(screen_server) == (0.0, 0.0)
+
+                await allow_next(agent)
+                live = await eng.expect(ActionProgress, body__action_id=view)
+                assert live.body.note == "live" and live.body.total == 1
+                seen = 0
+                deadline = time.monotonic() + 15
+                block = app.geometry["block"]
+                while time.monotonic() < deadline:
+                    seen = await follow(eng, screen, seen)
+                    if screen.picture is not None:
+                        cx, cy = block.centre
+                        if tuple(int(v) for v in screen.picture[cy, cx]) == pytest.approx(COLOUR, abs=6):
+                            break
+                    await asyncio.sleep(0.05)
+                assert screen.picture is not None, "no screen frame reached the engineer"
+                cx, cy = block.centre
+                assert np.allclose(screen.picture[cy, cx], COLOUR, atol=6), screen.picture[cy, cx]
+                # ... and not outside the block: the colour is at the right place.
+                assert not np.allclose(screen.picture[block.y - 30, cx], COLOUR, atol=6)
+                relayed, dropped = relay_counts(screen_server)
+                assert relayed >= 1 and dropped == 0
+
+                # Control, with the user's second Allow.
+                control = await eng.request(session, ScreenControlParams(view=view))
+                await allow_next(agent)
+                await eng.expect(ActionProgress, body__action_id=control)
+                bx, by = app.geometry["button"].centre
+                click = [PointerButton(x=bx, y=by, button=1, down=True), PointerButton(x=bx, y=by, button=1, down=False)]
+                await eng.send(ScreenInput(session=session, body=ScreenInputBody(action_id=control, events=click)))
+                assert await asyncio.to_thread(app.wait_for, "pressed", 10)
+                ex, ey = app.geometry["entry"].centre
+                focus = [PointerButton(x=ex, y=ey, button=1, down=True), PointerButton(x=ex, y=ey, button=1, down=False)]
+                await eng.send(ScreenInput(session=session, body=ScreenInputBody(action_id=control, events=focus)))
+                await asyncio.sleep(0.3)
+                typed = [TypeText(text="Hello 你好，世界")]
+                await eng.send(ScreenInput(session=session, body=ScreenInputBody(action_id=control, events=typed)))
+                assert await asyncio.to_thread(app.wait_for, "text Hello 你好，世界", 10), app.lines[-3:]
+
+                # Malformed input: rejected at the relay with a clear error, nothing reaches the screen.
+                bad = {"v": 1, "id": "bad1", "session": session, "ts": 1, "type": "screen.input",
+                       "body": {"action_id": control, "events": [{"type": "move", "x": -5, "y": 1}]}}  # fmt: skip
+                await eng.ws.send(json.dumps(bad))
+                error = await eng.expect(Error, body__code="frame.dropped")
+                assert "greater than or equal to 0" in error.body.message
+                # Input for the view (not a control): refused by the relay.
+                await eng.send(ScreenInput(session=session, body=ScreenInputBody(action_id=view, events=click)))
+                error = await eng.expect(Error, body__code="action.refused")
+                assert "not a screen control" in error.body.message
+
+                # The user's Stop (panel): the stream stops within 200 ms; the control goes with it.
+                await asyncio.sleep(0.5)
+                clicked = time.monotonic()
+                assert (await asyncio.to_thread(agent.post, "/api/screen/stop", {"action_id": view})).status_code == 200
+                results = {}
+                while len(results) < 2:  # the view's result and its control's, in either order
+                    got = await eng.expect(ActionResult)
+                    results[got.body.action_id] = got.body.outcome.stopped_by  # type: ignore[union-attr]
+                assert results == {view: "user", control: "view_ended"}
+                stopped_at = time.monotonic()
+                await asyncio.sleep(0.6)
+                seen = await follow(eng, screen, seen)
+                assert arrivals.last() - clicked < 0.2, f"a frame {arrivals.last() - clicked:.3f} s after Stop"
+                assert stopped_at - clicked < 1.0
+
+                # A second view, then the engineer stops it (action.stop).
+                view2 = await eng.request(session, ScreenViewParams())
+                await allow_next(agent)
+                await eng.expect(ActionProgress, body__action_id=view2)
+                await eng.send(ActionStop(session=session, body=ActionStopBody(action_id=view2)))
+                result = await eng.expect(ActionResult, body__action_id=view2)
+                assert result.body.outcome.stopped_by == "engineer"  # type: ignore[union-attr]
+
+                # A third view, then End: the stream stops within 200 ms.
+                view3 = await eng.request(session, ScreenViewParams())
+                await allow_next(agent)
+                await eng.expect(ActionProgress, body__action_id=view3)
+                await asyncio.sleep(0.5)
+                seen = await follow(eng, screen, seen)
+                before = screen.frames
+                clicked = time.monotonic()
+                await asyncio.to_thread(agent.post, "/api/end")
+                await asyncio.sleep(0.8)
+                seen = await follow(eng, screen, seen)
+                assert screen.frames > before  # frames flowed until the End
+                assert arrivals.last() - clicked < 0.2, f"a frame {arrivals.last() - clicked:.3f} s after End"
+                # No indicator is left on the user's screen after the end.
+                await asyncio.sleep(0.3)
+                assert not [p for p in _processes() if "agent.screen.indicator" in p]
+    finally:
+        app.close()
+
+
+async def drain(eng: Engineer) -> list[object]:
+    out = []
+    while not eng.inbox.empty():
+        out.append(eng.inbox.get_nowait())
+    return out
+
+
+def _processes() -> list[str]:
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        found.append(" ".join(proc.info["cmdline"] or []))
+    return found
