@@ -10,6 +10,7 @@ asked before every grab) and leave only while the book says the view runs (`Repo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -46,6 +47,11 @@ T_NO_INDICATOR = Text(
     "无法在屏幕上显示提示条，因此不共享屏幕",
     "The on-screen notice could not be shown, so the screen is not shared",
 )
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, func: Any, *args: Any) -> None:
+    """Run `func(*args)` on the event loop's thread (the indicator's Stop comes from its reader thread)."""
+    loop.call_soon_threadsafe(func, *args)
 
 
 class ScreenReporter(Protocol):
@@ -89,8 +95,8 @@ class ScreenViewExecutor(BaseExecutor):
         )
 
     async def run(self, job: Job) -> Done:
-        from agent.screen.capture import Capturer, monitors
-        from agent.screen.indicator import Indicator
+        from agent.screen.capture import Capturer, monitors  # noqa: PLC0415 (numpy, mss: only when used)
+        from agent.screen.indicator import Indicator  # noqa: PLC0415
 
         params = job.params
         assert isinstance(params, ScreenViewParams)
@@ -106,7 +112,7 @@ class ScreenViewExecutor(BaseExecutor):
         work.indicator = Indicator(
             reporter.engineer_name(),
             self.lang(),
-            lambda: loop.call_soon_threadsafe(reporter.user_stop, job.action_id),
+            lambda: _call_soon(loop, reporter.user_stop, job.action_id),
         )
         if not await asyncio.to_thread(work.indicator.start) or not job.live():
             work.indicator.close()
@@ -177,8 +183,8 @@ class ScreenControlExecutor(BaseExecutor):
         )
 
     async def run(self, job: Job) -> Done:
-        from agent.screen.inject import XInjector
-        from agent.screen.watch import UserWatch
+        from agent.screen.inject import XInjector  # noqa: PLC0415 (python-xlib: X11 only, when used)
+        from agent.screen.watch import UserWatch  # noqa: PLC0415
 
         params = job.params
         assert isinstance(params, ScreenControlParams)
@@ -230,7 +236,5 @@ class ScreenControlExecutor(BaseExecutor):
             if work.watch is not None:
                 work.watch.stop()
             if work.injector is not None:
-                try:
+                with contextlib.suppress(Exception):  # the X connection may be gone with the X server
                     work.injector.close()
-                except Exception:  # noqa: S110 (the X connection may be gone with the X server)
-                    pass

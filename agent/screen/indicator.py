@@ -96,7 +96,7 @@ class Indicator:
 
 
 def _main(name: str, lang: str) -> int:  # pragma: no cover - runs in its own process, tested through it
-    import tkinter as tk
+    import tkinter as tk  # noqa: PLC0415 (only the indicator's own process needs Tk)
 
     first = 0 if lang == "zh-CN" else 1
 

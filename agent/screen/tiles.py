@@ -32,7 +32,8 @@ def changed_mask(previous: Picture | None, current: Picture, tile: int = TILE) -
     diff = previous.view(np.uint32)[..., 0] != current.view(np.uint32)[..., 0]
     padded = np.zeros((rows * tile, cols * tile), dtype=bool)
     padded[:height, :width] = diff
-    return padded.reshape(rows, tile, cols, tile).any(axis=(1, 3))
+    changed: npt.NDArray[np.bool_] = np.asarray(padded.reshape(rows, tile, cols, tile).any(axis=(1, 3)))
+    return changed
 
 
 def rects(mask: npt.NDArray[np.bool_], width: int, height: int, tile: int = TILE) -> list[Rect]:

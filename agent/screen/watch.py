@@ -50,7 +50,7 @@ class UserWatch:
                 keys = self.display.query_keymap()
                 now = time.monotonic()
                 ours = now - self.injector.last_injected < OURS_S
-                moved = last is not None and here != last and here != self.injector.last_pointer
+                moved = last is not None and here not in (last, self.injector.last_pointer)
                 typing = any(keys) and not self.injector.pressed
                 if not ours and (moved or typing):
                     self.paused_until = now + PAUSE_S

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from protocol.codec import MAX_CHUNK_FRAME
-from protocol.screen import MAX_SCREEN_FRAME
 from protocol.limits import MAX_TEXT_FRAME
+from protocol.screen import MAX_SCREEN_FRAME
 from server.commands._common import add_config_args, config_from_args
 from server.config import ConfigError, ServerConfig
 from server.logs import log_config

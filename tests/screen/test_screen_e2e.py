@@ -29,14 +29,13 @@ from protocol.messages import (
     ActionResult,
     ActionStop,
     ActionStopBody,
-    ConsentReply,
     Error,
     ScreenInput,
     ScreenInputBody,
     SessionAccept,
     Welcome,
 )
-from protocol.screen import PointerButton, ScreenFrame, TypeText, decode_screen
+from protocol.screen import InputEvent, PointerButton, ScreenFrame, TypeText, decode_screen
 from tests.e2e.harness import Engineer, RealAgent, RealServer, engineer, real_agent, real_server
 from tests.screen.xdisplay import COLOUR, TkApp, xvfb
 
@@ -67,7 +66,8 @@ def relay_counts(server: RealServer) -> tuple[float, float]:
         text = client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).text
     relayed = re.search(r'rme_relay_relayed_total\{type="screen.frame"\} ([0-9.e+]+)', text)
     dropped = sum(
-        float(m.group(1)) for m in re.finditer(r'rme_relay_dropped_frames_total\{[^}]*peer="agent"[^}]*\} ([0-9.e+]+)', text)
+        float(m.group(1))
+        for m in re.finditer(r'rme_relay_dropped_frames_total\{[^}]*peer="agent"[^}]*\} ([0-9.e+]+)', text)
     )
     return (float(relayed.group(1)) if relayed else 0.0), dropped
 
@@ -136,11 +136,21 @@ async def allow_next(agent: RealAgent) -> None:
     await asyncio.to_thread(agent.answer, prompt["id"], True)
 
 
+def press(x: int, y: int) -> list[InputEvent]:
+    return [PointerButton(x=x, y=y, button=1, down=True), PointerButton(x=x, y=y, button=1, down=False)]
+
+
+def inputs(session: str, action_id: str, events: list[InputEvent]) -> ScreenInput:
+    return ScreenInput(session=session, body=ScreenInputBody(action_id=action_id, events=events))
+
+
 def binary_count(eng: Engineer) -> int:
     return sum(1 for f in eng.frames if isinstance(f, bytes))
 
 
-async def test_view_and_control_a_real_x_program(tmp_path: Path, screen_server: RealServer, display: str) -> None:
+async def test_view_and_control_a_real_x_program(
+    tmp_path: Path, screen_server: RealServer, display: str
+) -> None:
     app = TkApp(display)
     try:
         with real_agent(tmp_path, screen_server, DISPLAY=display) as agent:
@@ -187,32 +197,54 @@ async def test_view_and_control_a_real_x_program(tmp_path: Path, screen_server: 
                 await allow_next(agent)
                 await eng.expect(ActionProgress, body__action_id=control)
                 bx, by = app.geometry["button"].centre
-                click = [PointerButton(x=bx, y=by, button=1, down=True), PointerButton(x=bx, y=by, button=1, down=False)]
-                await eng.send(ScreenInput(session=session, body=ScreenInputBody(action_id=control, events=click)))
+                click = [
+                    PointerButton(x=bx, y=by, button=1, down=True),
+                    PointerButton(x=bx, y=by, button=1, down=False),
+                ]
+                await eng.send(
+                    ScreenInput(session=session, body=ScreenInputBody(action_id=control, events=click))
+                )
                 assert await asyncio.to_thread(app.wait_for, "pressed", 10)
                 ex, ey = app.geometry["entry"].centre
-                focus = [PointerButton(x=ex, y=ey, button=1, down=True), PointerButton(x=ex, y=ey, button=1, down=False)]
-                await eng.send(ScreenInput(session=session, body=ScreenInputBody(action_id=control, events=focus)))
+                focus = [
+                    PointerButton(x=ex, y=ey, button=1, down=True),
+                    PointerButton(x=ex, y=ey, button=1, down=False),
+                ]
+                await eng.send(
+                    ScreenInput(session=session, body=ScreenInputBody(action_id=control, events=focus))
+                )
                 await asyncio.sleep(0.3)
                 typed = [TypeText(text="Hello 你好，世界")]
-                await eng.send(ScreenInput(session=session, body=ScreenInputBody(action_id=control, events=typed)))
+                await eng.send(
+                    ScreenInput(session=session, body=ScreenInputBody(action_id=control, events=typed))
+                )
                 assert await asyncio.to_thread(app.wait_for, "text Hello 你好，世界", 10), app.lines[-3:]
 
                 # Malformed input: rejected at the relay with a clear error, nothing reaches the screen.
-                bad = {"v": 1, "id": "bad1", "session": session, "ts": 1, "type": "screen.input",
-                       "body": {"action_id": control, "events": [{"type": "move", "x": -5, "y": 1}]}}  # fmt: skip
+                bad = {
+                    "v": 1,
+                    "id": "bad1",
+                    "session": session,
+                    "ts": 1,
+                    "type": "screen.input",
+                    "body": {"action_id": control, "events": [{"type": "move", "x": -5, "y": 1}]},
+                }
                 await eng.ws.send(json.dumps(bad))
                 error = await eng.expect(Error, body__code="frame.dropped")
                 assert "greater than or equal to 0" in error.body.message
                 # Input for the view (not a control): refused by the relay.
-                await eng.send(ScreenInput(session=session, body=ScreenInputBody(action_id=view, events=click)))
+                await eng.send(
+                    ScreenInput(session=session, body=ScreenInputBody(action_id=view, events=click))
+                )
                 error = await eng.expect(Error, body__code="action.refused")
                 assert "not a screen control" in error.body.message
 
                 # The user's Stop (panel): the stream stops within 200 ms; the control goes with it.
                 await asyncio.sleep(0.5)
                 clicked = time.monotonic()
-                assert (await asyncio.to_thread(agent.post, "/api/screen/stop", {"action_id": view})).status_code == 200
+                assert (
+                    await asyncio.to_thread(agent.post, "/api/screen/stop", {"action_id": view})
+                ).status_code == 200
                 results = {}
                 while len(results) < 2:  # the view's result and its control's, in either order
                     got = await eng.expect(ActionResult)
@@ -221,7 +253,9 @@ async def test_view_and_control_a_real_x_program(tmp_path: Path, screen_server: 
                 stopped_at = time.monotonic()
                 await asyncio.sleep(0.6)
                 seen = await follow(eng, screen, seen)
-                assert arrivals.last() - clicked < 0.2, f"a frame {arrivals.last() - clicked:.3f} s after Stop"
+                assert arrivals.last() - clicked < 0.2, (
+                    f"a frame {arrivals.last() - clicked:.3f} s after Stop"
+                )
                 assert stopped_at - clicked < 1.0
 
                 # A second view, then the engineer stops it (action.stop).

@@ -29,7 +29,8 @@ def report() -> None:
     root.update_idletasks()
     for name, widget in (("block", block), ("button", button), ("entry", entry)):
         print(
-            f"geom {name} {widget.winfo_rootx()} {widget.winfo_rooty()} {widget.winfo_width()} {widget.winfo_height()}",
+            f"geom {name} {widget.winfo_rootx()} {widget.winfo_rooty()}",
+            f"{widget.winfo_width()} {widget.winfo_height()}",
             flush=True,
         )
 

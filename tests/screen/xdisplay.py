@@ -97,8 +97,8 @@ class TkApp:
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            line = line.rstrip("\n")
+        for raw in self.proc.stdout:
+            line = raw.rstrip("\n")
             self.lines.append(line)
             if line.startswith("geom "):
                 _, name, *nums = line.split()
