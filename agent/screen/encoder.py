@@ -40,7 +40,7 @@ class Pace:
     quality: int = 70
     fps: float = 30.0
     min_quality: int = 30
-    max_quality: int = 80
+    max_quality: int = 75
     min_fps: float = 2.0
     max_fps: float = 30.0
     cpu_share: float = 0.5

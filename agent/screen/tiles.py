@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-TILE = 64
+TILE = 32
 
 Picture = npt.NDArray[np.uint8]  # (height, width, 4) BGRA, as mss gives it
 
@@ -36,8 +36,15 @@ def changed_mask(previous: Picture | None, current: Picture, tile: int = TILE) -
     return changed
 
 
+WHOLE_ABOVE = 0.4  # past this share of changed tiles, one JPEG of the whole picture is smaller and cheaper
+
+
 def rects(mask: npt.NDArray[np.bool_], width: int, height: int, tile: int = TILE) -> list[Rect]:
-    """The changed tiles as rectangles: runs of changed tiles in one row, clipped to the picture."""
+    """The changed tiles as rectangles: runs of changed tiles in one row, clipped to the picture — or
+    the whole picture when most of it changed (a scroll, a new window: strips of 64 rows compress worse
+    than one JPEG, measured in bench/screen.py)."""
+    if mask.size and float(mask.mean()) > WHOLE_ABOVE:
+        return [Rect(0, 0, width, height)]
     out: list[Rect] = []
     for row in range(mask.shape[0]):
         line = mask[row]

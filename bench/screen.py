@@ -1,0 +1,205 @@
+"""Screen view benchmark: a 1920×1080 Xvfb screen, a full-screen editor, a real `rme-server` and
+`rme-agent`, and a protocol engineer client on loopback (the console's path without the browser).
+
+Workloads, through the relay, each a few seconds: typing in the editor (control `text` events),
+scrolling it (wheel events), a full-screen change (F9 recolours the whole editor). For each: frames
+per second delivered to the engineer, bytes per frame, the link's Mb/s, the agent's CPU (its process
+and children, per cent of one core), and input → changed pixel latency p50/p95 (an input event sent →
+the first frame carrying a tile over the place it changes).
+
+Anchor, same run, same pictures: every frame sent whole as one JPEG at the same quality (what a view
+without tile diffing sends). x11vnc was not measured: a fair run needs a VNC client that reports its
+frame rate and latency, which Debian's clients do not (docs/screen.md).
+Run: .venv/bin/python -m bench.screen
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import mss
+import numpy as np
+import psutil
+import simplejpeg
+
+from protocol.actions import ScreenControlParams, ScreenViewParams
+from protocol.messages import ActionProgress, ScreenInput, ScreenInputBody, SessionAccept, Welcome
+from protocol.screen import InputEvent, Key, TypeText, Wheel, decode_screen
+from tests.e2e.harness import Engineer, engineer, real_agent, real_server
+from tests.screen.xdisplay import xvfb
+
+SECONDS = float(os.environ.get("RME_BENCH_SCREEN_SECONDS", "5"))
+LATENCY_SAMPLES = 30
+APP = Path(__file__).resolve().parent.parent / "tests" / "screen" / "bench_app.py"
+
+
+class Watch:
+    """Every binary frame the engineer gets, with its arrival time."""
+
+    def __init__(self, eng: Engineer) -> None:
+        self.eng, self.seen = eng, 0
+        self.frames: list[tuple[float, bytes]] = []
+        self.task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            now = time.monotonic()
+            for raw in self.eng.frames[self.seen :]:
+                if isinstance(raw, bytes):
+                    self.frames.append((now, raw))
+            self.seen = len(self.eng.frames)
+            await asyncio.sleep(0.002)
+
+
+def cpu_of(proc: psutil.Process) -> float:
+    total = 0.0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            continue
+    return total
+
+
+async def workload(
+    name: str, eng: Engineer, watch: Watch, session: str, control: str, agent_pid: int, step: list[InputEvent]
+) -> dict[str, float]:
+    proc = psutil.Process(agent_pid)
+    message = ScreenInput(session=session, body=ScreenInputBody(action_id=control, events=step))
+    # Dense: an input every 25 ms (40 changes a second, faster than the view's 30 fps cap): how many
+    # frames the engineer gets, how big, what the agent's CPU pays.
+    start_n, cpu0, t0 = len(watch.frames), cpu_of(proc), time.monotonic()
+    while time.monotonic() - t0 < SECONDS:
+        await eng.send(message)
+        await asyncio.sleep(0.025)
+    elapsed = time.monotonic() - t0
+    cpu = cpu_of(proc) - cpu0
+    frames = [raw for _, raw in watch.frames[start_n:]]
+    # Sparse: one input, then wait for the first frame after it (it carries the change): the latency.
+    await asyncio.sleep(0.5)
+    latencies: list[float] = []
+    for _ in range(LATENCY_SAMPLES):
+        before = len(watch.frames)
+        sent = time.monotonic()
+        await eng.send(message)
+        while time.monotonic() - sent < 1.0:
+            if len(watch.frames) > before:
+                latencies.append(watch.frames[before][0] - sent)
+                break
+            await asyncio.sleep(0.002)
+        await asyncio.sleep(0.15)
+    sizes = [len(raw) for raw in frames]
+    q = sorted(latencies) or [float("nan")]
+    return {
+        "fps": len(frames) / elapsed,
+        "bytes_per_frame": statistics.mean(sizes) if sizes else 0.0,
+        "mbps": sum(sizes) * 8 / elapsed / 1e6,
+        "agent_cpu_pct": cpu / elapsed * 100,
+        "p50_ms": q[len(q) // 2] * 1000,
+        "p95_ms": q[min(len(q) - 1, int(len(q) * 0.95))] * 1000,
+        "frames": len(frames),
+    }
+
+
+def full_frame_anchor(display: str, frames: int, quality: int = 70) -> dict[str, float]:
+    """The same screen sent whole as one JPEG per frame: bytes per frame and encode CPU per frame."""
+    os.environ["DISPLAY"] = display
+    sizes, cpu = [], 0.0
+    with mss.MSS() as grab:
+        mon = grab.monitors[1]
+        for _ in range(max(5, min(frames, 60))):
+            began = time.process_time()
+            shot = grab.grab(mon)
+            pic = np.frombuffer(shot.bgra, dtype=np.uint8).reshape(shot.height, shot.width, 4)
+            sizes.append(
+                len(
+                    simplejpeg.encode_jpeg(
+                        pic, quality=quality, colorspace="BGRA", colorsubsampling="420", fastdct=True
+                    )
+                )
+            )
+            cpu += time.process_time() - began
+    n = len(sizes)
+    return {"bytes_per_frame": statistics.mean(sizes), "cpu_ms_per_frame": cpu / n * 1000}
+
+
+async def run(tmp: Path, display: str) -> None:
+    app = subprocess.Popen(
+        [sys.executable, str(APP)], env={**os.environ, "DISPLAY": display}, stdout=subprocess.PIPE, text=True
+    )
+    assert app.stdout is not None and app.stdout.readline().strip() == "ready"
+    try:
+        with real_server(tmp) as server, real_agent(tmp, server, DISPLAY=display) as agent:
+            async with engineer(server) as eng:
+                await eng.expect(Welcome)
+                await asyncio.to_thread(agent.cli, "help", "bench", "--wait", "20")
+                await eng.accept_ticket_of("bench")
+                prompt = await asyncio.to_thread(agent.wait_prompt, "session")
+                await asyncio.to_thread(agent.answer, prompt["id"], True)
+                session = (await eng.expect(SessionAccept)).session or ""
+                watch = Watch(eng)
+                view = await eng.request(session, ScreenViewParams())
+                await asyncio.to_thread(
+                    agent.answer, (await asyncio.to_thread(agent.wait_prompt, "action"))["id"], True
+                )
+                await eng.expect(ActionProgress, body__action_id=view)
+                control = await eng.request(session, ScreenControlParams(view=view))
+                await asyncio.to_thread(
+                    agent.answer, (await asyncio.to_thread(agent.wait_prompt, "action"))["id"], True
+                )
+                await eng.expect(ActionProgress, body__action_id=control)
+                await asyncio.sleep(1.5)
+                key = decode_screen(watch.frames[0][1])
+                print(f"screen {key.width}x{key.height}, key frame {len(watch.frames[0][1]) / 1024:.0f} KiB")
+                pid = agent.proc.pid
+                results = {
+                    "typing": await workload(
+                        "typing", eng, watch, session, control, pid, [TypeText(text="a")]
+                    ),
+                    "scrolling": await workload(
+                        "scrolling", eng, watch, session, control, pid, [Wheel(x=900, y=500, dy=1)]
+                    ),
+                    "full-screen change": await workload(
+                        "full",
+                        eng,
+                        watch,
+                        session,
+                        control,
+                        pid,
+                        [Key(key="F9", down=True), Key(key="F9", down=False)],
+                    ),
+                }
+                anchor = full_frame_anchor(display, results["typing"]["frames"])
+                print(
+                    "| workload | fps | bytes/frame | Mb/s | agent CPU % | input→pixel p50 ms | p95 ms | full-frame JPEG bytes/frame (anchor) |"
+                )
+                print("|---|---|---|---|---|---|---|---|")
+                for name, r in results.items():
+                    print(
+                        f"| {name} | {r['fps']:.1f} | {r['bytes_per_frame']:.0f} | {r['mbps']:.2f} | {r['agent_cpu_pct']:.0f} |"
+                        f" {r['p50_ms']:.0f} | {r['p95_ms']:.0f} | {anchor['bytes_per_frame']:.0f} |"
+                    )
+                print(
+                    f"anchor: one full 1080p JPEG costs {anchor['cpu_ms_per_frame']:.1f} ms CPU to encode; at the typing "
+                    f"frame rate that is {anchor['bytes_per_frame'] * results['typing']['fps'] * 8 / 1e6:.1f} Mb/s"
+                )
+    finally:
+        app.terminate()
+        app.wait(5)
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp, xvfb(1920, 1080) as display:
+        asyncio.run(run(Path(tmp), display))
+
+
+if __name__ == "__main__":
+    main()
