@@ -37,7 +37,9 @@ def canvas_point(console: Page, x: int, y: int) -> tuple[float, float]:
     console.locator("#screen-canvas").scroll_into_view_if_needed()
     box = console.locator("#screen-canvas").bounding_box()
     assert box is not None
-    size = console.evaluate("() => { const c = document.querySelector('#screen-canvas'); return [c.width, c.height]; }")
+    size = console.evaluate(
+        "() => { const c = document.querySelector('#screen-canvas'); return [c.width, c.height]; }"
+    )
     return box["x"] + x * box["width"] / size[0], box["y"] + y * box["height"] / size[1]
 
 

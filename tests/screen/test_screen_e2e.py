@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 import simplejpeg
 
+from agent.screen.inject import XInjector
 from protocol.actions import ScreenControlParams, ScreenViewParams
 from protocol.messages import (
     ActionProgress,
@@ -37,7 +38,7 @@ from protocol.messages import (
 )
 from protocol.screen import InputEvent, PointerButton, ScreenFrame, TypeText, decode_screen
 from tests.e2e.harness import Engineer, RealAgent, RealServer, engineer, real_agent, real_server
-from tests.screen.xdisplay import COLOUR, TkApp, xvfb
+from tests.screen.xdisplay import COLOUR, TkApp, window_named, xvfb
 
 METRICS_TOKEN = "screen-test-metrics"
 pytestmark = pytest.mark.timeout(180)
@@ -241,10 +242,11 @@ async def test_view_and_control_a_real_x_program(
 
                 # The user's Stop (panel): the stream stops within 200 ms; the control goes with it.
                 await asyncio.sleep(0.5)
-                clicked = time.monotonic()
-                assert (
-                    await asyncio.to_thread(agent.post, "/api/screen/stop", {"action_id": view})
-                ).status_code == 200
+                with agent._client() as panel:
+                    panel.get("/api/state")
+                    clicked = time.monotonic()
+                    stop = await asyncio.to_thread(panel.post, "/api/screen/stop", json={"action_id": view})
+                assert stop.status_code == 200
                 results = {}
                 while len(results) < 2:  # the view's result and its control's, in either order
                     got = await eng.expect(ActionResult)
@@ -266,17 +268,35 @@ async def test_view_and_control_a_real_x_program(
                 result = await eng.expect(ActionResult, body__action_id=view2)
                 assert result.body.outcome.stopped_by == "engineer"  # type: ignore[union-attr]
 
+                # A view stopped by the user on the on-screen indicator (its Stop button, clicked on X).
+                view4 = await eng.request(session, ScreenViewParams())
+                await allow_next(agent)
+                await eng.expect(ActionProgress, body__action_id=view4)
+                bar = window_named(display, "RME")
+                assert bar is not None and bar.y == 0  # shown, at the top of the screen
+                clicker = XInjector(name=display)
+                stop_x, stop_y = bar.x + bar.w - 30, bar.y + bar.h // 2
+                clicker.apply([PointerButton(x=stop_x, y=stop_y, button=1, down=True)])
+                clicker.apply([PointerButton(x=stop_x, y=stop_y, button=1, down=False)])
+                clicker.close()
+                result = await eng.expect(ActionResult, body__action_id=view4)
+                assert result.body.outcome.stopped_by == "user"  # type: ignore[union-attr]
+                await asyncio.sleep(0.3)
+                assert window_named(display, "RME") is None  # the indicator goes with the view
+
                 # A third view, then End: the stream stops within 200 ms.
                 view3 = await eng.request(session, ScreenViewParams())
                 await allow_next(agent)
                 await eng.expect(ActionProgress, body__action_id=view3)
                 before = len(arrivals.times)
                 deadline = time.monotonic() + 10
-                while len(arrivals.times) < before + 3 and time.monotonic() < deadline:
+                while len(arrivals.times) < before + 3 and time.monotonic() < deadline:  # noqa: ASYNC110
                     await asyncio.sleep(0.02)
                 assert len(arrivals.times) >= before + 3  # frames flow (the ticker changes 20 times a second)
-                clicked = time.monotonic()
-                await asyncio.to_thread(agent.post, "/api/end")
+                with agent._client() as panel:  # the click is the request leaving (connection made)
+                    panel.get("/api/state")
+                    clicked = time.monotonic()
+                    await asyncio.to_thread(panel.post, "/api/end", json={})
                 await asyncio.sleep(0.8)
                 assert arrivals.last() - clicked < 0.2, f"a frame {arrivals.last() - clicked:.3f} s after End"
                 # No indicator is left on the user's screen after the end.

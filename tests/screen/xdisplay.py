@@ -118,3 +118,19 @@ class TkApp:
             self.proc.wait(5)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+
+def window_named(display: str, name: str) -> Geometry | None:
+    """Where the top-level window titled `name` is on `display` (the agent's indicator: "RME")."""
+    from Xlib import display as xdisplay
+
+    d = xdisplay.Display(display)
+    try:
+        root = d.screen().root
+        for child in root.query_tree().children:
+            if child.get_wm_name() == name and child.get_attributes().map_state == 2:  # IsViewable
+                g = child.get_geometry()
+                return Geometry(g.x, g.y, g.width, g.height)
+        return None
+    finally:
+        d.close()
