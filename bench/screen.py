@@ -139,6 +139,65 @@ def full_frame_anchor(display: str, frames: int, quality: int = 70) -> dict[str,
     return {"bytes_per_frame": statistics.mean(sizes), "cpu_ms_per_frame": cpu / n * 1000}
 
 
+def codec_choice(display: str, frames: int = 30) -> None:
+    """The same typing pictures (a key every frame, 1080p) through three encoders: JPEG tiles of the
+    changed regions (ours), H.264 (PyAV/libx264, ultrafast, zerolatency, CRF 28 — a video stream, as
+    RustDesk and TeamViewer use), and a whole JPEG per picture. Bytes and CPU per picture."""
+    from agent.screen.encoder import encode_tiles
+    from agent.screen.inject import XInjector
+    from agent.screen.tiles import changed_mask, rects
+
+    os.environ["DISPLAY"] = display
+    typist = XInjector(name=display)
+    pictures = []
+    with mss.MSS() as grab:
+        mon = grab.monitors[1]
+        for _ in range(frames):
+            typist.apply([TypeText(text="x")])
+            time.sleep(0.03)
+            shot = grab.grab(mon)
+            pictures.append(
+                np.frombuffer(shot.bgra, dtype=np.uint8).reshape(shot.height, shot.width, 4).copy()
+            )
+    typist.close()
+    h, w = pictures[0].shape[:2]
+    rows = []
+    began, sizes, prev = time.process_time(), [], None
+    for pic in pictures:
+        sizes.append(sum(len(t.jpeg) for t in encode_tiles(pic, rects(changed_mask(prev, pic), w, h), 70)))
+        prev = pic
+    rows.append(("JPEG tiles (ours)", sizes, time.process_time() - began))
+    began, sizes = time.process_time(), []
+    for pic in pictures:
+        sizes.append(
+            len(
+                simplejpeg.encode_jpeg(
+                    pic, quality=70, colorspace="BGRA", colorsubsampling="420", fastdct=True
+                )
+            )
+        )
+    rows.append(("whole JPEG per picture", sizes, time.process_time() - began))
+    try:
+        import av
+    except ImportError:
+        print("(PyAV not installed: `uv pip install av` to compare with H.264)")
+    else:
+        codec = av.CodecContext.create("libx264", "w")
+        codec.width, codec.height, codec.pix_fmt = w, h, "yuv420p"
+        codec.options = {"preset": "ultrafast", "tune": "zerolatency", "crf": "28"}
+        began, sizes = time.process_time(), []
+        for n, pic in enumerate(pictures):
+            frame = av.VideoFrame.from_ndarray(pic, format="bgra").reformat(format="yuv420p")
+            frame.pts = n
+            sizes.append(sum(len(bytes(p)) for p in codec.encode(frame)))
+        sizes[-1] += sum(len(bytes(p)) for p in codec.encode(None))
+        rows.append(("H.264 (PyAV, libx264 ultrafast)", sizes, time.process_time() - began))
+    print("| encoder, typing at 1080p | bytes/picture (first = key) | after the first | CPU ms/picture |")
+    print("|---|---|---|---|")
+    for name, sizes, cpu in rows:
+        print(f"| {name} | {sizes[0]} | {statistics.mean(sizes[1:]):.0f} | {cpu / len(sizes) * 1000:.1f} |")
+
+
 async def run(tmp: Path, display: str) -> None:
     app = subprocess.Popen(  # noqa: ASYNC220 (started once, before anything is measured)
         [sys.executable, str(APP)], env={**os.environ, "DISPLAY": display}, stdout=subprocess.PIPE, text=True
@@ -199,6 +258,7 @@ async def run(tmp: Path, display: str) -> None:
                     f" at the typing frame rate that is "
                     f"{anchor['bytes_per_frame'] * results['typing']['fps'] * 8 / 1e6:.1f} Mb/s"
                 )
+        codec_choice(display)  # the agent and server are gone: the encoders have the CPU to themselves
     finally:
         app.terminate()
         app.wait(5)
