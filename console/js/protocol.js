@@ -94,6 +94,7 @@ const ACTION_NEXT = {
   "allowed|action.result:failed": "failed", "running|action.result:failed": "failed",
   "allowed|action.result:cancelled": "cancelled", "running|action.result:cancelled": "cancelled",
   // screen view and control stay on until stopped (SPEC §4, §5a)
+  "running|screen.frame": "running", "running|screen.input": "running",
   "allowed|action.stop": "stopping", "running|action.stop": "stopping", "stopping|action.progress": "stopping",
   "stopping|action.result:ok": "done", "stopping|action.result:failed": "failed",
   "stopping|action.result:cancelled": "cancelled",
