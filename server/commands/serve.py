@@ -15,7 +15,6 @@ from typing import Any
 
 from protocol.codec import MAX_CHUNK_FRAME
 from protocol.limits import MAX_TEXT_FRAME
-from protocol.screen import MAX_SCREEN_FRAME
 from server.commands._common import add_config_args, config_from_args
 from server.config import ConfigError, ServerConfig
 from server.logs import log_config
@@ -23,7 +22,7 @@ from server.tls import ensure_local_tls
 
 # Frames up to twice the protocol's limit reach the app, which drops, counts and audits them;
 # anything bigger is cut off by the WebSocket layer (close code 1009) before it is buffered.
-WS_MAX_SIZE = 2 * max(MAX_TEXT_FRAME, MAX_CHUNK_FRAME, MAX_SCREEN_FRAME)
+WS_MAX_SIZE = 2 * max(MAX_TEXT_FRAME, MAX_CHUNK_FRAME)
 
 
 def register(subparsers: Any) -> None:

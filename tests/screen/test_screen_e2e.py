@@ -132,6 +132,16 @@ async def open_session(eng: Engineer, agent: RealAgent, words: str) -> str:
     return (await eng.expect(SessionAccept)).session or ""
 
 
+async def start(
+    eng: Engineer, agent: RealAgent, session: str, params: ScreenViewParams | ScreenControlParams
+) -> str:
+    """Request a screen view or control, the user allows it, wait until it is on; its action id."""
+    action_id = await eng.request(session, params)
+    await allow_next(agent)
+    await eng.expect(ActionProgress, body__action_id=action_id)
+    return action_id
+
+
 async def allow_next(agent: RealAgent) -> None:
     prompt = await asyncio.to_thread(agent.wait_prompt, "action")
     await asyncio.to_thread(agent.answer, prompt["id"], True)
@@ -194,31 +204,16 @@ async def test_view_and_control_a_real_x_program(
                 assert relayed >= 1 and dropped == 0
 
                 # Control, with the user's second Allow.
-                control = await eng.request(session, ScreenControlParams(view=view))
-                await allow_next(agent)
-                await eng.expect(ActionProgress, body__action_id=control)
+                control = await start(eng, agent, session, ScreenControlParams(view=view))
                 bx, by = app.geometry["button"].centre
-                click = [
-                    PointerButton(x=bx, y=by, button=1, down=True),
-                    PointerButton(x=bx, y=by, button=1, down=False),
-                ]
-                await eng.send(
-                    ScreenInput(session=session, body=ScreenInputBody(action_id=control, events=click))
-                )
+                click = press(bx, by)
+                await eng.send(inputs(session, control, click))
                 assert await asyncio.to_thread(app.wait_for, "pressed", 10)
                 ex, ey = app.geometry["entry"].centre
-                focus = [
-                    PointerButton(x=ex, y=ey, button=1, down=True),
-                    PointerButton(x=ex, y=ey, button=1, down=False),
-                ]
-                await eng.send(
-                    ScreenInput(session=session, body=ScreenInputBody(action_id=control, events=focus))
-                )
+                await eng.send(inputs(session, control, press(ex, ey)))
                 await asyncio.sleep(0.3)
                 typed = [TypeText(text="Hello 你好，世界")]
-                await eng.send(
-                    ScreenInput(session=session, body=ScreenInputBody(action_id=control, events=typed))
-                )
+                await eng.send(inputs(session, control, typed))
                 assert await asyncio.to_thread(app.wait_for, "text Hello 你好，世界", 10), app.lines[-3:]
 
                 # Malformed input: rejected at the relay with a clear error, nothing reaches the screen.
@@ -234,9 +229,7 @@ async def test_view_and_control_a_real_x_program(
                 error = await eng.expect(Error, body__code="frame.dropped")
                 assert "greater than or equal to 0" in error.body.message
                 # Input for the view (not a control): refused by the relay.
-                await eng.send(
-                    ScreenInput(session=session, body=ScreenInputBody(action_id=view, events=click))
-                )
+                await eng.send(inputs(session, view, click))
                 error = await eng.expect(Error, body__code="action.refused")
                 assert "not a screen control" in error.body.message
 
@@ -261,17 +254,13 @@ async def test_view_and_control_a_real_x_program(
                 assert stopped_at - clicked < 1.0
 
                 # A second view, then the engineer stops it (action.stop).
-                view2 = await eng.request(session, ScreenViewParams())
-                await allow_next(agent)
-                await eng.expect(ActionProgress, body__action_id=view2)
+                view2 = await start(eng, agent, session, ScreenViewParams())
                 await eng.send(ActionStop(session=session, body=ActionStopBody(action_id=view2)))
                 result = await eng.expect(ActionResult, body__action_id=view2)
                 assert result.body.outcome.stopped_by == "engineer"  # type: ignore[union-attr]
 
                 # A view stopped by the user on the on-screen indicator (its Stop button, clicked on X).
-                view4 = await eng.request(session, ScreenViewParams())
-                await allow_next(agent)
-                await eng.expect(ActionProgress, body__action_id=view4)
+                view4 = await start(eng, agent, session, ScreenViewParams())
                 bar = window_named(display, "RME")
                 assert bar is not None and bar.y == 0  # shown, at the top of the screen
                 clicker = XInjector(name=display)
@@ -285,9 +274,7 @@ async def test_view_and_control_a_real_x_program(
                 assert window_named(display, "RME") is None  # the indicator goes with the view
 
                 # A third view, then End: the stream stops within 200 ms.
-                view3 = await eng.request(session, ScreenViewParams())
-                await allow_next(agent)
-                await eng.expect(ActionProgress, body__action_id=view3)
+                await start(eng, agent, session, ScreenViewParams())
                 before = len(arrivals.times)
                 deadline = time.monotonic() + 10
                 while len(arrivals.times) < before + 3 and time.monotonic() < deadline:  # noqa: ASYNC110
