@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -43,6 +44,10 @@ T_CONTROL_RISK = Text(
     "High: the engineer can do anything you could; keep watching",
 )
 T_UNDO = Text("随时点“停止”或“结束会话”", "Click Stop or End session at any time")
+T_NO_SCREEN = Text(
+    "已自动拒绝：“{title}” — 这个版本的助手不能共享屏幕",
+    "Refused automatically: “{title}” — this build of the agent cannot share the screen",
+)
 T_NO_INDICATOR = Text(
     "无法在屏幕上显示提示条，因此不共享屏幕",
     "The on-screen notice could not be shown, so the screen is not shared",
@@ -52,6 +57,17 @@ T_NO_INDICATOR = Text(
 def _call_soon(loop: asyncio.AbstractEventLoop, func: Any, *args: Any) -> None:
     """Run `func(*args)` on the event loop's thread (the indicator's Stop comes from its reader thread)."""
     loop.call_soon_threadsafe(func, *args)
+
+
+def missing_parts(*modules: str) -> str | None:
+    """The first module of the screen view this agent cannot import (a build without it), or None."""
+    for name in modules:
+        try:
+            if importlib.util.find_spec(name) is None:
+                return name
+        except (ImportError, ValueError):
+            return name
+    return None
 
 
 class ScreenReporter(Protocol):
@@ -93,6 +109,9 @@ class ScreenViewExecutor(BaseExecutor):
             "medium",
             T_UNDO.render(lang),
         )
+
+    def refusal(self, params: Any) -> Text | None:
+        return T_NO_SCREEN if missing_parts("agent.screen.capture", "mss", "numpy", "simplejpeg") else None
 
     async def run(self, job: Job) -> Done:
         from agent.screen.capture import Capturer, monitors  # noqa: PLC0415 (numpy, mss: only when used)
@@ -181,6 +200,9 @@ class ScreenControlExecutor(BaseExecutor):
             "high",
             T_UNDO.render(lang),
         )
+
+    def refusal(self, params: Any) -> Text | None:
+        return T_NO_SCREEN if missing_parts("agent.screen.inject", "Xlib") else None
 
     async def run(self, job: Job) -> Done:
         from agent.screen.inject import XInjector  # noqa: PLC0415 (python-xlib: X11 only, when used)

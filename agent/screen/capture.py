@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import mss
 import numpy as np
@@ -20,6 +21,12 @@ import numpy as np
 from agent.screen.encoder import Pace, encode_tiles
 from agent.screen.tiles import TILE, Picture, changed_mask, rects
 from protocol.screen import MAX_SCREEN_FRAME, ScreenFrame
+
+
+def _grabber() -> Any:
+    """mss ≥ 10 names the grabber `MSS` (`mss.mss` is deprecated there); older releases only `mss`."""
+    factory = getattr(mss, "MSS", None) or mss.mss
+    return factory()
 
 
 @dataclass(frozen=True)
@@ -33,7 +40,7 @@ class Monitor:
 
 def monitors() -> list[Monitor]:
     """The physical monitors (mss lists the whole virtual screen first; it is skipped)."""
-    with mss.mss() as grabber:
+    with _grabber() as grabber:
         found = grabber.monitors[1:] or grabber.monitors[:1]
         return [Monitor(i, m["left"], m["top"], m["width"], m["height"]) for i, m in enumerate(found)]
 
@@ -96,7 +103,7 @@ class Capturer:
         m = self.monitor
         area = {"left": m.left, "top": m.top, "width": m.width, "height": m.height}
         try:
-            with mss.mss() as grabber:
+            with _grabber() as grabber:
                 while not self.stopped.is_set() and self.may_capture():
                     began = time.perf_counter()
                     shot = grabber.grab(area)
