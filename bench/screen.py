@@ -117,13 +117,13 @@ async def workload(
     }
 
 
-def full_frame_anchor(display: str, frames: int, quality: int = 70) -> dict[str, float]:
+def full_frame_anchor(display: str, frames: float, quality: int = 70) -> dict[str, float]:
     """The same screen sent whole as one JPEG per frame: bytes per frame and encode CPU per frame."""
     os.environ["DISPLAY"] = display
     sizes, cpu = [], 0.0
     with mss.MSS() as grab:
         mon = grab.monitors[1]
-        for _ in range(max(5, min(frames, 60))):
+        for _ in range(max(5, min(int(frames), 60))):
             began = time.process_time()
             shot = grab.grab(mon)
             pic = np.frombuffer(shot.bgra, dtype=np.uint8).reshape(shot.height, shot.width, 4)

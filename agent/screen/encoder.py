@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import simplejpeg  # type: ignore[import-untyped]
+import simplejpeg
 
 from agent.screen.tiles import Picture, Rect
 from protocol.screen import Tile

@@ -212,7 +212,7 @@ async def test_view_and_control_a_real_x_program(
                 ex, ey = app.geometry["entry"].centre
                 await eng.send(inputs(session, control, press(ex, ey)))
                 await asyncio.sleep(0.3)
-                typed = [TypeText(text="Hello 你好，世界")]
+                typed: list[InputEvent] = [TypeText(text="Hello 你好，世界")]
                 await eng.send(inputs(session, control, typed))
                 assert await asyncio.to_thread(app.wait_for, "text Hello 你好，世界", 10), app.lines[-3:]
 
@@ -240,7 +240,7 @@ async def test_view_and_control_a_real_x_program(
                     clicked = time.monotonic()
                     stop = await asyncio.to_thread(panel.post, "/api/screen/stop", json={"action_id": view})
                 assert stop.status_code == 200
-                results = {}
+                results: dict[str, str] = {}
                 while len(results) < 2:  # the view's result and its control's, in either order
                     got = await eng.expect(ActionResult)
                     results[got.body.action_id] = got.body.outcome.stopped_by  # type: ignore[union-attr]
@@ -291,13 +291,6 @@ async def test_view_and_control_a_real_x_program(
                 assert not [p for p in _processes() if "agent.screen.indicator" in p]
     finally:
         app.close()
-
-
-async def drain(eng: Engineer) -> list[object]:
-    out = []
-    while not eng.inbox.empty():
-        out.append(eng.inbox.get_nowait())
-    return out
 
 
 def _processes() -> list[str]:

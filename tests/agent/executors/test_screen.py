@@ -3,9 +3,10 @@ cannot share the screen (the user is never asked then)."""
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 
-from agent.executors import screen
 from agent.executors.screen import ScreenControlExecutor, ScreenViewExecutor
 from protocol.actions import ScreenControlParams, ScreenViewParams
 
@@ -26,7 +27,7 @@ def test_an_agent_without_the_screen_parts_refuses_before_asking(monkeypatch: py
     control = ScreenControlExecutor(view)
     assert view.refusal(ScreenViewParams()) is None  # this tree has mss, numpy, simplejpeg
     assert control.refusal(ScreenControlParams(view="v1")) is None  # and python-xlib
-    monkeypatch.setattr(screen.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     refused = view.refusal(ScreenViewParams())
     assert refused is not None and "cannot share the screen" in refused.en
     assert control.refusal(ScreenControlParams(view="v1")) is not None
