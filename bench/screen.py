@@ -7,9 +7,9 @@ per second delivered to the engineer, bytes per frame, the link's Mb/s, the agen
 and children, per cent of one core), and input → changed pixel latency p50/p95 (an input event sent →
 the first frame carrying a tile over the place it changes).
 
-Anchor, same run, same pictures: every frame sent whole as one JPEG at the same quality (what a view
-without tile diffing sends). x11vnc was not measured: a fair run needs a VNC client that reports its
-frame rate and latency, which Debian's clients do not (docs/screen.md).
+Anchors, same run, same screen: x11vnc serving it to a minimal RFB client (`bench/_rfb.py`, ZRLE) with
+the same workloads sent as RFB key and wheel events; and every frame sent whole as one JPEG at the same
+quality (what a view without tile diffing sends).
 Run: .venv/bin/python -m bench.screen
 """
 
@@ -41,9 +41,9 @@ HEADER = (
     "| workload | fps | bytes/frame | Mb/s | agent CPU % | input→pixel p50 ms | p95 ms "
     "| full-frame JPEG bytes/frame (anchor) |"
 )
-HEADER = (
-    "| workload | fps | bytes/frame | Mb/s | agent CPU % | input→pixel p50 ms | p95 ms "
-    "| full-frame JPEG bytes/frame (anchor) |"
+VNC_HEADER = (
+    "| anchor: x11vnc → RFB client (ZRLE) | updates/s | bytes/update | Mb/s | x11vnc CPU % "
+    "| p50 ms | p95 ms |"
 )
 APP = Path(__file__).resolve().parent.parent / "tests" / "screen" / "bench_app.py"
 
@@ -137,6 +137,70 @@ def full_frame_anchor(display: str, frames: float, quality: int = 70) -> dict[st
             cpu += time.process_time() - began
     n = len(sizes)
     return {"bytes_per_frame": statistics.mean(sizes), "cpu_ms_per_frame": cpu / n * 1000}
+
+
+async def vnc_anchor(display: str) -> dict[str, dict[str, float]]:
+    """x11vnc serving the same screen to an RFB client (`bench._rfb`, ZRLE), the same workloads: key
+    presses into the editor, wheel scrolls. Updates per second, bytes per update, Mb/s, x11vnc's CPU,
+    input → first update after it."""
+    from bench._rfb import RfbClient
+    from tests.e2e.harness import free_port
+
+    port = free_port()
+    vnc = subprocess.Popen(  # noqa: ASYNC220 (started once, before anything is measured)
+        ["x11vnc", "-display", display, "-rfbport", str(port), "-localhost", "-nopw", "-forever", "-shared",
+         "-quiet", "-noipv6", "-nocursorshape", "-nocursorpos"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        client = None
+        for _ in range(100):
+            try:
+                client = await RfbClient.connect(port)
+                break
+            except OSError:
+                await asyncio.sleep(0.1)
+        if client is None:
+            raise OSError("x11vnc did not start")
+        await asyncio.sleep(1.5)
+        proc = psutil.Process(vnc.pid)
+        out: dict[str, dict[str, float]] = {}
+        for name, act in (
+            ("typing", lambda: client.key(0x61)),
+            ("scrolling", lambda: client.wheel(900, 500)),
+        ):
+            start_n, cpu0, t0 = len(client.updates), cpu_of(proc), time.monotonic()
+            while time.monotonic() - t0 < SECONDS:
+                await act()
+                await asyncio.sleep(0.025)
+            elapsed = time.monotonic() - t0
+            cpu = cpu_of(proc) - cpu0
+            sizes = [u.size for u in client.updates[start_n:]]
+            await asyncio.sleep(0.5)
+            latencies = []
+            for _ in range(LATENCY_SAMPLES):
+                before, sent = len(client.updates), time.monotonic()
+                await act()
+                while time.monotonic() - sent < 1.0:
+                    if len(client.updates) > before:
+                        latencies.append(client.updates[before].at - sent)
+                        break
+                    await asyncio.sleep(0.002)
+                await asyncio.sleep(0.15)
+            q = sorted(latencies) or [float("nan")]
+            out[name] = {
+                "fps": len(sizes) / elapsed,
+                "bytes_per_frame": statistics.mean(sizes) if sizes else 0.0,
+                "mbps": sum(sizes) * 8 / elapsed / 1e6,
+                "cpu_pct": cpu / elapsed * 100,
+                "p50_ms": q[len(q) // 2] * 1000,
+                "p95_ms": q[min(len(q) - 1, int(len(q) * 0.95))] * 1000,
+            }
+        await client.close()
+        return out
+    finally:
+        vnc.terminate()
+        vnc.wait(5)
 
 
 def codec_choice(display: str, frames: int = 30) -> None:
@@ -257,6 +321,18 @@ async def run(tmp: Path, display: str) -> None:
                     f"anchor: one full 1080p JPEG costs {anchor['cpu_ms_per_frame']:.1f} ms CPU to encode;"
                     f" at the typing frame rate that is "
                     f"{anchor['bytes_per_frame'] * results['typing']['fps'] * 8 / 1e6:.1f} Mb/s"
+                )
+        try:
+            vnc = await vnc_anchor(display)  # the agent and server are gone: x11vnc has the same machine
+        except (OSError, asyncio.IncompleteReadError) as exc:
+            print(f"x11vnc anchor not measured: {exc}")
+        else:
+            print(VNC_HEADER)
+            print("|---|---|---|---|---|---|---|")
+            for name, r in vnc.items():
+                print(
+                    f"| {name} | {r['fps']:.1f} | {r['bytes_per_frame']:.0f} | {r['mbps']:.2f} |"
+                    f" {r['cpu_pct']:.0f} | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} |"
                 )
         codec_choice(display)  # the agent and server are gone: the encoders have the CPU to themselves
     finally:

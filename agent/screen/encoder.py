@@ -38,11 +38,11 @@ class Pace:
     pictures is stretched so that work / (work + pause) ≤ cpu_share)."""
 
     quality: int = 70
-    fps: float = 30.0
+    fps: float = 24.0
     min_quality: int = 30
-    max_quality: int = 75
+    max_quality: int = 65
     min_fps: float = 2.0
-    max_fps: float = 30.0
+    max_fps: float = 24.0
     cpu_share: float = 0.5
 
     def sent(self, send_s: float, interval_s: float) -> None:
