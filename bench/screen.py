@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import mss
@@ -165,10 +166,11 @@ async def vnc_anchor(display: str) -> dict[str, dict[str, float]]:
         await asyncio.sleep(1.5)
         proc = psutil.Process(vnc.pid)
         out: dict[str, dict[str, float]] = {}
-        for name, act in (
+        actions: list[tuple[str, Callable[[], Awaitable[None]]]] = [
             ("typing", lambda: client.key(0x61)),
             ("scrolling", lambda: client.wheel(900, 500)),
-        ):
+        ]
+        for name, act in actions:
             start_n, cpu0, t0 = len(client.updates), cpu_of(proc), time.monotonic()
             while time.monotonic() - t0 < SECONDS:
                 await act()
