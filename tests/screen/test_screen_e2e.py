@@ -289,6 +289,21 @@ async def test_view_and_control_a_real_x_program(
                 # No indicator is left on the user's screen after the end.
                 await asyncio.sleep(0.3)
                 assert not [p for p in _processes() if "agent.screen.indicator" in p]
+
+        # The audit: who asked, the Allow, the engineer's stop, how long each ran and who stopped it;
+        # never a pixel.
+        out = tmp_path / "audit"
+        await asyncio.to_thread(screen_server.admin, "audit", "export", session, "--out", str(out))
+        record = next(out.glob("*.json")).read_text(encoding="utf-8")
+        events = [json.loads(e["leaf"]) for e in json.loads(record)["events"]]
+        requested = {e["data"]["action"]["kind"] for e in events if e["kind"] == "action.request"}
+        assert requested == {"screen_view", "screen_control"}
+        ends = [e["data"]["outcome"] for e in events if e["kind"] == "action.result"]
+        assert {o["stopped_by"] for o in ends} == {"user", "engineer", "view_ended"}
+        assert all(o["kind"] == "screen" and o["duration_ms"] >= 0 for o in ends)
+        stops = [e for e in events if e["kind"] == "screen.stop"]
+        assert stops and stops[0]["actor"] == "engineer:wangwei"
+        assert "jpeg" not in record.lower() and "RMES" not in record and len(record) < 300_000
     finally:
         app.close()
 
