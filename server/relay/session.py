@@ -70,6 +70,8 @@ from server.tickets.ticket import Ticket
 # Agent messages audited before they are relayed (chat is relayed but not audited: it is the user's
 # conversation, kept in the user's own session log on the agent).
 AUDITED_FROM_AGENT = frozenset({"consent.reply", "action.result", "session.decline", "session.end"})
+# A view in these states was on and has been stopped: its late frames are dropped without a strike.
+SCREEN_OVER = frozenset({ActionState.STOPPING, ActionState.DONE, ActionState.CANCELLED, ActionState.FAILED})
 # Told to the agent (`file.rejected`) for a push whose sender went away: it deletes the partial file.
 PUSH_STOPPED = "the engineer's connection dropped during the transfer"
 NOT_RECORDED = "could not be recorded; not relayed"
@@ -197,6 +199,10 @@ class RelaySession:
             action = self.actions.get(frame.action_id)
             if action.kind != "screen_view":
                 raise ActionError("screen frame for an action that is not a screen view")
+            if action.state in SCREEN_OVER:
+                # Sent before the agent heard of the stop (the engineer's `action.stop` crossed it):
+                # not relayed, and not held against the agent — a strike per stop would close it.
+                return refused(Refuse(Party.SERVER, "screen.late", "screen frame after its view stopped"))
             self.actions.check(frame.action_id, "screen.frame")
         except ActionError as exc:
             return _drop("screen", str(exc), "screen.frame", frame.action_id)

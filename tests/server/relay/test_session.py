@@ -642,15 +642,22 @@ def _view(core: RelaySession, action_id: str, state: ActionState) -> None:
     core.actions.get(action_id).state = state
 
 
-@pytest.mark.parametrize(
-    "state", [ActionState.REQUESTED, ActionState.AWAITING_CONSENT, ActionState.ALLOWED, ActionState.DONE]
-)
-def test_no_screen_frame_is_relayed_unless_the_view_runs(state: ActionState) -> None:
+@pytest.mark.parametrize("state", [ActionState.REQUESTED, ActionState.AWAITING_CONSENT, ActionState.ALLOWED])
+def test_no_screen_frame_is_relayed_before_the_view_runs(state: ActionState) -> None:
     core = active()
     _view(core, "v_1", state)
     frame, data = _screen_frame("v_1")
     refusal = agent_refusal(core.agent_screen(frame, data))  # type: ignore[arg-type]
-    assert refusal.code == "screen" and refusal.msg_type == "screen.frame"
+    assert refusal.code == "screen" and refusal.msg_type == "screen.frame"  # dropped, audited, a strike
+
+
+@pytest.mark.parametrize("state", [ActionState.STOPPING, ActionState.DONE, ActionState.CANCELLED])
+def test_late_frames_of_a_stopped_view_are_dropped_without_a_strike(state: ActionState) -> None:
+    core = active()
+    _view(core, "v_1", state)
+    frame, data = _screen_frame("v_1")
+    decision = core.agent_screen(frame, data)  # type: ignore[arg-type]
+    assert decision.refusal is not None and decision.refusal.to is Party.SERVER and not decision.effects
 
 
 def test_a_running_view_relays_its_frames_to_the_engineer_only() -> None:
@@ -708,4 +715,5 @@ def test_screen_input_only_for_a_running_control_and_stop_is_audited() -> None:
     assert decision.record is not None and decision.record.kind == "screen.stop"
     assert core.actions.get("v_1").state is ActionState.STOPPING
     frame, data = _screen_frame("v_1")
-    assert agent_refusal(core.agent_screen(frame, data)).code == "screen"  # type: ignore[arg-type]
+    late = core.agent_screen(frame, data)  # type: ignore[arg-type]
+    assert late.refusal is not None and late.refusal.to is Party.SERVER  # not relayed after the stop
