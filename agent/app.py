@@ -158,6 +158,11 @@ class AgentRuntime:
         self.feed.touch()
         return ok
 
+    def stop_screen(self, action_id: str) -> bool:
+        ok = self.guard.user_stop(action_id)
+        self.feed.touch()
+        return ok
+
     async def end_session(self) -> dict[str, Any]:
         summary = await self.guard.end("ended_by_user")
         if summary is None:

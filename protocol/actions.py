@@ -23,8 +23,12 @@ from protocol.report import Code, DiagnosisReport
 ShortText = Annotated[str, Field(max_length=MAX_SHORT_TEXT)]
 Sha256Hex = Annotated[str, Field(min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$")]
 
-ActionKind = Literal["diagnose", "repair", "command", "push_file"]
-ACTION_KINDS: tuple[ActionKind, ...] = ("diagnose", "repair", "command", "push_file")
+ActionKind = Literal["diagnose", "repair", "command", "push_file", "screen_view", "screen_control"]
+ACTION_KINDS: tuple[ActionKind, ...] = (
+    "diagnose", "repair", "command", "push_file", "screen_view", "screen_control",
+)  # fmt: skip
+# Kinds that stay on until stopped (the user, the engineer or the end); see `protocol.lifecycle`.
+STREAM_KINDS: frozenset[str] = frozenset({"screen_view", "screen_control"})
 
 
 class _Strict(BaseModel):
@@ -59,8 +63,23 @@ class PushFileParams(_Strict):
     sha256: Sha256Hex
 
 
+class ScreenViewParams(_Strict):
+    """See the user's screen (one monitor, the engineer's pick) until stopped. Pixels only."""
+
+    kind: Literal["screen_view"] = "screen_view"
+    monitor: Annotated[int, Field(ge=0, le=15)] = 0
+
+
+class ScreenControlParams(_Strict):
+    """Move the user's mouse and type on their keyboard, inside the running view `view`."""
+
+    kind: Literal["screen_control"] = "screen_control"
+    view: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+
 ActionParams = Annotated[
-    DiagnoseParams | RepairParams | CommandParams | PushFileParams, Field(discriminator="kind")
+    DiagnoseParams | RepairParams | CommandParams | PushFileParams | ScreenViewParams | ScreenControlParams,
+    Field(discriminator="kind"),
 ]
 
 
@@ -104,6 +123,16 @@ class PushFileOutcome(_Strict):
     sha256: Sha256Hex
 
 
+class ScreenOutcome(_Strict):
+    """How a view or control ended: how long it ran and who stopped it. No pixels, ever."""
+
+    kind: Literal["screen"] = "screen"
+    duration_ms: Annotated[int, Field(ge=0)]
+    stopped_by: Literal["user", "engineer", "view_ended", "indicator_closed", "error"]
+    frames: Annotated[int, Field(ge=0)] = 0
+
+
 ActionOutcome = Annotated[
-    DiagnoseOutcome | RepairOutcome | CommandOutcome | PushFileOutcome, Field(discriminator="kind")
+    DiagnoseOutcome | RepairOutcome | CommandOutcome | PushFileOutcome | ScreenOutcome,
+    Field(discriminator="kind"),
 ]

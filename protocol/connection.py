@@ -24,9 +24,10 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from protocol.codec import FileChunk, decode, decode_chunk, encode, encode_chunk, message_type
-from protocol.directions import CHUNK, DIRECTION_TABLE, Peer, is_allowed
+from protocol.directions import CHUNK, DIRECTION_TABLE, SCREEN, Peer, is_allowed
 from protocol.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from protocol.messages import SUPPORTED_VERSIONS, Envelope, Hello, Message, Welcome, WelcomeBody
+from protocol.screen import ScreenFrame, decode_screen, encode_screen, is_screen_frame
 
 
 class State(StrEnum):
@@ -47,7 +48,7 @@ ALLOWED_IN_STATE: Mapping[State, frozenset[str]] = MappingProxyType(
         State.AWAIT_HELLO: frozenset({"hello"}) | _ANYTIME,
         State.AWAIT_WELCOME: frozenset({"welcome"}) | _ANYTIME,
         State.HANDSHAKE: HANDSHAKE_TYPES | _AFTER_WELCOME,
-        State.READY: frozenset(DIRECTION_TABLE) - HANDSHAKE_TYPES - {"hello", "welcome", CHUNK},
+        State.READY: frozenset(DIRECTION_TABLE) - HANDSHAKE_TYPES - {"hello", "welcome", CHUNK, SCREEN},
         State.CLOSED: frozenset(),
     }
 )
@@ -86,7 +87,7 @@ class Connection:
 
     # -- receiving --------------------------------------------------------------------------------
 
-    def receive(self, frame: str | bytes | bytearray | memoryview) -> Message | FileChunk:
+    def receive(self, frame: str | bytes | bytearray | memoryview) -> Message | FileChunk | ScreenFrame:
         """A text frame arrives as `str`, a binary one as bytes (as `websockets` delivers them)."""
         if isinstance(frame, str):
             return self.receive_text(frame)
@@ -99,8 +100,13 @@ class Connection:
         self._advance(message, RemoteProtocolError)
         return message
 
-    def receive_binary(self, frame: bytes | bytearray | memoryview) -> FileChunk:
+    def receive_binary(self, frame: bytes | bytearray | memoryview) -> FileChunk | ScreenFrame:
+        """A binary frame: a file chunk (magic `RMEC`) or a screen frame (`RMES`), each on its own hops."""
         self._check_open(RemoteProtocolError)
+        if is_screen_frame(frame):
+            screen = decode_screen(frame)
+            self._check_binary(SCREEN, self.remote, self.local, RemoteProtocolError)
+            return screen
         chunk = decode_chunk(frame)
         self._check_chunk(self.remote, self.local, RemoteProtocolError)
         return chunk
@@ -119,6 +125,11 @@ class Connection:
         self._check_open(LocalProtocolError)
         self._check_chunk(self.local, self.remote, LocalProtocolError)
         return encode_chunk(chunk)
+
+    def send_screen(self, frame: ScreenFrame) -> bytes:
+        self._check_open(LocalProtocolError)
+        self._check_binary(SCREEN, self.local, self.remote, LocalProtocolError)
+        return encode_screen(frame)
 
     def welcome_for(self, hello: Hello, server: str, heartbeat_s: int = 30) -> Welcome:
         """The server's answer to a client's hello: the highest common version (or ProtocolError)."""
@@ -153,6 +164,12 @@ class Connection:
             raise error(f"file chunks may not travel {sender} → {receiver}")
         if self.state is not State.READY:
             raise error(f"file chunk not allowed in state {self.state}")
+
+    def _check_binary(self, kind: str, sender: Peer, receiver: Peer, error: type[ProtocolError]) -> None:
+        if not is_allowed(kind, sender, receiver):
+            raise error(f"{kind} may not travel {sender} → {receiver}")
+        if self.state is not State.READY:
+            raise error(f"{kind} not allowed in state {self.state}")
 
     def _advance(self, message: Envelope, error: type[ProtocolError]) -> None:
         msg_type = message_type(message)

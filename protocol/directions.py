@@ -30,6 +30,8 @@ S2E: Hop = (Peer.SERVER, Peer.ENGINEER)
 
 # The pseudo-type of binary frames (file chunks).
 CHUNK = "chunk"
+# The pseudo-type of binary screen frames (`protocol.screen`): pixels, agent → server → engineer only.
+SCREEN = "screen.frame"
 
 DIRECTION_TABLE: Mapping[str, frozenset[Hop]] = MappingProxyType(
     {
@@ -64,6 +66,10 @@ DIRECTION_TABLE: Mapping[str, frozenset[Hop]] = MappingProxyType(
         "feedback": frozenset({A2S}),
         # after the session: the user's copy of the audit proof
         "audit.evidence": frozenset({S2A}),
+        # the screen view: pixels up, the engineer's stop and input down
+        SCREEN: frozenset({A2S, S2E}),
+        "action.stop": frozenset({E2S, S2A}),
+        "screen.input": frozenset({E2S, S2A}),
     }
 )
 
@@ -78,6 +84,9 @@ RELAYED_TO: Mapping[str, Peer] = MappingProxyType(
         "action.result": Peer.ENGINEER,
         "action.request": Peer.AGENT,
         CHUNK: Peer.AGENT,
+        SCREEN: Peer.ENGINEER,
+        "action.stop": Peer.AGENT,
+        "screen.input": Peer.AGENT,
     }
 )
 # `chat` and `session.end` go to the other side of the session whichever side sent them.

@@ -18,6 +18,14 @@ Action (one per action.request):
     ALLOWED ──action.progress──▶ RUNNING ──action.progress──▶ RUNNING
     ALLOWED | RUNNING ──action.result(ok|failed|cancelled)──▶ DONE | FAILED | CANCELLED
     any unfinished state ──session ended──▶ CANCELLED
+
+Actions that stay on until stopped (`protocol.actions.STREAM_KINDS`: screen view, screen control) add:
+
+    RUNNING ──screen.frame / screen.input──▶ RUNNING   (the stream flows only while RUNNING)
+    ALLOWED | RUNNING ──action.stop──▶ STOPPING ──action.result(ok|failed|cancelled)──▶ DONE | …
+    STOPPING ──screen.frame──▶ STOPPING is *not* a row: after the engineer's stop nothing more flows.
+
+The user stops one (panel, on-screen indicator) with an `action.result` straight from RUNNING.
 """
 
 from __future__ import annotations
@@ -50,7 +58,7 @@ SESSION_TRAFFIC: Mapping[SessionState, frozenset[str]] = MappingProxyType(
         SessionState.OFFERED: frozenset(),
         SessionState.ACTIVE: frozenset(
             {"action.request", "consent.request", "consent.reply", "action.progress", "action.result",
-             "chat", "chunk"}
+             "chat", "chunk", "action.stop", "screen.frame", "screen.input"}
         ),
         SessionState.DECLINED: frozenset(),
         SessionState.ENDED: frozenset(),
@@ -68,6 +76,7 @@ class ActionState(StrEnum):
     DONE = "done"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    STOPPING = "stopping"  # the engineer asked a screen view or control to stop; its result follows
 
 
 FINAL_ACTION_STATES = frozenset(
@@ -91,6 +100,15 @@ ACTION_TRANSITIONS: Mapping[tuple[ActionState, str], ActionState] = MappingProxy
         (ActionState.RUNNING, "action.result:failed"): ActionState.FAILED,
         (ActionState.ALLOWED, "action.result:cancelled"): ActionState.CANCELLED,
         (ActionState.RUNNING, "action.result:cancelled"): ActionState.CANCELLED,
+        # actions that stay on until stopped (screen view and control)
+        (ActionState.RUNNING, "screen.frame"): ActionState.RUNNING,
+        (ActionState.RUNNING, "screen.input"): ActionState.RUNNING,
+        (ActionState.ALLOWED, "action.stop"): ActionState.STOPPING,
+        (ActionState.RUNNING, "action.stop"): ActionState.STOPPING,
+        (ActionState.STOPPING, "action.progress"): ActionState.STOPPING,
+        (ActionState.STOPPING, "action.result:ok"): ActionState.DONE,
+        (ActionState.STOPPING, "action.result:failed"): ActionState.FAILED,
+        (ActionState.STOPPING, "action.result:cancelled"): ActionState.CANCELLED,
         **{
             (state, "session.end"): ActionState.CANCELLED
             for state in ActionState

@@ -23,6 +23,7 @@ from protocol.limits import (
     MAX_USER_WORDS,
 )
 from protocol.report import Code, DiagnosisReport, Verdict
+from protocol.screen import MAX_INPUT_EVENTS, InputEvent
 
 PROTOCOL_VERSION = 1
 SUPPORTED_VERSIONS: tuple[int, ...] = (1,)
@@ -204,6 +205,19 @@ class ActionResultBody(_Strict):
     error: ShortText | None = None
 
 
+class ActionStopBody(_Strict):
+    """The engineer stops an action that stays on until stopped (a screen view or control)."""
+
+    action_id: Id
+
+
+class ScreenInputBody(_Strict):
+    """The engineer's mouse and keyboard, for the running `screen_control` action `action_id`."""
+
+    action_id: Id
+    events: Annotated[list[InputEvent], Field(min_length=1, max_length=MAX_INPUT_EVENTS)]
+
+
 class ChatBody(_Strict):
     text: Annotated[str, Field(min_length=1, max_length=MAX_CHAT_TEXT)]
 
@@ -365,6 +379,16 @@ class ActionResult(Envelope):
     body: ActionResultBody
 
 
+class ActionStop(Envelope):
+    type: Literal["action.stop"] = "action.stop"
+    body: ActionStopBody
+
+
+class ScreenInput(Envelope):
+    type: Literal["screen.input"] = "screen.input"
+    body: ScreenInputBody
+
+
 class Chat(Envelope):
     type: Literal["chat"] = "chat"
     body: ChatBody
@@ -416,7 +440,9 @@ Message = Annotated[
     | SessionEnd
     | Feedback
     | Error
-    | AuditEvidence,
+    | AuditEvidence
+    | ActionStop
+    | ScreenInput,
     Field(discriminator="type"),
 ]
 
@@ -424,7 +450,7 @@ MESSAGE_CLASSES: tuple[type[Envelope], ...] = (
     Hello, Welcome, AuthChallenge, AuthResponse, AuthOk, EnrollRequest, EnrollOk, Heartbeat,
     HelpRequest, HelpQueued, HelpRefused, QueueUpdate, TicketAccept, SessionOffer, SessionAccept,
     SessionDecline, ConsentRequest, ConsentReply, ActionRequest, ActionProgress, ActionResult, Chat,
-    SessionEnd, Feedback, Error, AuditEvidence,
+    SessionEnd, Feedback, Error, AuditEvidence, ActionStop, ScreenInput,
 )  # fmt: skip
 # The wire name of each class, e.g. "action.request".
 MESSAGE_TYPES: dict[str, type[Envelope]] = {

@@ -13,6 +13,7 @@ from typing import Any
 from protocol.codec import FileChunk, encode_chunk
 from protocol.directions import CHUNK, DIRECTION_TABLE
 from protocol.limits import MAX_CHUNK_PAYLOAD, MAX_TEXT_FRAME
+from protocol.screen import ScreenFrame, Tile, encode_screen
 
 OUT = Path(__file__).resolve().parent.parent / "protocol" / "vectors"
 ENV = {"v": 1, "id": "m1", "session": None, "ts": 1767225600000}
@@ -100,6 +101,17 @@ VALID: list[tuple[str, dict[str, Any]]] = [
     ("feedback", msg("feedback", {"rating": 5, "comment": "很快"}, SESSION)),
     ("error", msg("error", {"code": "rate.limited", "message": "slow down", "ref": "m0"})),
     ("audit-evidence", msg("audit.evidence", EVIDENCE, SESSION)),
+    ("action-screen-view", msg("action.request", {"action_id": "a5", "action": {"kind": "screen_view", "monitor": 0},
+                                                  "reason": "show me the error"}, SESSION)),
+    ("action-screen-control", msg("action.request", {"action_id": "a6", "action": {"kind": "screen_control",
+                                                     "view": "a5"}, "reason": ""}, SESSION)),
+    ("action-stop", msg("action.stop", {"action_id": "a5"}, SESSION)),
+    ("screen-input", msg("screen.input", {"action_id": "a6", "events": [
+        {"type": "move", "x": 10, "y": 20}, {"type": "button", "x": 10, "y": 20, "button": 1, "down": True},
+        {"type": "button", "x": 10, "y": 20, "button": 1, "down": False}, {"type": "wheel", "x": 5, "y": 5, "dy": -2},
+        {"type": "key", "key": "Return", "down": True}, {"type": "text", "text": "你好 hello"}]}, SESSION)),
+    ("action-result-screen", msg("action.result", {"action_id": "a5", "status": "ok", "outcome": {
+        "kind": "screen", "duration_ms": 61000, "stopped_by": "user", "frames": 900}, "error": None}, SESSION)),
 ]  # fmt: skip
 
 
@@ -155,6 +167,24 @@ INVALID: list[dict[str, Any]] = [
     raw("chunk-id-path", "binary", b"RMEC\x01\x00\x05../..\x00" + bytes(7), "id alphabet"),
     raw("chunk-truncated-offset", "binary", b"RMEC\x01\x00\x01a\x00\x00", "truncated"),
     raw("chunk-oversized", "binary", b"RMEC\x01\x00\x01a" + bytes(8) + bytes(MAX_CHUNK_PAYLOAD + 1), "larger than"),
+    text("screen-input-unknown-event", dumps(msg("screen.input", {"action_id": "a6", "events": [
+         {"type": "exec", "cmd": "sh"}]}, SESSION)), "does not match any of the expected tags"),
+    text("screen-input-no-events", dumps(msg("screen.input", {"action_id": "a6", "events": []}, SESSION)),
+         "at least 1 item"),
+    text("screen-input-negative-x", dumps(msg("screen.input", {"action_id": "a6", "events": [
+         {"type": "move", "x": -1, "y": 0}]}, SESSION)), "greater than or equal"),
+    text("screen-input-bad-button", dumps(msg("screen.input", {"action_id": "a6", "events": [
+         {"type": "button", "x": 1, "y": 1, "button": 9, "down": True}]}, SESSION)), "Input should be 1, 2 or 3"),
+    text("screen-input-bad-key", dumps(msg("screen.input", {"action_id": "a6", "events": [
+         {"type": "key", "key": "a b", "down": True}]}, SESSION)), "should match pattern"),
+    raw("screen-short", "screen", b"RMES\x01", "shorter than its header"),
+    raw("screen-unknown-flags", "screen", b"RMES\x01\x04\x01a" + bytes(10), "unknown screen frame flags"),
+    raw("screen-zero-size", "screen", b"RMES\x01\x00\x01a" + bytes(10), "monitor size out of range"),
+    raw("screen-tile-outside", "screen", b"RMES\x01\x00\x01a" + bytes(4) + (8).to_bytes(2, "big") * 2
+        + (1).to_bytes(2, "big") + (4).to_bytes(2, "big") + bytes(2) + (8).to_bytes(2, "big") * 2 + bytes(4),
+        "tile outside the monitor"),
+    raw("screen-trailing-bytes", "screen", b"RMES\x01\x00\x01a" + bytes(4) + (8).to_bytes(2, "big") * 2
+        + bytes(2) + b"x", "bytes after its last tile"),
     raw("chunk-beyond-max-file", "binary", b"RMEC\x01\x00\x01a" + (2**40).to_bytes(8, "big") + b"x",
         "beyond the largest"),
 ]  # fmt: skip
@@ -165,6 +195,19 @@ VALID_CHUNKS = [
     ("chunk-empty-last", FileChunk("a4", 5, b"", True)),
 ]
 
+# Tile payloads are opaque to the protocol (JPEG to the agent and the console): short stand-ins here.
+VALID_SCREENS = [
+    (
+        "screen-key-frame",
+        ScreenFrame("a5", 0, 64, 32, (Tile(0, 0, 64, 32, b"\xff\xd8jpeg\xff\xd9"),), key=True),
+    ),
+    (
+        "screen-two-tiles",
+        ScreenFrame("a5", 1, 64, 32, (Tile(0, 0, 16, 16, b"\xff\xd8a"), Tile(48, 16, 16, 16, b"\xff\xd8b"))),
+    ),
+    ("screen-no-change", ScreenFrame("a5", 2, 64, 32, ())),
+]
+
 
 def main() -> None:
     OUT.mkdir(exist_ok=True)
@@ -173,6 +216,12 @@ def main() -> None:
         {"name": n, "kind": "binary", "frame_hex": encode_chunk(c).hex(), "action_id": c.action_id,
          "offset": c.offset, "payload_hex": bytes(c.payload).hex(), "last": c.last}
         for n, c in VALID_CHUNKS
+    ]  # fmt: skip
+    valid += [
+        {"name": n, "kind": "screen", "frame_hex": encode_screen(f).hex(), "action_id": f.action_id,
+         "seq": f.seq, "width": f.width, "height": f.height, "key": f.key,
+         "tiles": [[t.x, t.y, t.w, t.h, bytes(t.jpeg).hex()] for t in f.tiles]}
+        for n, f in VALID_SCREENS
     ]  # fmt: skip
     big = [v for v in INVALID if len(v.get("frame", "")) + len(v.get("frame_hex", "")) > 100_000]
     # Huge frames are described, not stored: a generator field builds them (keeps the files small).

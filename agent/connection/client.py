@@ -38,6 +38,7 @@ from protocol.limits import MAX_TEXT_FRAME
 from protocol.messages import (
     SUPPORTED_VERSIONS,
     ActionRequest,
+    ActionStop,
     AuditEvidence,
     AuthChallenge,
     AuthOk,
@@ -58,14 +59,16 @@ from protocol.messages import (
     HelpRefused,
     HelpRequest,
     Message,
+    ScreenInput,
     SessionEnd,
     SessionOffer,
     Welcome,
 )
+from protocol.screen import ScreenFrame
 
 SOFTWARE = "rme-agent/0.1"
 DELIVERY_TIMEOUT_S = 3.0
-SESSION_TYPES = (SessionOffer, ActionRequest, SessionEnd, Chat)
+SESSION_TYPES = (SessionOffer, ActionRequest, SessionEnd, Chat, ActionStop, ScreenInput)
 
 
 class ConnectError(Exception):
@@ -168,6 +171,17 @@ class AgentClient:
             return False
         return True
 
+    async def send_screen(self, frame: ScreenFrame) -> bool:
+        """A screen frame (binary); waits while the socket's buffer is full (the pace adapts to that)."""
+        ws, conn = self._ws, self._conn
+        if ws is None or conn is None or self.state != "online":
+            return False
+        try:
+            await ws.send(conn.send_screen(frame))
+        except (WebSocketException, OSError, ProtocolError):
+            return False
+        return True
+
     async def deliver(self, message: Envelope) -> bool:
         ws = self._ws
         if ws is None or not await self.send(message):
@@ -240,8 +254,8 @@ class AgentClient:
             async with asyncio.timeout(self.connect_timeout):  # not wait_for: it can swallow a cancel
                 frame = await ws.recv()
             item = conn.receive(frame)
-            if isinstance(item, FileChunk):
-                raise ConnectError("file chunk during set-up")
+            if isinstance(item, FileChunk | ScreenFrame):
+                raise ConnectError("binary frame during set-up")
             if isinstance(item, Error):
                 raise ConnectError(f"{item.body.code}: {item.body.message}")
             if isinstance(item, Heartbeat):

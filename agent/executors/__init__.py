@@ -4,6 +4,8 @@
     repair    → `repair.RepairExecutor`       a catalogue repair: detect → resolve → verify
     command   → `command.CommandExecutor`     one command line; its output is the user's to release
     push_file → `push.PushExecutor`           a file into the inbox, never anywhere else
+    screen_view    → `screen.ScreenViewExecutor`     pixels of one monitor while the indicator shows
+    screen_control → `screen.ScreenControlExecutor`  the engineer's mouse and keyboard, inside a view
 
 There is no executor that reads, lists or sends the user's files. A new kind is a new module here plus
 its line in `build` (see docs/agent.md, "Adding an action kind").
@@ -21,6 +23,7 @@ from agent.executors.described import Described
 from agent.executors.diagnose import DiagnoseExecutor
 from agent.executors.push import PushExecutor
 from agent.executors.repair import RepairExecutor
+from agent.executors.screen import ScreenControlExecutor, ScreenViewExecutor
 from agent.inbox import Inbox
 
 
@@ -36,11 +39,14 @@ def build(
     vault: VaultPaths | None = None,
 ) -> Mapping[str, Executor]:
     """Every executor, by the action kind it serves (`protocol.actions.ACTION_KINDS`)."""
+    views = ScreenViewExecutor(lang)
     executors: list[Executor] = [
         DiagnoseExecutor(lang, data_dir, config_file),
         RepairExecutor(lang, data_dir, config_file),
         CommandExecutor(ledger, touches_vault, vault=vault, data_dir=data_dir),
         PushExecutor(inbox, touches_vault, push_idle_timeout),
+        views,
+        ScreenControlExecutor(views),
     ]
     return {executor.kind: executor for executor in executors}
 

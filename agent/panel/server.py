@@ -81,6 +81,8 @@ class PanelBackend(Protocol):
 
     async def end_session(self) -> dict[str, Any]: ...
 
+    def stop_screen(self, action_id: str) -> bool: ...
+
     async def ask_for_help(self, words: str) -> dict[str, Any]: ...
 
     async def send_feedback(self, rating: object, comment: object) -> dict[str, Any]: ...
@@ -235,6 +237,12 @@ def build_app(backend: PanelBackend, auth: PanelAuth, port_ref: Callable[[], int
     async def end(request: Request) -> Response:
         return JSONResponse(await backend.end_session())
 
+    async def stop_screen(request: Request) -> Response:
+        """The user's Stop on a screen view or control (the on-screen indicator has its own button)."""
+        doc = await body_json(request)
+        ok = backend.stop_screen(str(doc.get("action_id", "")))
+        return JSONResponse({"ok": ok}, status_code=200 if ok else 409)
+
     async def help_(request: Request) -> Response:
         doc = await body_json(request)
         words = str(doc.get("words", ""))[:2000]
@@ -297,6 +305,7 @@ def build_app(backend: PanelBackend, auth: PanelAuth, port_ref: Callable[[], int
         Route("/api/answer", guarded(answer, True), methods=["POST"]),
         Route("/api/release", guarded(release, True), methods=["POST"]),
         Route("/api/end", guarded(end, True), methods=["POST"]),
+        Route("/api/screen/stop", guarded(stop_screen, True), methods=["POST"]),
         Route("/api/help", guarded(help_, True), methods=["POST"]),
         Route("/api/feedback", guarded(feedback, True), methods=["POST"]),
         Route("/api/feedback/dismiss", guarded(feedback_dismiss, True), methods=["POST"]),

@@ -20,7 +20,13 @@ The rules, in the order they apply to one engineer request:
    `consent.request` message (with its `timeout_s`) goes to the engineer when the prompt is *shown*,
    and the timeout runs from that moment. A queued request waits, visibly, in `requested` state; the
    kill switch refuses the prompt and every queued request alike. No answer in time means Deny.
-4. Allowed → `Execute`. A command's output (when the user did not tick "send the output without
+4. Allowed → `Execute`. Screen control (`screen_control`) is refused unless the view it names is a
+   screen view of this session the user allowed and that is still on.
+5. Actions that stay on until stopped (`protocol.actions.STREAM_KINDS`): the stream flows only while
+   the action is RUNNING (`frame_allowed`, `input_allowed`); the user stops one (`stop_stream`, from the
+   panel or the on-screen indicator), the engineer too (`engineer_stop`, `action.stop`); a view that
+   stops takes its controls with it; the kill switch stops them all.
+6. A command's output (when the user did not tick "send the output without
    asking me") is held: shown to the user in full, sent only on `release(send=True)`; `release(False)`
    sends the result with the output withheld (`CommandOutcome.withheld`). Results of the built-in
    actions (diagnose, repair, push) go out as they come.
@@ -36,7 +42,14 @@ from typing import Any, Literal
 
 from agent.i18n import Lang, Text
 from agent.session import texts
-from protocol.actions import ActionOutcome, ActionParams, CommandOutcome
+from protocol.actions import (
+    STREAM_KINDS,
+    ActionOutcome,
+    ActionParams,
+    CommandOutcome,
+    ScreenControlParams,
+    ScreenOutcome,
+)
 from protocol.errors import ProtocolError
 from protocol.lifecycle import FINAL_ACTION_STATES, ActionState, SessionState, advance_action, advance_session
 from protocol.messages import (
@@ -155,6 +168,8 @@ class ActionRecord:
     state: ActionState = ActionState.REQUESTED
     auto_send: bool = False  # the user ticked "send the output without asking me"
     held: CommandOutcome | None = None  # finished, waiting for the user's release
+    started: float | None = None  # monotonic, when the user allowed it (how long a screen view ran)
+    frames: int = 0  # screen frames sent (a view)
 
     @property
     def kind(self) -> str:
@@ -211,6 +226,35 @@ class SessionBook:
                 ActionState.RUNNING,
             )
         )
+
+    def frame_allowed(self, action_id: str) -> bool:
+        """A screen frame of `action_id` may leave: a screen view of the active session, RUNNING."""
+        record = self.actions.get(action_id)
+        return (
+            record is not None
+            and record.kind == "screen_view"
+            and self.live(action_id)
+            and record.state is ActionState.RUNNING
+        )
+
+    def input_allowed(self, session_id: str | None, action_id: str) -> bool:
+        """The engineer's input for `action_id` may reach the screen: control RUNNING, its view too."""
+        record = self.actions.get(action_id)
+        if (
+            record is None
+            or record.session != session_id
+            or not isinstance(record.params, ScreenControlParams)
+        ):
+            return False
+        return (
+            self.live(action_id)
+            and record.state is ActionState.RUNNING
+            and self.frame_allowed(record.params.view)
+        )
+
+    def streams(self) -> list[ActionRecord]:
+        """Screen views and controls that are on (the panel shows each with a Stop button)."""
+        return [r for r in self.actions.values() if r.kind in STREAM_KINDS and self.running(r.id)]
 
     def next_deadline(self) -> float | None:
         return self.prompt.deadline if self.prompt is not None else None
@@ -343,6 +387,10 @@ class SessionBook:
         ]
         if refusal is None and len(self.queue) >= MAX_WAITING:
             refusal = texts.REFUSED_FLOOD
+        if refusal is None and isinstance(params, ScreenControlParams):
+            view = self.actions.get(params.view)
+            if view is None or view.kind != "screen_view" or not self.running(view.id):
+                refusal = texts.SCREEN_NEEDS_VIEW
         if refusal is not None:
             out.append(Show("consent", refusal, fields={"title": title}))
             reason = refusal.en.split("—")[-1].strip()[:200]
@@ -367,6 +415,10 @@ class SessionBook:
         moved = self._move(record, f"consent.reply:{decision}", reply)
         out += moved
         if moved and decision == "allowed":
+            if isinstance(record.params, ScreenControlParams) and not self.running(record.params.view):
+                # the view was stopped while the user read the prompt: control has nothing to act in
+                return out + self._stream_result(record, "view_ended", now, texts.SCREEN_VIEW_ENDED)
+            record.started = now
             out.append(Execute(record.id, record.params))
         return out
 
@@ -430,6 +482,8 @@ class SessionBook:
                 *self.progress(action_id, note=HELD_NOTE),
             ]
         out: list[Effect] = []
+        if record.kind == "screen_view":  # the view ended on its own (indicator closed, capture failed)
+            out += self._stop_controls_of(record.id, None)
         if status == "ok":
             out.append(Show("result", texts.DONE, fields={"title": title}))
         else:
@@ -441,6 +495,60 @@ class SessionBook:
     ) -> list[Effect]:
         body = ActionResultBody(action_id=record.id, status=status, outcome=outcome, error=error)
         return self._move(record, f"action.result:{status}", ActionResult(session=record.session, body=body))
+
+    # -- actions that stay on until stopped (screen view and control) -----------------------------------
+
+    def _stream_result(self, record: ActionRecord, by: str, now: float | None, text: Text) -> list[Effect]:
+        started = record.started if record.started is not None else now
+        duration = 0 if now is None or started is None else max(0, round((now - started) * 1000))
+        outcome = ScreenOutcome(duration_ms=duration, stopped_by=by, frames=record.frames)  # type: ignore[arg-type]
+        return [
+            Show("result", text, fields={"title": record.title()}),
+            *self._result(record, "ok", outcome, None),
+        ]
+
+    def _stop_controls_of(self, view_id: str, now: float | None) -> list[Effect]:
+        out: list[Effect] = []
+        for other in self.actions.values():
+            params = other.params
+            if isinstance(params, ScreenControlParams) and params.view == view_id and self.running(other.id):
+                out += [
+                    Stop(other.id),
+                    *self._stream_result(other, "view_ended", now, texts.SCREEN_VIEW_ENDED),
+                ]
+        return out
+
+    def stop_stream(self, action_id: str, now: float, by: str = "user") -> list[Effect] | None:
+        """The user's Stop (panel or on-screen indicator) on a screen view or control; None if there is
+        no such stream on. A view takes its controls with it."""
+        record = self.actions.get(action_id)
+        if record is None or record.kind not in STREAM_KINDS or not self.running(action_id):
+            return None
+        out: list[Effect] = [Stop(action_id)]
+        if record.kind == "screen_view":
+            out += self._stop_controls_of(action_id, now)
+        return out + self._stream_result(record, by, now, texts.SCREEN_STOPPED)
+
+    def engineer_stop(self, session_id: str | None, action_id: str, now: float) -> list[Effect]:
+        """The engineer's `action.stop` for a screen view or control of the active session."""
+        record = self.actions.get(action_id)
+        if (
+            record is None
+            or record.session != session_id
+            or record.kind not in STREAM_KINDS
+            or not self.running(action_id)
+        ):
+            return []
+        record.state = advance_action(record.state, "action.stop")
+        out: list[Effect] = [Stop(action_id)]
+        if record.kind == "screen_view":
+            out += self._stop_controls_of(action_id, now)
+        return out + self._stream_result(record, "engineer", now, texts.SCREEN_STOPPED_BY_ENGINEER)
+
+    def frame_sent(self, action_id: str) -> None:
+        record = self.actions.get(action_id)
+        if record is not None:
+            record.frames += 1
 
     def release(self, action_id: str, send: bool) -> list[Effect] | None:
         """The user's decision on held output: send it as it is, or keep it (the engineer learns only that

@@ -54,16 +54,19 @@ from protocol.actions import ActionOutcome, CommandOutcome
 from protocol.codec import FileChunk
 from protocol.messages import (
     ActionRequest,
+    ActionStop,
     Chat,
     Envelope,
     Error,
     Message,
+    ScreenInput,
     SessionEnd,
     SessionEndBody,
     SessionEndReason,
     SessionOffer,
     now_ms,
 )
+from protocol.screen import ScreenFrame
 
 __all__ = ["EndSummary", "FeedbackRefused", "Outbox", "SessionGuard"]
 
@@ -208,12 +211,50 @@ class SessionGuard:
         elif isinstance(message, SessionEnd):
             if self.book.session is not None and message.session == self.book.session.id:
                 await self.end(message.body.reason, tell_server=False)
+        elif isinstance(message, ActionStop):
+            self._apply(self.book.engineer_stop(message.session, message.body.action_id, now))
+        elif isinstance(message, ScreenInput):
+            self._input(message)
         elif isinstance(message, Chat) and self.active and message.session == self._session_id():
             self.feed.add("chat", texts.CHAT, words=message.body.text)
         elif isinstance(message, Error) and message.body.code == "file.rejected":
             job = self.jobs.get(message.body.ref or "")
             if job is not None:
                 self.executors[job.params.kind].reject(job, message.body.message)
+
+    # -- the screen view and control --------------------------------------------------------------------
+
+    def _input(self, message: ScreenInput) -> None:
+        """The engineer's mouse and keyboard: only into a running control whose view runs."""
+        action_id = message.body.action_id
+        job = self.jobs.get(action_id)
+        if job is None or not self.book.input_allowed(message.session, action_id):
+            return
+        executor = self.executors[job.params.kind]
+        inject = getattr(executor, "inject", None)
+        if inject is not None:
+            inject(job, list(message.body.events))
+
+    async def send_frame(self, action_id: str, frame: ScreenFrame) -> bool:
+        """A screen frame leaves only while the book says the view runs (asked right before sending)."""
+        if not self.book.frame_allowed(action_id):
+            return False
+        send_screen = getattr(self.outbox, "send_screen", None)
+        if send_screen is None or not await send_screen(frame):
+            return False
+        self.book.frame_sent(action_id)
+        return True
+
+    def user_stop(self, action_id: str) -> bool:
+        """The user's Stop on a screen view or control (the panel, or the on-screen indicator)."""
+        effects = self.book.stop_stream(action_id, time.monotonic())
+        if effects is None:
+            return False
+        self._apply(effects)
+        return True
+
+    def engineer_name(self) -> str:
+        return self.book.session.engineer.name if self.book.session is not None else "?"
 
     def _session_id(self) -> str | None:
         return self.book.session.id if self.book.session is not None else None

@@ -150,4 +150,9 @@ def guard_json(book: SessionBook, rating: RatingDesk, outputs: OutputShelf, now:
         "outputs": outputs.to_json(),
         "actions": actions,
         "rating": rating.to_json(),
+        # screen views and controls that are on: each with a Stop button in the panel
+        "screens": [
+            {"id": r.id, "kind": r.kind, "zh-CN": r.described["zh-CN"].title, "en": r.described["en"].title}
+            for r in book.streams()
+        ],
     }

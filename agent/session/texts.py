@@ -104,3 +104,11 @@ FEEDBACK_OFFLINE = Text(
 )
 CHAT = Text("工程师说：{words}", "The engineer says: {words}")
 PROTOCOL_ERROR = Text("收到无效消息，已忽略：{why}", "Ignored an invalid message: {why}")
+
+SCREEN_NEEDS_VIEW = Text(
+    "已拒绝 — 控制鼠标键盘需要您先允许查看屏幕",
+    "Refused — controlling your mouse and keyboard needs a screen view you allowed first",
+)
+SCREEN_STOPPED = Text("您停止了：{title}", "You stopped: {title}")
+SCREEN_STOPPED_BY_ENGINEER = Text("工程师停止了：{title}", "The engineer stopped: {title}")
+SCREEN_VIEW_ENDED = Text("屏幕查看已结束，控制也随之停止：{title}", "The screen view ended, so did: {title}")

@@ -106,6 +106,7 @@ function start() {
     drawChrome();
   });
   store.link = link;
+  link.onScreen = (frame) => store.screen(frame);
   store.me = me;
   let known = new Set(store.queueList().map((q) => q.ticket_id));
   store.on((what, record) => {

@@ -1,7 +1,7 @@
 // The engineer WebSocket: hello → welcome, heartbeats, reconnects with back-off, and file-push
 // streaming with back-pressure. Messages are checked by protocol.js before anyone sees them.
 
-import { decode, encodeChunk, envelope, hello, MAX_CHUNK_PAYLOAD, ProtocolError } from "./protocol.js";
+import { decode, decodeScreen, encodeChunk, envelope, hello, MAX_CHUNK_PAYLOAD, ProtocolError } from "./protocol.js";
 
 const MAX_BUFFERED = 4 << 20; // bytes queued in the socket before we wait: keeps memory flat
 
@@ -35,7 +35,10 @@ export class Link {
     this.ws = ws;
     ws.onopen = () => ws.send(JSON.stringify(hello()));
     ws.onmessage = (ev) => {
-      if (typeof ev.data !== "string") return; // the server never sends us binary frames
+      if (typeof ev.data !== "string") { // binary from the server: only screen frames (SPEC §5a)
+        try { this.onScreen?.(decodeScreen(ev.data)); } catch (err) { console.warn("dropped a frame:", err.message); }
+        return;
+      }
       let msg;
       try { msg = decode(ev.data); } catch (err) {
         console.warn("dropped a frame:", err.message);

@@ -13,6 +13,7 @@ const ID_RE = /^[A-Za-z0-9_.:-]{1,64}$/;
 // the server may send us. Anything else is dropped on receipt and refused on send.
 export const ENGINEER_SENDS = new Set([
   "hello", "heartbeat", "error", "ticket.accept", "action.request", "chat", "session.end",
+  "action.stop", "screen.input",
 ]);
 export const ENGINEER_RECEIVES = new Set([
   "welcome", "heartbeat", "error", "queue.update", "session.accept", "session.decline",
@@ -92,7 +93,44 @@ const ACTION_NEXT = {
   "allowed|action.result:ok": "done", "running|action.result:ok": "done",
   "allowed|action.result:failed": "failed", "running|action.result:failed": "failed",
   "allowed|action.result:cancelled": "cancelled", "running|action.result:cancelled": "cancelled",
+  // screen view and control stay on until stopped (SPEC §4, §5a)
+  "running|screen.frame": "running", "running|screen.input": "running",
+  "allowed|action.stop": "stopping", "running|action.stop": "stopping", "stopping|action.progress": "stopping",
+  "stopping|action.result:ok": "done", "stopping|action.result:failed": "failed",
+  "stopping|action.result:cancelled": "cancelled",
 };
+
+// SPEC §5a screen frame: "RMES", version 1, flags (bit 0 = key), id length, id, u32 seq, u16 width,
+// u16 height, u16 tile count, then tiles (x, y, w, h u16; length u32; JPEG bytes). Throws on anything else.
+export function decodeScreen(buffer) {
+  const view = new DataView(buffer);
+  const bytes = new Uint8Array(buffer);
+  const fail = (why) => { throw new ProtocolError(`bad screen frame: ${why}`); };
+  if (bytes.length < 7 || bytes[0] !== 0x52 || bytes[1] !== 0x4d || bytes[2] !== 0x45 || bytes[3] !== 0x53) fail("magic");
+  if (bytes[4] !== 1) fail("version");
+  if (bytes[5] & ~1) fail("flags");
+  const n = bytes[6];
+  if (n < 1 || n > 64 || bytes.length < 17 + n) fail("header");
+  const actionId = String.fromCharCode(...bytes.subarray(7, 7 + n));
+  if (!ID_RE.test(actionId)) fail("action id");
+  let pos = 7 + n;
+  const seq = view.getUint32(pos), width = view.getUint16(pos + 4), height = view.getUint16(pos + 6);
+  const count = view.getUint16(pos + 8);
+  pos += 10;
+  if (!width || !height) fail("size");
+  const tiles = [];
+  for (let i = 0; i < count; i++) {
+    if (bytes.length < pos + 12) fail("tile header");
+    const x = view.getUint16(pos), y = view.getUint16(pos + 2), w = view.getUint16(pos + 4), h = view.getUint16(pos + 6);
+    const size = view.getUint32(pos + 8);
+    pos += 12;
+    if (!w || !h || x + w > width || y + h > height || bytes.length < pos + size) fail("tile");
+    tiles.push({ x, y, w, h, jpeg: bytes.subarray(pos, pos + size) });
+    pos += size;
+  }
+  if (pos !== bytes.length) fail("trailing bytes");
+  return { actionId, seq, width, height, key: Boolean(bytes[5] & 1), tiles, size: bytes.length };
+}
 export const FINAL_ACTION_STATES = new Set(["denied", "timed_out", "refused", "done", "failed", "cancelled"]);
 
 export function advanceAction(state, event) {

@@ -19,11 +19,14 @@ export class Store {
     this.errors = [];
     this.listeners = new Set();
     this.link = null;
+    this.screenHandlers = new Set(); // views showing a screen: each gets every screen frame
     this.me = null; // the logged-in engineer (`/api/auth/me`): whose running sessions to take back
     this.adopting = new Set(); // ticket ids being read back
   }
 
   on(fn) { this.listeners.add(fn); return () => this.listeners.delete(fn); }
+  onScreen(fn) { this.screenHandlers.add(fn); return () => this.screenHandlers.delete(fn); }
+  screen(frame) { for (const fn of this.screenHandlers) fn(frame); }
   changed(what, detail) { for (const fn of this.listeners) fn(what, detail); }
 
   // -- the queue --------------------------------------------------------------------------------
@@ -71,6 +74,33 @@ export class Store {
     const sha256 = await sha256Hex(file);
     return this.request(sid, { kind: "push_file", name: file.name, size: file.size, sha256 }, reason,
       { file, sent: 0 });
+  }
+
+  // -- the screen view and control (SPEC §5a) -----------------------------------------------------
+  viewScreen(sid, monitor, reason) {
+    return this.request(sid, { kind: "screen_view", monitor }, reason);
+  }
+
+  requestControl(sid, view, reason) {
+    return this.request(sid, { kind: "screen_control", view }, reason);
+  }
+
+  stopAction(sid, actionId) {
+    const record = this.sessions.get(sid);
+    this.link.send("action.stop", { action_id: actionId }, sid);
+    this.step(record, actionId, "action.stop", () => {});
+  }
+
+  screenInput(sid, actionId, events) {
+    if (events.length) this.link.send("screen.input", { action_id: actionId, events: events.slice(0, 64) }, sid);
+  }
+
+  // The newest running action of `kind` in the session, or null.
+  running(sid, kind) {
+    const record = this.sessions.get(sid);
+    if (!record) return null;
+    const all = [...record.actions.values()].filter((a) => a.action.kind === kind && a.state === "running");
+    return all[all.length - 1] || null;
   }
 
   chat(sid, text) {

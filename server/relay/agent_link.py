@@ -31,6 +31,7 @@ from protocol.messages import (
     HelpRequest,
     Message,
 )
+from protocol.screen import ScreenFrame
 from server.audit import AuditWriteError
 from server.audit.keeper import session_evidence
 from server.db.tables import new_id
@@ -93,6 +94,17 @@ class AgentLink(DeviceLink):
                     await self.drop("session", f"{message.type} outside this device's session", message.type)
                 else:
                     await self._carry_out(self.session, self.session.agent_frame(message, text))
+
+    async def handle_screen(self, frame: ScreenFrame, data: bytes) -> None:
+        """A screen frame: relayed only for a running screen view of this device's active session."""
+        if self.device is None:
+            await self.drop("protocol", "screen frame before authentication", "screen.frame")
+            return
+        async with self.state_lock:
+            if self.session is None:
+                await self.drop("session", "screen frame outside this device's session", "screen.frame")
+            else:
+                await self._carry_out(self.session, self.session.agent_screen(frame, data))
 
     async def on_authenticated(self) -> None:
         assert self.device is not None

@@ -91,7 +91,7 @@ class ToEngineer:
 
     topic: str
     sender: str
-    frame: str
+    frame: str | bytes  # text, or a binary screen frame
     counted: str | None = None
 
 

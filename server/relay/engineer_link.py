@@ -28,6 +28,7 @@ from protocol.connection import State
 from protocol.directions import Peer
 from protocol.messages import (
     ActionRequest,
+    ActionStop,
     Chat,
     Error,
     ErrorBody,
@@ -35,6 +36,7 @@ from protocol.messages import (
     Message,
     QueueUpdate,
     QueueUpdateBody,
+    ScreenInput,
     SessionEnd,
     TicketAccept,
 )
@@ -60,7 +62,7 @@ from server.tickets.lifecycle import Event, Outcome, Party, TicketState, Transit
 
 log = logging.getLogger("rme.relay.engineer")
 
-SESSION_TYPES = (ActionRequest, Chat, SessionEnd)
+SESSION_TYPES = (ActionRequest, Chat, SessionEnd, ActionStop, ScreenInput)
 
 
 class EngineerLink(Link):

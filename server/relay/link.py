@@ -21,6 +21,7 @@ from protocol.connection import Connection
 from protocol.directions import Peer
 from protocol.errors import LocalProtocolError, ProtocolError
 from protocol.messages import Envelope, Error, ErrorBody, Heartbeat, HeartbeatBody, Message
+from protocol.screen import ScreenFrame
 from server.audit import AuditWriteError
 from server.relay.limits import TokenBucket
 from server.relay.services import Services
@@ -129,7 +130,7 @@ class Link:
                 await self.drop("rate_limited", "too many bytes per second", session=self.session_for(None))
                 continue
             try:
-                item: Message | FileChunk = (
+                item: Message | FileChunk | ScreenFrame = (
                     self.conn.receive_text(text)
                     if text is not None
                     else self.conn.receive_binary(data or b"")
@@ -139,6 +140,8 @@ class Link:
                 continue
             if isinstance(item, FileChunk):
                 await self.handle_chunk(item, data or b"")
+            elif isinstance(item, ScreenFrame):
+                await self.handle_screen(item, data or b"")
             elif isinstance(item, Heartbeat):
                 await self.send(Heartbeat(body=HeartbeatBody(seq=item.body.seq)))
             else:
@@ -190,6 +193,9 @@ class Link:
 
     async def handle_chunk(self, chunk: FileChunk, frame: bytes) -> None:
         await self.drop("protocol", "file chunks are not accepted here", "chunk")
+
+    async def handle_screen(self, frame: ScreenFrame, data: bytes) -> None:
+        await self.drop("protocol", "screen frames are not accepted here", "screen.frame")
 
     async def on_close(self) -> None:
         """Called once when the connection is gone."""

@@ -21,20 +21,24 @@ from __future__ import annotations
 import contextlib
 from dataclasses import replace
 
+from protocol.actions import ScreenControlParams
 from protocol.codec import FileChunk
 from protocol.errors import ProtocolError
-from protocol.lifecycle import SessionState, advance_session, session_admits
+from protocol.lifecycle import ActionState, SessionState, advance_session, session_admits
 from protocol.messages import (
     ActionRequest,
+    ActionStop,
     EngineerIdentity,
     Error,
     ErrorBody,
     Message,
+    ScreenInput,
     SessionEnd,
     SessionEndBody,
     SessionOffer,
     SessionOfferBody,
 )
+from protocol.screen import ScreenFrame
 from server.audit.jcs import JsonValue
 from server.relay.decisions import (
     NOTHING,
@@ -66,6 +70,8 @@ from server.tickets.ticket import Ticket
 # Agent messages audited before they are relayed (chat is relayed but not audited: it is the user's
 # conversation, kept in the user's own session log on the agent).
 AUDITED_FROM_AGENT = frozenset({"consent.reply", "action.result", "session.decline", "session.end"})
+# A view in these states was on and has been stopped: its late frames are dropped without a strike.
+SCREEN_OVER = frozenset({ActionState.STOPPING, ActionState.DONE, ActionState.CANCELLED, ActionState.FAILED})
 # Told to the agent (`file.rejected`) for a push whose sender went away: it deletes the partial file.
 PUSH_STOPPED = "the engineer's connection dropped during the transfer"
 NOT_RECORDED = "could not be recorded; not relayed"
@@ -184,7 +190,25 @@ class RelaySession:
             ),
         )
 
-    def _to_engineer(self, sender: str, frame: str, counted: str | None) -> ToEngineer:
+    def agent_screen(self, frame: ScreenFrame, data: bytes) -> Decision:
+        """A screen frame from the agent: relayed only inside the active session, for a screen view
+        the user allowed that is on (RUNNING) — never before the Allow, never after a stop or the end."""
+        if self.state is not SessionState.ACTIVE or self.engineer is None:
+            return _drop("session", "screen frame outside an active session", "screen.frame")
+        try:
+            action = self.actions.get(frame.action_id)
+            if action.kind != "screen_view":
+                raise ActionError("screen frame for an action that is not a screen view")
+            if action.state in SCREEN_OVER:
+                # Sent before the agent heard of the stop (the engineer's `action.stop` crossed it):
+                # not relayed, and not held against the agent — a strike per stop would close it.
+                return refused(Refuse(Party.SERVER, "screen.late", "screen frame after its view stopped"))
+            self.actions.check(frame.action_id, "screen.frame")
+        except ActionError as exc:
+            return _drop("screen", str(exc), "screen.frame", frame.action_id)
+        return Decision(effects=(self._to_engineer(self.actor, data, "screen.frame"),))
+
+    def _to_engineer(self, sender: str, frame: str | bytes, counted: str | None) -> ToEngineer:
         assert self.engineer is not None
         return ToEngineer(self.engineer.topic, sender, frame, counted)
 
@@ -211,11 +235,15 @@ class RelaySession:
             return Decision(effects=(finish,))
         frame = note.frame if isinstance(note.frame, str) else note.frame.decode()
         relay = ToAgent(frame, msg_type)
+        if isinstance(message, ScreenInput | ActionStop):
+            return self._screen_from_engineer(note, message, relay)
         if not isinstance(message, ActionRequest):
             return Decision(effects=(relay,))
         action_id, params = message.body.action_id, message.body.action
         try:
             self.actions.check_open(action_id)
+            if isinstance(params, ScreenControlParams):
+                self._check_view_running(params.view)
         except ActionError as exc:
             return refused(refuse_engineer(note, "action.refused", str(exc), message.id))
         return Decision(
@@ -225,6 +253,40 @@ class RelaySession:
             open=OpenAction(
                 action_id, params.kind, getattr(params, "size", None), getattr(params, "sha256", None)
             ),
+            effects=(relay,),
+        )
+
+    def _check_view_running(self, view_id: str) -> None:
+        """ActionError unless `view_id` is a screen view of this session that is on."""
+        try:
+            view = self.actions.get(view_id)
+        except ActionError:
+            view = None
+        if view is None or view.kind != "screen_view" or view.state is not ActionState.RUNNING:
+            raise ActionError("screen control needs a screen view the user allowed and that is on")
+
+    def _screen_from_engineer(
+        self, note: Note, message: ScreenInput | ActionStop, relay: ToAgent
+    ) -> Decision:
+        """The engineer's input (only for a running control whose view runs) or stop of a screen action."""
+        action_id = message.body.action_id
+        try:
+            action = self.actions.get(action_id)
+            if isinstance(message, ScreenInput):
+                if action.kind != "screen_control":
+                    raise ActionError("screen input for an action that is not a screen control")
+                self.actions.check(action_id, "screen.input")
+                return Decision(effects=(relay,))
+            if action.kind not in ("screen_view", "screen_control"):
+                raise ActionError("only a screen view or control can be stopped")
+            self.actions.check(action_id, "action.stop")
+        except ActionError as exc:
+            return refused(refuse_engineer(note, "action.refused", str(exc), message.id))
+        return Decision(
+            record=Record("screen.stop", note.sender, {"action": action_id, "kind": action.kind}),
+            must_record=True,
+            unrecorded=refuse_engineer(note, "server.unavailable", NOT_RECORDED, message.id),
+            action=(action_id, "action.stop"),
             effects=(relay,),
         )
 

@@ -111,7 +111,15 @@ class Agent:
 
 @pytest.fixture(scope="module")
 def agent(console_server: RunningServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
-    server = console_server
+    with running_agent(console_server, tmp_path_factory) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def running_agent(
+    server: RunningServer, tmp_path_factory: pytest.TempPathFactory, **extra_env: str
+) -> Iterator[Agent]:
+    """An enrolled `rme-agent run` for a new customer of `server` (`extra_env`: e.g. its DISPLAY)."""
     with server.sync_http() as http:
         admin = {"username": ADMIN[0], "password": ADMIN[1]}
         assert http.post("/api/auth/login", json=admin).is_success
@@ -124,6 +132,7 @@ def agent(console_server: RunningServer, tmp_path_factory: pytest.TempPathFactor
         **os.environ, "RME_INBOX": str(inbox), "RME_OPEN_BROWSER": "0", "RME_LANG": "zh-CN",
         "RME_CONSENT_TIMEOUT": "60", "HOME": str(base),
         **local_diagnosis_env(),  # its diagnosis probes nothing beyond loopback
+        **extra_env,
     }  # fmt: skip
     url = f"wss://127.0.0.1:{server.port}"
     enrolled = subprocess.run(

@@ -37,6 +37,7 @@ from protocol.messages import (
     TicketAcceptBody,
     new_id,
 )
+from protocol.screen import ScreenFrame
 from tests.localnet import local_diagnosis_env
 
 M = TypeVar("M", bound=Envelope)
@@ -284,8 +285,9 @@ class Engineer:
             async for frame in self.ws:
                 self.frames.append(frame)
                 item = self.conn.receive(frame)
-                assert not isinstance(item, FileChunk)  # nothing binary ever comes to an engineer
-                await self.inbox.put(item)
+                assert not isinstance(item, FileChunk)  # no file ever comes to an engineer
+                if not isinstance(item, ScreenFrame):  # screen frames: read from `frames`
+                    await self.inbox.put(item)
 
     async def send(self, message: Envelope) -> None:
         await self.ws.send(self.conn.send(message).decode())

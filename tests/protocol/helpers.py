@@ -21,7 +21,9 @@ class ConnectionPair:
         return self.client.receive_text(self.server.send(message))
 
     def server_sends_chunk(self, chunk: FileChunk) -> FileChunk:
-        return self.client.receive_binary(self.server.send_chunk(chunk))
+        item = self.client.receive_binary(self.server.send_chunk(chunk))
+        assert isinstance(item, FileChunk)
+        return item
 
     def handshake(self) -> None:
         """hello → welcome (→ auth.ok for an agent): both ends READY."""

@@ -5,6 +5,7 @@ import pytest
 from protocol import FileChunk, RemoteProtocolError, decode, decode_chunk, encode, encode_chunk
 from protocol.errors import LocalProtocolError
 from protocol.messages import MESSAGE_TYPES, Chat, ChatBody
+from protocol.screen import decode_screen, encode_screen
 from tests.protocol.vectors import frame_of, load
 
 VALID = load("valid.json")
@@ -26,12 +27,23 @@ def test_valid_chunk_vectors(case: dict[str, Any]) -> None:
     assert encode_chunk(chunk).hex() == case["frame_hex"]
 
 
+@pytest.mark.parametrize("case", [c for c in VALID if c["kind"] == "screen"], ids=lambda c: c["name"])
+def test_valid_screen_vectors(case: dict[str, Any]) -> None:
+    frame = decode_screen(bytes.fromhex(case["frame_hex"]))
+    assert (frame.action_id, frame.seq, frame.width, frame.height, frame.key) == (
+        case["action_id"], case["seq"], case["width"], case["height"], case["key"])  # fmt: skip
+    assert [[t.x, t.y, t.w, t.h, bytes(t.jpeg).hex()] for t in frame.tiles] == case["tiles"]
+    assert encode_screen(frame).hex() == case["frame_hex"]
+
+
 @pytest.mark.parametrize("case", INVALID, ids=lambda c: c["name"])
 def test_invalid_vectors_raise_protocol_error_with_reason(case: dict[str, Any]) -> None:
     frame = frame_of(case)
     with pytest.raises(RemoteProtocolError) as info:
         if case["kind"] == "binary":
             decode_chunk(frame if isinstance(frame, bytes) else frame.encode())
+        elif case["kind"] == "screen":
+            decode_screen(frame if isinstance(frame, bytes) else frame.encode())
         else:
             decode(frame)
     assert case["error_contains"] in info.value.reason

@@ -7,7 +7,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from protocol import CHUNK, DIRECTION_TABLE, MESSAGE_TYPES, Peer, is_allowed, relay_target
-from protocol.actions import ACTION_KINDS
+from protocol.actions import ACTION_KINDS, STREAM_KINDS
+from protocol.directions import SCREEN
 from protocol.limits import MAX_COMMAND_OUTPUT, MAX_SUMMARY_TEXT, MAX_USER_WORDS
 from tests.protocol.vectors import load
 
@@ -43,7 +44,7 @@ def _leaf_fields(model: type[BaseModel]) -> list[tuple[str, str, Any]]:
 
 
 def test_every_message_type_has_a_direction_rule_and_vice_versa() -> None:
-    assert set(DIRECTION_TABLE) == set(MESSAGE_TYPES) | {CHUNK}
+    assert set(DIRECTION_TABLE) == set(MESSAGE_TYPES) | {CHUNK, SCREEN}
     assert load("directions.json")["table"] == {
         t: sorted(f"{s}->{r}" for s, r in hops) for t, hops in DIRECTION_TABLE.items()
     }
@@ -58,6 +59,8 @@ def test_file_chunks_only_flow_towards_the_agent() -> None:
 
 def test_no_agent_message_has_a_binary_or_unbounded_field() -> None:
     for msg_type in AGENT_SENDS:
+        if msg_type == SCREEN:
+            continue  # binary pixels, its format is pinned in the screen test below
         for owner, name, info in _leaf_fields(MESSAGE_TYPES[msg_type]):
             if (owner, name) == ("Finding", "evidence"):
                 continue  # free-form facts, bounded in size and depth: see the test below
@@ -88,17 +91,48 @@ def test_finding_evidence_cannot_carry_more_than_a_few_facts() -> None:
 
 
 def test_no_message_type_or_action_kind_reads_files() -> None:
-    suspicious = ("file.", "download", "upload", "list", "read", "fetch", "get_file", "dir", "screen")
+    suspicious = ("file.", "download", "upload", "list", "read", "fetch", "get_file", "dir")
     for name in [*DIRECTION_TABLE, *ACTION_KINDS]:
         assert not any(word in name for word in suspicious), name
-    assert set(ACTION_KINDS) == {"diagnose", "repair", "command", "push_file"}
+    assert set(ACTION_KINDS) == {
+        "diagnose",
+        "repair",
+        "command",
+        "push_file",
+        "screen_view",
+        "screen_control",
+    }
+    assert {"screen_view", "screen_control"} == STREAM_KINDS
+
+
+def test_the_screen_stream_is_pixels_up_and_input_down_only() -> None:
+    """The one binary type that flows towards the engineer is the screen frame: its format holds only
+    JPEG tiles with their places (`protocol.screen`); file chunks still flow only towards the user, and
+    the engineer's screen input and stop flow only towards the agent."""
+    assert DIRECTION_TABLE[SCREEN] == {(Peer.AGENT, Peer.SERVER), (Peer.SERVER, Peer.ENGINEER)}
+    assert relay_target(SCREEN, Peer.AGENT) is Peer.ENGINEER
+    assert relay_target(SCREEN, Peer.ENGINEER) is None
+    for down in ("screen.input", "action.stop"):
+        assert DIRECTION_TABLE[down] == {(Peer.ENGINEER, Peer.SERVER), (Peer.SERVER, Peer.AGENT)}
+        assert relay_target(down, Peer.AGENT) is None
+    from protocol.screen import ScreenFrame, Tile
+
+    assert [f for f in ScreenFrame.__dataclass_fields__] == [
+        "action_id",
+        "seq",
+        "width",
+        "height",
+        "tiles",
+        "key",
+    ]
+    assert [f for f in Tile.__dataclass_fields__] == ["x", "y", "w", "h", "jpeg"]
 
 
 def test_what_reaches_the_engineer_from_the_agent_is_exactly_the_result_channel() -> None:
     from_agent = {t for t in AGENT_SENDS if relay_target(t, Peer.AGENT) is Peer.ENGINEER}
     assert from_agent == {
         "session.accept", "session.decline", "consent.request", "consent.reply",
-        "action.progress", "action.result", "chat", "session.end",
+        "action.progress", "action.result", "chat", "session.end", SCREEN,
     }  # fmt: skip
     assert from_agent <= set(ENGINEER_RECEIVES)
 

@@ -61,3 +61,18 @@ def test_session_end_cancels_every_unfinished_action_and_leaves_final_ones() -> 
             assert not any(s == state for s, _ in ACTION_TRANSITIONS)
         else:
             assert advance_action(state, "session.end") is ActionState.CANCELLED
+
+
+def test_a_screen_stream_flows_only_while_running_and_stops_through_stopping() -> None:
+    from protocol.lifecycle import ActionState as S
+
+    for event in ("screen.frame", "screen.input"):
+        assert advance_action(S.RUNNING, event) is S.RUNNING
+        for state in (S.REQUESTED, S.AWAITING_CONSENT, S.ALLOWED, S.STOPPING, S.DONE, S.CANCELLED):
+            with pytest.raises(ProtocolError):
+                advance_action(state, event)
+    assert advance_action(S.RUNNING, "action.stop") is S.STOPPING
+    assert advance_action(S.STOPPING, "action.result:ok") is S.DONE
+    assert advance_action(S.STOPPING, "session.end") is S.CANCELLED
+    with pytest.raises(ProtocolError):
+        advance_action(S.DONE, "action.stop")

@@ -41,6 +41,7 @@ from protocol.messages import (
     HelloBody,
     Message,
 )
+from protocol.screen import ScreenFrame
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -183,7 +184,7 @@ async def login(server: RunningServer, username: str, password: str) -> httpx.As
 class ProtocolClient:
     ws: ClientConnection
     conn: Connection
-    received: list[Message | FileChunk] = field(default_factory=list)
+    received: list[Message | FileChunk | ScreenFrame] = field(default_factory=list)
 
     async def send(self, message: Envelope) -> None:
         await self.ws.send(self.conn.send(message).decode())
@@ -191,7 +192,7 @@ class ProtocolClient:
     async def send_raw(self, frame: str | bytes) -> None:
         await self.ws.send(frame)
 
-    async def recv(self, wait: float = 5.0) -> Message | FileChunk:
+    async def recv(self, wait: float = 5.0) -> Message | FileChunk | ScreenFrame:
         frame = await asyncio.wait_for(self.ws.recv(), wait)
         item = self.conn.receive(frame)
         self.received.append(item)

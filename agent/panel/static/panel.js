@@ -26,6 +26,7 @@ const LABELS = {
     vault_nothing: "没有需要处理的文件夹", vault_failed: "操作失败（{m}）", vault_missing: "缺少 {n} 个损坏的文件",
     length: "共 {n} 个字符，{l} 行", warn_title: "请注意", auto_send: "命令的输出不用再问我，直接发送给工程师",
     queue_title: "还有 {n} 个请求在排队，等您回答上面的问题后逐个显示", queue_chars: "（{n} 个字符）",
+    screens: "屏幕共享", screen_stop: "停止", screen_on: "正在进行：{t}",
     queue_warned: "有警告", outputs: "命令输出", out_size: "{b} 字节 · {l} 行 · 退出码 {c}",
     out_truncated: "输出超过上限，只保留了前 64 KB（其余部分从未保存，也不会发送）",
     out_held: "这些输出只显示在这台电脑上。看完后由您决定：", release: "发送给工程师", keep: "留在这台电脑上",
@@ -60,6 +61,7 @@ const LABELS = {
     length: "{n} characters, {l} lines", warn_title: "Please note",
     auto_send: "Send this command's output to the engineer without asking me",
     queue_title: "{n} more requests are waiting; each is shown after you answer the one above",
+    screens: "Screen sharing", screen_stop: "Stop", screen_on: "On now: {t}",
     queue_chars: "({n} characters)", queue_warned: "has warnings", outputs: "Command output",
     out_size: "{b} bytes · {l} lines · exit code {c}",
     out_truncated: "The output was longer than the limit: only the first 64 KB was kept (the rest was never stored or sent)",
@@ -193,6 +195,18 @@ function renderOutputs(outputs, L) {
   for (const id of [...shownOutputs.keys()]) if (!outputs.some((o) => o.action_id === id)) shownOutputs.delete(id);
   const same = kids.length === holder.children.length && kids.every((k, i) => holder.children[i] === k);
   if (!same) holder.replaceChildren(...kids);
+}
+
+// Screen views and controls that are on: each with its Stop (the on-screen red bar has one too).
+function renderScreens(list, L) {
+  document.getElementById("screens-box").hidden = list.length === 0;
+  document.getElementById("screens").replaceChildren(...list.map((s) => {
+    const stop = el("button", { type: "button", className: "danger stop-screen" }, L.screen_stop);
+    stop.onclick = () => post("/api/screen/stop", { action_id: s.id }).then(poll0);
+    const item = el("li", {}, fmt(L.screen_on, { t: s[lang] }), " ", stop);
+    item.dataset.kind = s.kind;
+    return item;
+  }));
 }
 
 function renderRating(r, L) {
@@ -363,6 +377,7 @@ function render(s) {
   renderPrompts(s.guard.prompts, L);
   renderQueue(s.guard.queue, L);
   renderOutputs(s.guard.outputs, L);
+  renderScreens(s.guard.screens || [], L);
   renderRating(s.guard.rating, L);
   const h = s.help;
   const hs = document.getElementById("help-status");

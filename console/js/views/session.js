@@ -6,6 +6,7 @@
 import { bytes, cause, t, time } from "../i18n.js";
 import { el } from "../dom.js";
 import { renderReport, verdictBadge } from "./report.js";
+import { screenPanel } from "./screen.js";
 
 const RESOLUTIONS = [
   ["network.config", "res_network_config"], ["dns.fixed", "res_dns"], ["driver.fixed", "res_driver"],
@@ -22,6 +23,8 @@ function describe(a) {
   const act = a.action;
   if (act.kind === "command") return el("code", { class: "verbatim" }, act.command);
   if (act.kind === "repair") return el("span", {}, act.repair);
+  if (act.kind === "screen_view") return el("span", {}, `${t("monitor")} ${act.monitor + 1}`);
+  if (act.kind === "screen_control") return el("span", {}, "");
   if (act.kind === "push_file") return el("span", { title: `SHA-256 ${act.sha256}` }, `${act.name} · ${bytes(act.size)} · SHA-256 ${act.sha256.slice(0, 16)}…`);
   return el("span", {}, act.interface || "");
 }
@@ -45,6 +48,9 @@ function outcomeOf(a) {
     // The output is the user's: they may keep it on their PC (the agent then sends none).
     parts.push(o.withheld ? el("p", { class: "muted withheld" }, t("output_withheld"))
       : el("pre", { class: "output" }, o.output));
+  }
+  if (o.kind === "screen") {
+    parts.push(el("p", { class: "muted screen-outcome" }, `${Math.round(o.duration_ms / 1000)} s · ${o.frames} · ${o.stopped_by}`));
   }
   if (o.kind === "push_file") {
     // Compare what the agent says it stored with what this page hashed and sent: never assume.
@@ -186,6 +192,7 @@ export function sessionView(ctx, sid) {
       h.device || "", " · ", h.words, h.outcome ? ` · ${t(`reason_${h.outcome}`)}` : "")))
     : el("p", { class: "muted" }, t("no_customer_history")));
 
+  const screen = screenPanel(ctx, record);
   const tk = record.ticket;
   const root = el("section", { class: "view session", dataset: { session: record.sid } },
     el("h1", {}, t("session_title", { id: record.sid })),
@@ -200,6 +207,7 @@ export function sessionView(ctx, sid) {
           el("div", { class: "row" }, repairSelect, repairButton), repairInfo,
           el("div", { class: "row" }, command, timeout, commandButton),
           el("div", { class: "row" }, drop, pushButton)),
+        screen.root,
         actions),
       el("div", { class: "col" },
         el("div", { class: "panel chat" }, el("h2", {}, t("chat")), chatLog, canned, chatForm),
@@ -256,5 +264,5 @@ export function sessionView(ctx, sid) {
     }
   }, 1000);
   drawStatus(); drawActions(); drawChat();
-  return { root, destroy() { off(); clearInterval(tick); document.removeEventListener("keydown", onKey); } };
+  return { root, destroy() { off(); screen.destroy(); clearInterval(tick); document.removeEventListener("keydown", onKey); } };
 }

@@ -38,6 +38,7 @@ from protocol.messages import (
     Hello,
     Message,
 )
+from protocol.screen import ScreenFrame
 from server.tls import ensure_local_tls
 
 M = TypeVar("M", bound=Envelope)
@@ -130,7 +131,7 @@ class PeerServer:
         with contextlib.suppress(Exception):
             async for frame in ws:
                 message = conn.receive(frame)
-                assert not isinstance(message, FileChunk)
+                assert not isinstance(message, FileChunk | ScreenFrame)
                 if message.type != "heartbeat":
                     await link.inbox.put(message)
 

@@ -21,6 +21,7 @@ from agent.session.book import (
     SessionBook,
     SessionStarting,
     Show,
+    Stop,
     UnlockVault,
 )
 from protocol.actions import (
@@ -462,3 +463,118 @@ def test_release_of_what_is_not_held_is_refused() -> None:
     action = s.request(DiagnoseParams())
     assert s.book.release(action, True) is None
     assert s.book.release("nope", True) is None
+
+
+# -- actions that stay on until stopped: screen view and control -----------------------------------------
+
+
+def _view(s: Scene) -> str:
+    from protocol.actions import ScreenViewParams
+
+    view = s.request(ScreenViewParams(monitor=0))
+    s.allow()
+    s.out.take(s.book.progress(view, note="live"))  # the indicator is on screen: the stream may flow
+    return view
+
+
+def _control(s: Scene, view: str) -> str:
+    from protocol.actions import ScreenControlParams
+
+    control = s.request(ScreenControlParams(view=view))
+    if s.book.prompt is not None and s.book.prompt.action_id == control:
+        s.allow()
+        s.out.take(s.book.progress(control, note="live"))
+    return control
+
+
+def test_screen_frames_flow_only_while_the_view_runs() -> None:
+    from protocol.actions import ScreenViewParams
+
+    s = Scene()
+    s.active()
+    view = s.request(ScreenViewParams())
+    assert not s.book.frame_allowed(view)  # asked, not allowed
+    s.allow()
+    assert not s.book.frame_allowed(view)  # allowed, the indicator not yet shown
+    s.out.take(s.book.progress(view, note="live"))
+    assert s.book.frame_allowed(view) and s.state(view) is ActionState.RUNNING
+    assert [r.id for r in s.book.streams()] == [view]
+
+
+def test_control_without_a_running_view_is_refused_before_asking() -> None:
+    from protocol.actions import ScreenControlParams
+
+    s = Scene()
+    s.active()
+    control = s.request(ScreenControlParams(view="nope"))
+    assert decisions(s.out.sent()) == ["refused"] and s.state(control) is ActionState.REFUSED
+    assert s.book.prompt is None
+    assert any(e.template == texts.SCREEN_NEEDS_VIEW for e in s.out.shown())
+    command = s.request(CommandParams(command="true"))  # naming an action that is not a view
+    s.allow()
+    s.out.clear()
+    s.request(ScreenControlParams(view=command))
+    assert decisions(s.out.sent()) == ["refused"]
+
+
+def test_control_input_needs_both_control_and_view_running() -> None:
+    s = Scene()
+    s.active()
+    view = _view(s)
+    control = _control(s, view)
+    assert s.book.input_allowed("s1", control)
+    assert not s.book.input_allowed("s2", control)  # another session's id
+    assert not s.book.input_allowed("s1", view)  # a view takes no input
+
+
+def test_user_stop_of_the_view_stops_its_control_and_reports_how_long() -> None:
+    s = Scene()
+    s.active()
+    view = _view(s)
+    control = _control(s, view)
+    s.out.clear()
+    s.now += 61.5
+    effects = s.out.take(s.book.stop_stream(view, s.now))
+    stops = [e.action_id for e in effects if isinstance(e, Stop)]
+    assert set(stops) == {view, control}
+    results = {m.body.action_id: m.body for m in s.out.sent() if isinstance(m, ActionResult)}
+    assert results[view].status == "ok" and results[view].outcome is not None
+    assert results[view].outcome.stopped_by == "user"  # type: ignore[union-attr]
+    assert results[view].outcome.duration_ms == 61500  # type: ignore[union-attr]
+    assert results[control].outcome.stopped_by == "view_ended"  # type: ignore[union-attr]
+    assert not s.book.frame_allowed(view) and not s.book.input_allowed("s1", control)
+    assert s.book.stop_stream(view, s.now) is None  # stopped once
+
+
+def test_engineer_stop_moves_through_stopping_to_done() -> None:
+    s = Scene()
+    s.active()
+    view = _view(s)
+    s.out.clear()
+    assert s.out.take(s.book.engineer_stop("s2", view, s.now)) == []  # not this session
+    effects = s.out.take(s.book.engineer_stop("s1", view, s.now))
+    assert Stop(view) in effects and s.state(view) is ActionState.DONE
+    assert [m.body.outcome.stopped_by for m in s.out.sent() if isinstance(m, ActionResult)] == ["engineer"]  # type: ignore[union-attr]
+
+
+def test_the_kill_switch_stops_view_and_control() -> None:
+    s = Scene()
+    s.active()
+    view = _view(s)
+    control = _control(s, view)
+    ended = s.book.end()
+    assert ended is not None and set(ended.stopped) == {view, control}
+    assert not s.book.frame_allowed(view) and not s.book.input_allowed("s1", control)
+
+
+def test_a_view_that_ends_by_itself_takes_its_control_along() -> None:
+    from protocol.actions import ScreenOutcome
+
+    s = Scene()
+    s.active()
+    view = _view(s)
+    control = _control(s, view)
+    s.out.clear()
+    outcome = ScreenOutcome(duration_ms=5, stopped_by="indicator_closed")
+    effects = s.out.take(s.book.finished(view, "ok", outcome, None))
+    assert Stop(control) in effects and s.state(control) is ActionState.DONE

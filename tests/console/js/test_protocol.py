@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from protocol.codec import decode, decode_chunk
-from protocol.directions import DIRECTION_TABLE, Peer, is_allowed
+from protocol.directions import DIRECTION_TABLE, SCREEN, Peer, is_allowed
 from protocol.lifecycle import ACTION_TRANSITIONS, ActionState
 from protocol.limits import MAX_CHUNK_PAYLOAD, MAX_FILE_SIZE
 from tests.console.conftest import new_context
@@ -91,7 +91,9 @@ def test_direction_rows_match_the_reference_table(page: Page) -> None:
     expected_sends = {
         t for t in DIRECTION_TABLE if t != "chunk" and is_allowed(t, Peer.ENGINEER, Peer.SERVER)
     }
-    expected_receives = {t for t in DIRECTION_TABLE if is_allowed(t, Peer.SERVER, Peer.ENGINEER)}
+    expected_receives = {
+        t for t in DIRECTION_TABLE if t != SCREEN and is_allowed(t, Peer.SERVER, Peer.ENGINEER)
+    }  # screen frames are binary: `decodeScreen`, tested below
     assert set(sets["sends"]) == expected_sends
     assert set(sets["receives"]) == expected_receives
 
@@ -153,3 +155,39 @@ def test_sha256_matches_hashlib(page: Page) -> None:
         base64.b64encode(data).decode(),
     )
     assert digest == hashlib.sha256(data).hexdigest()
+
+
+def test_screen_frames_decode_like_the_reference_and_bad_ones_are_refused(page: Page) -> None:
+    from tests.protocol.vectors import frame_of, load
+
+    valid = [c for c in load("valid.json") if c["kind"] == "screen"]
+    got = js(
+        page,
+        """return arg.map((hex) => {
+             const bytes = new Uint8Array(hex.match(/../g).map((h) => parseInt(h, 16)));
+             const f = p.decodeScreen(bytes.buffer);
+             return [f.actionId, f.seq, f.width, f.height, f.key,
+                     f.tiles.map((t) => [t.x, t.y, t.w, t.h,
+                       Array.from(t.jpeg, (b) => b.toString(16).padStart(2, "0")).join("")])];
+           });""",
+        [c["frame_hex"] for c in valid],
+    )
+    for case, frame in zip(valid, got, strict=True):
+        assert frame == [
+            case["action_id"],
+            case["seq"],
+            case["width"],
+            case["height"],
+            case["key"],
+            case["tiles"],
+        ]
+    invalid = [frame_of(c) for c in load("invalid.json") if c["kind"] == "screen"]
+    errors = js(
+        page,
+        """return arg.map((hex) => {
+             const bytes = new Uint8Array((hex.match(/../g) || []).map((h) => parseInt(h, 16)));
+             try { p.decodeScreen(bytes.buffer); return "accepted"; } catch (e) { return e.message; }
+           });""",
+        [bytes(f).hex() if isinstance(f, bytes) else f.encode().hex() for f in invalid],
+    )
+    assert invalid and all(e.startswith("bad screen frame") for e in errors), errors

@@ -247,7 +247,9 @@ def action_message(event: str, action_id: str = "a_1") -> Message:
     return ActionResult(session=SESSION, body=ActionResultBody(action_id=action_id, status=detail))  # type: ignore[arg-type]
 
 
-ACTION_EVENTS = sorted({event for _, event in ACTION_TRANSITIONS if event != "session.end"})
+# The rows an agent's message walks (the screen stream's rows are walked by the tests at the end).
+AGENT_EVENTS = ("consent.request", "consent.reply", "action.progress", "action.result")
+ACTION_EVENTS = sorted({event for _, event in ACTION_TRANSITIONS if event.split(":")[0] in AGENT_EVENTS})
 
 
 @pytest.mark.parametrize(("state", "event"), list(itertools.product(ActionState, ACTION_EVENTS)))
@@ -620,3 +622,98 @@ def test_the_death_of_the_engineers_node_starts_the_wait() -> None:
     assert core.engineer_node_lost("n_1") is NOTHING  # waiting already
     queued = RelaySession(ticket(), offer_timeout=OFFER_S, engineer_grace=GRACE_S)
     assert queued.engineer_node_lost("n_1") is NOTHING
+
+
+# -- the screen stream: frames only for a running view, input only for a running control --------------
+
+
+def _screen_frame(action_id: str) -> tuple[object, bytes]:
+    from protocol.screen import ScreenFrame, Tile, encode_screen
+
+    frame = ScreenFrame(action_id, 0, 64, 32, (Tile(0, 0, 16, 16, b"\xff\xd8x"),), key=True)
+    return frame, encode_screen(frame)
+
+
+def _view(core: RelaySession, action_id: str, state: ActionState) -> None:
+    from protocol.actions import ScreenViewParams
+
+    message = request(action_id, ScreenViewParams())
+    carry(core, core.engineer_frame(from_engineer(message), message))
+    core.actions.get(action_id).state = state
+
+
+@pytest.mark.parametrize("state", [ActionState.REQUESTED, ActionState.AWAITING_CONSENT, ActionState.ALLOWED])
+def test_no_screen_frame_is_relayed_before_the_view_runs(state: ActionState) -> None:
+    core = active()
+    _view(core, "v_1", state)
+    frame, data = _screen_frame("v_1")
+    refusal = agent_refusal(core.agent_screen(frame, data))  # type: ignore[arg-type]
+    assert refusal.code == "screen" and refusal.msg_type == "screen.frame"  # dropped, audited, a strike
+
+
+@pytest.mark.parametrize("state", [ActionState.STOPPING, ActionState.DONE, ActionState.CANCELLED])
+def test_late_frames_of_a_stopped_view_are_dropped_without_a_strike(state: ActionState) -> None:
+    core = active()
+    _view(core, "v_1", state)
+    frame, data = _screen_frame("v_1")
+    decision = core.agent_screen(frame, data)  # type: ignore[arg-type]
+    assert decision.refusal is not None and decision.refusal.to is Party.SERVER and not decision.effects
+
+
+def test_a_running_view_relays_its_frames_to_the_engineer_only() -> None:
+    core = active()
+    _view(core, "v_1", ActionState.RUNNING)
+    frame, data = _screen_frame("v_1")
+    decision = core.agent_screen(frame, data)  # type: ignore[arg-type]
+    assert decision.refusal is None and decision.record is None  # pixels are never audited
+    assert decision.effects == (ToEngineer(TOPIC, "device:d_1", data, "screen.frame"),)
+    other, other_data = _screen_frame("a_cmd")  # a frame naming an action that is not a view
+    with_action(core, ActionState.RUNNING, "a_cmd")
+    assert agent_refusal(core.agent_screen(other, other_data)).code == "screen"  # type: ignore[arg-type]
+
+
+def test_screen_frames_outside_an_active_session_are_dropped() -> None:
+    core = offered()
+    frame, data = _screen_frame("v_1")
+    assert agent_refusal(core.agent_screen(frame, data)).code == "session"  # type: ignore[arg-type]
+
+
+def test_control_needs_a_running_view_at_the_relay_too() -> None:
+    from protocol.actions import ScreenControlParams
+
+    core = active()
+    message = request("c_1", ScreenControlParams(view="v_1"))
+    refusal = engineer_refusal(core.engineer_frame(from_engineer(message), message), "action.refused")
+    assert "screen view" in refusal.detail
+    _view(core, "v_1", ActionState.RUNNING)
+    assert core.engineer_frame(from_engineer(message), message).refusal is None
+
+
+def test_screen_input_only_for_a_running_control_and_stop_is_audited() -> None:
+    from protocol.actions import ScreenControlParams
+    from protocol.messages import ActionStop, ActionStopBody, ScreenInput, ScreenInputBody
+    from protocol.screen import PointerMove
+
+    core = active()
+    _view(core, "v_1", ActionState.RUNNING)
+    control = request("c_1", ScreenControlParams(view="v_1"))
+    carry(core, core.engineer_frame(from_engineer(control), control))
+    move = ScreenInput(session=SESSION, body=ScreenInputBody(action_id="c_1", events=[PointerMove(x=1, y=2)]))
+    engineer_refusal(core.engineer_frame(from_engineer(move), move), "action.refused")  # not yet allowed
+    core.actions.get("c_1").state = ActionState.RUNNING
+    decision = core.engineer_frame(from_engineer(move), move)
+    assert decision.refusal is None and isinstance(decision.effects[0], ToAgent)
+    to_view = ScreenInput(
+        session=SESSION, body=ScreenInputBody(action_id="v_1", events=[PointerMove(x=1, y=2)])
+    )
+    assert (
+        "not a screen control"
+        in engineer_refusal(core.engineer_frame(from_engineer(to_view), to_view), "action.refused").detail
+    )
+    stop = ActionStop(session=SESSION, body=ActionStopBody(action_id="v_1"))
+    decision = carry(core, core.engineer_frame(from_engineer(stop), stop))
+    assert decision.record is not None and decision.record.kind == "screen.stop"
+    assert core.actions.get("v_1").state is ActionState.STOPPING
+    frame, data = _screen_frame("v_1")
+    late = core.agent_screen(frame, data)  # type: ignore[arg-type]
+    assert late.refusal is not None and late.refusal.to is Party.SERVER  # not relayed after the stop

@@ -1,0 +1,152 @@
+"""The engineer's mouse and keyboard on X11, through the XTEST extension (python-xlib).
+
+Keys that are not text (Return, arrows, Ctrl…) are pressed by keysym name. Text is typed as text: each
+character's keysym (Latin-1 as is, anything else as the Unicode keysym 0x01000000 + code point) is
+looked up in the keyboard map; a character the user's layout does not have — Chinese, or a letter of
+another layout — is typed the way xdotool does it: a spare keycode is mapped to that keysym for the
+press, then given back. So "你好" arrives as "你好" whatever the layout, with no input method involved.
+
+Windows (designed, not built here): `SendInput` through ctypes — `MOUSEINPUT` with
+`MOUSEEVENTF_ABSOLUTE | MOUSEEVENTF_VIRTUALDESK` (coordinates scaled to 0..65535 of the virtual
+desktop), `KEYBDINPUT` with virtual-key codes for non-text keys and `KEYEVENTF_UNICODE` with the UTF-16
+code unit in `wScan` for text (surrogate pairs as two inputs): layout independent, Chinese included.
+Input into elevated windows needs the agent's UI access (UIPI); the secure desktop (UAC) cannot be driven.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from Xlib import XK, X, display
+from Xlib.ext import xtest
+
+from protocol.screen import InputEvent, Key, PointerButton, PointerMove, TypeText, Wheel
+
+SHIFT = "Shift_L"
+BORROW_HOLD_S = 0.05  # how long a borrowed keycode keeps its character after the last press
+
+
+def keysym_of(char: str) -> int:
+    code = ord(char)
+    if char == "\n":
+        return XK.string_to_keysym("Return")
+    if char == "\t":
+        return XK.string_to_keysym("Tab")
+    if 0x20 <= code <= 0x7E or 0xA0 <= code <= 0xFF:
+        return code
+    return 0x01000000 | code
+
+
+class XInjector:
+    """One X connection for injection; `left, top` is the viewed monitor's place on the X screen."""
+
+    def __init__(self, left: int = 0, top: int = 0, name: str | None = None) -> None:
+        self.display = display.Display(name)
+        if not self.display.has_extension("XTEST"):
+            raise OSError("the X server has no XTEST extension")
+        self.left, self.top = left, top
+        self.lock = threading.Lock()
+        self.last_injected = 0.0  # monotonic time of our last event (the watcher tells ours from the user's)
+        self.last_pointer: tuple[int, int] | None = None
+        self.pressed: set[int] = set()  # keycodes we hold down
+        self._spares = self._find_spares()
+
+    def _find_spares(self, most: int = 16) -> list[int]:
+        """Keycodes with no keysym at all: borrowed to type characters the layout lacks."""
+        first = self.display.display.info.min_keycode
+        count = self.display.display.info.max_keycode - first + 1
+        mapping = self.display.get_keyboard_mapping(first, count)
+        spares = [first + o for o in range(count - 1, -1, -1) if not any(mapping[o])]
+        return spares[:most]
+
+    def close(self) -> None:
+        with self.lock:
+            for code in list(self.pressed):
+                xtest.fake_input(self.display, X.KeyRelease, code)
+            self.pressed.clear()
+            self.display.sync()
+            self.display.close()
+
+    def apply(self, events: list[InputEvent]) -> None:
+        with self.lock:
+            for event in events:
+                self._one(event)
+            self.display.sync()
+            self.last_injected = time.monotonic()
+
+    def _move(self, x: int, y: int) -> None:
+        ax, ay = self.left + x, self.top + y
+        xtest.fake_input(self.display, X.MotionNotify, x=ax, y=ay)
+        self.last_pointer = (ax, ay)
+
+    def _one(self, event: InputEvent) -> None:
+        d = self.display
+        if isinstance(event, PointerMove):
+            self._move(event.x, event.y)
+        elif isinstance(event, PointerButton):
+            self._move(event.x, event.y)
+            xtest.fake_input(d, X.ButtonPress if event.down else X.ButtonRelease, event.button)
+        elif isinstance(event, Wheel):
+            self._move(event.x, event.y)
+            button = 4 if event.dy < 0 else 5
+            for _ in range(abs(event.dy)):
+                xtest.fake_input(d, X.ButtonPress, button)
+                xtest.fake_input(d, X.ButtonRelease, button)
+        elif isinstance(event, Key):
+            keysym = XK.string_to_keysym(event.key)
+            if keysym == 0:
+                raise ValueError(f"unknown key {event.key!r}")
+            code = d.keysym_to_keycode(keysym)
+            if code == 0:
+                return
+            xtest.fake_input(d, X.KeyPress if event.down else X.KeyRelease, code)
+            (self.pressed.add if event.down else self.pressed.discard)(code)
+        elif isinstance(event, TypeText):
+            self._type(event.text)
+
+    def _type(self, text: str) -> None:
+        """Characters the layout has are tapped (with Shift when needed); the others go through borrowed
+        spare keycodes, each mapped to one character's keysym. A keycode is given back only after the
+        program has had time to read the key (a client reads the keymap when it handles the event, so
+        remapping at once would turn a typed "好" into the next character)."""
+        d = self.display
+        borrowed: dict[int, int] = {}  # keysym → spare keycode, for this piece of text
+        for char in text:
+            keysym = keysym_of(char)
+            code = d.keysym_to_keycode(keysym)
+            if code:
+                shifted = d.keycode_to_keysym(code, 0) != keysym and d.keycode_to_keysym(code, 1) == keysym
+                self._tap(code, shifted)
+                continue
+            if not self._spares:
+                raise ValueError("no free keycode to type this character")
+            if keysym not in borrowed:
+                if len(borrowed) == len(self._spares):
+                    self._give_back(borrowed)
+                spare = self._spares[len(borrowed)]
+                d.change_keyboard_mapping(spare, [(keysym, keysym)])
+                d.sync()
+                borrowed[keysym] = spare
+            self._tap(borrowed[keysym], False)
+        self._give_back(borrowed)
+
+    def _give_back(self, borrowed: dict[int, int]) -> None:
+        if not borrowed:
+            return
+        self.display.sync()
+        time.sleep(BORROW_HOLD_S)
+        for spare in borrowed.values():
+            self.display.change_keyboard_mapping(spare, [(0, 0)])
+        self.display.sync()
+        borrowed.clear()
+
+    def _tap(self, code: int, shifted: bool) -> None:
+        d = self.display
+        shift = d.keysym_to_keycode(XK.string_to_keysym(SHIFT)) if shifted else 0
+        if shift:
+            xtest.fake_input(d, X.KeyPress, shift)
+        xtest.fake_input(d, X.KeyPress, code)
+        xtest.fake_input(d, X.KeyRelease, code)
+        if shift:
+            xtest.fake_input(d, X.KeyRelease, shift)
