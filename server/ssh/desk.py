@@ -60,6 +60,7 @@ from protocol.messages import (
     Welcome,
     new_id,
 )
+from protocol.screen import ScreenFrame
 from server.accounts.engineers import Engineer
 from server.audit import AuditWriteError, JsonValue
 from server.relay.engineer_link import EngineerLink
@@ -319,7 +320,7 @@ class Desk:
                 except ProtocolError:
                     log.exception("the relay sent the SSH desk a frame it cannot read")
                     continue
-                if isinstance(item, FileChunk):  # never: nothing binary comes to an engineer
+                if isinstance(item, FileChunk | ScreenFrame):  # the SSH desk shows no screen
                     continue
                 self._on_message(item)
                 async with self.changed:

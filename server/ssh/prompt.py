@@ -386,6 +386,7 @@ TEXTS: Mapping[str, Text] = MappingProxyType(
         "what_repair": Text("修复 {repair}", "repair {repair}"),
         "what_command": Text("命令 {command}", "command {command}"),
         "what_push": Text("文件 {name}", "file {name}"),
+        "what_other": Text("操作 {kind}", "action {kind}"),
     }
 )
 

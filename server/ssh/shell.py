@@ -20,6 +20,7 @@ from protocol.actions import (
     DiagnoseOutcome,
     DiagnoseParams,
     PushFileOutcome,
+    PushFileParams,
     RepairOutcome,
     RepairParams,
 )
@@ -38,7 +39,10 @@ def what(lang: str, params: ActionParams) -> str:
         return say(lang, "what_repair", repair=params.repair)
     if isinstance(params, CommandParams):
         return say(lang, "what_command", command=clean(params.command))
-    return say(lang, "what_push", name=clean(params.name))
+    if isinstance(params, PushFileParams):
+        return say(lang, "what_push", name=clean(params.name))
+    # Kinds the prompt cannot start (screen view, service item) still show what they are.
+    return say(lang, "what_other", kind=params.kind)
 
 
 def describe_result(lang: str, action: ActionView) -> list[str]:
