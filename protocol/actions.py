@@ -23,8 +23,8 @@ from protocol.report import Code, DiagnosisReport
 ShortText = Annotated[str, Field(max_length=MAX_SHORT_TEXT)]
 Sha256Hex = Annotated[str, Field(min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$")]
 
-ActionKind = Literal["diagnose", "repair", "command", "push_file"]
-ACTION_KINDS: tuple[ActionKind, ...] = ("diagnose", "repair", "command", "push_file")
+ActionKind = Literal["diagnose", "repair", "command", "push_file", "service_item"]
+ACTION_KINDS: tuple[ActionKind, ...] = ("diagnose", "repair", "command", "push_file", "service_item")
 
 
 class _Strict(BaseModel):
@@ -59,8 +59,16 @@ class PushFileParams(_Strict):
     sha256: Sha256Hex
 
 
+class ServiceItemParams(_Strict):
+    """Change the session's service item (the catalogue's code): the user sees its price and consents."""
+
+    kind: Literal["service_item"] = "service_item"
+    item: Code
+
+
 ActionParams = Annotated[
-    DiagnoseParams | RepairParams | CommandParams | PushFileParams, Field(discriminator="kind")
+    DiagnoseParams | RepairParams | CommandParams | PushFileParams | ServiceItemParams,
+    Field(discriminator="kind"),
 ]
 
 
@@ -104,6 +112,14 @@ class PushFileOutcome(_Strict):
     sha256: Sha256Hex
 
 
+class ServiceItemOutcome(_Strict):
+    """The item the user agreed to; the server puts it on the ticket."""
+
+    kind: Literal["service_item"] = "service_item"
+    item: Code
+
+
 ActionOutcome = Annotated[
-    DiagnoseOutcome | RepairOutcome | CommandOutcome | PushFileOutcome, Field(discriminator="kind")
+    DiagnoseOutcome | RepairOutcome | CommandOutcome | PushFileOutcome | ServiceItemOutcome,
+    Field(discriminator="kind"),
 ]

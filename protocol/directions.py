@@ -64,6 +64,11 @@ DIRECTION_TABLE: Mapping[str, frozenset[Hop]] = MappingProxyType(
         "feedback": frozenset({A2S}),
         # after the session: the user's copy of the audit proof
         "audit.evidence": frozenset({S2A}),
+        # the service catalogue before asking (事前可选) and the service record after (事后可查)
+        "catalogue.request": frozenset({A2S}),
+        "catalogue": frozenset({S2A}),
+        "records.request": frozenset({A2S}),
+        "records": frozenset({S2A}),
     }
 )
 

@@ -4,6 +4,7 @@
     repair    → `repair.RepairExecutor`       a catalogue repair: detect → resolve → verify
     command   → `command.CommandExecutor`     one command line; its output is the user's to release
     push_file → `push.PushExecutor`           a file into the inbox, never anywhere else
+    service_item → `service_item.ServiceItemExecutor`  change the session's service item (price shown)
 
 There is no executor that reads, lists or sends the user's files. A new kind is a new module here plus
 its line in `build` (see docs/agent.md, "Adding an action kind").
@@ -15,12 +16,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from agent.actions.command import CommandLedger, VaultPaths
+from agent.billing.catalogue import CatalogueCache
 from agent.executors.base import ActionFailed, BaseExecutor, Done, Executor, Job, LangSource, Stopped
 from agent.executors.command import CommandExecutor
 from agent.executors.described import Described
 from agent.executors.diagnose import DiagnoseExecutor
 from agent.executors.push import PushExecutor
 from agent.executors.repair import RepairExecutor
+from agent.executors.service_item import ServiceItemExecutor
 from agent.inbox import Inbox
 
 
@@ -34,6 +37,7 @@ def build(
     touches_vault: Callable[[str], bool],
     push_idle_timeout: float,
     vault: VaultPaths | None = None,
+    catalogue: CatalogueCache | None = None,
 ) -> Mapping[str, Executor]:
     """Every executor, by the action kind it serves (`protocol.actions.ACTION_KINDS`)."""
     executors: list[Executor] = [
@@ -41,6 +45,7 @@ def build(
         RepairExecutor(lang, data_dir, config_file),
         CommandExecutor(ledger, touches_vault, vault=vault, data_dir=data_dir),
         PushExecutor(inbox, touches_vault, push_idle_timeout),
+        ServiceItemExecutor(catalogue or CatalogueCache()),
     ]
     return {executor.kind: executor for executor in executors}
 

@@ -91,7 +91,8 @@ def test_no_message_type_or_action_kind_reads_files() -> None:
     suspicious = ("file.", "download", "upload", "list", "read", "fetch", "get_file", "dir", "screen")
     for name in [*DIRECTION_TABLE, *ACTION_KINDS]:
         assert not any(word in name for word in suspicious), name
-    assert set(ACTION_KINDS) == {"diagnose", "repair", "command", "push_file"}
+    # service_item: the user's consent to a new service item; its outcome is the item's code only.
+    assert set(ACTION_KINDS) == {"diagnose", "repair", "command", "push_file", "service_item"}
 
 
 def test_what_reaches_the_engineer_from_the_agent_is_exactly_the_result_channel() -> None:
