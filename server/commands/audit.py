@@ -2,6 +2,7 @@
 
 rme-server audit export SESSION --out DIR   JSON (with proofs) + HTML page for one session
 rme-server audit verify FILE [--key KEY]    check an export offline; exit 1 if anything is wrong
+rme-server audit verify --receipt FILE      check a user's signed service receipt (事后可查) offline
 rme-server audit verify-log [--deep]        rebuild the whole tree, compare with signed checkpoints,
                                             witness cosignatures and the witness's own latest
 rme-server audit checkpoint                 sign a checkpoint of the log now (and have it witnessed)
@@ -41,8 +42,9 @@ def register(subparsers: Any) -> None:
     add_config_args(export)
     export.set_defaults(handler=run_export)
 
-    verify = commands.add_parser("verify", help="verify a session export offline")
-    verify.add_argument("file", type=Path, help="the export's .json file")
+    verify = commands.add_parser("verify", help="verify a session export (or a service receipt) offline")
+    verify.add_argument("file", type=Path, nargs="?", help="the export's .json file")
+    verify.add_argument("--receipt", type=Path, help="a service receipt (rme-service-receipt/1) to verify")
     key = verify.add_mutually_exclusive_group()
     key.add_argument("--key", help="the operator's verifier key (name+hash+base64)")
     key.add_argument("--key-file", type=Path, help="a file holding the verifier key")
@@ -135,8 +137,14 @@ def run_verify(args: argparse.Namespace) -> int:
     from server.audit.export import ExportFormatError  # noqa: PLC0415
     from server.audit.note import NoteError  # noqa: PLC0415
 
+    if args.receipt is not None or args.file is None:
+        return _verify_receipt(args)
     try:
-        export = SessionAuditExport.from_json(args.file.read_text(encoding="utf-8"))
+        text = args.file.read_text(encoding="utf-8")
+        if '"rme-service-receipt/1"' in text[:200]:
+            args.receipt = args.file
+            return _verify_receipt(args)
+        export = SessionAuditExport.from_json(text)
     except (OSError, UnicodeDecodeError, ExportFormatError) as exc:
         print(f"rme-server: cannot read {args.file}: {exc}", file=sys.stderr)
         return 2
@@ -156,6 +164,45 @@ def run_verify(args: argparse.Namespace) -> int:
         print(f"rme-server: bad verifier key: {exc}", file=sys.stderr)
         return 2
     report = verify_export(export, trusted)
+    print(report.summary())
+    for problem in report.problems:
+        print(f"  - {problem}")
+    return 0 if report.ok else 1
+
+
+def _verify_receipt(args: argparse.Namespace) -> int:
+    from server.audit import NoteVerifier  # noqa: PLC0415
+    from server.audit.note import NoteError  # noqa: PLC0415
+    from server.billing.receipt import verify_receipt  # noqa: PLC0415
+
+    if args.receipt is None:
+        print("rme-server: give an export FILE or --receipt FILE", file=sys.stderr)
+        return 2
+    try:
+        text = args.receipt.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"rme-server: cannot read {args.receipt}: {exc}", file=sys.stderr)
+        return 2
+    key_text = args.key
+    if args.key_file is not None:
+        key_text = args.key_file.read_text(encoding="utf-8").strip()
+    if key_text is None:
+        print(
+            "warning: no --key given; checking against the key named inside the receipt's audit export, "
+            "which proves the receipt is self-consistent but not who signed it."
+            " Pass the operator's published key.",
+            file=sys.stderr,
+        )
+        try:
+            key_text = str(json.loads(text)["audit"]["verifier_key"])
+        except (ValueError, KeyError, TypeError):
+            key_text = ""
+    try:
+        trusted = NoteVerifier.parse(key_text)
+    except NoteError as exc:
+        print(f"rme-server: bad verifier key: {exc}", file=sys.stderr)
+        return 2
+    report = verify_receipt(text, trusted)
     print(report.summary())
     for problem in report.problems:
         print(f"  - {problem}")
