@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.billing.outbox import Claimed, claim, delivered, failed
 from server.billing.signatures import sign_headers
+from server.billing.usage import previous_month, summarize
 
 log = logging.getLogger("rme.billing.delivery")
 
@@ -41,6 +42,7 @@ class Deliverer:
         self._client: httpx.AsyncClient | None = None
         self.sent = 0
         self.dead = 0
+        self._summarized: str | None = None  # the month this node last summarised
 
     def wake(self) -> None:
         """Something was enqueued: look now rather than at the next period."""
@@ -84,8 +86,21 @@ class Deliverer:
                 log.error("billing event parked as dead", extra={"event": event.id, "error": error})
         return len(batch)
 
+    async def _summaries(self) -> None:
+        """The previous month's `usage.summary` events, once per month per node (idempotent across
+        nodes: `billing_usage`'s primary key)."""
+        month = previous_month(_now())
+        if month == self._summarized:
+            return
+        try:
+            await summarize(self._engine, month, _now())
+            self._summarized = month
+        except Exception:
+            log.warning("monthly usage summary failed; retried next period", exc_info=True)
+
     async def _run(self) -> None:
         while True:
+            await self._summaries()
             try:
                 claimed = await self.run_once()
             except Exception:  # a database blip: try again next period

@@ -304,3 +304,13 @@ billing_outbox = sa.Table(
     sa.Index("ix_billing_outbox_due", "state", "next_attempt_at"),
     sa.CheckConstraint(_in("state", OUTBOX_STATES), name="state"),
 )
+
+# The customer-months whose `usage.summary` was written (`server.billing.usage`): the primary key makes
+# summarising idempotent, however many nodes or operators run it.
+billing_usage = sa.Table(
+    "billing_usage",
+    metadata,
+    sa.Column("customer_id", sa.String(32), primary_key=True),
+    sa.Column("month", sa.String(7), primary_key=True),
+    sa.Column("created_at", Time, nullable=False),
+)
