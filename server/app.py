@@ -37,6 +37,7 @@ from server.tls import certificate_fingerprint
 from server.web import (
     admin_routes,
     auth_routes,
+    billing_routes,
     bss_routes,
     console_routes,
     desk_routes,
@@ -149,6 +150,7 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
         report_routes,
         desk_routes,
         bss_routes,
+        billing_routes,
     ):
         app.include_router(module.router)
 

@@ -10,6 +10,7 @@ import { searchView } from "./views/search.js";
 import { sessionView } from "./views/session.js";
 import { supervisorView } from "./views/supervisor.js";
 import { ticketView } from "./views/ticket.js";
+import { billingView } from "./views/billing.js";
 
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
@@ -54,6 +55,7 @@ function drawChrome() {
   const route = location.hash.split("/")[1] || "queue";
   const links = [["queue", "nav_queue"], ["session", "nav_session"], ["search", "nav_search"]];
   if (me && me.role !== "engineer") links.push(["supervisor", "nav_supervisor"]);
+  if (me && me.role === "admin") links.push(["billing", "nav_billing"]);
   nav.replaceChildren(...links.map(([r, k]) => el("a", { href: `#/${r}`, id: `nav-${r}`,
     class: route === r || (r === "queue" && route === "ticket") ? "current" : "" }, t(k))));
   document.getElementById("chrome").hidden = !me;
@@ -69,6 +71,7 @@ function route() {
   else if (name === "session") mounted = sessionView(ctx, arg ? decodeURIComponent(arg) : null);
   else if (name === "supervisor" && me.role !== "engineer") mounted = supervisorView(ctx);
   else if (name === "search") mounted = searchView(ctx);
+  else if (name === "billing" && me.role === "admin") mounted = billingView(ctx);
   else mounted = queueView(ctx);
   main.replaceChildren(mounted.root);
 }
