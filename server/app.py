@@ -92,7 +92,9 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
         revocations.start()
         keeper.start()
         app.state.kpi = start_kpi(app.state.services)
-        app.state.billing = Deliverer(engine, config.billing_period, config.billing_retry_base)
+        app.state.billing = Deliverer(
+            engine, config.billing_period, config.billing_retry_base, node=app.state.services.node_id
+        )
         app.state.billing.start()
         log.info(
             "server ready",

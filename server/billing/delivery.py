@@ -33,8 +33,11 @@ def _now() -> dt.datetime:
 
 
 class Deliverer:
-    def __init__(self, engine: AsyncEngine, period: float = 1.0, retry_base: float = 2.0) -> None:
+    def __init__(
+        self, engine: AsyncEngine, period: float = 1.0, retry_base: float = 2.0, node: str = ""
+    ) -> None:
         self._engine = engine
+        self._agent = f"rme-billing/1 (node {node})" if node else "rme-billing/1"  # which node sent it
         self._period = period
         self._retry_base = retry_base
         self._task: asyncio.Task[None] | None = None
@@ -52,7 +55,7 @@ class Deliverer:
         """POST one event; None on a 2xx, else the reason."""
         body = {"type": event.event_type, "timestamp": event.created_at.isoformat(), "data": event.payload}
         payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
-        headers = sign_headers(event.secret, event.id, _now(), payload)
+        headers = {**sign_headers(event.secret, event.id, _now(), payload), "user-agent": self._agent}
         try:
             reply = await client.post(event.url, content=payload.encode(), headers=headers)
         except httpx.HTTPError as exc:
