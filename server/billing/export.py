@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.db.tables import billing_outbox
 
-__all__ = ["MonthExport", "month_export", "parse_month", "write_export"]
+__all__ = ["MonthExport", "month_export", "parse_month", "reconcile", "usage_of", "write_export"]
 
 
 @dataclass(frozen=True)
@@ -80,10 +80,28 @@ async def month_export(engine: AsyncEngine, month: str) -> MonthExport:
     return MonthExport(month, events, totals, reconcile(events))
 
 
+def usage_of(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Pure: per customer, the month's sessions and amounts from its `session.completed` payloads."""
+    out: dict[str, dict[str, Any]] = {}
+    for event in events:
+        customer = str(event.get("customer_id"))
+        usage = out.setdefault(
+            customer, {"sessions": 0, "by_item": {}, "billable_cents": {}, "session_keys": []}
+        )
+        usage["sessions"] += 1
+        item = str(event.get("service_item") or "none")
+        usage["by_item"][item] = usage["by_item"].get(item, 0) + 1
+        currency = str(event.get("currency") or "CNY")
+        cents = event.get("billable_cents")
+        usage["billable_cents"][currency] = usage["billable_cents"].get(currency, 0) + (
+            cents if isinstance(cents, int) else 0
+        )
+        usage["session_keys"].append(event.get("event_key"))
+    return out
+
+
 def reconcile(events: list[dict[str, Any]]) -> dict[str, Any]:
     """Pure: each customer's `usage.summary` against the month's `session.completed` events."""
-    from server.billing.usage import usage_of  # noqa: PLC0415 (usage imports this module)
-
     sessions = usage_of([e for e in events if e["type"] == "session.completed"])
     summaries = {str(e.get("customer_id")): e for e in events if e["type"] == "usage.summary"}
     customers: dict[str, Any] = {}

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server.billing.export import parse_month
+from server.billing.export import parse_month, usage_of
 from server.billing.outbox import enqueue
 from server.db.tables import billing_outbox, billing_usage, customers, plans, subscriptions
 
@@ -27,26 +27,6 @@ __all__ = ["previous_month", "summarize", "usage_of"]
 def previous_month(now: dt.datetime) -> str:
     first = now.astimezone(dt.UTC).replace(day=1)
     return (first - dt.timedelta(days=1)).strftime("%Y-%m")
-
-
-def usage_of(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Pure: per customer, the month's sessions and amounts from its `session.completed` payloads."""
-    out: dict[str, dict[str, Any]] = {}
-    for event in events:
-        customer = str(event.get("customer_id"))
-        usage = out.setdefault(
-            customer, {"sessions": 0, "by_item": {}, "billable_cents": {}, "session_keys": []}
-        )
-        usage["sessions"] += 1
-        item = str(event.get("service_item") or "none")
-        usage["by_item"][item] = usage["by_item"].get(item, 0) + 1
-        currency = str(event.get("currency") or "CNY")
-        cents = event.get("billable_cents")
-        usage["billable_cents"][currency] = usage["billable_cents"].get(currency, 0) + (
-            cents if isinstance(cents, int) else 0
-        )
-        usage["session_keys"].append(event.get("event_key"))
-    return out
 
 
 async def _completed(engine: AsyncEngine, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:

@@ -46,8 +46,14 @@ def serve(secret_file: Path, log_file: Path, port_file: Path) -> None:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+        request_queue_size = 512  # the sender opens dozens of connections at once
+
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            pass  # a sender closing its keep-alive connection is not an error
+
+    server = Server(("127.0.0.1", 0), Handler)
     port_file.write_text(str(server.server_address[1]), encoding="utf-8")
     server.serve_forever()
 
