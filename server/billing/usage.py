@@ -1,11 +1,13 @@
 """The monthly `usage.summary` event per customer (reconciled by the export).
 
 A summary rolls up a month's `session.completed` events (as the outbox holds them, once each by
-`event_key`) for one customer: how many sessions, by service item, and the billable amount by currency,
-with the customer's plan and its monthly fee. It is written once per customer and month: a row in
-`billing_usage` (primary key customer + month) goes in the same transaction as the outbox rows, so a
-second run — another node's periodic task, or an operator's `rme-server billing summarize` — finds it
-and writes nothing. Only a month that is over can be summarised.
+`event_key`) for one customer who had any (the BSS bills the subscriptions' monthly fees itself; a
+customer with no session that month gets no summary): how many sessions, by service item, and the
+billable amount by currency, with the customer's plan and its monthly fee. It is written once per
+customer and month: a row in `billing_usage` (primary key customer + month) goes in the same
+transaction as the outbox rows, so a second run — another node's periodic task, or an operator's
+`rme-server billing summarize` — finds it and writes nothing. Only a month that is over can be
+summarised.
 """
 
 from __future__ import annotations
@@ -67,11 +69,9 @@ async def summarize(engine: AsyncEngine, month: str, now: dt.datetime) -> list[s
         ).all()  # fmt: skip
     facts = {r.customer_id: r for r in subscribed}
     written: list[str] = []
-    for customer_id in sorted(set(usage) | set(facts)):
+    for customer_id in sorted(usage):  # customers with billed sessions that month
         sub = facts.get(customer_id)
-        used = usage.get(
-            customer_id, {"sessions": 0, "by_item": {}, "billable_cents": {}, "session_keys": []}
-        )
+        used = usage[customer_id]
         payload = {
             "customer_id": customer_id, "customer_ref": sub.external_ref if sub else None, "month": month,
             "plan": sub.plan_code if sub else None, "status": sub.status if sub else None,

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from server.billing.outbox import enqueue
 from tests.server.helpers import ROOT, start_server
 
-EVENTS = 1500
+EVENTS = 800
 
 
 @contextlib.contextmanager
@@ -62,9 +62,9 @@ async def test_two_nodes_deliver_each_event_exactly_once(database_url: str, tmp_
                 engine = create_async_engine(database_url)
                 try:
                     now = dt.datetime.now(dt.UTC)
-                    for start in range(0, EVENTS, 250):  # in batches, while both nodes are delivering
+                    for start in range(0, EVENTS, 200):  # in batches, while both nodes are delivering
                         async with engine.begin() as conn:
-                            for n in range(start, start + 250):
+                            for n in range(start, start + 200):
                                 payload = {"session_id": f"s{n}", "billable_cents": n, "currency": "CNY"}
                                 await enqueue(conn, "session.completed", payload, now, key=f"session:s{n}")
                         await asyncio.sleep(0.05)
