@@ -50,27 +50,27 @@ async def billing_on(conn: AsyncConnection) -> bool:
 
 
 async def _facts(conn: AsyncConnection, customer_id: str, now: dt.datetime) -> Facts:
-    sub = (
+    """The subscription with its plan (one query), the plan's items, and — only when the plan limits
+    sessions — the month's started sessions (indexed by customer and start: 0009_billing_usage)."""
+    row = (
         await conn.execute(
-            sa.select(subscriptions.c.status, subscriptions.c.plan_code).where(
-                subscriptions.c.customer_id == customer_id
-            )
+            sa.select(subscriptions.c.status, plans)
+            .join(plans, plans.c.code == subscriptions.c.plan_code)
+            .where(subscriptions.c.customer_id == customer_id)
         )
     ).first()
-    plan = None
-    included: frozenset[str] = frozenset()
-    if sub is not None:
-        plan = (await conn.execute(sa.select(plans).where(plans.c.code == sub.plan_code))).first()
-        codes = await conn.scalars(
-            sa.select(plan_items.c.item_code).where(plan_items.c.plan_code == sub.plan_code)
+    if row is None:
+        return Facts(None, None, frozenset(), 0)
+    codes = await conn.scalars(sa.select(plan_items.c.item_code).where(plan_items.c.plan_code == row.code))
+    used = 0
+    if row.sessions_per_month is not None:
+        counted = await conn.scalar(
+            sa.select(sa.func.count())
+            .select_from(tickets)
+            .where(tickets.c.customer_id == customer_id, tickets.c.started_at >= month_start(now))
         )
-        included = frozenset(codes)
-    used = await conn.scalar(
-        sa.select(sa.func.count())
-        .select_from(tickets)
-        .where(tickets.c.customer_id == customer_id, tickets.c.started_at >= month_start(now))
-    )
-    return Facts(sub.status if sub else None, plan, included, int(used or 0))
+        used = int(counted or 0)
+    return Facts(row.status, row, frozenset(codes), used)
 
 
 def _decide(facts: Facts, item: sa.Row[tuple[object, ...]] | None, item_code: str | None) -> Entitlement:

@@ -126,6 +126,8 @@ tickets = sa.Table(
     sa.Column("service_item", sa.String(64), nullable=True),
     sa.CheckConstraint(_in("state", TICKET_STATES), name="state"),
     sa.CheckConstraint("satisfaction IS NULL OR (satisfaction BETWEEN 1 AND 5)", name="satisfaction"),
+    # Entitlement counts a customer's sessions started this month at every help request (0009).
+    sa.Index("ix_tickets_customer_started", "customer_id", "started_at"),
 )
 
 # One row per running server node: its random id, chosen at start, and when it last said it was alive

@@ -1,4 +1,6 @@
-"""Billing: one row per customer and month whose `usage.summary` was written (idempotency).
+"""Billing: one row per customer and month whose `usage.summary` was written (idempotency); tickets
+indexed by customer and start (entitlement counts a customer's sessions this month at every help
+request).
 
 Revision ID: 0009_billing_usage
 Revises: 0008_audit_witness
@@ -26,7 +28,9 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("customer_id", "month", name=op.f("pk_billing_usage")),
     )
+    op.create_index("ix_tickets_customer_started", "tickets", ["customer_id", "started_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_tickets_customer_started", table_name="tickets")
     op.drop_table("billing_usage")
