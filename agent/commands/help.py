@@ -111,7 +111,8 @@ def _print_status(help_status: dict[str, Any], lang: Lang) -> bool:
         print(T_QUEUED.render(lang, position=help_status.get("position")), flush=True)
         return True
     if help_status.get("state") == "refused":
-        print(T_REFUSED.render(lang, reason=help_status.get("reason")), flush=True)
+        reason = help_status.get("reason_zh") if lang == "zh-CN" else None
+        print(T_REFUSED.render(lang, reason=reason or help_status.get("reason")), flush=True)
         return True
     return False
 
