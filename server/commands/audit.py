@@ -2,7 +2,8 @@
 
 rme-server audit export SESSION --out DIR   JSON (with proofs) + HTML page for one session
 rme-server audit verify FILE [--key KEY]    check an export offline; exit 1 if anything is wrong
-rme-server audit verify --receipt FILE      check a user's signed service receipt (事后可查) offline
+rme-server audit verify --receipt FILE [--html PAGE]   check a user's signed service receipt (事后可查)
+                                            offline; PAGE: an offline page that checks it in a browser
 rme-server audit verify-log [--deep]        rebuild the whole tree, compare with signed checkpoints,
                                             witness cosignatures and the witness's own latest
 rme-server audit checkpoint                 sign a checkpoint of the log now (and have it witnessed)
@@ -45,6 +46,9 @@ def register(subparsers: Any) -> None:
     verify = commands.add_parser("verify", help="verify a session export (or a service receipt) offline")
     verify.add_argument("file", type=Path, nargs="?", help="the export's .json file")
     verify.add_argument("--receipt", type=Path, help="a service receipt (rme-service-receipt/1) to verify")
+    verify.add_argument(
+        "--html", type=Path, help="with --receipt: also write an offline page that verifies it in a browser"
+    )
     key = verify.add_mutually_exclusive_group()
     key.add_argument("--key", help="the operator's verifier key (name+hash+base64)")
     key.add_argument("--key-file", type=Path, help="a file holding the verifier key")
@@ -203,6 +207,10 @@ def _verify_receipt(args: argparse.Namespace) -> int:
         print(f"rme-server: bad verifier key: {exc}", file=sys.stderr)
         return 2
     report = verify_receipt(text, trusted)
+    if args.html is not None:
+        from server.billing.receipt_page import render_receipt_page  # noqa: PLC0415
+
+        args.html.write_text(render_receipt_page(text, str(trusted)), encoding="utf-8")
     print(report.summary())
     for problem in report.problems:
         print(f"  - {problem}")

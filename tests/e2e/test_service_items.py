@@ -176,3 +176,20 @@ async def test_pick_an_item_change_it_with_consent_and_read_the_signed_record(
         subprocess.run, [*verify, str(bad), "--key", key], capture_output=True, text=True, check=False
     )
     assert refused.returncode == 1 and "FAILED" in refused.stdout
+
+    # The offline page: it checks the receipt itself, in the browser, with nothing but the file.
+    for receipt, verdict in ((saved, "Verified"), (bad, "FAILED")):
+        page_file = tmp_path / f"{receipt.stem}.html"
+        await asyncio.to_thread(
+            subprocess.run, [*verify, str(receipt), "--key", key, "--html", str(page_file)], check=False
+        )
+        offline = await browser.new_page()
+        await offline.goto(page_file.as_uri())
+        said = offline.locator("#verdict")
+        for _ in range(100):
+            if "Verifying" not in await said.inner_text():
+                break
+            await asyncio.sleep(0.05)
+        assert verdict in await said.inner_text(), await said.inner_text()
+        assert "Network repair" in await offline.locator("dl").inner_text()
+        await offline.close()
