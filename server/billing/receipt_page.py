@@ -131,7 +131,9 @@ def render_receipt_page(receipt_text: str, trusted_key: str) -> str:
     item = record.get("service_item") or {}
     engineer = record.get("engineer") or {}
     price = int(record.get("price_cents") or 0)
-    price_text = "套餐内包含 / included in the plan" if price == 0 else f"{price / 100:.2f} {record.get('currency')}"
+    price_text = (
+        f"{price / 100:.2f} {record.get('currency')}" if price else "套餐内包含 / included in the plan"
+    )
     embedded = json.dumps(receipt, ensure_ascii=False).replace("</", "<\\/")
     facts = [
         ("服务项目 / Service",
