@@ -18,17 +18,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import json
 import os
 import secrets
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -43,10 +39,10 @@ from server.billing.poster import Poster
 from server.billing.signatures import sign_headers
 from server.db.migrate import upgrade
 from server.db.tables import billing_outbox
+from tests.server.billing.receiver_process import receiver_process
 from tests.server.helpers import (
     ADMIN,
     ENGINEER,
-    ROOT,
     AgentIdentity,
     ProtocolClient,
     RunningServer,
@@ -72,25 +68,6 @@ CATALOGUE = {
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-@contextlib.contextmanager
-def receiver(folder: Path) -> Iterator[tuple[str, Path, Path]]:
-    secret, log, port = folder / "secret", folder / "received.jsonl", folder / "port"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.server.billing.receiver_process",
-         "--secret-file", str(secret), "--log", str(log), "--port-file", str(port)],
-        cwd=ROOT,
-    )  # fmt: skip
-    try:
-        for _ in range(200):
-            if port.exists() and port.read_text():
-                break
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port.read_text()}/hook", secret, log
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 # ---- 1. delivery rate ------------------------------------------------------------------------------
@@ -179,7 +156,7 @@ async def _drop_postgres(name: str) -> None:
 
 def delivery(folder: Path) -> None:
     print(f"outbox delivery, {EVENTS} events, one node's delivery loop -> a receiver process (verifies each)")
-    with receiver(folder) as (url, secret_file, _log):
+    with receiver_process(folder) as (url, secret_file, _log):
         rates = {
             "SQLite": asyncio.run(_delivery(url, secret_file, f"sqlite+aiosqlite:///{folder / 'bench.db'}"))
         }

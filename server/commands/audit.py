@@ -27,7 +27,7 @@ from server.commands._common import add_config_args
 # The audit machinery is imported by each action, not here: `rme-server --help` registers every
 # command and must not pay for SQLAlchemy and cryptography.
 if TYPE_CHECKING:
-    from server.audit import SessionAuditExport
+    from server.audit import NoteVerifier, SessionAuditExport
     from server.commands._common import AdminContext
 
 
@@ -137,9 +137,8 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from server.audit import NoteVerifier, SessionAuditExport, verify_export  # noqa: PLC0415
+    from server.audit import SessionAuditExport, verify_export  # noqa: PLC0415
     from server.audit.export import ExportFormatError  # noqa: PLC0415
-    from server.audit.note import NoteError  # noqa: PLC0415
 
     if args.receipt is not None or args.file is None:
         return _verify_receipt(args)
@@ -152,6 +151,21 @@ def run_verify(args: argparse.Namespace) -> int:
     except (OSError, UnicodeDecodeError, ExportFormatError) as exc:
         print(f"rme-server: cannot read {args.file}: {exc}", file=sys.stderr)
         return 2
+    trusted = _trusted_key(args, export.verifier_key)
+    if trusted is None:
+        return 2
+    report = verify_export(export, trusted)
+    print(report.summary())
+    for problem in report.problems:
+        print(f"  - {problem}")
+    return 0 if report.ok else 1
+
+
+def _trusted_key(args: argparse.Namespace, named: str) -> NoteVerifier | None:
+    """The key to check against: --key or --key-file, else (with a warning) the one the file names."""
+    from server.audit import NoteVerifier  # noqa: PLC0415
+    from server.audit.note import NoteError  # noqa: PLC0415
+
     key_text = args.key
     if args.key_file is not None:
         key_text = args.key_file.read_text(encoding="utf-8").strip()
@@ -161,22 +175,15 @@ def run_verify(args: argparse.Namespace) -> int:
             "is self-consistent but not who signed it. Pass the operator's published key.",
             file=sys.stderr,
         )
-        key_text = export.verifier_key
+        key_text = named
     try:
-        trusted = NoteVerifier.parse(key_text)
+        return NoteVerifier.parse(key_text)
     except NoteError as exc:
         print(f"rme-server: bad verifier key: {exc}", file=sys.stderr)
-        return 2
-    report = verify_export(export, trusted)
-    print(report.summary())
-    for problem in report.problems:
-        print(f"  - {problem}")
-    return 0 if report.ok else 1
+        return None
 
 
 def _verify_receipt(args: argparse.Namespace) -> int:
-    from server.audit import NoteVerifier  # noqa: PLC0415
-    from server.audit.note import NoteError  # noqa: PLC0415
     from server.billing.receipt import verify_receipt  # noqa: PLC0415
 
     if args.receipt is None:
@@ -187,24 +194,12 @@ def _verify_receipt(args: argparse.Namespace) -> int:
     except (OSError, UnicodeDecodeError) as exc:
         print(f"rme-server: cannot read {args.receipt}: {exc}", file=sys.stderr)
         return 2
-    key_text = args.key
-    if args.key_file is not None:
-        key_text = args.key_file.read_text(encoding="utf-8").strip()
-    if key_text is None:
-        print(
-            "warning: no --key given; checking against the key named inside the receipt's audit export, "
-            "which proves the receipt is self-consistent but not who signed it."
-            " Pass the operator's published key.",
-            file=sys.stderr,
-        )
-        try:
-            key_text = str(json.loads(text)["audit"]["verifier_key"])
-        except (ValueError, KeyError, TypeError):
-            key_text = ""
     try:
-        trusted = NoteVerifier.parse(key_text)
-    except NoteError as exc:
-        print(f"rme-server: bad verifier key: {exc}", file=sys.stderr)
+        named = str(json.loads(text)["audit"]["verifier_key"])
+    except (ValueError, KeyError, TypeError):
+        named = ""
+    trusted = _trusted_key(args, named)
+    if trusted is None:
         return 2
     report = verify_receipt(text, trusted)
     if args.html is not None:

@@ -8,8 +8,13 @@ two-node test and by `bench.billing` (fast enough not to be what is measured: ~t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +58,26 @@ def app(secret_file: Path, log_file: Path) -> Any:
         await send({"type": "http.response.body", "body": b""})
 
     return asgi
+
+
+@contextlib.contextmanager
+def receiver_process(folder: Path) -> Iterator[tuple[str, Path, Path]]:
+    """Start the receiver in a process of its own: (URL, secret file to write, log file); stopped after."""
+    secret, log, port = folder / "secret", folder / "received.jsonl", folder / "port"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.server.billing.receiver_process",
+         "--secret-file", str(secret), "--log", str(log), "--port-file", str(port)],
+        cwd=Path(__file__).resolve().parents[3],
+    )  # fmt: skip
+    try:
+        for _ in range(400):
+            if port.exists() and port.read_text():
+                break
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port.read_text()}/hook", secret, log
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
 def main() -> None:

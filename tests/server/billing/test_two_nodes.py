@@ -5,43 +5,19 @@ signature verifies, and both nodes take part (`FOR UPDATE SKIP LOCKED` claims)."
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import json
-import subprocess
-import sys
-import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from server.billing.outbox import enqueue
-from tests.server.helpers import ROOT, start_server
+from tests.server.billing.receiver_process import receiver_process
+from tests.server.helpers import start_server
 
 EVENTS = 800
-
-
-@contextlib.contextmanager
-def receiver_process(folder: Path) -> Iterator[tuple[str, Path, Path]]:
-    """(URL, secret file, log file) of a receiver process, stopped afterwards."""
-    secret, log, port = folder / "secret", folder / "received.jsonl", folder / "port"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.server.billing.receiver_process",
-         "--secret-file", str(secret), "--log", str(log), "--port-file", str(port)],
-        cwd=ROOT,
-    )  # fmt: skip
-    try:
-        for _ in range(200):
-            if port.exists() and port.read_text():
-                break
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port.read_text()}/hook", secret, log
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def received(log: Path) -> list[dict[str, object]]:
