@@ -140,20 +140,19 @@ class AgentLink(DeviceLink):
         if customer.subscription != "active":
             await self._refuse_help(f"subscription.{customer.subscription}")
             return
-        body = message.body
-        entitlement = await entitle.check(
-            services.engine, customer.id, body.service_item, dt.datetime.now(dt.UTC)
-        )
-        if entitlement is not None and not entitlement.allowed:
-            await self._refuse_help(entitlement.code)
-            return
-        item = body.service_item if entitlement is not None else None  # billing off: no items
         if self.session is not None:  # already waiting or in a session: answer with that ticket
             position = await tickets.queue_position(services.engine, self.session.ticket)
             await self.send(
                 HelpQueued(body=HelpQueuedBody(ticket_id=self.session.ticket.id, position=position))
             )
             return
+        body = message.body
+        now = dt.datetime.now(dt.UTC)
+        entitlement = await entitle.check(services.engine, customer.id, body.service_item, now)
+        if entitlement is not None and not entitlement.allowed:
+            await self._refuse_help(entitlement.code)
+            return
+        item = body.service_item if entitlement is not None else None  # billing off: no items
         report_json = body.report.model_dump_json() if body.report else None
         ticket_id, session_id = new_id("t"), new_id("s")
         try:
