@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import os
 import secrets
 import ssl
 import subprocess
@@ -89,6 +90,17 @@ async def test_pick_an_item_change_it_with_consent_and_read_the_signed_record(
     with real_agent(tmp_path, server) as agent:
         listed = await asyncio.to_thread(agent.cli, "help", "--items")
         assert "Network repair — included in your plan" in listed and "Virus clean-up — 50.00 CNY" in listed
+        # `--item`: the price is shown before confirming; "no" calls nobody.
+        declined = await asyncio.to_thread(
+            subprocess.run,
+            [str(BIN / "rme-agent"), "help", "pop-ups", "--item", "virus_cleanup",
+             "--data-dir", str(agent.data), "--server", server.url],
+            input="n\n", capture_output=True, text=True, env={**os.environ, **agent.env}, check=False,
+        )  # fmt: skip
+        assert declined.returncode == 1, declined.stderr
+        assert "Virus clean-up" in declined.stdout and "50.00 CNY" in declined.stdout
+        assert "Cancelled: no expert was called." in declined.stdout
+        assert agent.state()["help"]["state"] == "none"
 
         async with engineer(server) as eng:
             page = await browser.new_page(accept_downloads=True)
