@@ -12,6 +12,7 @@ import contextlib
 import webbrowser
 from typing import Any
 
+from agent.billing import records as service_records
 from agent.config import AgentConfig
 from agent.connection import AgentClient, IdentityStore
 from agent.connection.client import HelpStatus
@@ -25,7 +26,15 @@ from agent.session.guard import SessionGuard
 from agent.session.rating import FeedbackRefused
 from agent.session.vault_panel import PanelVault
 from agent.vault import Vault
-from protocol.messages import Envelope, HelpRequest, HelpRequestBody, Message
+from protocol.messages import (
+    CatalogueRequest,
+    Envelope,
+    HelpRequest,
+    HelpRequestBody,
+    Message,
+    Records,
+    RecordsRequest,
+)
 from protocol.report import DiagnosisReport
 
 
@@ -83,12 +92,14 @@ class AgentRuntime:
         client.on_lost = on_lost
         client.on_state = self.feed.touch
         client.on_help = self._help_changed
+        client.on_catalogue = self.guard.catalogue.update
 
     def _help_changed(self, status: HelpStatus) -> None:
         if status.state == "queued":
             self.feed.add("help", texts.HELP_QUEUED, position=status.position)
         elif status.state == "refused":
-            self.feed.add("help", texts.HELP_REFUSED, why=status.reason)
+            why = status.reason_zh if self.lang == "zh-CN" and status.reason_zh else status.reason
+            self.feed.add("help", texts.HELP_REFUSED, why=why)
 
     def _session_starting(self) -> None:
         if self.config.open_browser:
@@ -97,7 +108,7 @@ class AgentRuntime:
 
     # -- running ----------------------------------------------------------------------------------
 
-    async def run(self, help_words: str | None = None) -> None:
+    async def run(self, help_words: str | None = None, help_item: str | None = None) -> None:
         """Serve until `self.stop` is set; then the kill switch, then close everything."""
         self.guard.inbox.clean_partials()  # a crash mid-push left a temporary file: never a half file
         self.guard.ledger.kill_leftovers()  # a killed agent's commands do not outlive it
@@ -108,7 +119,7 @@ class AgentRuntime:
             self.feed.add("connection", texts.CONNECTING, server=self.client.url)
             tasks.append(asyncio.ensure_future(self.client.run(self.stop)))
         if help_words is not None:
-            tasks.append(asyncio.ensure_future(self.ask_for_help(help_words)))
+            tasks.append(asyncio.ensure_future(self.ask_for_help(help_words, help_item)))
         try:
             await self.stop.wait()
         finally:
@@ -186,7 +197,27 @@ class AgentRuntime:
     def dismiss_feedback(self) -> bool:
         return self.guard.dismiss_feedback()
 
-    async def ask_for_help(self, words: str) -> dict[str, Any]:
+    async def catalogue(self) -> dict[str, Any]:
+        """The service items the user may pick, each with its price or "included in your plan" (asks the
+        server; offline: the last list known, or none)."""
+        if self.client is not None:
+            await self.client.ask(CatalogueRequest(), "catalogue")
+        return {"online": self.client is not None and self.client.state == "online",
+                **self.guard.catalogue.to_json(self.lang)}  # fmt: skip
+
+    async def records(self) -> dict[str, Any]:
+        """The user's service records (事后可查): each finished session as the server signed it."""
+        if self.client is None:
+            return {"online": False, "records": []}
+        answer = await self.client.ask(RecordsRequest(), "records", wait_s=20.0)
+        if not isinstance(answer, Records):
+            return {"online": False, "records": []}
+        return {
+            "online": True,
+            "records": [service_records.view(text, self.lang) for text in answer.body.receipts],
+        }
+
+    async def ask_for_help(self, words: str, item: str | None = None) -> dict[str, Any]:
         """Diagnose, then send the help request with the report (now, or when the connection is up)."""
         try:
             self.diagnosis = await run_diagnosis(
@@ -197,7 +228,11 @@ class AgentRuntime:
         self.feed.add("help", texts.HELP_SENT, words=words[:200])
         if self.client is None:
             return {"sent": False, "reason": "no server configured"}
-        request = HelpRequest(body=HelpRequestBody(words=words, report=self.diagnosis, lang=self.lang))
+        request = HelpRequest(
+            body=HelpRequestBody(
+                words=words, report=self.diagnosis, lang=self.lang, service_item=item or None
+            )
+        )
         await self.client.request_help(request)
         return {"sent": True, "help": self.client.help.to_json()}
 

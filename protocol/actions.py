@@ -23,9 +23,11 @@ from protocol.report import Code, DiagnosisReport
 ShortText = Annotated[str, Field(max_length=MAX_SHORT_TEXT)]
 Sha256Hex = Annotated[str, Field(min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$")]
 
-ActionKind = Literal["diagnose", "repair", "command", "push_file", "screen_view", "screen_control"]
+ActionKind = Literal[
+    "diagnose", "repair", "command", "push_file", "service_item", "screen_view", "screen_control"
+]
 ACTION_KINDS: tuple[ActionKind, ...] = (
-    "diagnose", "repair", "command", "push_file", "screen_view", "screen_control",
+    "diagnose", "repair", "command", "push_file", "service_item", "screen_view", "screen_control",
 )  # fmt: skip
 # Kinds that stay on until stopped (the user, the engineer or the end); see `protocol.lifecycle`.
 STREAM_KINDS: frozenset[str] = frozenset({"screen_view", "screen_control"})
@@ -63,6 +65,13 @@ class PushFileParams(_Strict):
     sha256: Sha256Hex
 
 
+class ServiceItemParams(_Strict):
+    """Change the session's service item (the catalogue's code): the user sees its price and consents."""
+
+    kind: Literal["service_item"] = "service_item"
+    item: Code
+
+
 class ScreenViewParams(_Strict):
     """See the user's screen (one monitor, the engineer's pick) until stopped. Pixels only."""
 
@@ -78,7 +87,13 @@ class ScreenControlParams(_Strict):
 
 
 ActionParams = Annotated[
-    DiagnoseParams | RepairParams | CommandParams | PushFileParams | ScreenViewParams | ScreenControlParams,
+    DiagnoseParams
+    | RepairParams
+    | CommandParams
+    | PushFileParams
+    | ServiceItemParams
+    | ScreenViewParams
+    | ScreenControlParams,
     Field(discriminator="kind"),
 ]
 
@@ -123,6 +138,13 @@ class PushFileOutcome(_Strict):
     sha256: Sha256Hex
 
 
+class ServiceItemOutcome(_Strict):
+    """The item the user agreed to; the server puts it on the ticket."""
+
+    kind: Literal["service_item"] = "service_item"
+    item: Code
+
+
 class ScreenOutcome(_Strict):
     """How a view or control ended: how long it ran and who stopped it. No pixels, ever."""
 
@@ -133,6 +155,6 @@ class ScreenOutcome(_Strict):
 
 
 ActionOutcome = Annotated[
-    DiagnoseOutcome | RepairOutcome | CommandOutcome | PushFileOutcome | ScreenOutcome,
+    DiagnoseOutcome | RepairOutcome | CommandOutcome | PushFileOutcome | ServiceItemOutcome | ScreenOutcome,
     Field(discriminator="kind"),
 ]

@@ -70,6 +70,11 @@ DIRECTION_TABLE: Mapping[str, frozenset[Hop]] = MappingProxyType(
         SCREEN: frozenset({A2S, S2E}),
         "action.stop": frozenset({E2S, S2A}),
         "screen.input": frozenset({E2S, S2A}),
+        # the service catalogue before asking (事前可选) and the service record after (事后可查)
+        "catalogue.request": frozenset({A2S}),
+        "catalogue": frozenset({S2A}),
+        "records.request": frozenset({A2S}),
+        "records": frozenset({S2A}),
     }
 )
 

@@ -22,3 +22,6 @@ MAX_FILE_NAME: Final = 255
 MAX_ACTION_TIMEOUT_S: Final = 3600
 MAX_AUDIT_LEAF: Final = 270_000  # one audit event's canonical JSON (its data is at most 256 KiB)
 MAX_CHECKPOINT_NOTE: Final = 8192  # a signed checkpoint with its witness cosignatures
+MAX_CATALOGUE_ITEMS: Final = 64  # service items offered to the user in one `catalogue`
+MAX_RECORDS: Final = 50  # service receipts in one `records`
+MAX_RECEIPT: Final = 200_000  # one signed service receipt (JSON text)

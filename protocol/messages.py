@@ -16,9 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from protocol.actions import ActionOutcome, ActionParams, ShortText
 from protocol.limits import (
     MAX_AUDIT_LEAF,
+    MAX_CATALOGUE_ITEMS,
     MAX_CHAT_TEXT,
     MAX_CHECKPOINT_NOTE,
     MAX_ID_LENGTH,
+    MAX_RECEIPT,
+    MAX_RECORDS,
     MAX_SUMMARY_TEXT,
     MAX_USER_WORDS,
 )
@@ -118,6 +121,8 @@ class HelpRequestBody(_Strict):
     words: Annotated[str, Field(max_length=MAX_USER_WORDS)]
     report: DiagnosisReport | None = None
     lang: Lang = "zh-CN"
+    # The service item the user picked from the catalogue (`catalogue`), if any (事前可选).
+    service_item: Code | None = None
 
 
 class HelpQueuedBody(_Strict):
@@ -143,6 +148,7 @@ class TicketSummary(_Strict):
     created_ms: Annotated[int, Field(ge=0)]
     # Who holds it once accepted: a console finds its own running sessions again after a reload.
     engineer_id: Id | None = None
+    service_item: Code | None = None  # the item the user picked (the catalogue's code)
 
 
 class QueueUpdateBody(_Strict):
@@ -223,7 +229,14 @@ class ChatBody(_Strict):
 
 
 SessionEndReason = Literal[
-    "resolved", "unresolved", "ended_by_user", "ended_by_engineer", "timed_out", "connection_lost", "declined"
+    "resolved",
+    "unresolved",
+    "ended_by_user",
+    "ended_by_engineer",
+    "timed_out",
+    "connection_lost",
+    "declined",
+    "not_entitled",
 ]
 
 
@@ -254,6 +267,49 @@ class AuditEvidenceBody(_Strict):
     checkpoint: Annotated[str, Field(min_length=1, max_length=MAX_CHECKPOINT_NOTE)]
     log_key: ShortText
     witness_keys: Annotated[list[ShortText], Field(max_length=8)] = Field(default_factory=list)
+
+
+class CatalogueRequestBody(_Strict):
+    """The agent asks which service items this customer may pick, at what price."""
+
+
+class CatalogueEntry(_Strict):
+    code: Code
+    name: LocalText
+    description: LocalText
+    price_cents: Annotated[int, Field(ge=0)]  # what the user pays: 0 when included in the plan
+    list_price_cents: Annotated[int, Field(ge=0)]
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+    expected_minutes: Annotated[int, Field(ge=1, le=1440)]
+    included: bool  # included in the customer's plan (this month's allowance not used up)
+    allowed: bool  # may be picked now
+    reason: Code | None = None  # why not, when not allowed
+
+
+class CatalogueBody(_Strict):
+    """The service items for this customer. `billing` False: no catalogue, no items to pick."""
+
+    billing: bool
+    plan: LocalText | None = None
+    sessions_left: Annotated[int, Field(ge=0)] | None = None  # None: no monthly limit
+    items: Annotated[list[CatalogueEntry], Field(max_length=MAX_CATALOGUE_ITEMS)] = Field(
+        default_factory=list
+    )
+    refusal: LocalText | None = None  # the subscription's own refusal (suspended, cancelled, …)
+
+
+class RecordsRequestBody(_Strict):
+    """The agent asks for this device's service records (事后可查), newest first."""
+
+    limit: Annotated[int, Field(ge=1, le=MAX_RECORDS)] = 20
+
+
+class RecordsBody(_Strict):
+    """Signed service receipts (`rme-service-receipt/1` JSON documents), newest first."""
+
+    receipts: Annotated[
+        list[Annotated[str, Field(min_length=2, max_length=MAX_RECEIPT)]], Field(max_length=MAX_RECORDS)
+    ] = Field(default_factory=list)
 
 
 class ErrorBody(_Strict):
@@ -414,6 +470,26 @@ class AuditEvidence(Envelope):
     body: AuditEvidenceBody
 
 
+class CatalogueRequest(Envelope):
+    type: Literal["catalogue.request"] = "catalogue.request"
+    body: CatalogueRequestBody = Field(default_factory=CatalogueRequestBody)
+
+
+class Catalogue(Envelope):
+    type: Literal["catalogue"] = "catalogue"
+    body: CatalogueBody
+
+
+class RecordsRequest(Envelope):
+    type: Literal["records.request"] = "records.request"
+    body: RecordsRequestBody = Field(default_factory=RecordsRequestBody)
+
+
+class Records(Envelope):
+    type: Literal["records"] = "records"
+    body: RecordsBody
+
+
 Message = Annotated[
     Hello
     | Welcome
@@ -442,7 +518,11 @@ Message = Annotated[
     | Error
     | AuditEvidence
     | ActionStop
-    | ScreenInput,
+    | ScreenInput
+    | CatalogueRequest
+    | Catalogue
+    | RecordsRequest
+    | Records,
     Field(discriminator="type"),
 ]
 
@@ -451,6 +531,7 @@ MESSAGE_CLASSES: tuple[type[Envelope], ...] = (
     HelpRequest, HelpQueued, HelpRefused, QueueUpdate, TicketAccept, SessionOffer, SessionAccept,
     SessionDecline, ConsentRequest, ConsentReply, ActionRequest, ActionProgress, ActionResult, Chat,
     SessionEnd, Feedback, Error, AuditEvidence, ActionStop, ScreenInput,
+    CatalogueRequest, Catalogue, RecordsRequest, Records,
 )  # fmt: skip
 # The wire name of each class, e.g. "action.request".
 MESSAGE_TYPES: dict[str, type[Envelope]] = {

@@ -112,6 +112,25 @@ VALID: list[tuple[str, dict[str, Any]]] = [
         {"type": "key", "key": "Return", "down": True}, {"type": "text", "text": "你好 hello"}]}, SESSION)),
     ("action-result-screen", msg("action.result", {"action_id": "a5", "status": "ok", "outcome": {
         "kind": "screen", "duration_ms": 61000, "stopped_by": "user", "frames": 900}, "error": None}, SESSION)),
+    ("help-request-item", msg("help.request", {"words": "电脑很慢", "report": None, "lang": "zh-CN",
+                                               "service_item": "pc_tuneup"})),
+    ("catalogue-request", msg("catalogue.request", {})),
+    ("catalogue", msg("catalogue", {"billing": True, "plan": {"zh_CN": "宽带无忧", "en": "Broadband care"},
+        "sessions_left": 1, "refusal": None, "items": [
+        {"code": "network_repair", "name": {"zh_CN": "网络修复", "en": "Network repair"},
+         "description": {"zh_CN": "", "en": ""}, "price_cents": 0, "list_price_cents": 2000, "currency": "CNY",
+         "expected_minutes": 20, "included": True, "allowed": True, "reason": None},
+        {"code": "pc_tuneup", "name": {"zh_CN": "电脑优化", "en": "PC tune-up"},
+         "description": {"zh_CN": "清理启动项", "en": "Start-up items"}, "price_cents": 3000,
+         "list_price_cents": 3000, "currency": "CNY", "expected_minutes": 30, "included": False,
+         "allowed": True, "reason": None}]})),
+    ("records-request", msg("records.request", {"limit": 20})),
+    ("records", msg("records", {"receipts": ['{"format":"rme-service-receipt/1"}']})),
+    ("action-service-item", msg("action.request", {"action_id": "a5", "action": {"kind": "service_item",
+                                "item": "virus_cleanup"}, "reason": "病毒"}, SESSION)),
+    ("action-result-service-item", msg("action.result", {"action_id": "a5", "status": "ok",
+                                       "outcome": {"kind": "service_item", "item": "virus_cleanup"},
+                                       "error": None}, SESSION)),
 ]  # fmt: skip
 
 
@@ -157,6 +176,7 @@ INVALID: list[dict[str, Any]] = [
     text("lone-surrogate-escape", dumps(chat).replace('"hi"', '"\\ud800"'), "unicode string"),
     text("evidence-bad-hash", dumps(msg("audit.evidence", {**EVIDENCE, "proof": ["not base64"]}, SESSION)),
          "should match pattern"),
+    text("item-bad-code", dumps(msg("help.request", {"words": "", "service_item": "../x"})), "should match pattern"),
     text("rating-out-of-range", dumps(msg("feedback", {"rating": 6, "comment": ""})), "less than or equal"),
     raw("invalid-utf8", "text", b'{"v":1,"type":"chat","body":{"text":"\xff"}}', "not valid UTF-8"),
     raw("chunk-bad-magic", "binary", b"XXXX\x01\x00\x01a" + bytes(8), "bad magic"),

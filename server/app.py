@@ -37,6 +37,7 @@ from server.tls import certificate_fingerprint
 from server.web import (
     admin_routes,
     auth_routes,
+    billing_routes,
     bss_routes,
     console_routes,
     desk_routes,
@@ -92,7 +93,9 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
         revocations.start()
         keeper.start()
         app.state.kpi = start_kpi(app.state.services)
-        app.state.billing = Deliverer(engine, config.billing_period, config.billing_retry_base)
+        app.state.billing = Deliverer(
+            engine, config.billing_period, config.billing_retry_base, node=app.state.services.node_id
+        )
         app.state.billing.start()
         app.state.ssh = None
         if config.ssh_port is not None:  # the SSH gateway for engineers (docs/ssh.md), off by default
@@ -161,6 +164,7 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
         desk_routes,
         bss_routes,
         ssh_routes,
+        billing_routes,
     ):
         app.include_router(module.router)
 

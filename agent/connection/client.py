@@ -44,6 +44,8 @@ from protocol.messages import (
     AuthOk,
     AuthResponse,
     AuthResponseBody,
+    Catalogue,
+    CatalogueBody,
     Chat,
     EnrollOk,
     EnrollRequest,
@@ -59,6 +61,7 @@ from protocol.messages import (
     HelpRefused,
     HelpRequest,
     Message,
+    Records,
     ScreenInput,
     SessionEnd,
     SessionOffer,
@@ -112,7 +115,10 @@ class HelpStatus:
     words: str = ""
     position: int | None = None
     ticket_id: str | None = None
-    reason: str | None = None
+    reason: str | None = None  # the server's reason in English (`reason_zh`: in Chinese)
+    reason_zh: str | None = None
+    code: str | None = None  # the machine-readable reason (`subscription.suspended`, …)
+    item: str | None = None  # the service item asked for
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def to_json(self) -> dict[str, Any]:
@@ -122,6 +128,9 @@ class HelpStatus:
             "position": self.position,
             "ticket_id": self.ticket_id,
             "reason": self.reason,
+            "reason_zh": self.reason_zh,
+            "code": self.code,
+            "item": self.item,
         }
 
 
@@ -158,6 +167,8 @@ class AgentClient:
         self.on_state: Callable[[], None] | None = None
         self.on_help: Callable[[HelpStatus], None] | None = None
         self.connections = 0  # successful authentications so far (tests, reconnect proofs)
+        self.on_catalogue: Callable[[CatalogueBody], None] | None = None
+        self._replies: dict[str, asyncio.Future[Message]] = {}  # reply type → the one asking for it
 
     # -- the guard's outbox -----------------------------------------------------------------------
 
@@ -197,11 +208,31 @@ class AgentClient:
             return False
         return True
 
+    async def ask(self, message: Envelope, reply: str, wait_s: float = 10.0) -> Message | None:
+        """Send `message` and wait for the server's answer of type `reply` (None: offline, no answer)."""
+        future = self._replies.get(reply)
+        if future is None or future.done():
+            future = asyncio.get_running_loop().create_future()
+            self._replies[reply] = future
+        if not await self.send(message):
+            return None
+        try:
+            async with asyncio.timeout(wait_s):
+                return await asyncio.shield(future)
+        except TimeoutError:
+            return None
+        finally:
+            if future.done() and self._replies.get(reply) is future:
+                del self._replies[reply]
+
     # -- asking for help --------------------------------------------------------------------------
 
     async def request_help(self, request: HelpRequest) -> None:
         """Send now if connected, else as soon as the connection is up."""
-        self._help_state("waiting", words=request.body.words, position=None, ticket_id=None, reason=None)
+        self._help_state(
+            "waiting", words=request.body.words, position=None, ticket_id=None, reason=None, reason_zh=None,
+            code=None, item=request.body.service_item,
+        )  # fmt: skip
         self._pending_help = request
         if await self.send(request):
             self._pending_help = None
@@ -355,7 +386,20 @@ class AgentClient:
             elif isinstance(item, HelpQueued):
                 self._help_state("queued", position=item.body.position, ticket_id=item.body.ticket_id)
             elif isinstance(item, HelpRefused):
-                self._help_state("refused", reason=item.body.message.en, position=None)
+                message = item.body.message
+                self._help_state(
+                    "refused",
+                    reason=message.en,
+                    reason_zh=message.zh_CN,
+                    code=item.body.reason,
+                    position=None,
+                )
+            elif isinstance(item, (Catalogue, Records)):
+                if isinstance(item, Catalogue) and self.on_catalogue is not None:
+                    self.on_catalogue(item.body)
+                waiting = self._replies.get(item.type)
+                if waiting is not None and not waiting.done():
+                    waiting.set_result(item)
             elif isinstance(item, AuditEvidence):  # the user's own copy of the session's audit proof
                 keep_evidence(self.identities.data_dir, item.session, item.body.model_dump())
             elif isinstance(item, SESSION_TYPES) and self.on_message is not None:

@@ -6,6 +6,7 @@
     push_file → `push.PushExecutor`           a file into the inbox, never anywhere else
     screen_view    → `screen.ScreenViewExecutor`     pixels of one monitor while the indicator shows
     screen_control → `screen.ScreenControlExecutor`  the engineer's mouse and keyboard, inside a view
+    service_item → `service_item.ServiceItemExecutor`  change the session's service item (price shown)
 
 There is no executor that reads, lists or sends the user's files. A new kind is a new module here plus
 its line in `build` (see docs/agent.md, "Adding an action kind").
@@ -17,6 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from agent.actions.command import CommandLedger, VaultPaths
+from agent.billing.catalogue import CatalogueCache
 from agent.executors.base import ActionFailed, BaseExecutor, Done, Executor, Job, LangSource, Stopped
 from agent.executors.command import CommandExecutor
 from agent.executors.described import Described
@@ -24,6 +26,7 @@ from agent.executors.diagnose import DiagnoseExecutor
 from agent.executors.push import PushExecutor
 from agent.executors.repair import RepairExecutor
 from agent.executors.screen import ScreenControlExecutor, ScreenViewExecutor
+from agent.executors.service_item import ServiceItemExecutor
 from agent.inbox import Inbox
 
 
@@ -37,6 +40,7 @@ def build(
     touches_vault: Callable[[str], bool],
     push_idle_timeout: float,
     vault: VaultPaths | None = None,
+    catalogue: CatalogueCache | None = None,
 ) -> Mapping[str, Executor]:
     """Every executor, by the action kind it serves (`protocol.actions.ACTION_KINDS`)."""
     views = ScreenViewExecutor(lang)
@@ -47,6 +51,7 @@ def build(
         PushExecutor(inbox, touches_vault, push_idle_timeout),
         views,
         ScreenControlExecutor(views),
+        ServiceItemExecutor(catalogue or CatalogueCache()),
     ]
     return {executor.kind: executor for executor in executors}
 

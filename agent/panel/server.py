@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -33,6 +34,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 COOKIE = "rme_panel"
+ITEM_CODE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)*")  # a service item's code (protocol.report.Code)
 LOGIN_TOKEN_TTL_S = 60.0
 LONG_POLL_S = 15.0
 MAX_BODY = 16 * 1024
@@ -83,7 +85,11 @@ class PanelBackend(Protocol):
 
     def stop_screen(self, action_id: str) -> bool: ...
 
-    async def ask_for_help(self, words: str) -> dict[str, Any]: ...
+    async def ask_for_help(self, words: str, item: str | None = None) -> dict[str, Any]: ...
+
+    async def catalogue(self) -> dict[str, Any]: ...
+
+    async def records(self) -> dict[str, Any]: ...
 
     async def send_feedback(self, rating: object, comment: object) -> dict[str, Any]: ...
 
@@ -246,7 +252,16 @@ def build_app(backend: PanelBackend, auth: PanelAuth, port_ref: Callable[[], int
     async def help_(request: Request) -> Response:
         doc = await body_json(request)
         words = str(doc.get("words", ""))[:2000]
-        return JSONResponse(await backend.ask_for_help(words))
+        item = doc.get("item")
+        if item is not None and (not isinstance(item, str) or not ITEM_CODE.fullmatch(item)):
+            return JSONResponse({"error": "item.invalid"}, status_code=400)
+        return JSONResponse(await backend.ask_for_help(words, item or None))
+
+    async def catalogue(request: Request) -> Response:
+        return JSONResponse(await backend.catalogue())
+
+    async def records(request: Request) -> Response:
+        return JSONResponse(await backend.records())
 
     async def feedback(request: Request) -> Response:
         doc = await body_json(request)
@@ -307,6 +322,8 @@ def build_app(backend: PanelBackend, auth: PanelAuth, port_ref: Callable[[], int
         Route("/api/end", guarded(end, True), methods=["POST"]),
         Route("/api/screen/stop", guarded(stop_screen, True), methods=["POST"]),
         Route("/api/help", guarded(help_, True), methods=["POST"]),
+        Route("/api/catalogue", guarded(catalogue, False)),
+        Route("/api/records", guarded(records, False)),
         Route("/api/feedback", guarded(feedback, True), methods=["POST"]),
         Route("/api/feedback/dismiss", guarded(feedback_dismiss, True), methods=["POST"]),
         Route("/api/lang", guarded(lang, True), methods=["POST"]),

@@ -25,6 +25,7 @@ from typing import Any
 
 from agent import executors
 from agent.actions.command import CommandLedger
+from agent.billing.catalogue import CatalogueCache
 from agent.config import AgentConfig
 from agent.executors.base import ActionFailed, Executor, Job
 from agent.executors.described import Described
@@ -92,6 +93,7 @@ class SessionGuard:
         self.unreported = UnreportedEnds(config.data_dir / "unreported-ends.json")
         self.ledger = CommandLedger(config.data_dir / "running-commands.json")
         self.book = SessionBook(config.consent_timeout)
+        self.catalogue = CatalogueCache()  # the service items the server offers (`catalogue`)
         self.executors: Mapping[str, Executor] = executors.build(
             lang=lambda: self.lang,
             data_dir=config.data_dir,
@@ -101,6 +103,7 @@ class SessionGuard:
             touches_vault=self._touches_vault,
             push_idle_timeout=config.push_idle_timeout,
             vault=vault,  # commands run where the vault and the data dir do not exist (agent/sandbox)
+            catalogue=self.catalogue,
         )
         self.jobs: dict[str, Job] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}

@@ -11,6 +11,7 @@ import { sessionView } from "./views/session.js";
 import { supervisorView } from "./views/supervisor.js";
 import { ticketView } from "./views/ticket.js";
 import { accountView } from "./views/account.js";
+import { billingView } from "./views/billing.js";
 
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
@@ -56,6 +57,7 @@ function drawChrome() {
   const links = [["queue", "nav_queue"], ["session", "nav_session"], ["search", "nav_search"]];
   if (me && me.role !== "engineer") links.push(["supervisor", "nav_supervisor"]);
   links.push(["account", "nav_account"]);
+  if (me && me.role === "admin") links.push(["billing", "nav_billing"]);
   nav.replaceChildren(...links.map(([r, k]) => el("a", { href: `#/${r}`, id: `nav-${r}`,
     class: route === r || (r === "queue" && route === "ticket") ? "current" : "" }, t(k))));
   document.getElementById("chrome").hidden = !me;
@@ -72,6 +74,7 @@ function route() {
   else if (name === "supervisor" && me.role !== "engineer") mounted = supervisorView(ctx);
   else if (name === "search") mounted = searchView(ctx);
   else if (name === "account") mounted = accountView(ctx);
+  else if (name === "billing" && me.role === "admin") mounted = billingView(ctx);
   else mounted = queueView(ctx);
   main.replaceChildren(mounted.root);
 }

@@ -99,6 +99,10 @@ class AuditLog:
     def verifier_key(self) -> str:
         return str(self._signer.verifier)
 
+    def sign_line(self, body: bytes) -> str:
+        """A signed-note signature line over `body` with the log's key (service receipts use it)."""
+        return self._signer.sign_line(body)
+
     # -- appending ---------------------------------------------------------------------------------
 
     async def append(

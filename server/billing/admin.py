@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from server.billing.signatures import new_secret
 from server.db.tables import billing_endpoints, bss_integrations, new_id
 
-__all__ = ["AdminError", "add_endpoint", "integration", "list_endpoints"]
+__all__ = ["AdminError", "add_endpoint", "integration", "list_endpoints", "list_integrations"]
 
 
 class AdminError(Exception):
@@ -79,3 +79,27 @@ async def list_endpoints(engine: AsyncEngine) -> list[dict[str, Any]]:
             )
         ).all()
     return [{"id": r.id, "url": r.url, "enabled": r.enabled} for r in rows]
+
+
+async def list_integrations(engine: AsyncEngine) -> list[dict[str, Any]]:
+    """Every integration, without its secrets: name, enabled, when created, and whether a rotation is
+    under way (the previous secret still accepted)."""
+    i = bss_integrations.c
+    rotating = i.previous_secret.is_not(None).label("rotating")
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(sa.select(i.id, i.name, i.enabled, i.created_at, rotating).order_by(i.name))
+        ).all()
+    out = []
+    for r in rows:
+        created = r.created_at if r.created_at.tzinfo else r.created_at.replace(tzinfo=dt.UTC)
+        out.append(
+            {
+                "id": r.id,
+                "name": r.name,
+                "enabled": r.enabled,
+                "rotating": bool(r.rotating),
+                "created_at": created.isoformat(),
+            }
+        )
+    return out

@@ -17,11 +17,14 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from protocol.report import CODE_PATTERN
 from server.db.tables import plan_items, plans, service_items, subscriptions, tickets
 
 __all__ = ["Catalogue", "Entitlement", "decide", "entitlement", "load_catalogue", "read_catalogue"]
 
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9._-]+$")]
+# An item's code travels in the protocol (`help.request`, `catalogue`, the `service_item` action).
+ItemCode = Annotated[str, Field(min_length=1, max_length=64, pattern=CODE_PATTERN)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 
 
@@ -30,7 +33,7 @@ class _Strict(BaseModel):
 
 
 class ItemIn(_Strict):
-    code: Code
+    code: ItemCode
     name_zh: Annotated[str, Field(min_length=1, max_length=128)]
     name_en: Annotated[str, Field(min_length=1, max_length=128)]
     description_zh: Annotated[str, Field(max_length=1000)] = ""
@@ -49,7 +52,7 @@ class PlanIn(_Strict):
     extras_allowed: bool = True
     monthly_fee_cents: Annotated[int, Field(ge=0)] = 0
     currency: Currency = "CNY"
-    items: list[Code] = []
+    items: list[ItemCode] = []
 
 
 class Catalogue(_Strict):

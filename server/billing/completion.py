@@ -10,6 +10,7 @@ price. Sessions that never started (declined, abandoned) are not billed and send
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -18,7 +19,7 @@ from server.billing.catalogue import month_start
 from server.billing.outbox import enqueue
 from server.db.tables import plan_items, plans, service_items, subscriptions, tickets
 
-__all__ = ["session_completed"]
+__all__ = ["billable", "session_completed"]
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -27,11 +28,9 @@ def _iso(value: dt.datetime | None) -> str | None:
     return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
 
 
-async def session_completed(conn: AsyncConnection, ticket_id: str, now: dt.datetime) -> None:
+async def billable(conn: AsyncConnection, row: Any) -> tuple[int, str]:
+    """(amount in cents, currency) a started session (`row` of `tickets`) is billed: see above."""
     t = tickets.c
-    row = (await conn.execute(sa.select(tickets).where(t.id == ticket_id))).first()
-    if row is None or row.started_at is None:
-        return
     started = row.started_at if row.started_at.tzinfo else row.started_at.replace(tzinfo=dt.UTC)
     billable, currency = 0, "CNY"
     if row.service_item:
@@ -55,18 +54,26 @@ async def session_completed(conn: AsyncConnection, ticket_id: str, now: dt.datet
                     sa.select(sa.func.count())
                     .select_from(tickets)
                     .where(
-                        t.customer_id == row.customer_id, t.id != ticket_id,
+                        t.customer_id == row.customer_id, t.id != row.id,
                         t.started_at >= month_start(started), t.started_at < started,
                     )
                 )  # fmt: skip
                 allowance = plan.sessions_per_month if plan is not None else None
                 included = bool(in_plan) and (allowance is None or int(used or 0) < allowance)
             billable = 0 if included else item.price_cents
+    return billable, currency
+
+
+async def session_completed(conn: AsyncConnection, ticket_id: str, now: dt.datetime) -> None:
+    row = (await conn.execute(sa.select(tickets).where(tickets.c.id == ticket_id))).first()
+    if row is None or row.started_at is None:
+        return
+    billable_cents, currency = await billable(conn, row)
     payload = {
         "session_id": row.session_id, "ticket_id": row.id, "customer_id": row.customer_id,
         "device_id": row.device_id, "engineer_id": row.engineer_id, "service_item": row.service_item,
         "requested_at": _iso(row.created_at), "started_at": _iso(row.started_at),
         "ended_at": _iso(row.ended_at) or now.isoformat(), "outcome": row.outcome,
-        "resolution": row.resolution, "billable_cents": billable, "currency": currency,
+        "resolution": row.resolution, "billable_cents": billable_cents, "currency": currency,
     }  # fmt: skip
     await enqueue(conn, "session.completed", payload, now, key=f"session:{row.session_id}")

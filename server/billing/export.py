@@ -1,8 +1,10 @@
 """Monthly reconciliation: the billing events of a month, once each, as CSV and JSON, with totals.
 
 An event is counted once however many endpoints it went to (by its `event_key`); its month is that of
-its creation (UTC). The totals are what the operator's billing received: the test compares them with
-a real receiver's.
+its creation (UTC), except a `usage.summary`, which belongs to the month it summarises (it is written
+after that month ends). The totals are what the operator's billing received: the test compares them
+with a real receiver's. `reconciliation` sets each customer's summary beside the month's
+`session.completed` events: the sessions and amounts must agree (`ok`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.db.tables import billing_outbox
 
-__all__ = ["MonthExport", "month_export", "parse_month", "write_export"]
+__all__ = ["MonthExport", "month_export", "parse_month", "reconcile", "usage_of", "write_export"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class MonthExport:
     month: str
     events: list[dict[str, Any]]
     totals: dict[str, Any]
+    reconciliation: dict[str, Any] | None = None
 
 
 def parse_month(text: str) -> tuple[dt.datetime, dt.datetime]:
@@ -44,7 +47,12 @@ async def month_export(engine: AsyncEngine, month: str) -> MonthExport:
     o = billing_outbox.c
     query = (
         sa.select(o.event_type, o.payload, o.created_at)
-        .where(o.created_at >= start, o.created_at < end)
+        .where(
+            sa.or_(
+                sa.and_(o.created_at >= start, o.created_at < end, o.event_type != "usage.summary"),
+                sa.and_(o.event_type == "usage.summary", o.created_at >= start),
+            )
+        )
         .order_by(o.created_at, o.id)
     )
     async with engine.connect() as conn:
@@ -53,6 +61,8 @@ async def month_export(engine: AsyncEngine, month: str) -> MonthExport:
     events: list[dict[str, Any]] = []
     for row in rows:
         key = str(row.payload.get("event_key", ""))
+        if row.event_type == "usage.summary" and row.payload.get("month") != month:
+            continue
         if key in seen:
             continue
         seen.add(key)
@@ -66,7 +76,53 @@ async def month_export(engine: AsyncEngine, month: str) -> MonthExport:
         if isinstance(cents, int):
             currency = str(event.get("currency", "CNY"))
             amount[currency] = amount.get(currency, 0) + cents
-    return MonthExport(month, events, {"events": len(events), "by_type": by_type, "billable_cents": amount})
+    totals = {"events": len(events), "by_type": by_type, "billable_cents": amount}
+    return MonthExport(month, events, totals, reconcile(events))
+
+
+def usage_of(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Pure: per customer, the month's sessions and amounts from its `session.completed` payloads."""
+    out: dict[str, dict[str, Any]] = {}
+    for event in events:
+        customer = str(event.get("customer_id"))
+        usage = out.setdefault(
+            customer, {"sessions": 0, "by_item": {}, "billable_cents": {}, "session_keys": []}
+        )
+        usage["sessions"] += 1
+        item = str(event.get("service_item") or "none")
+        usage["by_item"][item] = usage["by_item"].get(item, 0) + 1
+        currency = str(event.get("currency") or "CNY")
+        cents = event.get("billable_cents")
+        usage["billable_cents"][currency] = usage["billable_cents"].get(currency, 0) + (
+            cents if isinstance(cents, int) else 0
+        )
+        usage["session_keys"].append(event.get("event_key"))
+    return out
+
+
+def reconcile(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """Pure: each customer's `usage.summary` against the month's `session.completed` events."""
+    sessions = usage_of([e for e in events if e["type"] == "session.completed"])
+    summaries = {str(e.get("customer_id")): e for e in events if e["type"] == "usage.summary"}
+    customers: dict[str, Any] = {}
+    for customer in sorted(set(sessions) | set(summaries)):
+        counted = sessions.get(customer, {"sessions": 0, "billable_cents": {}})
+        summary = summaries.get(customer)
+        ok = summary is not None and (
+            summary.get("sessions") == counted["sessions"]
+            and summary.get("billable_cents_by_currency") == counted["billable_cents"]
+        )
+        customers[customer] = {
+            "sessions": counted["sessions"], "billable_cents": counted["billable_cents"],
+            "summary_sessions": summary.get("sessions") if summary else None,
+            "summary_billable_cents": summary.get("billable_cents_by_currency") if summary else None,
+            "ok": ok,
+        }  # fmt: skip
+    return {
+        "customers": customers,
+        "ok": all(c["ok"] for c in customers.values()),
+        "summaries": len(summaries),
+    }
 
 
 def write_export(export: MonthExport, folder: Path) -> list[Path]:
@@ -75,7 +131,12 @@ def write_export(export: MonthExport, folder: Path) -> list[Path]:
     csv_path = folder / f"rme-billing-{export.month}.csv"
     json_path.write_text(
         json.dumps(
-            {"month": export.month, "totals": export.totals, "events": export.events},
+            {
+                "month": export.month,
+                "totals": export.totals,
+                "reconciliation": export.reconciliation,
+                "events": export.events,
+            },
             ensure_ascii=False,
             indent=2,
         ),
@@ -94,6 +155,8 @@ def write_export(export: MonthExport, folder: Path) -> list[Path]:
         "plan",
         "billable_cents",
         "currency",
+        "month",
+        "sessions",
     ]
     writer.writerow(columns)
     for event in export.events:

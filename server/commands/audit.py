@@ -2,6 +2,8 @@
 
 rme-server audit export SESSION --out DIR   JSON (with proofs) + HTML page for one session
 rme-server audit verify FILE [--key KEY]    check an export offline; exit 1 if anything is wrong
+rme-server audit verify --receipt FILE [--html PAGE]   check a user's signed service receipt (事后可查)
+                                            offline; PAGE: an offline page that checks it in a browser
 rme-server audit verify-log [--deep]        rebuild the whole tree, compare with signed checkpoints,
                                             witness cosignatures and the witness's own latest
 rme-server audit checkpoint                 sign a checkpoint of the log now (and have it witnessed)
@@ -25,7 +27,7 @@ from server.commands._common import add_config_args
 # The audit machinery is imported by each action, not here: `rme-server --help` registers every
 # command and must not pay for SQLAlchemy and cryptography.
 if TYPE_CHECKING:
-    from server.audit import SessionAuditExport
+    from server.audit import NoteVerifier, SessionAuditExport
     from server.commands._common import AdminContext
 
 
@@ -41,8 +43,12 @@ def register(subparsers: Any) -> None:
     add_config_args(export)
     export.set_defaults(handler=run_export)
 
-    verify = commands.add_parser("verify", help="verify a session export offline")
-    verify.add_argument("file", type=Path, help="the export's .json file")
+    verify = commands.add_parser("verify", help="verify a session export (or a service receipt) offline")
+    verify.add_argument("file", type=Path, nargs="?", help="the export's .json file")
+    verify.add_argument("--receipt", type=Path, help="a service receipt (rme-service-receipt/1) to verify")
+    verify.add_argument(
+        "--html", type=Path, help="with --receipt: also write an offline page that verifies it in a browser"
+    )
     key = verify.add_mutually_exclusive_group()
     key.add_argument("--key", help="the operator's verifier key (name+hash+base64)")
     key.add_argument("--key-file", type=Path, help="a file holding the verifier key")
@@ -131,15 +137,35 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from server.audit import NoteVerifier, SessionAuditExport, verify_export  # noqa: PLC0415
+    from server.audit import SessionAuditExport, verify_export  # noqa: PLC0415
     from server.audit.export import ExportFormatError  # noqa: PLC0415
-    from server.audit.note import NoteError  # noqa: PLC0415
 
+    if args.receipt is not None or args.file is None:
+        return _verify_receipt(args)
     try:
-        export = SessionAuditExport.from_json(args.file.read_text(encoding="utf-8"))
+        text = args.file.read_text(encoding="utf-8")
+        if '"rme-service-receipt/1"' in text[:200]:
+            args.receipt = args.file
+            return _verify_receipt(args)
+        export = SessionAuditExport.from_json(text)
     except (OSError, UnicodeDecodeError, ExportFormatError) as exc:
         print(f"rme-server: cannot read {args.file}: {exc}", file=sys.stderr)
         return 2
+    trusted = _trusted_key(args, export.verifier_key)
+    if trusted is None:
+        return 2
+    report = verify_export(export, trusted)
+    print(report.summary())
+    for problem in report.problems:
+        print(f"  - {problem}")
+    return 0 if report.ok else 1
+
+
+def _trusted_key(args: argparse.Namespace, named: str) -> NoteVerifier | None:
+    """The key to check against: --key or --key-file, else (with a warning) the one the file names."""
+    from server.audit import NoteVerifier  # noqa: PLC0415
+    from server.audit.note import NoteError  # noqa: PLC0415
+
     key_text = args.key
     if args.key_file is not None:
         key_text = args.key_file.read_text(encoding="utf-8").strip()
@@ -149,13 +175,37 @@ def run_verify(args: argparse.Namespace) -> int:
             "is self-consistent but not who signed it. Pass the operator's published key.",
             file=sys.stderr,
         )
-        key_text = export.verifier_key
+        key_text = named
     try:
-        trusted = NoteVerifier.parse(key_text)
+        return NoteVerifier.parse(key_text)
     except NoteError as exc:
         print(f"rme-server: bad verifier key: {exc}", file=sys.stderr)
+        return None
+
+
+def _verify_receipt(args: argparse.Namespace) -> int:
+    from server.billing.receipt import verify_receipt  # noqa: PLC0415
+
+    if args.receipt is None:
+        print("rme-server: give an export FILE or --receipt FILE", file=sys.stderr)
         return 2
-    report = verify_export(export, trusted)
+    try:
+        text = args.receipt.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"rme-server: cannot read {args.receipt}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        named = str(json.loads(text)["audit"]["verifier_key"])
+    except (ValueError, KeyError, TypeError):
+        named = ""
+    trusted = _trusted_key(args, named)
+    if trusted is None:
+        return 2
+    report = verify_receipt(text, trusted)
+    if args.html is not None:
+        from server.billing.receipt_page import render_receipt_page  # noqa: PLC0415
+
+        args.html.write_text(render_receipt_page(text, str(trusted)), encoding="utf-8")
     print(report.summary())
     for problem in report.problems:
         print(f"  - {problem}")

@@ -8,6 +8,7 @@ rme-server billing catalogue load FILE.json    plans and service items (see docs
 rme-server billing catalogue show
 rme-server billing dead list | replay EVENT_ID
 rme-server billing export --month 2026-11 --out DIR   CSV and JSON of the month's billing events
+rme-server billing summarize --month 2026-11   the month's usage.summary per customer (once each)
 """
 
 from __future__ import annotations
@@ -62,6 +63,11 @@ def register(subparsers: Any) -> None:
     replay.add_argument("event_id")
     add_config_args(replay)
     replay.set_defaults(handler=run_dead)
+
+    summarize = groups.add_parser("summarize", help="write the month's usage.summary events (once each)")
+    summarize.add_argument("--month", required=True, help="YYYY-MM (a month that is over)")
+    add_config_args(summarize)
+    summarize.set_defaults(handler=run_summarize)
 
     export = groups.add_parser("export", help="the month's billing events as CSV and JSON")
     export.add_argument("--month", required=True, help="YYYY-MM")
@@ -157,6 +163,23 @@ def run_dead(args: argparse.Namespace) -> int:
         print(f"{args.event_id}: pending again")
         return 0
     print(json.dumps(result, indent=2))
+    return 0
+
+
+def run_summarize(args: argparse.Namespace) -> int:
+    import datetime as dt  # noqa: PLC0415
+
+    from server.billing.usage import summarize  # noqa: PLC0415
+
+    async def work(ctx: AdminContext) -> list[str]:
+        return await summarize(ctx.engine, args.month, dt.datetime.now(dt.UTC))
+
+    try:
+        written = run_admin(args, work)
+    except ValueError as exc:
+        print(f"rme-server: {exc}", file=sys.stderr)
+        return 2
+    print(f"{len(written)} usage.summary event(s) written for {args.month}")
     return 0
 
 

@@ -128,6 +128,8 @@ tickets = sa.Table(
     sa.Column("service_item", sa.String(64), nullable=True),
     sa.CheckConstraint(_in("state", TICKET_STATES), name="state"),
     sa.CheckConstraint("satisfaction IS NULL OR (satisfaction BETWEEN 1 AND 5)", name="satisfaction"),
+    # Entitlement counts a customer's sessions started this month at every help request (0009).
+    sa.Index("ix_tickets_customer_started", "customer_id", "started_at"),
 )
 
 # One row per running server node: its random id, chosen at start, and when it last said it was alive
@@ -326,4 +328,15 @@ ssh_keys = sa.Table(
     sa.Column("created_by", sa.String(128), nullable=False),
     sa.Column("revoked_at", Time, nullable=True),
     sa.CheckConstraint(_in("kind", SSH_KEY_KINDS), name="kind"),
+)
+
+
+# The customer-months whose `usage.summary` was written (`server.billing.usage`): the primary key makes
+# summarising idempotent, however many nodes or operators run it.
+billing_usage = sa.Table(
+    "billing_usage",
+    metadata,
+    sa.Column("customer_id", sa.String(32), primary_key=True),
+    sa.Column("month", sa.String(7), primary_key=True),
+    sa.Column("created_at", Time, nullable=False),
 )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import hashlib
 import logging
 from dataclasses import replace
@@ -22,6 +23,7 @@ from starlette.websockets import WebSocket
 from protocol.codec import FileChunk, decode, decode_chunk
 from protocol.errors import ProtocolError
 from protocol.messages import (
+    CatalogueRequest,
     Envelope,
     Feedback,
     HelpQueued,
@@ -30,10 +32,12 @@ from protocol.messages import (
     HelpRefusedBody,
     HelpRequest,
     Message,
+    RecordsRequest,
 )
 from protocol.screen import ScreenFrame
 from server.audit import AuditWriteError
 from server.audit.keeper import session_evidence
+from server.billing import entitle, service_record
 from server.db.tables import new_id
 from server.devices import store as devices
 from server.relay import queue
@@ -46,6 +50,7 @@ from server.relay.decisions import (
     QueueChanged,
     Refuse,
     SendAgent,
+    SetServiceItem,
     StartTimer,
     TellClosed,
     Timer,
@@ -83,6 +88,10 @@ class AgentLink(DeviceLink):
         if isinstance(message, HelpRequest):
             async with self.state_lock:
                 await self._help(message)
+        elif isinstance(message, CatalogueRequest):
+            await self._catalogue()
+        elif isinstance(message, RecordsRequest):
+            await self._records(message)
         elif message.type == "error":
             log.info("agent reported an error", extra={"actor": self.actor, "error": text[:300]})
         elif isinstance(message, Feedback):
@@ -150,6 +159,12 @@ class AgentLink(DeviceLink):
             )
             return
         body = message.body
+        now = dt.datetime.now(dt.UTC)
+        entitlement = await entitle.check(services.engine, customer.id, body.service_item, now)
+        if entitlement is not None and not entitlement.allowed:
+            await self._refuse_help(entitlement.code)
+            return
+        item = body.service_item if entitlement is not None else None  # billing off: no items
         report_json = body.report.model_dump_json() if body.report else None
         ticket_id, session_id = new_id("t"), new_id("s")
         try:
@@ -167,6 +182,8 @@ class AgentLink(DeviceLink):
                     "report_sha256": hashlib.sha256(report_json.encode()).hexdigest()
                     if report_json
                     else None,
+                    "service_item": item,
+                    "price_cents": entitlement.price_cents if entitlement is not None and item else None,
                 },
             )
         except AuditWriteError:
@@ -182,6 +199,7 @@ class AgentLink(DeviceLink):
             node_id=services.node_id,
             ticket_id=ticket_id,
             session_id=session_id,
+            service_item=item,
         )
         self.session = self._core(ticket)
         await queue.announce(services.engine, services.bus, changed=[ticket.id])
@@ -189,11 +207,14 @@ class AgentLink(DeviceLink):
         position = await tickets.queue_position(services.engine, ticket)
         await self.send(HelpQueued(body=HelpQueuedBody(ticket_id=ticket.id, position=position)))
 
-    async def _refuse_help(self, reason: str, audited: bool = True) -> None:
+    async def _refuse_help(
+        self, reason: str, audited: bool = True, session: str | None = None, ticket: str | None = None
+    ) -> None:
         self.services.metrics.help_refused.labels(reason).inc()
         if audited:
+            data = {"reason": reason} if ticket is None else {"reason": reason, "ticket": ticket}
             try:
-                await self.services.record("help.refused", self.actor, None, {"reason": reason})
+                await self.services.record("help.refused", self.actor, session, data)
             except AuditWriteError:
                 reason = "server.unavailable"
         await self.send(HelpRefused(body=HelpRefusedBody(reason=reason, message=REFUSALS[reason])))
@@ -232,7 +253,7 @@ class AgentLink(DeviceLink):
                 assert isinstance(note.payload, Offer)
                 if session is None or not session.takes_offer(note.payload):
                     await self._stale_offer(note, note.payload)
-                else:
+                elif await self._may_start(session, note, note.payload):
                     await self._carry_out(session, session.offer(note.payload))
             elif kind is NoteKind.ENGINEER_AWAY:
                 if session is not None:
@@ -271,6 +292,43 @@ class AgentLink(DeviceLink):
             await self._refuse(session, not_yours(note))
             return
         await self._carry_out(session, session.engineer_chunk(note, chunk, frame))
+
+    async def _may_start(self, session: RelaySession, note: Note, offer: Offer) -> bool:
+        """Entitlement again as an engineer starts the session (the BSS may have suspended the customer,
+        or the month's allowance run out, while the user waited). Refused: the ticket ends as
+        `not_entitled`, the user reads why, the engineer is told. A session already running is not
+        checked again: a suspension during a session lets it finish."""
+        services = self.services
+        ticket = session.ticket
+        entitlement = await entitle.check(
+            services.engine, ticket.customer_id, ticket.service_item, dt.datetime.now(dt.UTC)
+        )
+        if entitlement is None or entitlement.allowed:
+            return True
+        await tickets.transition(services.engine, ticket.id, end(None, Outcome.NOT_ENTITLED, Party.SERVER))
+        self.session = None
+        await queue.announce(services.engine, services.bus, removed=[ticket.id])
+        gone = Refusal(code="ticket.not_entitled", message=f"not entitled: {entitlement.code}")
+        await services.bus.publish(
+            engineer_topic(offer.engineer), Note(NoteKind.ERROR, "server", note.session, payload=gone)
+        )
+        await self._refuse_help(entitlement.code, session=session.id, ticket=ticket.id)
+        return False
+
+    async def _catalogue(self) -> None:
+        """The service items this customer may pick, each with its price or "included" (事前可选)."""
+        assert self.device is not None
+        services = self.services
+        offered = await entitle.offered(services.engine, self.device.customer_id, dt.datetime.now(dt.UTC))
+        await self.send(service_record.catalogue_message(offered, REFUSALS))
+
+    async def _records(self, message: RecordsRequest) -> None:
+        """This device's service records, each a receipt signed by the server (事后可查)."""
+        assert self.device is not None
+        receipts = await service_record.receipts_of_device(
+            self.services.engine, self.services.audit, self.device.id, message.body.limit
+        )
+        await self.send(service_record.records_message(receipts))
 
     async def _stale_offer(self, note: Note, offer: Offer) -> None:
         """An offer for a ticket this device no longer waits with (it left, or asked again): end the
@@ -397,6 +455,22 @@ class AgentLink(DeviceLink):
         elif isinstance(effect, Finish):
             assert session is not None
             await self._finish(session, effect)
+        elif isinstance(effect, SetServiceItem):
+            assert session is not None
+            await self._set_item(session, effect.item)
+
+    async def _set_item(self, session: RelaySession, item: str) -> None:
+        """The user agreed to a new service item (the `action.result` saying so is audited): on the
+        ticket from now on, if the catalogue knows it, and the consoles see it."""
+        services = self.services
+        if not await entitle.item_exists(services.engine, item):
+            log.warning(
+                "the user agreed to an unknown service item", extra={"session": session.id, "item": item}
+            )
+            return
+        if await tickets.set_service_item(services.engine, session.ticket.id, item):
+            session.ticket = replace(session.ticket, service_item=item)
+            await queue.announce(services.engine, services.bus, changed=[session.ticket.id])
 
     async def _finish(self, session: RelaySession, finish: Finish) -> None:
         """Every end of a session comes here: the core decides how it ends, this carries it out."""

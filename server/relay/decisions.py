@@ -137,8 +137,25 @@ class Finish:
     notify_engineer: bool = True
 
 
+@dataclass(frozen=True, slots=True)
+class SetServiceItem:
+    """The user agreed to change the session's service item (a `service_item` action done): put it on
+    the ticket (billing reads it there when the session ends)."""
+
+    item: str
+
+
 Effect = (
-    Refuse | ToAgent | SendAgent | ToEngineer | TellClosed | QueueChanged | StartTimer | CancelTimer | Finish
+    Refuse
+    | ToAgent
+    | SendAgent
+    | ToEngineer
+    | TellClosed
+    | QueueChanged
+    | StartTimer
+    | CancelTimer
+    | Finish
+    | SetServiceItem
 )
 
 
@@ -211,6 +228,7 @@ __all__ = [
     "QueueChanged",
     "Refuse",
     "SendAgent",
+    "SetServiceItem",
     "StartTimer",
     "TakeChunk",
     "TellClosed",

@@ -21,12 +21,13 @@ from __future__ import annotations
 import contextlib
 from dataclasses import replace
 
-from protocol.actions import ScreenControlParams
+from protocol.actions import ScreenControlParams, ServiceItemOutcome
 from protocol.codec import FileChunk
 from protocol.errors import ProtocolError
 from protocol.lifecycle import ActionState, SessionState, advance_session, session_admits
 from protocol.messages import (
     ActionRequest,
+    ActionResult,
     ActionStop,
     EngineerIdentity,
     Error,
@@ -53,6 +54,7 @@ from server.relay.decisions import (
     QueueChanged,
     Refuse,
     SendAgent,
+    SetServiceItem,
     StartTimer,
     TakeChunk,
     TellClosed,
@@ -159,6 +161,13 @@ class RelaySession:
         effects: list[Effect] = [self._to_engineer(self.actor, text, None if outcome else msg_type)]
         if outcome is not None:  # the agent's end was recorded above: no second record
             effects.append(Finish(outcome, Party.AGENT, None, notify_agent=False, notify_engineer=False))
+        if (
+            isinstance(message, ActionResult)
+            and message.body.status == "ok"
+            and isinstance(message.body.outcome, ServiceItemOutcome)
+            and self.actions.get(message.body.action_id).kind == "service_item"
+        ):
+            effects.append(SetServiceItem(message.body.outcome.item))
         return Decision(
             output=kept_output(message),
             record=Record(msg_type, self.actor, audit_data(message)) if audited else None,

@@ -43,6 +43,7 @@ class Outcome(StrEnum):
     DECLINED = "declined"
     TIMED_OUT = "timed_out"
     CONNECTION_LOST = "connection_lost"
+    NOT_ENTITLED = "not_entitled"  # billing: the subscription no longer allows it when the session starts
 
 
 class Event(StrEnum):
@@ -91,6 +92,7 @@ ENDS: Mapping[tuple[Outcome, Party], frozenset[TicketState]] = MappingProxyType(
         (Outcome.DECLINED, Party.AGENT): frozenset({S.OFFERED}),
         (Outcome.TIMED_OUT, Party.SERVER): OPEN_STATES,
         (Outcome.CONNECTION_LOST, Party.SERVER): OPEN_STATES,
+        (Outcome.NOT_ENTITLED, Party.SERVER): frozenset({S.QUEUED, S.ACCEPTED}),
     }
 )
 

@@ -42,6 +42,7 @@ def _ticket(row: sa.Row[tuple[object, ...]]) -> Ticket:
         created_at=_aware(m["created_at"]),
         report=m["report"],
         node_id=m["node_id"],
+        service_item=m["service_item"],
     )
 
 
@@ -56,6 +57,7 @@ async def create_ticket(
     node_id: str | None,
     ticket_id: str | None = None,
     session_id: str | None = None,
+    service_item: str | None = None,
 ) -> Ticket:
     ticket = Ticket(
         id=ticket_id or new_id("t"),
@@ -69,6 +71,7 @@ async def create_ticket(
         created_at=utcnow(),
         report=None if report is None else report.model_dump(mode="json"),
         node_id=node_id,
+        service_item=service_item,
     )
     async with engine.begin() as conn:
         await conn.execute(
@@ -83,6 +86,7 @@ async def create_ticket(
                 lang=lang,
                 created_at=ticket.created_at,
                 node_id=node_id,
+                service_item=service_item,
             )
         )
     return ticket
@@ -139,6 +143,17 @@ async def transition(engine: AsyncEngine, ticket_id: str, move: Move, *, node_id
     return result.rowcount == 1
 
 
+async def set_service_item(engine: AsyncEngine, ticket_id: str, item: str) -> bool:
+    """Put the service item the user agreed to on an open ticket (the `service_item` action)."""
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            tickets.update()
+            .where(tickets.c.id == ticket_id, tickets.c.state.in_(_OPEN))
+            .values(service_item=item)
+        )
+    return result.rowcount == 1
+
+
 async def record_feedback(engine: AsyncEngine, session_id: str, device_id: str, rating: int) -> bool:
     """Store the user's rating once, for an ended session of this device."""
     async with engine.begin() as conn:
@@ -180,6 +195,7 @@ def _summary(row: sa.Row[tuple[object, ...]]) -> TicketSummary:
         root_cause=report.get("root_cause"),
         created_ms=int(_aware(m["created_at"]).timestamp() * 1000),
         engineer_id=m["engineer_id"],
+        service_item=m["service_item"],
     )
 
 
@@ -192,6 +208,7 @@ def _summary_query() -> sa.Select[tuple[object, ...]]:
         tickets.c.report,
         tickets.c.created_at,
         tickets.c.engineer_id,
+        tickets.c.service_item,
         customers.c.name,
         customers.c.subscription,
     ).join(customers, customers.c.id == tickets.c.customer_id)
@@ -297,6 +314,7 @@ __all__ = [
     "orphaned",
     "queue_position",
     "record_feedback",
+    "set_service_item",
     "summaries",
     "transition",
     "unclaim_orphan",

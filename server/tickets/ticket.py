@@ -22,3 +22,4 @@ class Ticket:
     created_at: dt.datetime
     report: dict[str, Any] | None
     node_id: str | None = None  # the server node whose agent link holds it (None: unknown, pre-0003)
+    service_item: str | None = None  # the catalogue item the user picked (None: none, or billing off)

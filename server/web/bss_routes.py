@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from server.audit import AuditWriteError
+from server.billing import service_record
 from server.billing.provisioning import (
     Action,
     ChangePlan,
@@ -39,6 +40,7 @@ from server.web.security import get_services
 router = APIRouter(prefix="/api/bss/v1", tags=["bss"])
 
 MAX_BODY = 64 * 1024
+RECEIPTS_LIMIT = 50  # signed receipts in one answer (the newest finished sessions)
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -199,4 +201,11 @@ async def customer_sessions(ref: str, request: Request) -> JSONResponse:
         }
         for r in rows
     ]  # fmt: skip
+    # The same signed record the user reads in the panel (事后可查), for the newest finished sessions.
+    services = get_services(request)
+    for session in sessions[:RECEIPTS_LIMIT]:
+        if session["started_at"] and session["ended_at"]:
+            session["receipt"] = await service_record.make_receipt(
+                engine, cast("service_record.ReceiptSigner", services.audit), session["session_id"]
+            )
     return JSONResponse(json.loads(json.dumps({"customer_id": customer_id, "sessions": sessions})))

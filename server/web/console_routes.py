@@ -22,7 +22,8 @@ from protocol.repairs import CATALOGUE
 from server.accounts.engineers import Engineer
 from server.audit import SessionAuditExport, verify_export
 from server.audit.export import ExportFormatError
-from server.db.tables import customers, devices, engineers, tickets
+from server.billing.catalogue import read_catalogue
+from server.db.tables import customers, devices, engineers, service_items, tickets
 from server.kpi import service_figures
 from server.tickets.lifecycle import OPEN_STATES
 from server.web.body_limit import MAX_EXPORT_BYTES
@@ -123,6 +124,15 @@ def ticket_json(m: Any) -> dict[str, Any]:
         "resolution": m["resolution"],
         "satisfaction": m["satisfaction"],
         "engineer": m["engineer_name"],
+        "service_item": None
+        if m["service_item"] is None
+        else {
+            "code": m["service_item"],
+            "name_zh": m["item_name_zh"] or m["service_item"],
+            "name_en": m["item_name_en"] or m["service_item"],
+            "price_cents": m["item_price_cents"],
+            "currency": m["item_currency"],
+        },
     }
 
 
@@ -134,11 +144,22 @@ def ticket_query() -> sa.Select[Any]:
             customers.c.name.label("customer_name"),
             customers.c.subscription,
             devices.c.name.label("device_name"),
+            service_items.c.name_zh.label("item_name_zh"),
+            service_items.c.name_en.label("item_name_en"),
+            service_items.c.price_cents.label("item_price_cents"),
+            service_items.c.currency.label("item_currency"),
         )
         .join(customers, customers.c.id == tickets.c.customer_id)
         .join(devices, devices.c.id == tickets.c.device_id)
         .outerjoin(engineers, engineers.c.id == tickets.c.engineer_id)
+        .outerjoin(service_items, service_items.c.code == tickets.c.service_item)
     )
+
+
+@router.get("/api/console/catalogue")
+async def catalogue(request: Request, _: Engineer = require_engineer) -> dict[str, Any]:
+    """The service catalogue (items and plans), for the engineer's "change service item" request."""
+    return await read_catalogue(get_services(request).engine)
 
 
 @router.get("/api/console/tickets/{ticket_id}")

@@ -34,6 +34,7 @@ class TicketOut(BaseModel):
     lang: str
     created_at: str
     report: dict[str, Any] | None
+    service_item: str | None = None  # the catalogue item the user picked
 
 
 class Presence(BaseModel):
@@ -54,7 +55,7 @@ async def ticket(ticket_id: str, request: Request, _: Engineer = require_enginee
     return TicketOut(
         id=found.id, session_id=found.session_id, state=found.state.value, device_id=found.device_id,
         customer_id=found.customer_id, engineer_id=found.engineer_id, words=found.words, lang=found.lang,
-        created_at=found.created_at.isoformat(), report=found.report,
+        created_at=found.created_at.isoformat(), report=found.report, service_item=found.service_item,
     )  # fmt: skip
 
 

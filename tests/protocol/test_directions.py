@@ -99,6 +99,7 @@ def test_no_message_type_or_action_kind_reads_files() -> None:
         "repair",
         "command",
         "push_file",
+        "service_item",
         "screen_view",
         "screen_control",
     }
@@ -126,6 +127,7 @@ def test_the_screen_stream_is_pixels_up_and_input_down_only() -> None:
         "key",
     ]
     assert [f for f in Tile.__dataclass_fields__] == ["x", "y", "w", "h", "jpeg"]
+    # service_item: the user's consent to a new service item; its outcome is the item's code only.
 
 
 def test_what_reaches_the_engineer_from_the_agent_is_exactly_the_result_channel() -> None:

@@ -31,7 +31,17 @@ const LABELS = {
     out_truncated: "输出超过上限，只保留了前 64 KB（其余部分从未保存，也不会发送）",
     out_held: "这些输出只显示在这台电脑上。看完后由您决定：", release: "发送给工程师", keep: "留在这台电脑上",
     out_sent: "已发送给工程师", out_kept: "已留在这台电脑上，没有发送", out_auto: "已按您的选择自动发送给工程师",
-    out_dropped: "会话已结束，没有发送" },
+    out_dropped: "会话已结束，没有发送",
+    item_pick: "服务项目", item_none: "不指定（由工程师判断）", included: "套餐内包含", price: "费用：{p}",
+    plan: "您的套餐：{plan}", left_month: "本月还可使用 {n} 次", minutes: "预计 {m} 分钟",
+    not_allowed: "不可选：{r}", confirm_text: "您选择了“{item}”，{price}。确认呼叫专家吗？",
+    confirm_plain: "确认呼叫专家吗？", confirm_call: "确认呼叫",
+    records: "服务记录", records_show: "查看我的服务记录", records_none: "还没有服务记录",
+    records_offline: "未连接服务器，无法读取服务记录", records_loading: "正在读取…",
+    rec_item: "服务项目", rec_engineer: "工程师", rec_result: "结果", rec_price: "费用", rec_steps: "工程师的每一步",
+    rec_file: "文件 {n}（{s} 字节），SHA-256：{h}", rec_save: "保存收据（带服务器签名）", rec_none_item: "未指定",
+    rec_no_steps: "没有操作请求", r_plan_item_not_included: "不在您的套餐内", r_plan_allowance_used: "本月次数已用完",
+    r_subscription_suspended: "服务已暂停", r_subscription_cancelled: "服务已取消", r_item_unknown: "已停止提供" },
   "en": { title: "RME Remote Maintenance Expert", session: "Session", end: "End session", help: "Call an expert",
     call: "Call an expert", feed: "Activity", allow: "Allow", deny: "Deny", accept: "Accept", decline: "Decline",
     other: "中文", none: "No session", with: "In a session with engineer {name} (ID {id})",
@@ -68,7 +78,20 @@ const LABELS = {
     out_held: "This output is shown on this PC only. When you have read it, you decide:",
     release: "Send to the engineer", keep: "Keep it on this PC", out_sent: "Sent to the engineer",
     out_kept: "Kept on this PC, not sent", out_auto: "Sent to the engineer automatically, as you chose",
-    out_dropped: "The session ended; it was not sent" },
+    out_dropped: "The session ended; it was not sent",
+    item_pick: "Service", item_none: "Not specified (the engineer decides)", included: "included in your plan",
+    price: "price: {p}", plan: "Your plan: {plan}", left_month: "{n} sessions left this month",
+    minutes: "about {m} min", not_allowed: "not available: {r}",
+    confirm_text: "You picked “{item}”, {price}. Call an expert now?", confirm_plain: "Call an expert now?",
+    confirm_call: "Yes, call", records: "Service record", records_show: "Show my service record",
+    records_none: "No service records yet", records_offline: "Not connected to the server: no records",
+    records_loading: "Loading…", rec_item: "Service", rec_engineer: "Engineer", rec_result: "Result",
+    rec_price: "Price", rec_steps: "Each step the engineer asked for",
+    rec_file: "File {n} ({s} bytes), SHA-256: {h}", rec_save: "Save the receipt (signed by the server)",
+    rec_none_item: "not specified", rec_no_steps: "No requests",
+    r_plan_item_not_included: "not in your plan", r_plan_allowance_used: "no sessions left this month",
+    r_subscription_suspended: "service suspended", r_subscription_cancelled: "service cancelled",
+    r_item_unknown: "no longer offered" },
 };
 let lang = "zh-CN";
 let version = -1;
@@ -382,7 +405,8 @@ function render(s) {
   const h = s.help;
   const hs = document.getElementById("help-status");
   hs.textContent = h.state === "queued" ? fmt(L.help_queued, { p: h.position })
-    : h.state === "refused" ? fmt(L.help_refused, { r: h.reason }) : h.state === "sent" ? L.help_sent
+    : h.state === "refused" ? fmt(L.help_refused, { r: lang === "zh-CN" && h.reason_zh ? h.reason_zh : h.reason })
+    : h.state === "sent" ? L.help_sent
     : h.state === "waiting" ? L.help_waiting : "";
   const d = document.getElementById("diagnosis");
   if (s.diagnosis) {
@@ -390,6 +414,7 @@ function render(s) {
     d.replaceChildren(el("h3", {}, L.diag + ": " + L["verdict_" + r.verdict]),
       el("ul", {}, ...r.findings.filter((f) => f.status !== "ok").map((f) => el("li", {}, f.summary))));
   }
+  if (lang !== itemsLang || (s.connection.state === "online" && !items)) loadItems();
   renderVault();
   refreshVault();
   const feed = document.getElementById("feed");
@@ -427,10 +452,110 @@ for (const b of document.querySelectorAll("#rating-choices button")) {
 document.getElementById("rating-send").onclick = sendRating;
 document.getElementById("rating-dismiss").onclick = () => post("/api/feedback/dismiss").then(poll0);
 document.getElementById("lang").onclick = () => post("/api/lang", { lang: lang === "en" ? "zh-CN" : "en" }).then(poll0);
+// 事前可选: the user picks a service item and reads its price (or "included in your plan") before
+// confirming the call. With billing off there are no items and the call goes as before.
+let items = null;
+let itemsLang = null;
+async function loadItems() {
+  itemsLang = lang;
+  const r = await fetch("/api/catalogue", { credentials: "same-origin" }).catch(() => null);
+  if (!r || !r.ok) return;
+  const c = await r.json();
+  if (c.billing === null && !c.online) return;  // not asked yet: try again once connected
+  items = c;
+  renderItems();
+}
+function priceOf(i, L) { return i.included ? L.included : fmt(L.price, { p: i.price }); }
+function reasonText(code, L) { return L["r_" + String(code).replace(/\./g, "_")] || code; }
+function renderItems() {
+  const L = LABELS[lang];
+  const box = document.getElementById("items-box");
+  const c = items;
+  box.hidden = !c || !c.billing || c.items.length === 0;
+  if (box.hidden) return;
+  const plan = [c.plan ? fmt(L.plan, { plan: c.plan }) : "", c.sessions_left != null ? fmt(L.left_month, { n: c.sessions_left }) : ""];
+  document.getElementById("items-plan").textContent = plan.filter(Boolean).join(" · ") + (c.refusal ? " — " + c.refusal : "");
+  const select = document.getElementById("items");
+  const chosen = select.value;
+  select.replaceChildren(el("option", { value: "" }, L.item_none), ...c.items.map((i) => {
+    const o = el("option", { value: i.code, disabled: !i.allowed },
+      i.name + " — " + (i.allowed ? priceOf(i, L) : fmt(L.not_allowed, { r: reasonText(i.reason, L) })));
+    o.dataset.price = i.price;
+    return o;
+  }));
+  select.value = c.items.some((i) => i.code === chosen && i.allowed) ? chosen : "";
+  showItem();
+}
+function showItem() {
+  const L = LABELS[lang];
+  const i = items && items.items.find((x) => x.code === document.getElementById("items").value);
+  document.getElementById("item-detail").textContent = i
+    ? [priceOf(i, L), fmt(L.minutes, { m: i.expected_minutes }), i.description].filter(Boolean).join(" · ") : "";
+}
+document.getElementById("items").onchange = showItem;
+function confirmBox(show) {
+  document.getElementById("help-confirm").hidden = !show;
+  document.getElementById("help").disabled = show;
+}
 document.getElementById("help-form").onsubmit = (ev) => {
   ev.preventDefault();
-  post("/api/help", { words: document.getElementById("help-words").value }).then(poll0);
+  const L = LABELS[lang];
+  const code = document.getElementById("items").value;
+  const i = items && items.items.find((x) => x.code === code);
+  if (document.getElementById("items-box").hidden) {  // billing off: no items, no price, call at once
+    post("/api/help", { words: document.getElementById("help-words").value }).then(poll0);
+    return;
+  }
+  document.getElementById("help-confirm-text").textContent = i
+    ? fmt(L.confirm_text, { item: i.name, price: priceOf(i, L) }) : L.confirm_plain;
+  confirmBox(true);
 };
+document.getElementById("help-confirm-ok").onclick = () => {
+  confirmBox(false);
+  const code = document.getElementById("items").value;
+  const body = { words: document.getElementById("help-words").value };
+  if (code) body.item = code;
+  post("/api/help", body).then(poll0);
+};
+document.getElementById("help-confirm-cancel").onclick = () => confirmBox(false);
+
+// 事后可查: the user's past sessions as the server signed them; each can be saved as a receipt that
+// verifies against the operator's audit log (rme-server audit verify --receipt FILE).
+async function showRecords() {
+  const L = LABELS[lang];
+  const status = document.getElementById("records-status");
+  const list = document.getElementById("records");
+  status.textContent = L.records_loading;
+  const r = await fetch("/api/records", { credentials: "same-origin" }).catch(() => null);
+  const data = r && r.ok ? await r.json() : { online: false, records: [] };
+  status.textContent = !data.online ? L.records_offline : data.records.length === 0 ? L.records_none : "";
+  list.replaceChildren(...data.records.map((rec) => {
+    const li = el("li", { className: "record" });
+    li.dataset.session = rec.session_id;
+    const when = rec.started_at ? new Date(rec.started_at).toLocaleString() : "";
+    li.append(el("h3", {}, when),
+      el("p", { className: "rec-item" }, L.rec_item + ": " + (rec.item ? rec.item + " (" + rec.item_code + ")" : L.rec_none_item)),
+      el("p", { className: "rec-engineer" }, L.rec_engineer + ": " + rec.engineer + " (" + rec.engineer_id + ")"),
+      el("p", { className: "rec-result" }, L.rec_result + ": " + rec.outcome_text + (rec.resolution ? " · " + rec.resolution : "")),
+      el("p", { className: "rec-price" }, L.rec_price + ": " + rec.price),
+      el("h4", {}, L.rec_steps));
+    const steps = el("ol", { className: "rec-steps" });
+    if (rec.steps.length === 0) steps.append(el("li", {}, L.rec_no_steps));
+    for (const st of rec.steps) {
+      const item = el("li", { className: "step" }, st.title + (st.what ? ": " : ""), el("code", {}, st.what),
+        " — " + st.decision_text + " · " + st.result_text);
+      item.dataset.decision = st.decision || "";
+      item.dataset.status = st.status || "";
+      if (st.file) item.append(el("div", { className: "rec-file" }, fmt(L.rec_file, { n: st.file.name, s: st.file.size, h: st.file.sha256 })));
+      steps.append(item);
+    }
+    const save = el("a", { className: "rec-save", download: "rme-receipt-" + rec.session_id + ".json",
+      href: URL.createObjectURL(new Blob([rec.receipt], { type: "application/json" })) }, L.rec_save);
+    li.append(steps, save);
+    return li;
+  }));
+}
+document.getElementById("records-show").onclick = showRecords;
 document.getElementById("vault-pass-form").onsubmit = (ev) => {
   ev.preventDefault();
   const input = document.getElementById("vault-pass");

@@ -21,7 +21,8 @@ export function queueView(ctx) {
       : mine ? el("a", { href: `#/session/${mine.sid}`, class: "button" }, t("view_session")) : null;
     return el("tr", { dataset: { ticket: s.ticket_id, state: s.state } },
       el("td", {}, el("a", { href: `#/ticket/${s.ticket_id}` }, s.customer_name)),
-      el("td", { class: "words" }, s.words),
+      el("td", { class: "words" }, s.words,
+        s.service_item ? el("div", { class: "item muted small" }, `${t("service_item")}: ${s.service_item}`) : null),
       el("td", {}, verdictBadge(s.verdict), s.root_cause ? el("div", { class: "cause" }, cause(s.root_cause)) : null),
       el("td", { class: "wait", dataset: { since: String(s.created_ms) } }, waited((Date.now() - s.created_ms) / 1000)),
       el("td", {}, el("span", { class: `badge sub-${s.subscription}` }, t(`sub_${s.subscription}`))),

@@ -7,6 +7,7 @@ import { bytes, cause, t, time } from "../i18n.js";
 import { el } from "../dom.js";
 import { renderReport, verdictBadge } from "./report.js";
 import { screenPanel } from "./screen.js";
+import { itemText } from "./ticket.js";
 
 const RESOLUTIONS = [
   ["network.config", "res_network_config"], ["dns.fixed", "res_dns"], ["driver.fixed", "res_driver"],
@@ -25,6 +26,7 @@ function describe(a) {
   if (act.kind === "repair") return el("span", {}, act.repair);
   if (act.kind === "screen_view") return el("span", {}, `${t("monitor")} ${act.monitor + 1}`);
   if (act.kind === "screen_control") return el("span", {}, "");
+  if (act.kind === "service_item") return el("span", {}, act.item);
   if (act.kind === "push_file") return el("span", { title: `SHA-256 ${act.sha256}` }, `${act.name} · ${bytes(act.size)} · SHA-256 ${act.sha256.slice(0, 16)}…`);
   return el("span", {}, act.interface || "");
 }
@@ -52,6 +54,7 @@ function outcomeOf(a) {
   if (o.kind === "screen") {
     parts.push(el("p", { class: "muted screen-outcome" }, `${Math.round(o.duration_ms / 1000)} s · ${o.frames} · ${o.stopped_by}`));
   }
+  if (o.kind === "service_item") parts.push(el("p", { class: "good item-changed" }, t("item_changed", { item: o.item })));
   if (o.kind === "push_file") {
     // Compare what the agent says it stored with what this page hashed and sent: never assume.
     const same = o.sha256 === a.action.sha256;
@@ -145,8 +148,19 @@ export function sessionView(ctx, sid) {
     await store.pushFile(record.sid, f, why());
     fileName.textContent = "";
   } }, t("push"));
+  // Changing the service item is a request like any other: the user sees the item and its price and consents.
+  const itemSelect = el("select", { id: "item-select" }, el("option", { value: "" }, t("choose_item")));
+  ctx.api("/api/console/catalogue").then((cat) => {
+    for (const i of cat.items.filter((x) => x.active)) {
+      itemSelect.append(el("option", { value: i.code },
+        `${ctx.lang() === "en" ? i.name_en : i.name_zh} (${i.code}) · ${(i.price_cents / 100).toFixed(2)} ${i.currency}`));
+    }
+  }).catch(() => {});
+  const itemButton = el("button", { type: "button", id: "req-item", onclick: () => {
+    if (itemSelect.value) store.request(record.sid, { kind: "service_item", item: itemSelect.value }, why());
+  } }, t("change_item"));
   const controls = [reason, diagnose, repairSelect, repairButton, command, timeout, commandButton, picker, pickButton,
-    pushButton];
+    pushButton, itemSelect, itemButton];
 
   // -- chat and end
   const chatInput = el("input", { type: "text", id: "chat-input", maxlength: 4000, placeholder: t("chat_placeholder") });
@@ -197,7 +211,8 @@ export function sessionView(ctx, sid) {
   const root = el("section", { class: "view session", dataset: { session: record.sid } },
     el("h1", {}, t("session_title", { id: record.sid })),
     el("p", {}, el("strong", {}, tk.customer.name), ` · ${tk.device.name} · `, verdictBadge(tk.verdict),
-      tk.root_cause ? ` ${cause(tk.root_cause)}` : "", el("br"), el("span", { class: "words" }, tk.words)),
+      tk.root_cause ? ` ${cause(tk.root_cause)}` : "", el("br"), el("span", { class: "words" }, tk.words),
+      el("br"), `${t("service_item")}: `, el("span", { id: "session-item" }, itemText(tk.service_item))),
     status,
     el("div", { class: "columns" },
       el("div", { class: "col" },
@@ -206,7 +221,8 @@ export function sessionView(ctx, sid) {
           el("div", { class: "row" }, diagnose),
           el("div", { class: "row" }, repairSelect, repairButton), repairInfo,
           el("div", { class: "row" }, command, timeout, commandButton),
-          el("div", { class: "row" }, drop, pushButton)),
+          el("div", { class: "row" }, drop, pushButton),
+          el("div", { class: "row" }, itemSelect, itemButton)),
         screen.root,
         actions),
       el("div", { class: "col" },
@@ -240,6 +256,8 @@ export function sessionView(ctx, sid) {
   }
   function drawActions() {
     actions.replaceChildren(...[...record.actions.values()].reverse().map(actionCard));
+    const changed = [...record.actions.values()].filter((a) => a.outcome?.kind === "service_item").pop();
+    if (changed) root.querySelector("#session-item").textContent = changed.outcome.item;
   }
   function drawChat() {
     chatLog.replaceChildren(...record.chat.map((m) => el("li", { class: `from-${m.from}` },

@@ -1,7 +1,7 @@
 // One ticket: the customer, the user's words, the full diagnosis report, and the device's history.
 
 import { el } from "../dom.js";
-import { cause, t, time } from "../i18n.js";
+import { cause, lang, t, time } from "../i18n.js";
 import { auditButtons } from "./audit.js";
 import { renderReport, verdictBadge } from "./report.js";
 
@@ -28,6 +28,14 @@ export function historyTable(items, ctx) {
       supervisor ? el("td", {}, h.state === "ended" ? auditButtons(h.session_id) : null) : null)))));
 }
 
+// The service item the user picked (事前可选), with its list price: the engineer sees what was asked for.
+export function itemText(item) {
+  if (!item) return t("item_none");
+  const name = lang() === "en" ? item.name_en : item.name_zh;
+  const price = item.price_cents == null ? "" : ` · ${(item.price_cents / 100).toFixed(2)} ${item.currency}`;
+  return `${name} (${item.code})${price}`;
+}
+
 export function ticketView(ctx, ticketId) {
   const root = el("section", { class: "view" }, el("p", { class: "muted" }, "…"));
   ctx.api(`/api/console/tickets/${encodeURIComponent(ticketId)}`).then((tk) => {
@@ -41,7 +49,8 @@ export function ticketView(ctx, ticketId) {
         el("dt", {}, t("device")), el("dd", {}, tk.device.name),
         el("dt", {}, t("created")), el("dd", {}, time(tk.created_at)),
         el("dt", {}, t("col_state")), el("dd", {}, t(`state_${tk.state}`)),
-        el("dt", {}, t("words")), el("dd", { class: "words" }, tk.words)),
+        el("dt", {}, t("words")), el("dd", { class: "words" }, tk.words),
+        el("dt", {}, t("service_item")), el("dd", { id: "ticket-item" }, itemText(tk.service_item))),
       canAccept ? el("p", {}, el("button", { type: "button", class: "primary accept",
         onclick: () => ctx.acceptTicket(tk.id) }, t("accept"))) : null,
       el("h2", {}, t("report")),

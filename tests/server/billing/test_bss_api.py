@@ -68,6 +68,17 @@ class Bss:
         async with self.server.http() as client:
             return await client.post(f"/api/bss/v1{path}", content=raw, headers=headers)
 
+    async def get(self, path: str) -> httpx.Response:
+        """A signed read (signed over an empty body)."""
+        message_id, moment = f"msg_{secrets.token_hex(8)}", dt.datetime.now(dt.UTC)
+        headers = {
+            "webhook-id": message_id,
+            "webhook-timestamp": str(int(moment.timestamp())),
+            "webhook-signature": Webhook(self.secret).sign(message_id, moment, ""),
+        }
+        async with self.server.http() as client:
+            return await client.get(f"/api/bss/v1{path}", headers=headers)
+
 
 def at(minutes: int) -> str:
     return (dt.datetime(2026, 11, 1, tzinfo=dt.UTC) + dt.timedelta(minutes=minutes)).isoformat()

@@ -87,6 +87,15 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/api/account/ssh-keys"): "engineer",
     ("DELETE", "/api/account/ssh-keys/{key_id}"): "engineer",
     ("PUT", "/api/account/lang"): "engineer",
+    # Billing: the catalogue for an engineer's "change the service item"; the admin's billing page.
+    ("GET", "/api/console/catalogue"): "engineer",
+    ("GET", "/api/admin/billing/integrations"): "admin",
+    ("POST", "/api/admin/billing/integrations"): "admin",
+    ("POST", "/api/admin/billing/integrations/{name}/rotate"): "admin",
+    ("POST", "/api/admin/billing/integrations/{name}/disable"): "admin",
+    ("GET", "/api/admin/billing/dead"): "admin",
+    ("GET", "/api/admin/billing/dead/{event_id}"): "admin",
+    ("POST", "/api/admin/billing/dead/{event_id}/replay"): "admin",
 }
 # WebSockets: the engineer's needs a login (tested below); the agent's authenticates devices in-band.
 EXPECTED_SOCKETS = {"/ws/engineer", "/ws/agent"}

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010_ssh_keys"
-down_revision: str | None = "0008_audit_witness"
+down_revision: str | None = "0009_billing_usage"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
