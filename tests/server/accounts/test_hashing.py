@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -87,3 +89,43 @@ async def test_hashing_only_gets_cpu_nothing_else_wants(processes: bool) -> None
     policy = await pool.run(os.sched_getscheduler, 0)
     pool.shutdown()
     assert policy == os.SCHED_IDLE
+
+
+_SERVER_WITH_A_POOL = """
+import asyncio, sys, time
+from server.accounts import hashing
+
+async def main() -> None:
+    pool = hashing.configure(1, 4, processes=True)
+    await pool.hash("x")
+    print(" ".join(str(pid) for pid in pool._executor._processes), flush=True)
+    time.sleep(60)
+
+asyncio.run(main())
+"""
+
+
+def test_workers_go_when_the_server_is_killed_outright() -> None:
+    """SIGKILL leaves no time to stop the pool: its workers notice the parent is gone and exit."""
+    server = subprocess.Popen([sys.executable, "-c", _SERVER_WITH_A_POOL], stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        workers = [int(pid) for pid in server.stdout.readline().split()]
+        assert workers
+    finally:
+        server.kill()
+        server.wait()
+    deadline = time.monotonic() + 10
+    alive = workers
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = [pid for pid in alive if _running(pid)]
+    assert not alive, f"workers {alive} outlived their server"
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
