@@ -115,11 +115,16 @@ async def set_subscription(engine: AsyncEngine, customer_id: str, subscription: 
         raise DeviceError("customer.unknown", f"no such customer {customer_id!r}")
 
 
+def new_code() -> str:
+    """A random enrollment code like `K7QM-2XWD-9PHT` (~59 bits)."""
+    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_GROUPS * CODE_GROUP_LEN))
+    return "-".join(raw[i : i + CODE_GROUP_LEN] for i in range(0, len(raw), CODE_GROUP_LEN))
+
+
 async def create_enrollment_code(engine: AsyncEngine, customer_id: str, created_by: str, ttl: int) -> str:
     """A fresh code like `K7QM-2XWD-9PHT` (~59 bits), valid for `ttl` seconds, usable once."""
     await get_customer(engine, customer_id)
-    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_GROUPS * CODE_GROUP_LEN))
-    code = "-".join(raw[i : i + CODE_GROUP_LEN] for i in range(0, len(raw), CODE_GROUP_LEN))
+    code = new_code()
     now = utcnow()
     async with engine.begin() as conn:
         await conn.execute(
