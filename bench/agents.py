@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from bench._swarm import device_key, raise_nofile
 from protocol.auth import b64url
-from protocol.messages import QueueUpdate
+from protocol.messages import Heartbeat, HeartbeatBody, QueueUpdate
 from tests.server.helpers import (
     ENGINEER,
     ROOT,
@@ -219,6 +219,7 @@ class Level:
     online: int
     ramp_s: float
     connects_per_s: float
+    connect_cpu_ms: float  # the server's own CPU time per new connection during the ramp
     rss_mib: float
     kib_per_agent: float
     idle_cpu_pct: float  # of one core, the server process's own CPU time over the window
@@ -246,9 +247,19 @@ async def engineer_console(server: RunningServer) -> AsyncIterator[ProtocolClien
     http = await login(server, *ENGINEER)
     try:
         engineer = await open_engineer(server, http)
+
+        async def beat() -> None:  # as the console does: a silent link is closed by the idle sweep
+            seq = 0
+            while True:
+                await asyncio.sleep(20)
+                seq += 1
+                await engineer.send(Heartbeat(body=HeartbeatBody(seq=seq)))
+
+        beating = asyncio.create_task(beat())
         try:
             yield engineer
         finally:
+            beating.cancel()
             await engineer.close()
     finally:
         await http.aclose()
@@ -269,7 +280,7 @@ async def measure(server: RunningServer, plan: Plan, folder: Path, report: Any =
                 devices = provision(server, seed, held, delta, folder)
                 processes = max(1, min(plan.processes, delta // 250))
                 share = -(-delta // processes)
-                start = time.monotonic()
+                start, ramp_cpu = time.monotonic(), cpu_seconds(pid)
                 for p in range(processes):
                     part = devices[p * share : (p + 1) * share]
                     if part:
@@ -287,6 +298,7 @@ async def measure(server: RunningServer, plan: Plan, folder: Path, report: Any =
                         )
                 await wait_online(swarms, target, plan.ramp_timeout)
                 ramp = time.monotonic() - start
+                ramp_cpu = cpu_seconds(pid) - ramp_cpu
                 held = target
                 await asyncio.sleep(5)  # let the connects' garbage settle
                 cpu0, t0 = cpu_seconds(pid), time.monotonic()
@@ -299,6 +311,7 @@ async def measure(server: RunningServer, plan: Plan, folder: Path, report: Any =
                     online=online(swarms),
                     ramp_s=round(ramp, 1),
                     connects_per_s=round(delta / ramp, 1),
+                    connect_cpu_ms=round(1000 * ramp_cpu / delta, 2),
                     rss_mib=round(rss / 2**20, 1),
                     kib_per_agent=round((rss - baseline) / 1024 / target, 1),
                     idle_cpu_pct=round(100 * (cpu1 - cpu0) / (t1 - t0), 2),
@@ -312,7 +325,7 @@ async def measure(server: RunningServer, plan: Plan, folder: Path, report: Any =
                 levels.append(level)
                 report(
                     f"  {level.agents:>6} agents: online {level.online}, ramp {level.ramp_s} s "
-                    f"({level.connects_per_s}/s), RSS {level.rss_mib} MiB ({level.kib_per_agent} KiB/agent), "
+                    f"({level.connects_per_s}/s, {level.connect_cpu_ms} ms server CPU each), RSS {level.rss_mib} MiB ({level.kib_per_agent} KiB/agent), "
                     f"idle CPU {level.idle_cpu_pct} % of a core over {level.window_s} s, "
                     f"help → engineer p50 {level.help_p50_ms} ms p99 {level.help_p99_ms} ms "
                     f"({level.help_seen}/{level.help_asked})"
