@@ -325,7 +325,8 @@ async def measure(server: RunningServer, plan: Plan, folder: Path, report: Any =
                 levels.append(level)
                 report(
                     f"  {level.agents:>6} agents: online {level.online}, ramp {level.ramp_s} s "
-                    f"({level.connects_per_s}/s, {level.connect_cpu_ms} ms server CPU each), RSS {level.rss_mib} MiB ({level.kib_per_agent} KiB/agent), "
+                    f"({level.connects_per_s}/s, {level.connect_cpu_ms} ms server CPU each), "
+                    f"RSS {level.rss_mib} MiB ({level.kib_per_agent} KiB/agent), "
                     f"idle CPU {level.idle_cpu_pct} % of a core over {level.window_s} s, "
                     f"help → engineer p50 {level.help_p50_ms} ms p99 {level.help_p99_ms} ms "
                     f"({level.help_seen}/{level.help_asked})"
