@@ -29,6 +29,7 @@ from server.db.engine import open_engine
 from server.db.migrate import upgrade
 from server.db.tables import new_id
 from server.devices.revocation import RevocationSweeper
+from server.devices.seen import SeenFlusher
 from server.kpi.runtime import start_kpi
 from server.metrics import Metrics
 from server.relay.agent_link import AgentLink
@@ -119,6 +120,8 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
         # Devices revoked by another process (`rme-server customer revoke`) are cut within seconds.
         revocations = RevocationSweeper(app.state.services)
         revocations.start()
+        seen = SeenFlusher(engine, app.state.services.seen)
+        seen.start()
         keeper.start()
         app.state.kpi = start_kpi(app.state.services)
         app.state.billing = Deliverer(engine, config.billing_period, config.billing_retry_base)
@@ -132,6 +135,7 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
         finally:
             await revocations.stop()
             await app.state.services.sweep.stop()
+            await seen.stop()
             await keeper.stop()
             await app.state.billing.stop()
             await app.state.kpi.stop()

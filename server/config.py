@@ -70,7 +70,9 @@ class ServerConfig(BaseModel):
     ws_frames_per_second: float = Field(default=200.0, gt=0)
     ws_frame_burst: int = Field(default=400, ge=1)
     ws_chunk_bytes_per_second: int = Field(default=400 * 1024 * 1024, ge=1)
-    heartbeat_timeout: float = Field(default=90.0, gt=0)
+    # Silence after which a link is closed; agents are asked to beat every third of it (60 s: an idle
+    # agent costs the node one small frame each way a minute, under common NAT idle timers).
+    heartbeat_timeout: float = Field(default=180.0, gt=0)
     auth_timeout: float = Field(default=15.0, gt=0)
     offer_timeout: float = Field(default=120.0, gt=0)
     # How long a session waits for its engineer's console to come back (page reload, network blip)

@@ -62,6 +62,7 @@ class Services:
     agents: dict[str, AgentConnection] = field(default_factory=dict)  # device id → its connection here
     engineers: dict[str, set[EngineerConnection]] = field(default_factory=dict)  # engineer id → consoles
     sweep: IdleSweep = field(default_factory=IdleSweep)  # closes links silent for `heartbeat_timeout`
+    seen: set[str] = field(default_factory=set)  # devices connected since the last `last_seen` write
     handshaking: int = 0  # /ws/agent connections accepted and not yet authenticated (load shedding)
     # `metrics.relayed` per message type, looked up once: `labels()` validates and locks on every call.
     _relayed: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
