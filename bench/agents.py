@@ -165,12 +165,29 @@ def online(swarms: Sequence[Swarm]) -> int:
 
 async def wait_online(swarms: Sequence[Swarm], target: int, limit: float) -> float:
     """Seconds until `target` agents are online; raises TimeoutError past `limit`."""
-    start = time.monotonic()
+    start = last = time.monotonic()
     while online(swarms) < target:
-        if time.monotonic() - start > limit:
-            raise TimeoutError(f"{online(swarms)} of {target} agents online after {limit:.0f} s")
+        now = time.monotonic()
+        if now - start > limit:
+            raise TimeoutError(
+                f"{online(swarms)} of {target} agents online after {limit:.0f} s: {states(swarms)}"
+            )
+        if now - last > 15:
+            print(
+                f"    … {online(swarms)} of {target} online after {now - start:.0f} s: {states(swarms)}",
+                flush=True,
+            )
+            last = now
         await asyncio.sleep(0.5)
     return time.monotonic() - start
+
+
+def states(swarms: Sequence[Swarm]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for swarm in swarms:
+        for state, n in swarm.status.get("states", {}).items():
+            total[state] = total.get(state, 0) + int(n)
+    return total
 
 
 # -- help → engineer notified -------------------------------------------------------------------
