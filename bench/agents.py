@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import csv
+import functools
 import json
 import os
 import statistics
@@ -247,6 +248,16 @@ class Level:
     help_p50_ms: float
     help_p99_ms: float
 
+    def line(self) -> str:
+        return (
+            f"  {self.agents:>6} agents: online {self.online}, ramp {self.ramp_s} s "
+            f"({self.connects_per_s}/s, {self.connect_cpu_ms} ms server CPU each), "
+            f"RSS {self.rss_mib} MiB ({self.kib_per_agent} KiB/agent), "
+            f"idle CPU {self.idle_cpu_pct} % of a core over {self.window_s} s, "
+            f"help → engineer p50 {self.help_p50_ms} ms p99 {self.help_p99_ms} ms "
+            f"({self.help_seen}/{self.help_asked})"
+        )
+
 
 @dataclass
 class Plan:
@@ -282,75 +293,79 @@ async def engineer_console(server: RunningServer) -> AsyncIterator[ProtocolClien
         await http.aclose()
 
 
-async def measure(server: RunningServer, plan: Plan, folder: Path, report: Any = print) -> list[Level]:
-    pid = server.process.pid
+async def measure(server: RunningServer, plan: Plan, folder: Path, report: Any = None) -> list[Level]:
+    report = report or functools.partial(print, flush=True)
     seed = os.urandom(16)
     swarms: list[Swarm] = []
     levels: list[Level] = []
-    baseline = rss_bytes(pid)
+    baseline = rss_bytes(server.process.pid)
     report(f"  server idle, no agents: RSS {baseline / 2**20:.0f} MiB")
     held = 0
     try:
         async with engineer_console(server) as engineer:
             for target in plan.levels:
-                delta = target - held
-                devices = provision(server, seed, held, delta, folder)
-                processes = max(1, min(plan.processes, delta // 250))
-                share = -(-delta // processes)
-                start, ramp_cpu = time.monotonic(), cpu_seconds(pid)
-                for p in range(processes):
-                    part = devices[p * share : (p + 1) * share]
-                    if part:
-                        swarms.append(
-                            await start_swarm(
-                                f"wss://127.0.0.1:{server.port}",
-                                server.ca,
-                                seed,
-                                held + p * share,
-                                part,
-                                plan.rate / processes,
-                                plan.seconds,
-                                folder,
-                            )
-                        )
-                await wait_online(swarms, target, plan.ramp_timeout)
-                ramp = time.monotonic() - start
-                ramp_cpu = cpu_seconds(pid) - ramp_cpu
+                async with asyncio.timeout(plan.ramp_timeout + plan.idle_window + 180):  # bounded
+                    level = await one_level(
+                        server, plan, folder, seed, swarms, engineer, held, target, baseline
+                    )
                 held = target
-                await asyncio.sleep(5)  # let the connects' garbage settle
-                cpu0, t0 = cpu_seconds(pid), time.monotonic()
-                await asyncio.sleep(plan.idle_window)
-                cpu1, t1 = cpu_seconds(pid), time.monotonic()
-                rss = rss_bytes(pid)
-                latencies = await help_latencies(swarms, engineer, plan.help_asks, 60.0)
-                level = Level(
-                    agents=target,
-                    online=online(swarms),
-                    ramp_s=round(ramp, 1),
-                    connects_per_s=round(delta / ramp, 1),
-                    connect_cpu_ms=round(1000 * ramp_cpu / delta, 2),
-                    rss_mib=round(rss / 2**20, 1),
-                    kib_per_agent=round((rss - baseline) / 1024 / target, 1),
-                    idle_cpu_pct=round(100 * (cpu1 - cpu0) / (t1 - t0), 2),
-                    window_s=round(t1 - t0, 1),
-                    open_files=open_files(pid),
-                    help_asked=plan.help_asks,
-                    help_seen=len(latencies),
-                    help_p50_ms=round(statistics.median(latencies) * 1000, 1) if latencies else float("nan"),
-                    help_p99_ms=round(pct(latencies, 0.99) * 1000, 1),
-                )
                 levels.append(level)
-                report(
-                    f"  {level.agents:>6} agents: online {level.online}, ramp {level.ramp_s} s "
-                    f"({level.connects_per_s}/s, {level.connect_cpu_ms} ms server CPU each), "
-                    f"RSS {level.rss_mib} MiB ({level.kib_per_agent} KiB/agent), "
-                    f"idle CPU {level.idle_cpu_pct} % of a core over {level.window_s} s, "
-                    f"help → engineer p50 {level.help_p50_ms} ms p99 {level.help_p99_ms} ms "
-                    f"({level.help_seen}/{level.help_asked})"
-                )
+                report(level.line())
     finally:
         await asyncio.gather(*(s.stop() for s in swarms), return_exceptions=True)
     return levels
+
+
+async def one_level(
+    server: RunningServer,
+    plan: Plan,
+    folder: Path,
+    seed: bytes,
+    swarms: list[Swarm],
+    engineer: ProtocolClient,
+    held: int,
+    target: int,
+    baseline: int,
+) -> Level:
+    """Add agents (new swarms) from `held` up to `target`, and measure."""
+    pid = server.process.pid
+    delta = target - held
+    devices = provision(server, seed, held, delta, folder)
+    processes = max(1, min(plan.processes, delta // 250))
+    share = -(-delta // processes)
+    start, ramp_cpu = time.monotonic(), cpu_seconds(pid)
+    for p in range(processes):
+        part = devices[p * share : (p + 1) * share]
+        if part:
+            url = f"wss://127.0.0.1:{server.port}"
+            rate = plan.rate / processes
+            first = held + p * share
+            swarms.append(await start_swarm(url, server.ca, seed, first, part, rate, plan.seconds, folder))
+    await wait_online(swarms, target, plan.ramp_timeout)
+    ramp = time.monotonic() - start
+    ramp_cpu = cpu_seconds(pid) - ramp_cpu
+    await asyncio.sleep(5)  # let the connects' garbage settle
+    cpu0, t0 = cpu_seconds(pid), time.monotonic()
+    await asyncio.sleep(plan.idle_window)
+    cpu1, t1 = cpu_seconds(pid), time.monotonic()
+    rss = rss_bytes(pid)
+    latencies = await help_latencies(swarms, engineer, plan.help_asks, 60.0)
+    return Level(
+        agents=target,
+        online=online(swarms),
+        ramp_s=round(ramp, 1),
+        connects_per_s=round(delta / ramp, 1),
+        connect_cpu_ms=round(1000 * ramp_cpu / delta, 2),
+        rss_mib=round(rss / 2**20, 1),
+        kib_per_agent=round((rss - baseline) / 1024 / target, 1),
+        idle_cpu_pct=round(100 * (cpu1 - cpu0) / (t1 - t0), 2),
+        window_s=round(t1 - t0, 1),
+        open_files=open_files(pid),
+        help_asked=plan.help_asks,
+        help_seen=len(latencies),
+        help_p50_ms=round(statistics.median(latencies) * 1000, 1) if latencies else float("nan"),
+        help_p99_ms=round(pct(latencies, 0.99) * 1000, 1),
+    )
 
 
 def run(plan: Plan, database_url: str | None = None, **settings: str) -> list[Level]:
