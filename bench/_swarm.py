@@ -28,6 +28,7 @@ import agent.connection.client as client_module
 from agent.connection.client import AgentClient
 from agent.connection.identity import Identity, IdentityStore
 from protocol.messages import HelpRequest, HelpRequestBody
+from server.commands.serve import raise_open_files
 
 
 def device_key(seed: bytes, index: int) -> Ed25519PrivateKey:
@@ -36,10 +37,8 @@ def device_key(seed: bytes, index: int) -> Ed25519PrivateKey:
 
 
 def raise_nofile() -> int:
-    """Raise this process's open-file limit to its hard limit (one descriptor per connection)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    """The open-file limit as high as `rme-server serve` sets its own (`raise_open_files`)."""
+    raise_open_files()
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 

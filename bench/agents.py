@@ -379,7 +379,7 @@ def run(plan: Plan, database_url: str | None = None, **settings: str) -> list[Le
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.agents", description=__doc__.split("\n")[0])
-    parser.add_argument("--levels", default=os.environ.get("RME_BENCH_AGENT_LEVELS", "1000,5000,10000,20000"))
+    parser.add_argument("--levels", default=os.environ.get("RME_BENCH_AGENT_LEVELS", "1000,5000,10000,19500"))
     parser.add_argument("--processes", type=int, default=4, help="swarm processes (default 4)")
     parser.add_argument("--rate", type=float, default=200.0, help="connects per second, all swarms")
     parser.add_argument("--idle-window", type=float, default=60.0, help="seconds of idle CPU measured")

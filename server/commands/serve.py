@@ -48,9 +48,19 @@ def tls_paths(config: ServerConfig) -> tuple[Path, Path]:
 
 
 def raise_open_files() -> None:
-    """One descriptor per connected agent: lift the soft limit to the hard one (systemd's
-    `LimitNOFILE=` in deploy/ sets the hard one)."""
+    """Raise the open-file limit (one descriptor per connection): to `fs.nr_open` (at most 2**20) where
+    allowed (root, or systemd's `LimitNOFILE=`), else the soft limit to the hard one."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        ceiling = min(int(Path("/proc/sys/fs/nr_open").read_text()), 1 << 20)
+    except (OSError, ValueError):
+        ceiling = hard
+    if hard != resource.RLIM_INFINITY and hard < ceiling:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, ceiling))
+            return
+        except (ValueError, OSError):
+            pass
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 

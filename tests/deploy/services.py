@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -67,7 +68,6 @@ class OwnPostgres:
         subprocess.run(command, check=True, capture_output=True, timeout=120)
 
     def init(self) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             shutil.chown(self.folder, "postgres", "postgres")
             self.folder.chmod(0o700)
@@ -87,14 +87,20 @@ class OwnPostgres:
 
 
 @contextlib.contextmanager
-def own_postgres(folder: Path) -> Iterator[OwnPostgres]:
+def own_postgres() -> Iterator[OwnPostgres]:
+    """A cluster in a fresh directory under /tmp (pytest's are root-only: the `postgres` user could not
+    reach it), removed afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix="rme-pg-"))
     postgres = OwnPostgres(folder, free_port())
-    postgres.init()
-    postgres.start()
     try:
-        yield postgres
+        postgres.init()
+        postgres.start()
+        try:
+            yield postgres
+        finally:
+            postgres.stop()
     finally:
-        postgres.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @dataclass
@@ -159,6 +165,7 @@ def haproxy(nodes: Sequence[int], ca: Path, folder: Path, port: int | None = Non
         "RME_LB_CA": str(ca),
         "RME_LB_CHECK_INTER": "500ms",
         "RME_LB_CONN_RATE": "100000",  # every test agent comes from 127.0.0.1
+        "RME_LB_MAXCONN": "5000",
         **{f"RME_NODE{i + 1}": f"127.0.0.1:{p}" for i, p in enumerate(nodes)},
     }
     log = folder / "haproxy.log"

@@ -60,7 +60,7 @@ class Cluster:
 @contextlib.contextmanager
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
     with (
-        own_postgres(tmp_path / "pg") as postgres,
+        own_postgres() as postgres,
         own_redis(tmp_path / "redis") as redis,
         contextlib.ExitStack() as stack,
     ):
