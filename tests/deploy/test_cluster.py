@@ -94,6 +94,16 @@ def agents_on(nodes: list[RunningServer]) -> list[int]:
     return [gauge(n, "rme_connected_agents") for n in nodes]
 
 
+async def settled(nodes: list[RunningServer], total: int) -> list[int]:
+    """The nodes' agent counts once they add up to `total` (an agent hears `auth.ok` just before its
+    node counts it)."""
+    deadline = time.monotonic() + 5
+    while sum(spread := agents_on(nodes)) != total:
+        assert time.monotonic() < deadline, spread
+        await asyncio.sleep(0.1)
+    return spread
+
+
 def connections(swarms: list[Swarm]) -> int:
     return sum(int(s.status.get("connections", 0)) for s in swarms)
 
@@ -144,8 +154,8 @@ async def test_three_nodes_behind_haproxy_survive_a_node_redis_and_postgres(tmp_
             while online(swarms) < AGENTS:
                 assert time.monotonic() < deadline, f"{online(swarms)} of {AGENTS} online"
                 await asyncio.sleep(0.5)
-            spread = agents_on(nodes)
-            assert sum(spread) == AGENTS + 1 and min(spread) > 0, spread
+            spread = await settled(nodes, AGENTS + 1)
+            assert min(spread) > 0, spread
 
             # kill -9 the node holding the console (and a third of the agents).
             victim = nodes[console_node]
@@ -160,7 +170,7 @@ async def test_three_nodes_behind_haproxy_survive_a_node_redis_and_postgres(tmp_
                     await asyncio.sleep(0.1)
                 back = time.monotonic() - killed
                 live = [n for n in nodes if n is not victim]
-                assert sum(agents_on(live)) == AGENTS + 1
+                await settled(live, AGENTS + 1)
                 # The session waited (grace), and the console reconnecting through HAProxy resumes it.
                 assert await ticket_state(supervisor, ticket_id) == "active"
                 console = await open_engineer(front, http)
