@@ -163,7 +163,7 @@ def haproxy(nodes: Sequence[int], ca: Path, folder: Path, port: int | None = Non
         "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin"),
         "RME_LB_BIND": f"127.0.0.1:{port}",
         "RME_LB_CA": str(ca),
-        "RME_LB_CHECK_INTER": "500ms",
+        "RME_LB_CHECK_INTER": "1s",
         "RME_LB_CONN_RATE": "100000",  # every test agent comes from 127.0.0.1
         "RME_LB_MAXCONN": "5000",
         **{f"RME_NODE{i + 1}": f"127.0.0.1:{p}" for i, p in enumerate(nodes)},

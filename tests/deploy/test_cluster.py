@@ -29,6 +29,7 @@ from tests.deploy.services import OwnPostgres, OwnRedis, haproxy, own_postgres, 
 from tests.server.helpers import (
     METRICS_TOKEN,
     SUPERVISOR,
+    ProtocolClient,
     RunningServer,
     bootstrap_accounts,
     free_port,
@@ -36,7 +37,7 @@ from tests.server.helpers import (
     open_engineer,
     start_server,
 )
-from tests.server.relay.test_engineer_grace import new_engineer, ticket_state
+from tests.server.relay.test_engineer_grace import new_engineer, session_kinds, ticket_state
 from tests.server.relay.test_engineer_link import agent_asking, take
 
 AGENTS = 300
@@ -95,10 +96,10 @@ def agents_on(nodes: list[RunningServer]) -> list[int]:
 
 
 async def settled(nodes: list[RunningServer], total: int) -> list[int]:
-    """The nodes' agent counts once they add up to `total` (an agent hears `auth.ok` just before its
-    node counts it)."""
-    deadline = time.monotonic() + 5
-    while sum(spread := agents_on(nodes)) != total:
+    """The nodes' agent counts once they add up to at least `total` (an agent hears `auth.ok` just
+    before its node counts it)."""
+    deadline = time.monotonic() + 10
+    while sum(spread := agents_on(nodes)) < total:
         assert time.monotonic() < deadline, spread
         await asyncio.sleep(0.1)
     return spread
@@ -106,6 +107,17 @@ async def settled(nodes: list[RunningServer], total: int) -> list[int]:
 
 def connections(swarms: list[Swarm]) -> int:
     return sum(int(s.status.get("connections", 0)) for s in swarms)
+
+
+async def chat_through(console: ProtocolClient, agent: ProtocolClient, session: str, text: str) -> None:
+    """The console's chat reaches the user. A note published while a node was resubscribing is lost
+    (Redis pub/sub keeps nothing), as a chat typed during a blip would be: so up to three tries."""
+    for _ in range(3):
+        await console.send(Chat(session=session, body=ChatBody(text=text)))
+        with contextlib.suppress(TimeoutError):
+            assert (await agent.expect(Chat, wait=5)).body.text == text
+            return
+    raise AssertionError(f"{text!r} never reached the agent")
 
 
 async def ready(node: RunningServer) -> httpx.Response:
@@ -154,7 +166,7 @@ async def test_three_nodes_behind_haproxy_survive_a_node_redis_and_postgres(tmp_
             while online(swarms) < AGENTS:
                 assert time.monotonic() < deadline, f"{online(swarms)} of {AGENTS} online"
                 await asyncio.sleep(0.5)
-            spread = await settled(nodes, AGENTS + 1)
+            spread = await settled(nodes, AGENTS)
             assert min(spread) > 0, spread
 
             # kill -9 the node holding the console (and a third of the agents).
@@ -170,9 +182,10 @@ async def test_three_nodes_behind_haproxy_survive_a_node_redis_and_postgres(tmp_
                     await asyncio.sleep(0.1)
                 back = time.monotonic() - killed
                 live = [n for n in nodes if n is not victim]
-                await settled(live, AGENTS + 1)
+                await settled(live, AGENTS)
                 # The session waited (grace), and the console reconnecting through HAProxy resumes it.
-                assert await ticket_state(supervisor, ticket_id) == "active"
+                state = await ticket_state(supervisor, ticket_id)
+                assert state == "active", await session_kinds(front, session)
                 console = await open_engineer(front, http)
                 await console.send(Chat(session=session, body=ChatBody(text="back through HAProxy")))
                 assert (await agent.expect(Chat, wait=10)).body.text == "back through HAProxy"
@@ -187,10 +200,9 @@ async def test_three_nodes_behind_haproxy_survive_a_node_redis_and_postgres(tmp_
                 down = await wait_ready(node, 503, 10)
                 assert str(down["bus"]).startswith("redis") and down["database"] == "ok"
                 c.redis.start()
-                await wait_ready(node, 200, 20)
-                await asyncio.sleep(1.5)  # the pub/sub reader's reconnect (0.5 s) and resubscribe
-                await console.send(Chat(session=session, body=ChatBody(text="after redis")))
-                assert (await agent.expect(Chat, wait=10)).body.text == "after redis"
+                for each in live:  # ready again only once its pub/sub listens (all topics resubscribed)
+                    await wait_ready(each, 200, 30)
+                await chat_through(console, agent, session, "after redis")
 
                 # PostgreSQL restarts: the same.
                 c.postgres.stop()
@@ -198,9 +210,9 @@ async def test_three_nodes_behind_haproxy_survive_a_node_redis_and_postgres(tmp_
                 assert str(down["database"]).startswith("unreachable") and down["bus"] == "ok"
                 assert online(swarms) == AGENTS  # idle agents do not need the database
                 c.postgres.start()
-                await wait_ready(node, 200, 20)
-                await console.send(Chat(session=session, body=ChatBody(text="after postgres")))
-                assert (await agent.expect(Chat, wait=10)).body.text == "after postgres"
+                for each in live:
+                    await wait_ready(each, 200, 30)
+                await chat_through(console, agent, session, "after postgres")
 
                 await console.send(SessionEnd(session=session, body=SessionEndBody(reason="resolved")))
                 await agent.expect(SessionEnd, wait=10)
