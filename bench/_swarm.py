@@ -6,7 +6,9 @@ Run by `bench.agents` as `python -m bench._swarm SPEC.json`; the spec names the 
 device ids (registered by `rme-server customer import` with keys derived from `seed`), the rate and a
 deadline. It prints one JSON status line a second on stdout and reads commands on stdin:
 `help N` (N online agents ask for help; the words carry the wall-clock send time, so the engineer's
-side measures help → notified), `stop`. It exits at the deadline whatever happens.
+side measures help → notified), `churn N` (N random online agents lose their connection and come
+back by themselves), `stop`. Every agent accepts a session offered to it and ends it 2 s later.
+It exits at the deadline whatever happens.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import functools
 import hashlib
 import json
 import os
+import random
 import resource
 import sys
 import time
@@ -27,8 +30,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 import agent.connection.client as client_module
 from agent.connection.client import AgentClient
 from agent.connection.identity import Identity, IdentityStore
-from protocol.messages import HelpRequest, HelpRequestBody
+from protocol.messages import (
+    HelpRequest,
+    HelpRequestBody,
+    Message,
+    SessionAccept,
+    SessionEnd,
+    SessionEndBody,
+    SessionOffer,
+)
 from server.commands.serve import raise_open_files
+
+SESSION_S = 2.0
+ending: set[asyncio.Future[None]] = set()
 
 
 def device_key(seed: bytes, index: int) -> Ed25519PrivateKey:
@@ -51,6 +65,25 @@ class MemoryIdentities(IdentityStore):
 
     def load(self) -> Identity | None:
         return self.identity
+
+
+def user_for(client: AgentClient) -> Any:
+    """A user who accepts every session offered and ends it (resolved) `SESSION_S` seconds later."""
+
+    async def on_message(message: Message) -> None:
+        if isinstance(message, SessionOffer) and message.session is not None:
+            session = message.session
+            await client.send(SessionAccept(session=session))
+
+            async def end_later() -> None:
+                await asyncio.sleep(SESSION_S)
+                await client.send(SessionEnd(session=session, body=SessionEndBody(reason="resolved")))
+
+            ending.add(asyncio.ensure_future(end_later()))
+            for done in [t for t in ending if t.done()]:
+                ending.discard(done)
+
+    return on_message
 
 
 async def run(spec: dict[str, Any]) -> None:
@@ -77,6 +110,7 @@ async def run(spec: dict[str, Any]) -> None:
                 reconnect_max=float(spec.get("reconnect_max", 30.0)),
                 connect_timeout=30.0,
             )
+            client.on_message = user_for(client)
             clients.append(client)
             tasks.append(asyncio.create_task(client.run(stop)))
             await asyncio.sleep(gap)
@@ -91,6 +125,11 @@ async def run(spec: dict[str, Any]) -> None:
             if not line or line[0] == "stop":
                 stop.set()
                 return
+            if line[0] == "churn":  # drop N random online agents' connections (they come back)
+                online = [c for c in clients if c.state == "online"]
+                for client in random.sample(online, min(int(line[1]), len(online))):
+                    await client.close()
+                continue
             if line[0] == "help":
                 wanted = int(line[1])
                 for client in clients[asked:]:

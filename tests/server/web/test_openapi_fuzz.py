@@ -22,7 +22,7 @@ from schemathesis.core.result import Ok
 
 from tests.server.helpers import ADMIN, ENGINEER, SUPERVISOR, RunningServer, running_server
 
-EXAMPLES = max(2, int(8 * float(os.environ.get("RME_FUZZ_SCALE", "1"))))
+EXAMPLES = max(2, int(5 * float(os.environ.get("RME_FUZZ_SCALE", "1"))))
 SKIP = {("POST", "/api/auth/logout")}  # would end the very session the fuzzing runs in
 # Argon2 per call, in low-priority workers: on a loaded machine a call can take many seconds.
 SLOW = {
