@@ -304,10 +304,14 @@ async def measure(server: RunningServer, plan: Plan, folder: Path, report: Any =
     try:
         async with engineer_console(server) as engineer:
             for target in plan.levels:
-                async with asyncio.timeout(plan.ramp_timeout + plan.idle_window + 180):  # bounded
-                    level = await one_level(
-                        server, plan, folder, seed, swarms, engineer, held, target, baseline
-                    )
+                try:
+                    async with asyncio.timeout(plan.ramp_timeout + plan.idle_window + 180):  # bounded
+                        level = await one_level(
+                            server, plan, folder, seed, swarms, engineer, held, target, baseline
+                        )
+                except TimeoutError as exc:  # the figures so far stand; say where it stopped
+                    report(f"  {target:>6} agents: not reached ({exc}); stopping here")
+                    break
                 held = target
                 levels.append(level)
                 report(level.line())
