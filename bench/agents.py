@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from websockets.exceptions import ConnectionClosed
 
 from bench._swarm import device_key, raise_nofile
 from protocol.auth import b64url
@@ -353,7 +354,16 @@ async def one_level(
     await asyncio.sleep(plan.idle_window)
     cpu1, t1 = cpu_seconds(pid), time.monotonic()
     rss = rss_bytes(pid)
-    latencies = await help_latencies(swarms, engineer, plan.help_asks, 60.0)
+    print(
+        f"    ({target} agents idle: RSS {rss / 2**20:.1f} MiB, "
+        f"CPU {100 * (cpu1 - cpu0) / (t1 - t0):.2f} % of a core over {t1 - t0:.0f} s)",
+        flush=True,
+    )
+    try:
+        latencies = await help_latencies(swarms, engineer, plan.help_asks, 60.0)
+    except ConnectionClosed as exc:  # the console's link died (a stalled server): no figure, say so
+        print(f"    help → engineer not measured: the console's connection closed ({exc})", flush=True)
+        latencies = []
     return Level(
         agents=target,
         online=online(swarms),
