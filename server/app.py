@@ -9,11 +9,14 @@ several apps side by side.
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, WebSocket, status
+from fastapi.responses import PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.accounts import hashing
 from server.accounts.sessions import COOKIE_NAME, session_engineer
@@ -26,6 +29,7 @@ from server.db.engine import open_engine
 from server.db.migrate import upgrade
 from server.db.tables import new_id
 from server.devices.revocation import RevocationSweeper
+from server.devices.seen import SeenFlusher
 from server.kpi.runtime import start_kpi
 from server.metrics import Metrics
 from server.relay.agent_link import AgentLink
@@ -63,6 +67,33 @@ def make_bus(config: ServerConfig) -> Bus:
     return InProcessBus()
 
 
+def shed(services: Services) -> int | None:
+    """Seconds a new agent should wait (HTTP 503 + Retry-After) if this node is too busy to take it:
+    too many handshakes in progress (a reconnect storm) or at `agent_capacity`. None: take it."""
+    config = services.config
+    full = config.agent_capacity and len(services.agents) >= config.agent_capacity
+    if services.handshaking < config.agent_handshakes_max and not full:
+        return None
+    # Jittered, so the refused agents do not come back in one wave.
+    return max(1, round(config.shed_retry_after * (0.5 + random.random())))  # noqa: S311
+
+
+def lean(app: FastAPI) -> ASGIApp:
+    """The ASGI app to serve: `/ws/agent` goes straight to its endpoint, outside the middleware and
+    routing stack (every idle agent holds its coroutine chain for hours; about a dozen frames fewer
+    each), everything else through FastAPI."""
+    endpoint = app.state.agent_endpoint
+
+    async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == "/ws/agent":
+            scope["app"] = app
+            await endpoint(WebSocket(scope, receive, send))
+        else:
+            await app(scope, receive, send)
+
+    return asgi
+
+
 def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
     channel_binding = certificate_fingerprint(cert_path)
 
@@ -91,6 +122,8 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
         # Devices revoked by another process (`rme-server customer revoke`) are cut within seconds.
         revocations = RevocationSweeper(app.state.services)
         revocations.start()
+        seen = SeenFlusher(engine, app.state.services.seen)
+        seen.start()
         keeper.start()
         app.state.kpi = start_kpi(app.state.services)
         app.state.billing = Deliverer(
@@ -115,6 +148,8 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
             if app.state.ssh is not None:
                 await app.state.ssh.stop()
             await revocations.stop()
+            await app.state.services.sweep.stop()
+            await seen.stop()
             await keeper.stop()
             await app.state.billing.stop()
             await app.state.kpi.stop()
@@ -173,7 +208,15 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
         services = get_services(websocket)
         if await refused_handshake(websocket, services):
             return
+        retry_after = shed(services)
+        if retry_after is not None:
+            services.metrics.dropped.labels("agent", "shed").inc()
+            headers = {"Retry-After": str(retry_after)}
+            await websocket.send_denial_response(PlainTextResponse("busy", 503, headers=headers))
+            return
         await AgentLink(websocket, services).serve()
+
+    app.state.agent_endpoint = agent_socket
 
     @app.websocket("/ws/engineer")
     async def engineer_socket(websocket: WebSocket) -> None:

@@ -59,11 +59,20 @@ class ServerConfig(BaseModel):
     # Addresses (networks) never throttled: a local reverse proxy, the operator's tools. Empty: none.
     throttle_exempt: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     enrollment_code_ttl: int = Field(default=900, ge=30)
+    # Load shedding on /ws/agent (a reconnect storm): past `agent_handshakes_max` handshakes in progress,
+    # or `agent_capacity` connected agents (0: no cap), a new agent gets HTTP 503 with a Retry-After of
+    # `shed_retry_after` seconds (jittered) before anything is accepted; behind a load balancer it
+    # lands on another node.
+    agent_handshakes_max: int = Field(default=256, ge=1)
+    agent_capacity: int = Field(default=0, ge=0)
+    shed_retry_after: float = Field(default=5.0, gt=0)
     # Per-connection limits on the relay.
     ws_frames_per_second: float = Field(default=200.0, gt=0)
     ws_frame_burst: int = Field(default=400, ge=1)
     ws_chunk_bytes_per_second: int = Field(default=400 * 1024 * 1024, ge=1)
-    heartbeat_timeout: float = Field(default=90.0, gt=0)
+    # Silence after which a link is closed; agents are asked to beat every third of it (60 s: an idle
+    # agent costs the node one small frame each way a minute, under common NAT idle timers).
+    heartbeat_timeout: float = Field(default=180.0, gt=0)
     auth_timeout: float = Field(default=15.0, gt=0)
     offer_timeout: float = Field(default=120.0, gt=0)
     # How long a session waits for its engineer's console to come back (page reload, network blip)

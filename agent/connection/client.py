@@ -8,7 +8,8 @@ to the certificate seen on this very TLS connection (RFC 5929 tls-server-end-poi
 
 After any drop the loop waits `backoff` — exponential from `reconnect_min` to `reconnect_max`, with full
 jitter so a thousand agents behind one broken DSLAM do not return in lockstep — and dials again, without
-the user doing anything. A session cannot outlive its connection: the guard ends it locally
+the user doing anything; a node shedding load answers HTTP 503 with a Retry-After, which the loop
+honours (jittered). A session cannot outlive its connection: the guard ends it locally
 (`connection_lost`) and anything the server must hear (a user's End) waits in `UnreportedEnds`.
 """
 
@@ -16,9 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import platform
 import random
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import WebSocketException
+from websockets.exceptions import InvalidStatus, WebSocketException
 
 from agent.connection.identity import Identity, IdentityStore, public_key_b64
 from agent.evidence import keep_evidence
@@ -71,6 +74,7 @@ from protocol.screen import ScreenFrame
 
 SOFTWARE = "rme-agent/0.1"
 DELIVERY_TIMEOUT_S = 3.0
+SILENT_BEATS = 2.5  # heartbeats without a word from the server before the connection counts as dead
 SESSION_TYPES = (SessionOffer, ActionRequest, SessionEnd, Chat, ActionStop, ScreenInput)
 
 
@@ -100,6 +104,16 @@ def backoff(attempt: int, low: float, high: float, rand: Callable[[], float] = r
     """Full-jitter exponential backoff (AWS architecture blog): uniform in [low, min(high, low·2^n)]."""
     ceiling = min(high, low * float(1 << min(attempt, 30)))
     return low + (ceiling - low) * rand()
+
+
+def retry_after(value: str | None, most: float = 300.0) -> float:
+    """Seconds from an HTTP Retry-After header (RFC 9110 §10.2.3, delay-seconds form); 0 if absent
+    or not a number; never more than `most`."""
+    try:
+        seconds = float(value) if value is not None else 0.0
+    except ValueError:
+        return 0.0
+    return min(max(seconds, 0.0), most) if math.isfinite(seconds) else 0.0
 
 
 def hello() -> Hello:
@@ -166,6 +180,7 @@ class AgentClient:
         self.on_lost: Callable[[str], Any] | None = None
         self.on_state: Callable[[], None] | None = None
         self.on_help: Callable[[HelpStatus], None] | None = None
+        self._last_heard = 0.0  # monotonic time of the last frame from the server
         self.connections = 0  # successful authentications so far (tests, reconnect proofs)
         self.on_catalogue: Callable[[CatalogueBody], None] | None = None
         self._replies: dict[str, asyncio.Future[Message]] = {}  # reply type → the one asking for it
@@ -263,8 +278,10 @@ class AgentClient:
             open_timeout=self.connect_timeout,
             max_size=max(MAX_TEXT_FRAME, MAX_CHUNK_FRAME),
             max_queue=64,
-            ping_interval=20,
-            ping_timeout=20,
+            # One keep-alive, not two: protocol heartbeats, which the server answers, both keep NAT
+            # mappings open and prove the server alive (`_heartbeats`); a WebSocket ping on top doubled
+            # every idle agent's frames on the server. `deliver` still pings to confirm a frame.
+            ping_interval=None,
             close_timeout=1,
             user_agent_header=SOFTWARE,
         )
@@ -343,6 +360,7 @@ class AgentClient:
             self.state, self.device_id, self.last_error = "online", me.device_id, None
             self.connections += 1
             self._notify()
+            self._last_heard = time.monotonic()
             heartbeat = asyncio.ensure_future(self._heartbeats(ws, conn, max(1.0, beat * 0.8)))
             try:
                 if self.on_ready is not None:
@@ -360,15 +378,22 @@ class AgentClient:
             await ws.close()
 
     async def _heartbeats(self, ws: ClientConnection, conn: Connection, every: float) -> None:
+        """Send a heartbeat every `every` seconds; the server answers each, so a connection that has
+        brought nothing for `SILENT_BEATS` beats is dead (a half-open TCP, a vanished node): drop it,
+        and the run loop dials again."""
         seq = 0
         while True:
             await asyncio.sleep(every)
+            if time.monotonic() - self._last_heard > SILENT_BEATS * every:
+                ws.transport.abort()
+                return
             seq += 1
             with contextlib.suppress(ProtocolError):
                 await ws.send(conn.send(Heartbeat(body=HeartbeatBody(seq=seq))).decode("utf-8"))
 
     async def _receive_loop(self, ws: ClientConnection, conn: Connection) -> None:
         async for frame in ws:
+            self._last_heard = time.monotonic()
             try:
                 item = conn.receive(frame)
             except ProtocolError as exc:
@@ -420,9 +445,13 @@ class AgentClient:
                 await _wait(stop, 2.0)
                 continue
             before = self.connections
+            hint = 0.0
             try:
                 await self._connect_once(me, stop)
                 why = "closed by the server"
+            except InvalidStatus as exc:  # e.g. 503 + Retry-After from a node shedding a storm
+                why = f"server answered HTTP {exc.response.status_code}"
+                hint = retry_after(exc.response.headers.get("Retry-After"))
             except (
                 OSError,
                 WebSocketException,
@@ -438,6 +467,8 @@ class AgentClient:
                 await self.on_lost(why)
             attempt = 0 if self.connections > before else attempt + 1
             delay = backoff(attempt, self.reconnect_min, self.reconnect_max)
+            if hint:  # the server said when: at least that, spread over half as much again
+                delay = max(delay, hint * (1.0 + 0.5 * random.random()))  # noqa: S311
             self._notify()
             await _wait(stop, delay)
 

@@ -1,13 +1,19 @@
-"""`rme-server customer add|list|subscription|enroll-code|devices|revoke`: customers and devices."""
+"""`rme-server customer add|list|subscription|enroll-code|import|devices|revoke`: customers and devices."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
+from sqlalchemy import exc as sa_exc
+
 from server.commands._common import AdminContext, add_config_args, run_admin
+from server.devices import bulk
 from server.devices import store as devices
 from server.devices.revocation import publish_revocation
 
@@ -37,6 +43,16 @@ def register(subparsers: Any) -> None:
     code.add_argument("--ttl", type=int, help="seconds the code stays valid (default: config)")
     code.set_defaults(handler=_enroll_code)
 
+    imp = actions.add_parser(
+        "import",
+        help="create many customers from a CSV file (name,ref,subscription,public_key); "
+        "prints customer ids with enrollment codes (or device ids) as CSV",
+    )
+    imp.add_argument("csv_file", type=Path, help="the CSV file ('-' reads standard input)")
+    imp.add_argument("--out", type=Path, help="write the result CSV here (mode 0600) instead of stdout")
+    imp.add_argument("--ttl", type=int, help="seconds the codes stay valid (default: config)")
+    imp.set_defaults(handler=_import)
+
     devs = actions.add_parser("devices", help="list a customer's devices")
     devs.add_argument("customer_id")
     devs.set_defaults(handler=_devices)
@@ -47,7 +63,7 @@ def register(subparsers: Any) -> None:
     revoke.add_argument("device_id")
     revoke.set_defaults(handler=_revoke)
 
-    for p in (add, listing, sub, code, devs, revoke):
+    for p in (add, listing, sub, code, imp, devs, revoke):
         add_config_args(p)
 
 
@@ -120,6 +136,43 @@ def _enroll_code(args: argparse.Namespace) -> int:
         print(run_admin(args, work))
     except devices.DeviceError as exc:
         return _fail(exc)
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    try:
+        text = sys.stdin.read() if str(args.csv_file) == "-" else args.csv_file.read_text("utf-8-sig")
+        rows = bulk.parse_rows(text)
+    except (OSError, UnicodeDecodeError, bulk.BulkImportError) as exc:
+        return _fail(exc)
+
+    async def work(ctx: AdminContext) -> list[bulk.Imported]:
+        ttl = args.ttl or ctx.config.enrollment_code_ttl
+        keys = sum(1 for r in rows if r.public_key is not None)
+        await ctx.record(
+            "admin.customers_imported",
+            {
+                "rows": len(rows),
+                "device_keys": keys,
+                "codes": len(rows) - keys,
+                "ttl_s": ttl,
+                "file_sha256": hashlib.sha256(text.encode()).hexdigest(),
+            },
+        )
+        return await bulk.import_rows(ctx.engine, rows, ctx.actor, ttl)
+
+    try:
+        results = run_admin(args, work)
+    except sa_exc.IntegrityError:
+        return _fail(ValueError("a public_key in the file is already enrolled; nothing was imported"))
+    out = bulk.write_results(results)
+    if args.out is None:
+        sys.stdout.write(out)
+    else:
+        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # the codes are secrets
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(out)
+        print(f"rme-server: imported {len(results)} customers into {args.out}", file=sys.stderr)
     return 0
 
 

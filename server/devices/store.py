@@ -115,11 +115,16 @@ async def set_subscription(engine: AsyncEngine, customer_id: str, subscription: 
         raise DeviceError("customer.unknown", f"no such customer {customer_id!r}")
 
 
+def new_code() -> str:
+    """A random enrollment code like `K7QM-2XWD-9PHT` (~59 bits)."""
+    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_GROUPS * CODE_GROUP_LEN))
+    return "-".join(raw[i : i + CODE_GROUP_LEN] for i in range(0, len(raw), CODE_GROUP_LEN))
+
+
 async def create_enrollment_code(engine: AsyncEngine, customer_id: str, created_by: str, ttl: int) -> str:
     """A fresh code like `K7QM-2XWD-9PHT` (~59 bits), valid for `ttl` seconds, usable once."""
     await get_customer(engine, customer_id)
-    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_GROUPS * CODE_GROUP_LEN))
-    code = "-".join(raw[i : i + CODE_GROUP_LEN] for i in range(0, len(raw), CODE_GROUP_LEN))
+    code = new_code()
     now = utcnow()
     async with engine.begin() as conn:
         await conn.execute(
@@ -193,6 +198,15 @@ async def revoke_device(engine: AsyncEngine, device_id: str) -> None:
         )
     if result.rowcount == 0:
         raise DeviceError("device.unknown", f"no such active device {device_id!r}")
+
+
+async def touch_devices(engine: AsyncEngine, device_ids: list[str], batch: int = 500) -> None:
+    """Set `last_seen` of many devices to now, a few hundred ids an UPDATE, in one transaction."""
+    now = utcnow()
+    async with engine.begin() as conn:
+        for start in range(0, len(device_ids), batch):
+            ids = device_ids[start : start + batch]
+            await conn.execute(devices.update().where(devices.c.id.in_(ids)).values(last_seen=now))
 
 
 async def touch_device(engine: AsyncEngine, device_id: str) -> None:

@@ -124,7 +124,7 @@ class AgentLink(DeviceLink):
         services.agents[self.device.id] = self
         services.metrics.agents.set(len(services.agents))
         self.subscription = await services.bus.subscribe(agent_topic(self.device.id), self.on_note)
-        await devices.touch_device(services.engine, self.device.id)
+        services.seen.add(self.device.id)  # `last_seen`, written in batches (`server.devices.seen`)
         # A reconnecting agent resumes a ticket still waiting in the queue, and this node takes it over
         # (atomically: a node sweeping it as orphaned, or another connection, may be taking it too).
         open_ticket = await tickets.open_ticket_of_device(services.engine, self.device.id)

@@ -39,6 +39,10 @@ class Bus(abc.ABC):
     async def publish(self, topic: str, note: Note) -> int:
         """Deliver `note` to every subscriber of `topic`; returns how many there were."""
 
+    async def ready(self) -> str | None:
+        """None if the bus can carry notes now, else why not (for `/ready`)."""
+        return None
+
     async def start(self) -> None:  # noqa: B027  (optional hook)
         """Connect to whatever the bus runs on."""
 

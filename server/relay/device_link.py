@@ -41,16 +41,27 @@ class DeviceLink(Link):
         super().__init__(ws, services)
         self.nonce: str | None = None
         self.device: devices.Device | None = None
+        self._handshaking = False
 
     async def serve(self) -> None:
-        await self.ws.accept()
-        auth_deadline = asyncio.get_running_loop().call_later(
-            self.services.config.auth_timeout, lambda: asyncio.ensure_future(self._auth_timeout())
-        )
+        self.services.handshaking += 1
+        self._handshaking = True
         try:
-            await self.run()
+            await self.ws.accept()
+            auth_deadline = asyncio.get_running_loop().call_later(
+                self.services.config.auth_timeout, lambda: asyncio.ensure_future(self._auth_timeout())
+            )
+            try:
+                await self.run()
+            finally:
+                auth_deadline.cancel()
         finally:
-            auth_deadline.cancel()
+            self._handshake_over()
+
+    def _handshake_over(self) -> None:
+        if self._handshaking:
+            self._handshaking = False
+            self.services.handshaking -= 1
 
     async def _auth_timeout(self) -> None:
         if self.device is None:
@@ -117,6 +128,7 @@ class DeviceLink(Link):
             return
         self.device = device
         self.actor = f"device:{device_id}"
+        self._handshake_over()
         await self.send(AuthOk(body=AuthOkBody(device_id=device_id, customer_id=device.customer_id)))
         await self.on_authenticated()
 

@@ -97,13 +97,14 @@ class Link:
 
     async def run(self) -> None:
         """Serve the connection until it closes, then clean up (`on_close`)."""
-        watchdog = asyncio.create_task(self._watchdog(), name=f"watchdog-{self.actor}")
+        sweep = self.services.sweep
+        sweep.watch(self, self.services.config.heartbeat_timeout)  # closed if silent too long
         try:
             await self._loop()
         except WebSocketDisconnect:
             pass
         finally:
-            watchdog.cancel()
+            sweep.forget(self)
             self.closed = True
             self.conn.close()
             try:
@@ -147,14 +148,9 @@ class Link:
             else:
                 await self.handle(item, text or "")
 
-    async def _watchdog(self) -> None:
-        timeout = self.services.config.heartbeat_timeout
-        while not self.closed:
-            await asyncio.sleep(min(5.0, timeout / 3))
-            if time.monotonic() - self.last_seen > timeout:
-                log.info("closing idle connection", extra={"actor": self.actor})
-                await self.close(CLOSE_IDLE, "no heartbeat")
-                return
+    async def close_idle(self) -> None:
+        """The node's idle sweep (`server.relay.sweep`) found nothing received for too long."""
+        await self.close(CLOSE_IDLE, "no heartbeat")
 
     async def drop(
         self,

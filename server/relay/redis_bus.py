@@ -23,6 +23,7 @@ from server.relay.notes import Note, NoteError, NoteKind, parse_payload
 
 log = logging.getLogger("rme.bus")
 _HEAD = struct.Struct(">I")
+RECONNECT_S = 0.5
 
 
 def pack(note: Note) -> bytes:
@@ -60,6 +61,7 @@ class RedisBus(Bus):
         self._pubsub = self._client.pubsub()
         self._handlers: dict[str, list[Handler]] = {}
         self._reader: asyncio.Task[None] | None = None
+        self._listening = True
 
     async def start(self) -> None:
         await self._client.ping()  # fail at start-up, not on the first message
@@ -84,9 +86,31 @@ class RedisBus(Bus):
     async def publish(self, topic: str, note: Note) -> int:
         return int(await self._client.publish(topic, pack(note)))
 
+    async def ready(self) -> str | None:
+        try:
+            async with asyncio.timeout(1.0):
+                await self._client.ping()
+        except (aioredis.RedisError, OSError, TimeoutError) as exc:
+            return f"redis: {type(exc).__name__}"
+        if self._reader is not None and not self._listening:
+            return "redis: pub/sub reconnecting"
+        return None
+
     async def _read(self) -> None:
         while True:
-            message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            try:
+                message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            except (aioredis.ConnectionError, aioredis.TimeoutError, OSError) as exc:
+                # Redis restarted or unreachable: the next read reconnects and subscribes every topic
+                # again (redis-py's `on_connect`); notes published meanwhile are lost, as pub/sub is.
+                if self._listening:
+                    log.warning("redis pub/sub connection lost, reconnecting", extra={"error": str(exc)})
+                self._listening = False
+                await asyncio.sleep(RECONNECT_S)
+                continue
+            if not self._listening:
+                log.warning("redis pub/sub connection back")
+                self._listening = True
             if message is None or message.get("type") != "message":
                 continue
             topic = message["channel"].decode()

@@ -17,6 +17,7 @@ from server.config import ServerConfig
 from server.metrics import Metrics
 from server.relay.bus import Bus
 from server.relay.notes import ENGINEERS_TOPIC, agent_topic, engineer_topic  # re-exported: their old home
+from server.relay.sweep import IdleSweep
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -60,6 +61,9 @@ class Services:
     node_id: str  # this process's random node id (`server.relay.nodes`), named by the tickets it holds
     agents: dict[str, AgentConnection] = field(default_factory=dict)  # device id → its connection here
     engineers: dict[str, set[EngineerConnection]] = field(default_factory=dict)  # engineer id → consoles
+    sweep: IdleSweep = field(default_factory=IdleSweep)  # closes links silent for `heartbeat_timeout`
+    seen: set[str] = field(default_factory=set)  # devices connected since the last `last_seen` write
+    handshaking: int = 0  # /ws/agent connections accepted and not yet authenticated (load shedding)
     # `metrics.relayed` per message type, looked up once: `labels()` validates and locks on every call.
     _relayed: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
 

@@ -11,7 +11,7 @@ is the caller's fault too: SQLSTATE class 22, "data exception", is answered 400,
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request, status
+from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
@@ -46,6 +46,14 @@ async def data_error(_: Request, exc: Exception) -> JSONResponse:
     if not _sqlstate(exc).startswith("22"):
         raise exc  # a real database failure stays a 500 (logged)
     return JSONResponse({"detail": "bad input"}, status_code=status.HTTP_400_BAD_REQUEST)
+
+
+def unprocessable(loc: list[str], msg: str) -> HTTPException:
+    """A 422 raised by a route's own checks, in the shape FastAPI's validation 422 is declared with in
+    the OpenAPI document (`HTTPValidationError`: `detail` is a list of `{loc, msg, type}`), so clients
+    and the schema agree whichever check refused the request."""
+    problem = {"loc": loc, "msg": msg[:200], "type": "value_error"}
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, [problem])
 
 
 def install(app: FastAPI) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 
 import sqlalchemy as sa
@@ -27,17 +28,27 @@ async def health() -> dict[str, str]:
 
 @router.get("/ready")
 async def ready(request: Request) -> JSONResponse:
-    """The database answers and its schema is current (readiness)."""
+    """Readiness: the database answers with its schema current, and the bus (Redis, with several nodes)
+    answers. 503 with what is down while anything is: `{"status": "unavailable", "database": "…",
+    "bus": "…"}`. Connected agents stay connected meanwhile; a load balancer should test `/health`
+    (is the node alive) and leave `/ready` to monitoring, or one shared outage would cut every node."""
     services = get_services(request)
+    database = "ok"
     try:
-        async with services.engine.connect() as conn:
-            await conn.execute(sa.text("SELECT 1"))
-        current = await is_current(services.engine)
+        async with asyncio.timeout(2.0):
+            async with services.engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+            if not await is_current(services.engine):
+                database = "schema not migrated"
     except Exception as exc:
-        return JSONResponse({"status": "unavailable", "reason": type(exc).__name__}, status_code=503)
-    if not current:
-        return JSONResponse({"status": "unavailable", "reason": "schema not migrated"}, status_code=503)
-    return JSONResponse({"status": "ready"})
+        database = f"unreachable: {type(exc).__name__}"
+    bus = await services.bus.ready() or "ok"
+    body = {"status": "ready", "database": database, "bus": bus, "agents": len(services.agents)}
+    if database != "ok" or bus != "ok":
+        body["status"] = "unavailable"
+        body["reason"] = database if database != "ok" else bus
+        return JSONResponse(body, status_code=503)
+    return JSONResponse(body)
 
 
 @router.get("/metrics")

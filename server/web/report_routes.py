@@ -23,6 +23,7 @@ from server.kpi.alerts import Alerts
 from server.kpi.report_html import render_csv, render_html
 from server.kpi.report_store import engineer_names, load_week_report
 from server.kpi.week import StaffingSettings
+from server.web.errors import unprocessable
 from server.web.security import get_services, require_supervisor
 
 router = APIRouter(tags=["reports"])
@@ -52,7 +53,7 @@ async def week_report(  # noqa: PLR0917  (FastAPI reads the query from the param
             services.engine, chosen, zone, StaffingSettings(answer_within_s=within, answer_share=share)
         )
     except (ValueError, KeyError) as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc).strip("'\"")) from None
+        raise unprocessable(["query"], str(exc).strip("'\"")) from None
     if format == "json":
         return report.to_json()
     if format == "csv":
@@ -99,7 +100,7 @@ async def set_alert(
     if kind not in ALERT_KINDS:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such alert")
     if body.threshold is not None and (not math.isfinite(body.threshold) or body.threshold < 0):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "threshold must be a finite number ≥ 0")
+        raise unprocessable(["body", "threshold"], "threshold must be a finite number ≥ 0")
     alerts = _alerts(request)
     try:
         await alerts.set_threshold(kind, body.threshold, f"engineer:{supervisor.username}")

@@ -114,9 +114,13 @@ class RunningServer:
 
 
 def start_server(data_dir: Path, database_url: str, **settings: str) -> RunningServer:
-    """Start `rme-server serve` and wait until it is ready; raises if it does not come up."""
+    """Start `rme-server serve` on a free port and wait until it is ready; raises if it does not come up."""
+    return start_server_on(free_port(), data_dir, database_url, **settings)
+
+
+def start_server_on(port: int, data_dir: Path, database_url: str, **settings: str) -> RunningServer:
+    """`start_server` on a given port (a node restarted where its agents and load balancer expect it)."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
     env = {**os.environ, "RME_DATABASE_URL": database_url, "RME_LOG_LEVEL": "warning"}
     env.update({f"RME_{k.upper()}": v for k, v in settings.items()})
     log = data_dir / "server.log"
