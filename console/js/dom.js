@@ -39,7 +39,7 @@ export async function api(path, options = {}) {
   if (!r.ok) {
     let detail = "";
     try { detail = (await r.json()).detail; } catch { /* not JSON */ }
-    throw new HttpError(r.status, typeof detail === "string" ? detail : JSON.stringify(detail));
+    throw new HttpError(r.status, detailText(detail));
   }
   if (r.status === 204) return null;
   return r.json();
@@ -52,4 +52,11 @@ export function download(name, text, type = "application/json") {
   a.click();
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+// A 422's `detail` is a list of {loc, msg, type} (FastAPI's declared shape); others are a string.
+function detailText(detail) {
+  if (typeof detail === "string") return detail;
+  if (Array.isArray(detail)) return detail.map((d) => (d && d.msg) || JSON.stringify(d)).join("; ");
+  return JSON.stringify(detail);
 }

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from server.accounts.engineers import Engineer
 from server.audit import AuditWriteError
 from server.ssh import keys
+from server.web.errors import unprocessable
 from server.web.security import get_services, require_engineer
 
 router = APIRouter(prefix="/api/account", tags=["account"])
@@ -55,7 +56,7 @@ async def add_ssh_key(
     try:
         key, _ = keys.parse_public_key(form.public_key)
     except keys.SshKeyError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise unprocessable(["body", "public_key"], str(exc)) from None
     await _record(request, engineer, "account.ssh_key_added", {"fingerprint": keys.key_fingerprint(key)})
     try:
         row = await keys.add_key(
