@@ -23,8 +23,15 @@ from protocol.report import Code, DiagnosisReport
 ShortText = Annotated[str, Field(max_length=MAX_SHORT_TEXT)]
 Sha256Hex = Annotated[str, Field(min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$")]
 
-ActionKind = Literal["diagnose", "repair", "command", "push_file"]
-ACTION_KINDS: tuple[ActionKind, ...] = ("diagnose", "repair", "command", "push_file")
+ActionKind = Literal["diagnose", "repair", "command", "push_file", "rescue_inventory", "rescue_copy"]
+ACTION_KINDS: tuple[ActionKind, ...] = (
+    "diagnose",
+    "repair",
+    "command",
+    "push_file",
+    "rescue_inventory",
+    "rescue_copy",
+)
 
 
 class _Strict(BaseModel):
@@ -59,8 +66,29 @@ class PushFileParams(_Strict):
     sha256: Sha256Hex
 
 
+DevicePath = Annotated[str, Field(min_length=6, max_length=64, pattern=r"^/dev/[A-Za-z0-9_/-]+$")]
+RelativeFolder = Annotated[str, Field(min_length=1, max_length=MAX_FILE_NAME)]
+
+
+class RescueInventoryParams(_Strict):
+    """Rescue mode: list the disks, partitions, file systems, SMART health and installed systems."""
+
+    kind: Literal["rescue_inventory"] = "rescue_inventory"
+
+
+class RescueCopyParams(_Strict):
+    """Rescue mode, data rescue: copy folders of `source` (a partition) onto the user's USB disk
+    `target`, on the PC itself. Nothing of the files travels to the engineer (see RescueCopyOutcome)."""
+
+    kind: Literal["rescue_copy"] = "rescue_copy"
+    source: DevicePath
+    folders: Annotated[list[RelativeFolder], Field(min_length=1, max_length=32)]
+    target: DevicePath
+
+
 ActionParams = Annotated[
-    DiagnoseParams | RepairParams | CommandParams | PushFileParams, Field(discriminator="kind")
+    DiagnoseParams | RepairParams | CommandParams | PushFileParams | RescueInventoryParams | RescueCopyParams,
+    Field(discriminator="kind"),
 ]
 
 
@@ -104,6 +132,47 @@ class PushFileOutcome(_Strict):
     sha256: Sha256Hex
 
 
+class RescuePartition(_Strict):
+    device: DevicePath
+    size: Annotated[int, Field(ge=0)]
+    fstype: ShortText | None = None
+    label: ShortText | None = None
+    os: ShortText | None = None  # the operating system installed there, if any
+
+
+class RescueDisk(_Strict):
+    device: DevicePath
+    size: Annotated[int, Field(ge=0)]
+    model: ShortText | None = None
+    removable: bool = False
+    smart: ShortText | None = None  # "PASSED", "FAILED", or None when the disk has no SMART
+    partitions: Annotated[list[RescuePartition], Field(max_length=128)] = []
+
+
+class RescueInventoryOutcome(_Strict):
+    """Disk metadata only: devices, sizes, file-system types, labels, SMART, system names — no file names."""
+
+    kind: Literal["rescue_inventory"] = "rescue_inventory"
+    disks: Annotated[list[RescueDisk], Field(max_length=64)]
+
+
+class RescueCopyOutcome(_Strict):
+    """Counts only: the files stay on the PC, their names and contents never reach the engineer."""
+
+    kind: Literal["rescue_copy"] = "rescue_copy"
+    files: Annotated[int, Field(ge=0)]
+    bytes: Annotated[int, Field(ge=0)]
+    verified: Annotated[int, Field(ge=0)]
+    failed: Annotated[int, Field(ge=0)]
+    folder: Annotated[str, Field(max_length=MAX_FILE_NAME)]  # the folder made on the USB disk
+
+
 ActionOutcome = Annotated[
-    DiagnoseOutcome | RepairOutcome | CommandOutcome | PushFileOutcome, Field(discriminator="kind")
+    DiagnoseOutcome
+    | RepairOutcome
+    | CommandOutcome
+    | PushFileOutcome
+    | RescueInventoryOutcome
+    | RescueCopyOutcome,
+    Field(discriminator="kind"),
 ]

@@ -4,6 +4,7 @@
     repair    → `repair.RepairExecutor`       a catalogue repair: detect → resolve → verify
     command   → `command.CommandExecutor`     one command line; its output is the user's to release
     push_file → `push.PushExecutor`           a file into the inbox, never anywhere else
+    rescue_*  → `rescue.*Executor`            rescue mode only: disk inventory, data rescue to USB
 
 There is no executor that reads, lists or sends the user's files. A new kind is a new module here plus
 its line in `build` (see docs/agent.md, "Adding an action kind").
@@ -21,6 +22,7 @@ from agent.executors.described import Described
 from agent.executors.diagnose import DiagnoseExecutor
 from agent.executors.push import PushExecutor
 from agent.executors.repair import RepairExecutor
+from agent.executors.rescue import CopyExecutor, InventoryExecutor
 from agent.inbox import Inbox
 
 
@@ -34,6 +36,7 @@ def build(
     touches_vault: Callable[[str], bool],
     push_idle_timeout: float,
     vault: VaultPaths | None = None,
+    rescue: bool = False,
 ) -> Mapping[str, Executor]:
     """Every executor, by the action kind it serves (`protocol.actions.ACTION_KINDS`)."""
     executors: list[Executor] = [
@@ -41,6 +44,8 @@ def build(
         RepairExecutor(lang, data_dir, config_file),
         CommandExecutor(ledger, touches_vault, vault=vault, data_dir=data_dir),
         PushExecutor(inbox, touches_vault, push_idle_timeout),
+        InventoryExecutor(rescue),
+        CopyExecutor(rescue),
     ]
     return {executor.kind: executor for executor in executors}
 

@@ -1,0 +1,156 @@
+"""A QEMU guest for the rescue tests: KVM when /dev/kvm works (else TCG), user-mode networking
+restricted to one guest forward (10.0.2.100:PORT → the test server on 127.0.0.1 through `socat`),
+the serial console on a Unix socket (read into a buffer, keys written to it), the monitor on another
+(`screendump`, `sendkey`). Nothing reaches beyond the host's loopback: `restrict=on` drops every other
+packet the guest sends."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+GUEST_SERVER = "10.0.2.100"
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def kvm_works() -> bool:
+    try:
+        fd = os.open("/dev/kvm", os.O_RDWR)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
+
+
+@dataclass
+class Guest:
+    proc: subprocess.Popen[bytes]
+    serial: socket.socket
+    monitor_path: Path
+    log: Path
+    buffer: bytearray = field(default_factory=bytearray)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _pump(self) -> None:
+        with self.log.open("ab") as sink:
+            while True:
+                try:
+                    data = self.serial.recv(65536)
+                except OSError:
+                    return
+                if not data:
+                    return
+                sink.write(data)
+                sink.flush()
+                with self.lock:
+                    self.buffer += data
+
+    def text(self) -> str:
+        with self.lock:
+            return ANSI.sub("", self.buffer.decode("utf-8", "replace"))
+
+    def screen(self) -> str:
+        """The last frame the rescue screen drew (it clears the screen before each)."""
+        with self.lock:
+            raw = self.buffer.decode("utf-8", "replace")
+        return ANSI.sub("", raw.rsplit("\x1b[2J", 1)[-1])
+
+    def wait_for(self, pattern: str, timeout: float = 120.0, *, since: int = 0) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        regex = re.compile(pattern)
+        while time.monotonic() < deadline:
+            found = regex.search(self.text(), since)
+            if found:
+                return found
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.2)
+        raise TimeoutError(f"no {pattern!r} on the serial console; last screen:\n{self.screen()[-3000:]}")
+
+    def mark(self) -> int:
+        return len(self.text())
+
+    def key(self, keys: str) -> None:
+        self.serial.sendall(keys.encode())
+
+    def monitor(self, command: str) -> str:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.connect(str(self.monitor_path))
+            sock.settimeout(10)
+            sock.sendall(command.encode() + b"\n")
+            time.sleep(0.5)
+            with contextlib.suppress(TimeoutError):
+                return sock.recv(65536).decode("utf-8", "replace")
+        return ""
+
+    def screendump(self, path: Path) -> None:
+        self.monitor(f"screendump {path}")
+
+
+@contextlib.contextmanager
+def boot(
+    work: Path,
+    iso: Path,
+    *,
+    server_port: int,
+    guest_port: int,
+    disks: list[Path] = (),  # type: ignore[assignment]
+    usb: Path | None = None,
+    memory: int = 1024,
+) -> Iterator[Guest]:
+    work.mkdir(parents=True, exist_ok=True)
+    serial_path = work / "serial.sock"
+    monitor_path = work / "monitor.sock"
+    socat = shutil.which("socat") or "socat"
+    fwd = f"guestfwd=tcp:{GUEST_SERVER}:{guest_port}-cmd:{socat} - TCP:127.0.0.1:{server_port}"
+    accel = ["-enable-kvm", "-cpu", "host"] if kvm_works() else ["-accel", "tcg"]
+    cmd = [
+        "qemu-system-x86_64", *accel, "-m", str(memory), "-smp", "2", "-nodefaults", "-vga", "std",
+        "-display", "none", "-no-reboot",
+        "-chardev", f"socket,id=ser,path={serial_path},server=on,wait=on",
+        "-serial", "chardev:ser",
+        "-monitor", f"unix:{monitor_path},server=on,wait=off",
+        "-netdev", f"user,id=net0,restrict=on,{fwd}", "-device", "virtio-net-pci,netdev=net0",
+        "-drive", f"file={iso},media=cdrom,readonly=on,if=ide,index=0", "-boot", "d",
+    ]
+    for i, disk in enumerate(disks):
+        cmd += ["-drive", f"file={disk},format=raw,if=virtio,index={i}"]
+    if usb is not None:
+        cmd += [
+            "-device", "qemu-xhci,id=xhci", "-drive", f"if=none,id=usbdisk,file={usb},format=raw",
+            "-device", "usb-storage,bus=xhci.0,drive=usbdisk,removable=on",
+        ]
+    log = work / "qemu.log"
+    proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    try:
+        serial = socket.socket(socket.AF_UNIX)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                serial.connect(str(serial_path))
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError(f"qemu did not start: {log.read_text()[-2000:]}") from None
+                time.sleep(0.1)
+        guest = Guest(proc, serial, monitor_path, work / "serial.log")
+        threading.Thread(target=guest._pump, daemon=True).start()
+        yield guest
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        with contextlib.suppress(OSError, UnboundLocalError):
+            serial.close()
