@@ -40,6 +40,9 @@ rm -f "$root/etc/machine-id" && touch "$root/etc/machine-id"
 """
 
 STAGE_VERSION = 3
+# zstd in 256 KiB blocks: xz in 1 MiB blocks was 8 % smaller but booted far slower under TCG (every
+# random read of a small file decompressed a whole megabyte with the slowest decoder).
+SQUASHFS_OPTIONS: tuple[str, ...] = ("-comp", "zstd", "-Xcompression-level", "19", "-b", "256K")
 
 
 def mirror_source() -> Path:
@@ -62,6 +65,7 @@ def stage_key(epoch: int) -> str:
             "excludes": packages.DPKG_EXCLUDES,
             "includes": packages.DPKG_INCLUDES,
             "hook": CUSTOMIZE,
+            "squashfs": SQUASHFS_OPTIONS,
             "epoch": epoch,
             "sources": mirror_source().read_text(),
         }
@@ -105,20 +109,11 @@ def build_base(cache: Path, epoch: int, log: Path | None = None) -> Path:
                 "mksquashfs",
                 str(root),
                 str(out / "filesystem.squashfs"),
-                "-comp",
-                "xz",
-                "-b",
-                "1M",
-                "-Xdict-size",
-                "100%",
+                *SQUASHFS_OPTIONS,
                 "-noappend",
                 "-no-progress",
                 "-e",
                 "boot",
-                "-mkfs-time",
-                str(epoch),
-                "-all-time",
-                str(epoch),
             ],
             env,
             log,

@@ -12,6 +12,7 @@ cached by the hash of those inputs; the base stage does not change when the agen
 from __future__ import annotations
 
 import compileall
+import py_compile
 import importlib.metadata as md
 import os
 import re
@@ -19,12 +20,24 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from packaging.requirements import Requirement
+
 from rescue import packages
-from rescue.bootstrap import _run, build_base
+from rescue.bootstrap import SQUASHFS_OPTIONS, _run, build_base
 from rescue.cache import Stage, cache_root, digest_of, digest_tree
 from rescue.provision import empty_slot
 
 PROJECT = Path(__file__).resolve().parent.parent
+_TARGET = {
+    "sys_platform": "linux",
+    "platform_system": "Linux",
+    "os_name": "posix",
+    "platform_python_implementation": "CPython",
+    "implementation_name": "cpython",
+    "python_version": "3.11",
+    "python_full_version": "3.11.2",
+    "extra": "",
+}
 SLOT_PATH = "rme/provision.slot"
 VOLUME_ID = "RME_RESCUE"
 ISO_NAME = "rme-rescue.iso"
@@ -53,7 +66,7 @@ ConditionPathExists=/opt/rme/app/agent
 
 [Service]
 Type=simple
-Environment=PYTHONDONTWRITEBYTECODE=1
+Environment=PYTHONDONTWRITEBYTECODE=1 LANG=C.UTF-8 LC_ALL=C.UTF-8
 ExecStart=/usr/local/bin/rme-agent rescue boot --tty /dev/tty1 --tty /dev/ttyS0
 Restart=always
 RestartSec=2
@@ -81,13 +94,12 @@ def _dist_closure(names: tuple[str, ...]) -> list[md.Distribution]:
         except md.PackageNotFoundError:
             continue
         seen[name] = dist
-        for req in dist.requires or []:
-            spec, _, marker = req.partition(";")
-            if "extra" in marker or "win32" in marker or "platform_python_implementation != " in marker:
+        for text in dist.requires or []:
+            req = Requirement(text)
+            # Markers judged for the live system: Linux, CPython 3.11, no extras.
+            if req.marker is not None and not req.marker.evaluate(_TARGET):
                 continue
-            match = re.match(r"[A-Za-z0-9_.-]+", spec.strip())
-            if match:
-                todo.append(match.group(0))
+            todo.append(req.name)
     return [seen[k] for k in sorted(seen)]
 
 
@@ -113,6 +125,7 @@ def layer_key(public_key_hex: str) -> str:
             "key": public_key_hex,
             "unit": UNIT,
             "wrapper": WRAPPER,
+            "squashfs": SQUASHFS_OPTIONS,
             "image": Path(__file__).read_bytes().hex()[-64:],
         }
     )
@@ -135,7 +148,7 @@ def build_layer(cache: Path, epoch: int, public_key_hex: str, log: Path | None =
         root / "opt/rme",
         quiet=1,
         workers=0,
-        invalidation_mode=compileall.py_compile.PycInvalidationMode.UNCHECKED_HASH,
+        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
         ddir="/opt/rme",
     )
     (root / "opt/rme/rescue-signing.pub").write_text(public_key_hex + "\n")
@@ -155,15 +168,10 @@ def build_layer(cache: Path, epoch: int, public_key_hex: str, log: Path | None =
             "mksquashfs",
             str(root),
             str(out / "rme.squashfs"),
-            "-comp",
-            "xz",
+            *SQUASHFS_OPTIONS,
             "-noappend",
             "-no-progress",
             "-all-root",
-            "-mkfs-time",
-            str(epoch),
-            "-all-time",
-            str(epoch),
         ],
         env,
         log,

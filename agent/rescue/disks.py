@@ -105,6 +105,8 @@ def mounted(device: str, fstype: str | None, *, writable: bool = False) -> Itera
         cmd = ["mount", "-o", options]
         if fstype == "ntfs":
             cmd += ["-t", "ntfs-3g"]
+        elif fstype == "vfat":
+            cmd[-1] += ",utf8"  # long names in UTF-8 (the kernel's default charset is not)
         result = subprocess.run([*cmd, device, str(point)], capture_output=True, text=True, timeout=60)
         if result.returncode != 0:
             raise DiskError(f"cannot mount {device}: {result.stderr.strip()[:200]}")

@@ -1,0 +1,222 @@
+"""The rescue image, really built and really booted in QEMU (KVM when it works, else TCG).
+
+One base ISO (built through `rme-server rescue build`, cached outside the checkout by content hash),
+issued to a customer with `rme-server rescue issue`, booted with a "broken" disk (ext4 + NTFS holding
+known files, no system) and an empty USB disk. The guest reaches only the test's server, through
+`restrict=on` user networking and one guest forward. The user's keys go in through the serial console,
+where the rescue screen is drawn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from agent.rescue.boot import T_HELP_WORDS
+from protocol.actions import RescueCopyOutcome, RescueCopyParams, RescueInventoryOutcome, RescueInventoryParams
+from protocol.messages import ActionResult, ConsentReply, SessionAccept, SessionEnd, Welcome
+from rescue.keys import KEY_FILE
+from rescue.provision import MAGIC, find_slot
+from tests.e2e.harness import BIN, PASSWORD, RealServer, _wait_port, cli, engineer, free_port, stop_process
+from tests.rescue import disks
+from tests.rescue.vm import GUEST_SERVER, Guest, boot
+
+TOOLS = ("mmdebstrap", "mksquashfs", "grub-mkrescue", "xorriso", "qemu-system-x86_64", "socat", "mkntfs", "mcopy")
+if os.environ.get("CI") != "true":
+    missing = [t for t in TOOLS if not shutil.which(t)]
+    if missing or os.geteuid() != 0:
+        pytest.skip(f"rescue image tests need root and {missing}", allow_module_level=True)
+
+pytestmark = pytest.mark.timeout(3600)  # a cold cache bootstraps Debian first (see docs/rescue.md)
+
+# A fixed key, so the image's agent layer (which carries the public half) stays cached between runs.
+TEST_KEY = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"rme rescue test key").digest())
+WORDS = T_HELP_WORDS.render("zh-CN")
+
+
+def _write_key(data_dir: Path) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    pem = TEST_KEY.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    (data_dir / KEY_FILE).write_bytes(pem)
+    (data_dir / KEY_FILE).chmod(0o600)
+
+
+@pytest.fixture(scope="module")
+def base_iso(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = tmp_path_factory.mktemp("rescue-build")
+    _write_key(work / "keys")
+    out = work / "out"
+    started = time.monotonic()
+    result = subprocess.run(
+        [str(BIN / "rme-server"), "rescue", "build", "--out", str(out), "--data-dir", str(work / "keys"),
+         "--log", str(work / "build.log")],
+        capture_output=True, text=True, timeout=3500, check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:] + (work / "build.log").read_text()[-3000:]
+    iso = out / "rme-rescue.iso"
+    print(f"rescue build: {time.monotonic() - started:.1f} s, {iso.stat().st_size / 1e6:.1f} MB")
+    assert iso.stat().st_size < 250_000_000
+    return iso
+
+
+@contextlib.contextmanager
+def rescue_server(tmp: Path) -> Iterator[RealServer]:
+    """`rme-server serve` on 127.0.0.1 whose certificate also names the guest's view of it."""
+    data = tmp / "server"
+    _write_key(data)
+    port = free_port()
+    base = ["--data-dir", str(data)]
+    cli("rme-server", "migrate", *base)
+    customer = cli("rme-server", "customer", "add", "Zhang San", *base).strip()
+    cli("rme-server", "user", "add", "wangwei", "--display-name", "Wang Wei", "--password-stdin", *base,
+        stdin=PASSWORD + "\n")
+    log = (tmp / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [str(BIN / "rme-server"), "serve", "--host", "127.0.0.1", "--port", str(port), *base],
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "RME_TLS_NAMES": GUEST_SERVER},
+    )
+    try:
+        _wait_port(port, proc)
+        yield RealServer(data, port, proc, customer)
+    finally:
+        stop_process(proc)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
+    with rescue_server(tmp_path_factory.mktemp("rescue-server")) as running:
+        yield running
+
+
+def issue(server: RealServer, base: Path, out: Path, ttl: int = 900) -> Path:
+    server.admin("rescue", "issue", "--customer", server.customer, "--out", str(out), "--base", str(base),
+                 "--server-url", f"wss://{GUEST_SERVER}:{server.port}", "--ttl", str(ttl))
+    return out
+
+
+async def _wait(guest: Guest, pattern: str, timeout: float = 240.0, since: int = 0) -> None:
+    await asyncio.to_thread(guest.wait_for, pattern, timeout, since=since)
+
+
+async def _allow_on_screen(guest: Guest, kind: str, since: int, key: str = "y") -> None:
+    await _wait(guest, rf"RME-PROMPT: {kind}", 60, since)
+    guest.key(key)
+
+
+async def test_rescue_boot_enrolls_and_rescues_files_with_consent(
+    tmp_path: Path, base_iso: Path, server: RealServer
+) -> None:
+    iso = issue(server, base_iso, tmp_path / "zhang.iso")
+    ext4_files, ntfs_files = disks.known_files(1), disks.known_files(2)
+    broken, usb = tmp_path / "broken.img", tmp_path / "usb.img"
+    disks.broken_disk(broken, ext4_files, ntfs_files)
+    disks.usb_disk(usb)
+    broken_before = hashlib.sha256(broken.read_bytes()).hexdigest()
+    port = server.port
+    with boot(tmp_path / "vm", iso, server_port=port, guest_port=port, disks=[broken], usb=usb) as guest:
+        async with engineer(server) as eng:
+            await eng.expect(Welcome)
+            started = time.monotonic()
+            await _wait(guest, r"RME-STATE: online")
+            print(f"boot → online: {time.monotonic() - started:.1f} s")
+            assert "[rescue]" in server.admin("customer", "devices", server.customer)
+
+            await eng.accept_ticket_of(WORDS)
+            await _allow_on_screen(guest, "session", 0)
+            session = (await eng.expect(SessionAccept, timeout=60)).session or ""
+
+            mark = guest.mark()
+            inventory = await eng.request(session, RescueInventoryParams())
+            await _allow_on_screen(guest, "action", mark)
+            result = await eng.expect(ActionResult, timeout=120, body__action_id=inventory)
+            outcome = result.body.outcome
+            assert isinstance(outcome, RescueInventoryOutcome), result
+            by_device = {d.device: d for d in outcome.disks}
+            internal, stick = by_device["/dev/vda"], by_device["/dev/sda"]
+            assert [(p.device, p.fstype, p.label) for p in internal.partitions] == [
+                ("/dev/vda1", "ext4", "LINUXDATA"), ("/dev/vda2", "ntfs", "WINDATA")
+            ]
+            assert all(p.os is None for p in internal.partitions)  # no system on the broken disk
+            assert stick.removable and not internal.removable
+
+            folders: list[str] = []
+            for source, folder in (("/dev/vda1", "home/zhang"), ("/dev/vda2", "Users/Zhang/Documents")):
+                mark = guest.mark()
+                copy = await eng.request(session, RescueCopyParams(source=source, folders=[folder],
+                                                                   target="/dev/sda1"))
+                await _allow_on_screen(guest, "action", mark)
+                result = await eng.expect(ActionResult, timeout=180, body__action_id=copy)
+                done = result.body.outcome
+                assert isinstance(done, RescueCopyOutcome), result
+                assert (done.files, done.verified, done.failed) == (5, 5, 0)
+                folders.append(done.folder)
+                time.sleep(1.1)  # the folder name carries the second
+
+            mark = guest.mark()
+            denied = await eng.request(session, RescueCopyParams(source="/dev/vda1", folders=["home"],
+                                                                 target="/dev/sda1"))
+            await _allow_on_screen(guest, "action", mark, key="n")
+            reply = await eng.expect(ConsentReply, timeout=60, body__action_id=denied)
+            assert reply.body.decision == "denied"
+
+            mark = guest.mark()
+            await eng.request(session, RescueCopyParams(source="/dev/vda1", folders=["home"], target="/dev/sda1"))
+            await _wait(guest, r"RME-PROMPT: action", 60, mark)
+            pressed = time.monotonic()
+            guest.key("k")
+            await eng.expect(SessionEnd, timeout=30)
+            print(f"kill key → engineer told: {time.monotonic() - pressed:.2f} s")
+            await _wait(guest, "Session ended", 30, mark)
+            guest.screendump(tmp_path / "screen.ppm")
+    rescued = disks.usb_files(usb, tmp_path / "usb-out")
+    expected = {f"{folders[0]}/home/zhang/{k}": v for k, v in ext4_files.items()}
+    expected |= {f"{folders[1]}/Users/Zhang/Documents/{k}": v for k, v in ntfs_files.items()}
+    assert disks.digest(rescued) == disks.digest(expected)  # byte for byte; nothing from the denied one
+    assert hashlib.sha256(broken.read_bytes()).hexdigest() == broken_before  # the source was read-only
+
+
+async def test_a_tampered_blob_is_refused_on_screen(tmp_path: Path, base_iso: Path, server: RealServer) -> None:
+    iso = issue(server, base_iso, tmp_path / "tampered.iso")
+    offset = find_slot(iso)
+    with iso.open("r+b") as f:
+        f.seek(offset + len(MAGIC) + 8 + 20)  # inside the signed body
+        byte = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([byte[0] ^ 1]))
+    with boot(tmp_path / "vm", iso, server_port=server.port, guest_port=server.port) as guest:
+        await _wait(guest, r"RME-STATE: refused:bad-signature")
+        screen = guest.screen()
+        assert "签名无效" in screen and "signature does not verify" in screen
+        assert "enroll" not in (server.data / "..").resolve().joinpath("server.log").read_text().lower()
+
+
+async def test_reused_and_expired_codes_are_refused_on_screen(
+    tmp_path: Path, base_iso: Path, server: RealServer
+) -> None:
+    expired = issue(server, base_iso, tmp_path / "expired.iso", ttl=1)
+    used = issue(server, base_iso, tmp_path / "used.iso")
+    code_user = tmp_path / "used-first.iso"
+    shutil.copyfile(used, code_user)
+    time.sleep(1.5)
+    with boot(tmp_path / "vm1", expired, server_port=server.port, guest_port=server.port) as guest:
+        await _wait(guest, r"RME-STATE: refused:code-expired")
+        assert "注册码已过期" in guest.screen() and "enrollment code has expired" in guest.screen()
+    with boot(tmp_path / "vm2", code_user, server_port=server.port, guest_port=server.port) as guest:
+        await _wait(guest, r"RME-STATE: online")  # the first boot redeems the code
+    with boot(tmp_path / "vm3", used, server_port=server.port, guest_port=server.port) as guest:
+        await _wait(guest, r"RME-STATE: refused:code-used")
+        assert "已被使用过" in guest.screen() and "already used" in guest.screen()
