@@ -61,9 +61,21 @@ class Stage:
         self.scratch.mkdir(parents=True)
         return self.scratch
 
-    def commit(self) -> Path:
+    def commit(self, keep: int = 2) -> Path:
         if self.path.exists():  # another build finished the same stage first
             shutil.rmtree(self.scratch, ignore_errors=True)
         else:
             self.scratch.rename(self.path)
+        prune(self.path.parent, self.path.name.rsplit("-", 1)[0], keep)
         return self.path
+
+
+def prune(root: Path, name: str, keep: int) -> None:
+    """Keep the `keep` newest finished stages called `name`; drop scratch folders of dead builds."""
+    done = sorted(root.glob(f"{name}-*"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in done[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
+    for scratch in root.glob(f".{name}-*.tmp"):
+        pid = scratch.name.rsplit(".", 2)[-2]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(scratch, ignore_errors=True)

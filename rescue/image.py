@@ -12,9 +12,9 @@ cached by the hash of those inputs; the base stage does not change when the agen
 from __future__ import annotations
 
 import compileall
-import py_compile
 import importlib.metadata as md
 import os
+import py_compile
 import re
 import shutil
 import subprocess
@@ -75,9 +75,19 @@ RestartSec=2
 WantedBy=multi-user.target
 """
 
+MASKED_UNITS = (
+    "smartmontools.service",
+    "smartd.service",
+    "e2scrub_reap.service",
+    "e2scrub_all.timer",
+    "fstrim.timer",
+    "systemd-journal-flush.service",
+)
+
 WRAPPER = """\
 #!/bin/sh
-PYTHONPATH=/opt/rme/app:/opt/rme/lib exec /usr/bin/python3 -c 'import sys; from agent.cli import main; sys.exit(main())' "$@"
+PYTHONPATH=/opt/rme/app:/opt/rme/lib exec /usr/bin/python3 \\
+  -c 'import sys; from agent.cli import main; sys.exit(main())' "$@"
 """
 
 
@@ -124,6 +134,7 @@ def layer_key(public_key_hex: str) -> str:
             "dists": [f"{d.metadata['Name']}=={d.version}" for d in dists],
             "key": public_key_hex,
             "unit": UNIT,
+            "masked": MASKED_UNITS,
             "wrapper": WRAPPER,
             "squashfs": SQUASHFS_OPTIONS,
             "image": Path(__file__).read_bytes().hex()[-64:],
@@ -158,6 +169,8 @@ def build_layer(cache: Path, epoch: int, public_key_hex: str, log: Path | None =
     (unit_dir / "multi-user.target.wants/rme-rescue.service").symlink_to(
         "/etc/systemd/system/rme-rescue.service"
     )
+    for unit in MASKED_UNITS:  # services a rescue boot does not need (each costs seconds under emulation)
+        (unit_dir / unit).symlink_to("/dev/null")
     wrapper = root / "usr/local/bin/rme-agent"
     wrapper.parent.mkdir(parents=True)
     wrapper.write_text(WRAPPER)
@@ -184,6 +197,7 @@ def build_iso(
     out_dir: Path,
     public_key_hex: str,
     epoch: int,
+    *,
     cache: Path | None = None,
     log: Path | None = None,
     timeout: int = 3,

@@ -62,7 +62,7 @@ def disks() -> list[Disk]:
             device=str(dev["path"]),
             size=int(str(dev.get("size") or 0)),
             model=(str(dev["model"]).strip() or None) if dev.get("model") else None,
-            removable=_flag(dev.get("rm")) or _flag(dev.get("hotplug")) or dev.get("tran") == "usb",
+            removable=_flag(dev.get("rm")) or dev.get("tran") == "usb",  # not HOTPLUG: PCI disks say so too
         )
         children = dev.get("children") or []
         assert isinstance(children, list)
@@ -107,7 +107,9 @@ def mounted(device: str, fstype: str | None, *, writable: bool = False) -> Itera
             cmd += ["-t", "ntfs-3g"]
         elif fstype == "vfat":
             cmd[-1] += ",utf8"  # long names in UTF-8 (the kernel's default charset is not)
-        result = subprocess.run([*cmd, device, str(point)], capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [*cmd, device, str(point)], capture_output=True, text=True, timeout=60, check=False
+        )
         if result.returncode != 0:
             raise DiskError(f"cannot mount {device}: {result.stderr.strip()[:200]}")
         try:
@@ -139,9 +141,11 @@ def inventory() -> list[Disk]:
         disk.smart = smart_health(disk.device)
         for part in disk.partitions:
             if part.fstype in MOUNTABLE:
-                with contextlib.suppress(DiskError, OSError, subprocess.SubprocessError):
-                    with mounted(part.device, part.fstype) as root:
-                        part.os = installed_os(root)
+                with (
+                    contextlib.suppress(DiskError, OSError, subprocess.SubprocessError),
+                    mounted(part.device, part.fstype) as root,
+                ):
+                    part.os = installed_os(root)
     return found
 
 

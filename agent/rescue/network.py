@@ -20,12 +20,12 @@ def wired() -> list[str]:
     )
 
 
-async def _run(*cmd: str, timeout: float = 60) -> int:
+async def _run(*cmd: str, limit: float = 60) -> int:
     proc = await asyncio.create_subprocess_exec(
         *cmd, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
     )
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(limit):
             return await proc.wait()
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):
@@ -43,22 +43,34 @@ async def addresses() -> dict[str, str]:
     with contextlib.suppress(ValueError):
         for link in json.loads(out or b"[]"):
             for info in link.get("addr_info", []):
-                addr = ipaddress.ip_address(info.get("local", "0.0.0.0"))
+                addr = ipaddress.ip_address(info.get("local", "127.0.0.1"))
                 if not addr.is_loopback:
                     found[link["ifname"]] = f"{addr}/{info.get('prefixlen')}"
     return found
 
 
-async def dhcp(timeout: float = 40) -> dict[str, str]:
+async def dhcp(limit: float = 40) -> dict[str, str]:
     await _run("ip", "link", "set", "lo", "up")
     names = wired()
     for name in names:
         await _run("ip", "link", "set", name, "up")
-    await asyncio.gather(*(_run("dhclient", "-4", "-1", name, timeout=timeout) for name in names))
+    await asyncio.gather(*(_run("dhclient", "-4", "-1", name, limit=limit) for name in names))
     return await addresses()
 
 
 async def pppoe(interface: str, account: str, password: str) -> dict[str, str]:
+    await asyncio.to_thread(_write_peer, interface, account, password)
+    await _run("ip", "link", "set", interface, "up")
+    await _run("pon", "rme")
+    for _ in range(30):
+        found = await addresses()
+        if "ppp0" in found:
+            return found
+        await asyncio.sleep(1)
+    return await addresses()
+
+
+def _write_peer(interface: str, account: str, password: str) -> None:
     quoted = account.replace("\\", "\\\\").replace('"', '\\"')
     peers = Path("/etc/ppp/peers")
     peers.mkdir(parents=True, exist_ok=True)
@@ -74,11 +86,3 @@ async def pppoe(interface: str, account: str, password: str) -> dict[str, str]:
         path.touch(mode=0o600)
         path.chmod(0o600)
         path.write_text(secret)
-    await _run("ip", "link", "set", interface, "up")
-    await _run("pon", "rme")
-    for _ in range(30):
-        found = await addresses()
-        if "ppp0" in found:
-            return found
-        await asyncio.sleep(1)
-    return await addresses()

@@ -24,7 +24,9 @@ DEFAULT_EPOCH = 1764547200  # 2025-12-01: the base image's timestamps unless SOU
 
 
 def register(subparsers: Any) -> None:
-    parser: argparse.ArgumentParser = subparsers.add_parser("rescue", help="rescue boot images")
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "rescue", help="rescue boot images: build the ISO, issue one to a customer"
+    )
     actions = parser.add_subparsers(dest="rescue_action", metavar="ACTION", required=True)
 
     build = actions.add_parser("build", help="build the base rescue ISO")

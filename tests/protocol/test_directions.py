@@ -91,7 +91,24 @@ def test_no_message_type_or_action_kind_reads_files() -> None:
     suspicious = ("file.", "download", "upload", "list", "read", "fetch", "get_file", "dir", "screen")
     for name in [*DIRECTION_TABLE, *ACTION_KINDS]:
         assert not any(word in name for word in suspicious), name
-    assert set(ACTION_KINDS) == {"diagnose", "repair", "command", "push_file"}
+    assert set(ACTION_KINDS) == {
+        "diagnose",
+        "repair",
+        "command",
+        "push_file",
+        "rescue_inventory",
+        "rescue_copy",
+    }
+
+
+def test_data_rescue_tells_the_engineer_counts_only() -> None:
+    """The rescue kinds copy the user's files to the user's own USB disk: what comes back is counts and
+    disk metadata, never a file's name or contents."""
+    from protocol.actions import RescueCopyOutcome, RescueInventoryOutcome, RescuePartition
+
+    assert set(RescueCopyOutcome.model_fields) == {"kind", "files", "bytes", "verified", "failed", "folder"}
+    assert set(RescueInventoryOutcome.model_fields) == {"kind", "disks"}
+    assert set(RescuePartition.model_fields) == {"device", "size", "fstype", "label", "os"}
 
 
 def test_what_reaches_the_engineer_from_the_agent_is_exactly_the_result_channel() -> None:

@@ -39,8 +39,13 @@ def _fill(root: Path, files: dict[str, bytes]) -> None:
 
 
 def _sfdisk(image: Path, script: str) -> None:
-    subprocess.run(["sfdisk", "--no-reread", "-q", str(image)], input=script.encode(), check=True,
-                   capture_output=True, timeout=60)
+    subprocess.run(
+        ["sfdisk", "--no-reread", "-q", str(image)],
+        input=script.encode(),
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
 
 
 def _place(image: Path, part: Path, offset: int) -> None:
@@ -97,12 +102,23 @@ def usb_files(path: Path, dest: Path) -> dict[str, bytes]:
     """Every file on the USB disk's FAT partition (read with mtools), by path relative to its root."""
     dest.mkdir(parents=True, exist_ok=True)
     env_image = f"{path}@@{PART_START}"
-    listing = subprocess.run(["mdir", "-b", "-/", "-i", env_image, "::/"], capture_output=True, text=True,
-                             env={"MTOOLS_SKIP_CHECK": "1", "LC_ALL": "C.UTF-8"}, timeout=60)
+    listing = subprocess.run(
+        ["mdir", "-b", "-/", "-i", env_image, "::/"],
+        capture_output=True,
+        check=False,
+        text=True,
+        env={"MTOOLS_SKIP_CHECK": "1", "LC_ALL": "C.UTF-8"},
+        timeout=60,
+    )
     if listing.returncode != 0 or not listing.stdout.strip():
         return {}
-    subprocess.run(["mcopy", "-s", "-n", "-i", env_image, "::/*", str(dest)], check=True,
-                   capture_output=True, env={"MTOOLS_SKIP_CHECK": "1", "LC_ALL": "C.UTF-8"}, timeout=120)
+    subprocess.run(
+        ["mcopy", "-s", "-n", "-i", env_image, "::/*", str(dest)],
+        check=True,
+        capture_output=True,
+        env={"MTOOLS_SKIP_CHECK": "1", "LC_ALL": "C.UTF-8"},
+        timeout=120,
+    )
     return {str(p.relative_to(dest)): p.read_bytes() for p in sorted(dest.rglob("*")) if p.is_file()}
 
 

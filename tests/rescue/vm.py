@@ -40,12 +40,30 @@ def kvm_works(iso: Path) -> bool:
         kernel, serial = Path(tmp) / "vmlinuz", Path(tmp) / "serial.log"
         subprocess.run(
             ["xorriso", "-osirrox", "on", "-indev", str(iso), "-extract", "/live/vmlinuz", str(kernel)],
-            capture_output=True, check=False, timeout=60,
+            capture_output=True,
+            check=False,
+            timeout=60,
         )
         proc = subprocess.Popen(
-            ["qemu-system-x86_64", "-accel", "kvm", "-m", "256", "-nodefaults", "-display", "none",
-             "-serial", f"file:{serial}", "-kernel", str(kernel), "-append", "console=ttyS0", "-no-reboot"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                "qemu-system-x86_64",
+                "-accel",
+                "kvm",
+                "-m",
+                "256",
+                "-nodefaults",
+                "-display",
+                "none",
+                "-serial",
+                f"file:{serial}",
+                "-kernel",
+                str(kernel),
+                "-append",
+                "console=ttyS0",
+                "-no-reboot",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         works = False
         deadline = time.monotonic() + 10
@@ -143,20 +161,43 @@ def boot(
     fwd = f"guestfwd=tcp:{GUEST_SERVER}:{guest_port}-cmd:{socat} - TCP:127.0.0.1:{server_port}"
     accel = ["-accel", "kvm"] if kvm_works(iso) else ["-accel", "tcg"]
     cmd = [
-        "qemu-system-x86_64", *accel, "-m", str(memory), "-smp", "2", "-nodefaults", "-vga", "std",
-        "-display", "none", "-no-reboot",
-        "-chardev", f"socket,id=ser,path={serial_path},server=on,wait=on",
-        "-serial", "chardev:ser",
-        "-monitor", f"unix:{monitor_path},server=on,wait=off",
-        "-netdev", f"user,id=net0,restrict=on,{fwd}", "-device", "virtio-net-pci,netdev=net0",
-        "-drive", f"file={iso},media=cdrom,readonly=on,if=ide,index=0", "-boot", "d",
+        "qemu-system-x86_64",
+        *accel,
+        "-m",
+        str(memory),
+        "-smp",
+        "2",
+        "-nodefaults",
+        "-vga",
+        "std",
+        "-display",
+        "none",
+        "-no-reboot",
+        "-chardev",
+        f"socket,id=ser,path={serial_path},server=on,wait=on",
+        "-serial",
+        "chardev:ser",
+        "-monitor",
+        f"unix:{monitor_path},server=on,wait=off",
+        "-netdev",
+        f"user,id=net0,restrict=on,{fwd}",
+        "-device",
+        "virtio-net-pci,netdev=net0",
+        "-drive",
+        f"file={iso},media=cdrom,readonly=on,if=ide,index=0",
+        "-boot",
+        "d",
     ]
     for i, disk in enumerate(disks):
         cmd += ["-drive", f"file={disk},format=raw,if=virtio,index={i}"]
     if usb is not None:
         cmd += [
-            "-device", "qemu-xhci,id=xhci", "-drive", f"if=none,id=usbdisk,file={usb},format=raw",
-            "-device", "usb-storage,bus=xhci.0,drive=usbdisk,removable=on",
+            "-device",
+            "qemu-xhci,id=xhci",
+            "-drive",
+            f"if=none,id=usbdisk,file={usb},format=raw",
+            "-device",
+            "usb-storage,bus=xhci.0,drive=usbdisk,removable=on",
         ]
     log = work / "qemu.log"
     proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT)
@@ -187,8 +228,8 @@ def boot(
 
 def ppm_to_png(ppm: Path, png: Path) -> None:
     """QEMU's `screendump` writes binary PPM (P6); the docs want PNG. Pure Python: zlib + the PNG chunks."""
-    import struct  # noqa: PLC0415
-    import zlib  # noqa: PLC0415
+    import struct
+    import zlib
 
     data = ppm.read_bytes()
     parts = data.split(maxsplit=4)
@@ -202,4 +243,9 @@ def ppm_to_png(ppm: Path, png: Path) -> None:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    png.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+    png.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw, 9))
+        + chunk(b"IEND", b"")
+    )
