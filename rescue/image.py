@@ -67,12 +67,28 @@ ConditionPathExists=/opt/rme/app/agent
 [Service]
 Type=simple
 Environment=PYTHONDONTWRITEBYTECODE=1 LANG=C.UTF-8 LC_ALL=C.UTF-8
+# DHCP starts in the background while Python loads (tens of seconds under emulation); the screen
+# waits for the address, and runs dhclient itself when none comes.
+ExecStartPre=-/usr/local/bin/rme-net-up
 ExecStart=/usr/local/bin/rme-agent rescue boot --tty /dev/tty1 --tty /dev/ttyS0
 Restart=always
 RestartSec=2
 
 [Install]
 WantedBy=multi-user.target
+"""
+
+NET_UP = """\
+#!/bin/sh
+for dev in /sys/class/net/*; do
+  name=${dev##*/}
+  [ "$name" = lo ] && continue
+  [ -e "$dev/device" ] || continue
+  [ -e "$dev/wireless" ] && continue
+  ip link set "$name" up
+  dhclient -4 -nw "$name"
+done
+exit 0
 """
 
 MASKED_UNITS = (
@@ -136,6 +152,7 @@ def layer_key(public_key_hex: str) -> str:
             "unit": UNIT,
             "masked": MASKED_UNITS,
             "wrapper": WRAPPER,
+            "net": NET_UP,
             "squashfs": SQUASHFS_OPTIONS,
             "image": Path(__file__).read_bytes().hex()[-64:],
         }
@@ -175,6 +192,9 @@ def build_layer(cache: Path, epoch: int, public_key_hex: str, log: Path | None =
     wrapper.parent.mkdir(parents=True)
     wrapper.write_text(WRAPPER)
     wrapper.chmod(0o755)
+    net_up = wrapper.parent / "rme-net-up"
+    net_up.write_text(NET_UP)
+    net_up.chmod(0o755)
     env = {**os.environ, "SOURCE_DATE_EPOCH": str(epoch)}
     _run(
         [

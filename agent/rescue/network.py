@@ -49,7 +49,14 @@ async def addresses() -> dict[str, str]:
     return found
 
 
-async def dhcp(limit: float = 40) -> dict[str, str]:
+async def dhcp(limit: float = 40, started_within: float = 20) -> dict[str, str]:
+    """Addresses of the wired adapters: the ones the boot's background dhclient got (waiting up to
+    `started_within` s for it), else a fresh `dhclient -1` on each."""
+    for _ in range(int(started_within * 2)):
+        found = await addresses()
+        if found:
+            return found
+        await asyncio.sleep(0.5)
     await _run("ip", "link", "set", "lo", "up")
     names = wired()
     for name in names:

@@ -153,6 +153,7 @@ def boot(
     disks: list[Path] = (),  # type: ignore[assignment]
     usb: Path | None = None,
     memory: int = 1024,
+    cpus: int = 2,
 ) -> Iterator[Guest]:
     work.mkdir(parents=True, exist_ok=True)
     serial_path = work / "serial.sock"
@@ -166,7 +167,7 @@ def boot(
         "-m",
         str(memory),
         "-smp",
-        "2",
+        str(cpus),
         "-nodefaults",
         "-vga",
         "std",
@@ -179,6 +180,8 @@ def boot(
         "chardev:ser",
         "-monitor",
         f"unix:{monitor_path},server=on,wait=off",
+        "-device",
+        "virtio-rng-pci",  # entropy: without it systemd waits ~40 s for the kernel's pool under TCG
         "-netdev",
         f"user,id=net0,restrict=on,{fwd}",
         "-device",
