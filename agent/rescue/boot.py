@@ -68,6 +68,10 @@ T_KEYS = Text(
     "[K] 立即结束会话   [H] 呼叫专家   [P] 拨号上网   [R] 重新连接网络",
     "[K] End the session now   [H] Call an expert   [P] Dial (PPPoE)   [R] Retry the network",
 )
+T_HELD = Text(
+    "命令输出（{size} 字节），发给工程师吗？", "Command output ({size} bytes): send it to the engineer?"
+)
+T_KEYS_HELD = Text("[S] 发送   [W] 不发送，留在这台电脑上", "[S] Send   [W] Keep it on this PC")
 T_ENDED = Text("会话已结束（K）。", "Session ended (K).")
 T_DIAG = Text("诊断：{verdict} {cause}", "Diagnosis: {verdict} {cause}")
 
@@ -121,6 +125,16 @@ class RescueBoot:
                         lines += shown["what"].splitlines()
                 lines += both(T_KEYS_PROMPT)
                 lines.append(f"RME-PROMPT: {prompt['kind']} {int(prompt['seconds_left'])}s")
+            for output in state["guard"]["outputs"]:
+                if output["state"] != "held":
+                    continue
+                lines.append("---- ----")
+                lines += both(T_HELD, size=output["size"])
+                lines.append("$ " + output["command"])
+                lines += output["output"].splitlines()[-20:]  # the panel shows it all; a tty its tail
+                lines += both(T_KEYS_HELD)
+                lines.append(f"RME-PROMPT: output {output['action_id']}")
+                break
             lines.append("---- ----")
             for entry in state["feed"][-6:]:
                 lines.append(f"{entry['text']['zh-CN']} / {entry['text']['en']}"[:200])
@@ -245,6 +259,10 @@ class RescueBoot:
         prompts = runtime.state_json()["guard"]["prompts"]
         if key in ("y", "n") and prompts:
             runtime.answer(prompts[0]["id"], key == "y")
+        elif key in ("s", "w"):
+            held = [o for o in runtime.state_json()["guard"]["outputs"] if o["state"] == "held"]
+            if held:
+                runtime.release(held[0]["action_id"], key == "s")
         elif key == "k":
             await runtime.end_session()
             self.note = both(T_ENDED)

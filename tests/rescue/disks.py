@@ -55,9 +55,11 @@ def _place(image: Path, part: Path, offset: int) -> None:
             out.write(block)
 
 
-def broken_disk(path: Path, ext4_files: dict[str, bytes], ntfs_files: dict[str, bytes]) -> None:
-    """96 MiB: p1 ext4 40 MiB ("home" of a dead Linux), p2 NTFS 48 MiB ("Users" of a dead Windows)."""
-    ext_size, ntfs_size = 40 * MIB, 48 * MIB
+def broken_disk(
+    path: Path, ext4_files: dict[str, bytes], ntfs_files: dict[str, bytes], ext_mib: int = 40
+) -> None:
+    """p1 ext4 (`ext_mib`, "home" of a dead Linux), p2 NTFS 48 MiB ("Users" of a dead Windows)."""
+    ext_size, ntfs_size = ext_mib * MIB, 48 * MIB
     with tempfile.TemporaryDirectory(prefix="rme-disk-") as tmp:
         work = Path(tmp)
         tree = work / "ext"
@@ -77,7 +79,7 @@ def broken_disk(path: Path, ext4_files: dict[str, bytes], ntfs_files: dict[str, 
         finally:
             _run("umount", str(mnt))
         with path.open("wb") as f:
-            f.truncate(96 * MIB)
+            f.truncate(PART_START + ext_size + ntfs_size + MIB)
         _sfdisk(
             path,
             f"label: dos\nstart={PART_START // 512}, size={ext_size // 512}, type=83\n"
