@@ -144,6 +144,7 @@ def main() -> None:
             _iso, cold = build(tmp / "cold", tmp / "cold-cache")
             print(f"build, empty cache: {cold:.1f} s")
         for accel in [False, True] if kvm_works(iso) else [False]:
+            (tmp / f"run-{accel}").mkdir()
             figures = asyncio.run(boot_and_copy(tmp / f"run-{accel}", iso, accel))
             name = "KVM" if accel else "TCG"
             print(f"{name}: boot → online {figures['boot_to_online_s']} s (target < 120 s under TCG)")

@@ -23,7 +23,9 @@ from protocol.report import Code, DiagnosisReport
 ShortText = Annotated[str, Field(max_length=MAX_SHORT_TEXT)]
 Sha256Hex = Annotated[str, Field(min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$")]
 
-ActionKind = Literal["diagnose", "repair", "command", "push_file", "rescue_inventory", "rescue_copy"]
+ActionKind = Literal[
+    "diagnose", "repair", "command", "push_file", "rescue_inventory", "rescue_copy", "rescue_fsck"
+]
 ACTION_KINDS: tuple[ActionKind, ...] = (
     "diagnose",
     "repair",
@@ -31,6 +33,7 @@ ACTION_KINDS: tuple[ActionKind, ...] = (
     "push_file",
     "rescue_inventory",
     "rescue_copy",
+    "rescue_fsck",
 )
 
 
@@ -86,8 +89,22 @@ class RescueCopyParams(_Strict):
     target: DevicePath
 
 
+class RescueFsckParams(_Strict):
+    """Rescue mode: check a file system (read-only), or repair it when `repair` is set."""
+
+    kind: Literal["rescue_fsck"] = "rescue_fsck"
+    device: DevicePath
+    repair: bool = False
+
+
 ActionParams = Annotated[
-    DiagnoseParams | RepairParams | CommandParams | PushFileParams | RescueInventoryParams | RescueCopyParams,
+    DiagnoseParams
+    | RepairParams
+    | CommandParams
+    | PushFileParams
+    | RescueInventoryParams
+    | RescueCopyParams
+    | RescueFsckParams,
     Field(discriminator="kind"),
 ]
 
@@ -167,12 +184,24 @@ class RescueCopyOutcome(_Strict):
     folder: Annotated[str, Field(max_length=MAX_FILE_NAME)]  # the folder made on the USB disk
 
 
+class RescueFsckOutcome(_Strict):
+    """The checker's verdict only (its output can name the user's files: it stays on the rescue screen)."""
+
+    kind: Literal["rescue_fsck"] = "rescue_fsck"
+    device: DevicePath
+    fstype: ShortText | None = None
+    exit_code: int
+    clean: bool  # no error found (check) or none left (repair)
+    repaired: bool = False
+
+
 ActionOutcome = Annotated[
     DiagnoseOutcome
     | RepairOutcome
     | CommandOutcome
     | PushFileOutcome
     | RescueInventoryOutcome
-    | RescueCopyOutcome,
+    | RescueCopyOutcome
+    | RescueFsckOutcome,
     Field(discriminator="kind"),
 ]

@@ -4,7 +4,7 @@
     repair    → `repair.RepairExecutor`       a catalogue repair: detect → resolve → verify
     command   → `command.CommandExecutor`     one command line; its output is the user's to release
     push_file → `push.PushExecutor`           a file into the inbox, never anywhere else
-    rescue_*  → `rescue.*Executor`            rescue mode only: disk inventory, data rescue to USB
+    rescue_*  → `rescue*.…Executor`           rescue mode only: disk inventory, data rescue to USB, fsck
 
 There is no executor that reads, lists or sends the user's files. A new kind is a new module here plus
 its line in `build` (see docs/agent.md, "Adding an action kind").
@@ -23,6 +23,7 @@ from agent.executors.diagnose import DiagnoseExecutor
 from agent.executors.push import PushExecutor
 from agent.executors.repair import RepairExecutor
 from agent.executors.rescue import CopyExecutor, InventoryExecutor
+from agent.executors.rescue_fsck import FsckExecutor
 from agent.inbox import Inbox
 
 
@@ -46,6 +47,7 @@ def build(
         PushExecutor(inbox, touches_vault, push_idle_timeout),
         InventoryExecutor(rescue),
         CopyExecutor(rescue),
+        FsckExecutor(rescue),
     ]
     return {executor.kind: executor for executor in executors}
 

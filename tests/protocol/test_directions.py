@@ -98,6 +98,7 @@ def test_no_message_type_or_action_kind_reads_files() -> None:
         "push_file",
         "rescue_inventory",
         "rescue_copy",
+        "rescue_fsck",
     }
 
 
