@@ -27,6 +27,8 @@ from agent.rescue.boot import T_HELP_WORDS
 from protocol.actions import (
     RescueCopyOutcome,
     RescueCopyParams,
+    RescueFsckOutcome,
+    RescueFsckParams,
     RescueInventoryOutcome,
     RescueInventoryParams,
 )
@@ -245,6 +247,15 @@ async def test_rescue_boot_enrolls_and_rescues_files_with_consent(
             ]
             assert all(p.os is None for p in internal.partitions)  # no system on the broken disk
             assert stick.removable and not internal.removable
+
+            for device, fstype in (("/dev/vda1", "ext4"), ("/dev/vda2", "ntfs")):
+                mark = guest.mark()
+                check = await eng.request(session, RescueFsckParams(device=device))
+                await _allow_on_screen(guest, "action", mark)
+                result = await eng.expect(ActionResult, timeout=120, body__action_id=check)
+                verdict = result.body.outcome
+                assert isinstance(verdict, RescueFsckOutcome), result
+                assert (verdict.fstype, verdict.exit_code, verdict.clean) == (fstype, 0, True)
 
             folders: list[str] = []
             for source, folder in (("/dev/vda1", "home/zhang"), ("/dev/vda2", "Users/Zhang/Documents")):
