@@ -311,8 +311,9 @@ def _tamper(iso: Path) -> Path:
 async def test_bad_signature_expired_and_reused_codes_are_refused_on_screen(
     tmp_path: Path, base_iso: Path, server: RealServer
 ) -> None:
-    """Three guests at once (one vCPU each): a tampered blob, an expired code, a code already used
-    (redeemed beforehand with `rme-agent enroll`, as a first boot of the same image would)."""
+    """Three guests at once (one vCPU each): a tampered blob (booted through UEFI firmware, OVMF), an
+    expired code, a code already used (redeemed beforehand with `rme-agent enroll`, as a first boot of
+    the same image would)."""
     tampered = _tamper(issue(server, base_iso, tmp_path / "tampered.iso"))
     expired = issue(server, base_iso, tmp_path / "expired.iso", ttl=1)
     used = issue(server, base_iso, tmp_path / "used.iso")
@@ -338,7 +339,13 @@ async def test_bad_signature_expired_and_reused_codes_are_refused_on_screen(
         guests = {
             name: stack.enter_context(
                 boot(
-                    tmp_path / name, iso, server_port=server.port, guest_port=server.port, cpus=1, memory=768
+                    tmp_path / name,
+                    iso,
+                    server_port=server.port,
+                    guest_port=server.port,
+                    cpus=1,
+                    memory=768,
+                    uefi=name == "tampered",  # the same ISO through UEFI firmware (OVMF); the others BIOS
                 )
             )
             for name, (iso, *_rest) in cases.items()

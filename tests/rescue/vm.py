@@ -154,6 +154,7 @@ def boot(
     usb: Path | None = None,
     memory: int = 1024,
     cpus: int = 2,
+    uefi: bool = False,
 ) -> Iterator[Guest]:
     work.mkdir(parents=True, exist_ok=True)
     serial_path = work / "serial.sock"
@@ -191,6 +192,8 @@ def boot(
         "-boot",
         "d",
     ]
+    if uefi:  # OVMF (UEFI firmware): the ISO's EFI boot image, GRUB for x86_64-efi
+        cmd += ["-bios", "/usr/share/ovmf/OVMF.fd"]
     for i, disk in enumerate(disks):
         cmd += ["-drive", f"file={disk},format=raw,if=virtio,index={i}"]
     if usb is not None:
