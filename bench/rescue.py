@@ -23,22 +23,14 @@ from protocol.actions import CommandOutcome, CommandParams, RescueCopyOutcome, R
 from protocol.messages import ActionResult, SessionAccept, Welcome
 from tests.e2e.harness import BIN, engineer
 from tests.rescue import disks
-from tests.rescue.test_rescue_boot import (
-    WORDS,
-    _allow_on_screen,
-    _wait,
-    _write_key,
-    issue,
-    keepalive,
-    rescue_server,
-)
+from tests.rescue.harness import WORDS, allow_on_screen, issue, keepalive, rescue_server, wait, write_key
 from tests.rescue.vm import boot, kvm_works
 
 MB = int(os.environ.get("RME_BENCH_RESCUE_MB", "64"))
 
 
 def build(tmp: Path, cache: Path | None) -> tuple[Path, float]:
-    _write_key(tmp / "keys")
+    write_key(tmp / "keys")
     env = {**os.environ}
     if cache is not None:
         env["RME_RESCUE_CACHE"] = str(cache)
@@ -92,7 +84,7 @@ async def boot_and_copy(tmp: Path, iso: Path, accel_kvm: bool) -> dict[str, floa
                 usb=usb,
             ) as guest:
                 started = time.monotonic()
-                await _wait(guest, r"RME-STATE: online", 900)
+                await wait(guest, r"RME-STATE: online", 900)
                 out["boot_to_online_s"] = round(time.monotonic() - started, 1)
                 async with asyncio.timeout(300):
                     while True:
@@ -101,14 +93,14 @@ async def boot_and_copy(tmp: Path, iso: Path, accel_kvm: bool) -> dict[str, floa
                             break
                         except TimeoutError:
                             continue
-                await _allow_on_screen(guest, "session", 0)
+                await allow_on_screen(guest, "session", 0)
                 session = (await eng.expect(SessionAccept, timeout=60)).session or ""
                 mark = guest.mark()
                 copy = await eng.request(
                     session,
                     RescueCopyParams(source="/dev/vda1", folders=["home/zhang/data"], target="/dev/sda1"),
                 )
-                await _wait(guest, r"RME-PROMPT: action", 60, mark)
+                await wait(guest, r"RME-PROMPT: action", 60, mark)
                 t0 = time.monotonic()
                 guest.key("y")
                 result = await eng.expect(ActionResult, timeout=900, body__action_id=copy)
@@ -117,8 +109,8 @@ async def boot_and_copy(tmp: Path, iso: Path, accel_kvm: bool) -> dict[str, floa
                 out["rescue_copy_MBps"] = round(MB / took, 1)
                 mark = guest.mark()
                 cmd = await eng.request(session, CommandParams(command=CP, timeout_s=900))
-                await _allow_on_screen(guest, "action", mark)
-                await _wait(guest, r"RME-PROMPT: output", 900, mark)
+                await allow_on_screen(guest, "action", mark)
+                await wait(guest, r"RME-PROMPT: output", 900, mark)
                 guest.key("s")
                 result = await eng.expect(ActionResult, timeout=60, body__action_id=cmd)
                 outcome = result.body.outcome

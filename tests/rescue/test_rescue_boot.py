@@ -16,14 +16,11 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agent.rescue.boot import T_HELP_WORDS
 from protocol.actions import (
     RescueCopyOutcome,
     RescueCopyParams,
@@ -35,27 +32,24 @@ from protocol.actions import (
 from protocol.messages import (
     ActionResult,
     ConsentReply,
-    Heartbeat,
-    HeartbeatBody,
     SessionAccept,
     SessionEnd,
     Welcome,
 )
-from rescue.keys import KEY_FILE
 from rescue.provision import MAGIC, SLOT_SIZE, find_slot, open_slot
-from tests.e2e.harness import (
-    BIN,
-    PASSWORD,
-    Engineer,
-    RealServer,
-    _wait_port,
-    cli,
-    engineer,
-    free_port,
-    stop_process,
-)
+from tests.e2e.harness import BIN, RealServer, cli, engineer
 from tests.rescue import disks
-from tests.rescue.vm import GUEST_SERVER, Guest, boot
+from tests.rescue.harness import (
+    TEST_KEY,
+    WORDS,
+    allow_on_screen,
+    issue,
+    keepalive,
+    rescue_server,
+    wait,
+    write_key,
+)
+from tests.rescue.vm import boot
 
 TOOLS = (
     "mmdebstrap",
@@ -74,24 +68,11 @@ if os.environ.get("CI") != "true":
 
 pytestmark = pytest.mark.timeout(3600)  # a cold cache bootstraps Debian first (see docs/rescue.md)
 
-# A fixed key, so the image's agent layer (which carries the public half) stays cached between runs.
-TEST_KEY = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"rme rescue test key").digest())
-WORDS = T_HELP_WORDS.render("zh-CN")
-
-
-def _write_key(data_dir: Path) -> None:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    pem = TEST_KEY.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    (data_dir / KEY_FILE).write_bytes(pem)
-    (data_dir / KEY_FILE).chmod(0o600)
-
 
 @pytest.fixture(scope="module")
 def base_iso(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("rescue-build")
-    _write_key(work / "keys")
+    write_key(work / "keys")
     out = work / "out"
     started = time.monotonic()
     result = subprocess.run(
@@ -118,92 +99,10 @@ def base_iso(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return iso
 
 
-@contextlib.contextmanager
-def rescue_server(tmp: Path) -> Iterator[RealServer]:
-    """`rme-server serve` on 127.0.0.1 whose certificate also names the guest's view of it."""
-    data = tmp / "server"
-    _write_key(data)
-    port = free_port()
-    base = ["--data-dir", str(data)]
-    cli("rme-server", "migrate", *base)
-    customer = cli("rme-server", "customer", "add", "Zhang San", *base).strip()
-    cli(
-        "rme-server",
-        "user",
-        "add",
-        "wangwei",
-        "--display-name",
-        "Wang Wei",
-        "--password-stdin",
-        *base,
-        stdin=PASSWORD + "\n",
-    )
-    log = (tmp / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [str(BIN / "rme-server"), "serve", "--host", "127.0.0.1", "--port", str(port), *base],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "RME_TLS_NAMES": GUEST_SERVER},
-    )
-    try:
-        _wait_port(port, proc)
-        yield RealServer(data, port, proc, customer)
-    finally:
-        stop_process(proc)
-        log.close()
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
     with rescue_server(tmp_path_factory.mktemp("rescue-server")) as running:
         yield running
-
-
-def issue(server: RealServer, base: Path, out: Path, ttl: int = 900) -> Path:
-    server.admin(
-        "rescue",
-        "issue",
-        "--customer",
-        server.customer,
-        "--out",
-        str(out),
-        "--base",
-        str(base),
-        "--server-url",
-        f"wss://{GUEST_SERVER}:{server.port}",
-        "--ttl",
-        str(ttl),
-    )
-    return out
-
-
-@contextlib.asynccontextmanager
-async def keepalive(eng: Engineer) -> AsyncIterator[None]:
-    """Heartbeats while the guest boots (minutes under TCG), as the console sends them."""
-
-    async def beat() -> None:
-        seq = 0
-        while True:
-            await asyncio.sleep(10)
-            seq += 1
-            await eng.send(Heartbeat(body=HeartbeatBody(seq=seq)))
-
-    task = asyncio.ensure_future(beat())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-
-
-async def _wait(guest: Guest, pattern: str, within: float = 240.0, since: int = 0) -> None:
-    await asyncio.to_thread(guest.wait_for, pattern, within, since=since)
-
-
-async def _allow_on_screen(guest: Guest, kind: str, since: int, key: str = "y") -> None:
-    await _wait(guest, rf"RME-PROMPT: {kind}", 60, since)
-    guest.key(key)
 
 
 async def test_rescue_boot_enrolls_and_rescues_files_with_consent(
@@ -221,7 +120,7 @@ async def test_rescue_boot_enrolls_and_rescues_files_with_consent(
         await eng.expect(Welcome)
         with boot(tmp_path / "vm", iso, server_port=port, guest_port=port, disks=[broken], usb=usb) as guest:
             started = time.monotonic()
-            await _wait(guest, r"RME-STATE: online", 420)
+            await wait(guest, r"RME-STATE: online", 420)
             print(f"boot → online: {time.monotonic() - started:.1f} s")
             assert "[rescue]" in server.admin("customer", "devices", server.customer)
 
@@ -230,12 +129,12 @@ async def test_rescue_boot_enrolls_and_rescues_files_with_consent(
                     with contextlib.suppress(TimeoutError):
                         await eng.accept_ticket_of(WORDS)
                         break
-            await _allow_on_screen(guest, "session", 0)
+            await allow_on_screen(guest, "session", 0)
             session = (await eng.expect(SessionAccept, timeout=60)).session or ""
 
             mark = guest.mark()
             inventory = await eng.request(session, RescueInventoryParams())
-            await _allow_on_screen(guest, "action", mark)
+            await allow_on_screen(guest, "action", mark)
             result = await eng.expect(ActionResult, timeout=120, body__action_id=inventory)
             outcome = result.body.outcome
             assert isinstance(outcome, RescueInventoryOutcome), result
@@ -251,7 +150,7 @@ async def test_rescue_boot_enrolls_and_rescues_files_with_consent(
             for device, fstype in (("/dev/vda1", "ext4"), ("/dev/vda2", "ntfs")):
                 mark = guest.mark()
                 check = await eng.request(session, RescueFsckParams(device=device))
-                await _allow_on_screen(guest, "action", mark)
+                await allow_on_screen(guest, "action", mark)
                 result = await eng.expect(ActionResult, timeout=120, body__action_id=check)
                 verdict = result.body.outcome
                 assert isinstance(verdict, RescueFsckOutcome), result
@@ -263,7 +162,7 @@ async def test_rescue_boot_enrolls_and_rescues_files_with_consent(
                 copy = await eng.request(
                     session, RescueCopyParams(source=source, folders=[folder], target="/dev/sda1")
                 )
-                await _allow_on_screen(guest, "action", mark)
+                await allow_on_screen(guest, "action", mark)
                 result = await eng.expect(ActionResult, timeout=180, body__action_id=copy)
                 done = result.body.outcome
                 assert isinstance(done, RescueCopyOutcome), result
@@ -275,7 +174,7 @@ async def test_rescue_boot_enrolls_and_rescues_files_with_consent(
             denied = await eng.request(
                 session, RescueCopyParams(source="/dev/vda1", folders=["home"], target="/dev/sda1")
             )
-            await _allow_on_screen(guest, "action", mark, key="n")
+            await allow_on_screen(guest, "action", mark, key="n")
             reply = await eng.expect(ConsentReply, timeout=60, body__action_id=denied)
             assert reply.body.decision == "denied"
 
@@ -283,12 +182,12 @@ async def test_rescue_boot_enrolls_and_rescues_files_with_consent(
             await eng.request(
                 session, RescueCopyParams(source="/dev/vda1", folders=["home"], target="/dev/sda1")
             )
-            await _wait(guest, r"RME-PROMPT: action", 60, mark)
+            await wait(guest, r"RME-PROMPT: action", 60, mark)
             pressed = time.monotonic()
             guest.key("k")
             await eng.expect(SessionEnd, timeout=30)
             print(f"kill key → engineer told: {time.monotonic() - pressed:.2f} s")
-            await _wait(guest, "Session ended", 30, mark)
+            await wait(guest, "Session ended", 30, mark)
             guest.screendump(tmp_path / "screen.ppm")
     rescued = disks.usb_files(usb, tmp_path / "usb-out")
     expected = {f"{folders[0]}/home/zhang/{k}": v for k, v in ext4_files.items()}
@@ -351,6 +250,6 @@ async def test_bad_signature_expired_and_reused_codes_are_refused_on_screen(
             for name, (iso, *_rest) in cases.items()
         }
         for name, (_iso, state, zh, en) in cases.items():
-            await _wait(guests[name], rf"RME-STATE: {state}", 480)
+            await wait(guests[name], rf"RME-STATE: {state}", 480)
             screen = guests[name].screen()
             assert zh in screen and en in screen, screen
