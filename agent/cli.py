@@ -19,6 +19,7 @@ PROGRAM = Program(
         "panel": "open the user panel in the browser",
         "enroll": "register this PC with the server using a one-time code",
         "evidence": "check the audit proofs kept from past sessions",
+        "rescue": "rescue mode (the rescue live system)",
     },
 )
 

@@ -69,6 +69,8 @@ class AgentConfig(BaseModel):
     reconnect_min: float = Field(default=0.5, gt=0)
     reconnect_max: float = Field(default=30.0, gt=0)
     connect_timeout: float = Field(default=10.0, gt=0)
+    # The rescue live system (`rme-agent rescue boot`): the disk actions (inventory, data rescue) exist.
+    rescue: bool = False
     # The TOML file the settings came from (found by `load_config`, never set in it): the diagnosis and
     # repairs read their tables from the same file.
     config_file: Path | None = None

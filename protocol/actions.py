@@ -24,10 +24,20 @@ ShortText = Annotated[str, Field(max_length=MAX_SHORT_TEXT)]
 Sha256Hex = Annotated[str, Field(min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$")]
 
 ActionKind = Literal[
-    "diagnose", "repair", "command", "push_file", "service_item", "screen_view", "screen_control"
+    "diagnose",
+    "repair",
+    "command",
+    "push_file",
+    "service_item",
+    "screen_view",
+    "screen_control",
+    "rescue_inventory",
+    "rescue_copy",
+    "rescue_fsck",
 ]
 ACTION_KINDS: tuple[ActionKind, ...] = (
     "diagnose", "repair", "command", "push_file", "service_item", "screen_view", "screen_control",
+    "rescue_inventory", "rescue_copy", "rescue_fsck",
 )  # fmt: skip
 # Kinds that stay on until stopped (the user, the engineer or the end); see `protocol.lifecycle`.
 STREAM_KINDS: frozenset[str] = frozenset({"screen_view", "screen_control"})
@@ -86,6 +96,34 @@ class ScreenControlParams(_Strict):
     view: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
 
+DevicePath = Annotated[str, Field(min_length=6, max_length=64, pattern=r"^/dev/[A-Za-z0-9_/-]+$")]
+RelativeFolder = Annotated[str, Field(min_length=1, max_length=MAX_FILE_NAME)]
+
+
+class RescueInventoryParams(_Strict):
+    """Rescue mode: list the disks, partitions, file systems, SMART health and installed systems."""
+
+    kind: Literal["rescue_inventory"] = "rescue_inventory"
+
+
+class RescueCopyParams(_Strict):
+    """Rescue mode, data rescue: copy folders of `source` (a partition) onto the user's USB disk
+    `target`, on the PC itself. Nothing of the files travels to the engineer (see RescueCopyOutcome)."""
+
+    kind: Literal["rescue_copy"] = "rescue_copy"
+    source: DevicePath
+    folders: Annotated[list[RelativeFolder], Field(min_length=1, max_length=32)]
+    target: DevicePath
+
+
+class RescueFsckParams(_Strict):
+    """Rescue mode: check a file system (read-only), or repair it when `repair` is set."""
+
+    kind: Literal["rescue_fsck"] = "rescue_fsck"
+    device: DevicePath
+    repair: bool = False
+
+
 ActionParams = Annotated[
     DiagnoseParams
     | RepairParams
@@ -93,7 +131,10 @@ ActionParams = Annotated[
     | PushFileParams
     | ServiceItemParams
     | ScreenViewParams
-    | ScreenControlParams,
+    | ScreenControlParams
+    | RescueInventoryParams
+    | RescueCopyParams
+    | RescueFsckParams,
     Field(discriminator="kind"),
 ]
 
@@ -154,7 +195,61 @@ class ScreenOutcome(_Strict):
     frames: Annotated[int, Field(ge=0)] = 0
 
 
+class RescuePartition(_Strict):
+    device: DevicePath
+    size: Annotated[int, Field(ge=0)]
+    fstype: ShortText | None = None
+    label: ShortText | None = None
+    os: ShortText | None = None  # the operating system installed there, if any
+
+
+class RescueDisk(_Strict):
+    device: DevicePath
+    size: Annotated[int, Field(ge=0)]
+    model: ShortText | None = None
+    removable: bool = False
+    smart: ShortText | None = None  # "PASSED", "FAILED", or None when the disk has no SMART
+    partitions: Annotated[list[RescuePartition], Field(max_length=128)] = []
+
+
+class RescueInventoryOutcome(_Strict):
+    """Disk metadata only: devices, sizes, file-system types, labels, SMART, system names — no file names."""
+
+    kind: Literal["rescue_inventory"] = "rescue_inventory"
+    disks: Annotated[list[RescueDisk], Field(max_length=64)]
+
+
+class RescueCopyOutcome(_Strict):
+    """Counts only: the files stay on the PC, their names and contents never reach the engineer."""
+
+    kind: Literal["rescue_copy"] = "rescue_copy"
+    files: Annotated[int, Field(ge=0)]
+    bytes: Annotated[int, Field(ge=0)]
+    verified: Annotated[int, Field(ge=0)]
+    failed: Annotated[int, Field(ge=0)]
+    folder: Annotated[str, Field(max_length=MAX_FILE_NAME)]  # the folder made on the USB disk
+
+
+class RescueFsckOutcome(_Strict):
+    """The checker's verdict only (its output can name the user's files: it stays on the rescue screen)."""
+
+    kind: Literal["rescue_fsck"] = "rescue_fsck"
+    device: DevicePath
+    fstype: ShortText | None = None
+    exit_code: int
+    clean: bool  # no error found (check) or none left (repair)
+    repaired: bool = False
+
+
 ActionOutcome = Annotated[
-    DiagnoseOutcome | RepairOutcome | CommandOutcome | PushFileOutcome | ServiceItemOutcome | ScreenOutcome,
+    DiagnoseOutcome
+    | RepairOutcome
+    | CommandOutcome
+    | PushFileOutcome
+    | ServiceItemOutcome
+    | ScreenOutcome
+    | RescueInventoryOutcome
+    | RescueCopyOutcome
+    | RescueFsckOutcome,
     Field(discriminator="kind"),
 ]

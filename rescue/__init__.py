@@ -1,1 +1,2 @@
-"""RME rescue images: a bootable live system whose agent phones home when the OS is dead (issue pending)."""
+"""Crash-rescue boot images: the live system's build (`rescue.build`), the per-customer provisioning slot
+(`rescue.provision`), both driven by `rme-server rescue`. See docs/rescue.md."""

@@ -18,6 +18,7 @@ PROGRAM = Program(
         "audit": "audit log: export, verify, checkpoint",
         "report": "service reports",
         "billing": "billing hooks and the catalogue",
+        "rescue": "rescue boot images: build the ISO, issue one to a customer",
     },
 )
 

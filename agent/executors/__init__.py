@@ -7,6 +7,7 @@
     screen_view    → `screen.ScreenViewExecutor`     pixels of one monitor while the indicator shows
     screen_control → `screen.ScreenControlExecutor`  the engineer's mouse and keyboard, inside a view
     service_item → `service_item.ServiceItemExecutor`  change the session's service item (price shown)
+    rescue_*       → `rescue*.…Executor`           rescue mode only: disk inventory, data rescue to USB, fsck
 
 There is no executor that reads, lists or sends the user's files. A new kind is a new module here plus
 its line in `build` (see docs/agent.md, "Adding an action kind").
@@ -25,6 +26,8 @@ from agent.executors.described import Described
 from agent.executors.diagnose import DiagnoseExecutor
 from agent.executors.push import PushExecutor
 from agent.executors.repair import RepairExecutor
+from agent.executors.rescue import CopyExecutor, InventoryExecutor
+from agent.executors.rescue_fsck import FsckExecutor
 from agent.executors.screen import ScreenControlExecutor, ScreenViewExecutor
 from agent.executors.service_item import ServiceItemExecutor
 from agent.inbox import Inbox
@@ -41,6 +44,7 @@ def build(
     push_idle_timeout: float,
     vault: VaultPaths | None = None,
     catalogue: CatalogueCache | None = None,
+    rescue: bool = False,
 ) -> Mapping[str, Executor]:
     """Every executor, by the action kind it serves (`protocol.actions.ACTION_KINDS`)."""
     views = ScreenViewExecutor(lang)
@@ -52,6 +56,9 @@ def build(
         views,
         ScreenControlExecutor(views),
         ServiceItemExecutor(catalogue or CatalogueCache()),
+        InventoryExecutor(rescue),
+        CopyExecutor(rescue),
+        FsckExecutor(rescue),
     ]
     return {executor.kind: executor for executor in executors}
 

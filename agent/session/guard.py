@@ -104,6 +104,7 @@ class SessionGuard:
             push_idle_timeout=config.push_idle_timeout,
             vault=vault,  # commands run where the vault and the data dir do not exist (agent/sandbox)
             catalogue=self.catalogue,
+            rescue=config.rescue,  # the rescue live system: disk actions exist only there
         )
         self.jobs: dict[str, Job] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}

@@ -114,7 +114,7 @@ class RealServer:
 
 
 @contextlib.contextmanager
-def real_server(tmp: Path) -> Iterator[RealServer]:
+def real_server(tmp: Path, env: dict[str, str] | None = None) -> Iterator[RealServer]:
     data = tmp / "server"
     port = free_port()
     base = ["--data-dir", str(data)]
@@ -136,6 +136,7 @@ def real_server(tmp: Path) -> Iterator[RealServer]:
         [str(BIN / "rme-server"), "serve", "--host", "127.0.0.1", "--port", str(port), *base],
         stdout=log,
         stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
     )
     try:
         _wait_port(port, proc)

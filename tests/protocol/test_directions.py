@@ -102,6 +102,9 @@ def test_no_message_type_or_action_kind_reads_files() -> None:
         "service_item",
         "screen_view",
         "screen_control",
+        "rescue_inventory",
+        "rescue_copy",
+        "rescue_fsck",
     }
     assert {"screen_view", "screen_control"} == STREAM_KINDS
 
@@ -127,7 +130,16 @@ def test_the_screen_stream_is_pixels_up_and_input_down_only() -> None:
         "key",
     ]
     assert [f for f in Tile.__dataclass_fields__] == ["x", "y", "w", "h", "jpeg"]
-    # service_item: the user's consent to a new service item; its outcome is the item's code only.
+
+
+def test_data_rescue_tells_the_engineer_counts_only() -> None:
+    """The rescue kinds copy the user's files to the user's own USB disk: what comes back is counts and
+    disk metadata, never a file's name or contents."""
+    from protocol.actions import RescueCopyOutcome, RescueInventoryOutcome, RescuePartition
+
+    assert set(RescueCopyOutcome.model_fields) == {"kind", "files", "bytes", "verified", "failed", "folder"}
+    assert set(RescueInventoryOutcome.model_fields) == {"kind", "disks"}
+    assert set(RescuePartition.model_fields) == {"device", "size", "fstype", "label", "os"}
 
 
 def test_what_reaches_the_engineer_from_the_agent_is_exactly_the_result_channel() -> None:

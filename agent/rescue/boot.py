@@ -1,0 +1,303 @@
+"""`rme-agent rescue boot`: what the rescue live system runs on tty1 and ttyS0.
+
+1. read the provisioning slot from the boot medium and verify its signature with the server key the
+   image carries — a bad blob is refused on screen and nothing else happens;
+2. bring the network up (wired DHCP; PPPoE with the account the user types);
+3. enroll with the blob's single-use code (refused on screen when expired or already used), unless this
+   boot enrolled already;
+4. run the agent (same runtime, book, guard and executors as on a PC, with the rescue actions on) and
+   call for an expert; every request waits on screen for Allow (Y) / Deny (N); K ends the session at
+   once (the kill switch).
+The screen is drawn from the runtime's own panel state, so it shows what the panel would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import platform
+from pathlib import Path
+from typing import Any
+
+from agent.config import AgentConfig
+from agent.connection import AgentClient, ConnectError, IdentityStore
+from agent.datadir import make_private
+from agent.i18n import Text
+from agent.rescue import network
+from agent.rescue.screen import Terminals
+from rescue.provision import BadSignature, Provision, ProvisionError, load_public_key, open_slot
+
+SLOT = Path("/run/live/medium/rme/provision.slot")
+PUBLIC_KEY = Path("/opt/rme/rescue-signing.pub")
+DATA_DIR = Path("/run/rme")
+
+T_TITLE = Text("RME 远程救援", "RME Rescue")
+T_STARTING = Text("正在启动……", "Starting …")
+T_BAD_SIGNATURE = Text(
+    "此救援盘的配置签名无效，已拒绝。请向服务商重新索取救援盘。",
+    "This rescue image's provisioning signature does not verify: refused. Ask your provider for a new image.",
+)
+T_NO_SLOT = Text("此救援盘没有配置（未发给客户）。", "This rescue image was not issued to a customer.")
+T_BAD_SLOT = Text("此救援盘的配置无法读取：{why}", "This rescue image's provisioning cannot be read: {why}")
+T_EXPIRED = Text(
+    "注册码已过期，已拒绝。请向服务商重新索取救援盘。",
+    "The enrollment code has expired: refused. Ask your provider for a new rescue image.",
+)
+T_USED = Text(
+    "注册码已被使用过，已拒绝。请向服务商重新索取救援盘。",
+    "The enrollment code was already used: refused. Ask your provider for a new rescue image.",
+)
+T_NET = Text("正在连接网络（有线 DHCP）……", "Connecting to the network (wired DHCP) …")
+T_NET_NONE = Text(
+    "没有网络。按 P 拨号上网（PPPoE），按 R 重试。", "No network. Press P to dial (PPPoE), R to retry."
+)
+T_NET_OK = Text("网络：{addrs}", "Network: {addrs}")
+T_ACCOUNT = Text("宽带账号：", "Broadband account: ")
+T_PASSWORD = Text("宽带密码：", "Broadband password: ")
+T_ENROLLING = Text("正在向服务商登记这台电脑……", "Registering this PC with your provider …")
+T_ENROLL_RETRY = Text("登记失败，稍后重试：{why}", "Registration failed, retrying: {why}")
+T_ONLINE = Text("已连接服务商，正在呼叫专家。", "Connected to your provider; calling an expert.")
+T_OFFLINE = Text("与服务商的连接：{state}", "Connection to the provider: {state}")
+T_HELP_WORDS = Text(
+    "电脑系统无法启动，已用救援盘启动", "The PC's system does not start; booted the rescue disk"
+)
+T_ENGINEER = Text("工程师：{name}", "Engineer: {name}")
+T_REQUEST = Text("请求：{title}", "Request: {title}")
+T_KEYS_PROMPT = Text("[Y] 允许   [N] 拒绝", "[Y] Allow   [N] Deny")
+T_KEYS = Text(
+    "[K] 立即结束会话   [H] 呼叫专家   [P] 拨号上网   [R] 重新连接网络",
+    "[K] End the session now   [H] Call an expert   [P] Dial (PPPoE)   [R] Retry the network",
+)
+T_HELD = Text(
+    "命令输出（{size} 字节），发给工程师吗？", "Command output ({size} bytes): send it to the engineer?"
+)
+T_KEYS_HELD = Text("[S] 发送   [W] 不发送，留在这台电脑上", "[S] Send   [W] Keep it on this PC")
+T_ENDED = Text("会话已结束（K）。", "Session ended (K).")
+T_DIAG = Text("诊断：{verdict} {cause}", "Diagnosis: {verdict} {cause}")
+
+
+def both(text: Text, **fields: object) -> list[str]:
+    return [text.render("zh-CN", **fields), text.render("en", **fields)]
+
+
+class RescueBoot:
+    def __init__(self, terms: Terminals, slot: Path, public_key: Path, data_dir: Path) -> None:
+        self.terms = terms
+        self.slot = slot
+        self.public_key = public_key
+        self.data_dir = data_dir
+        self.status: list[str] = both(T_STARTING)
+        self.marker = "starting"  # a stable word for tests and logs: RME-STATE: <marker>
+        self.net: list[str] = []
+        self.note: list[str] = []
+        self.runtime: Any = None
+
+    # -- drawing ---------------------------------------------------------------------------------
+
+    def set(self, marker: str, text: Text, **fields: object) -> None:
+        self.marker = marker
+        self.status = both(text, **fields)
+        self.draw()
+
+    def draw(self) -> None:
+        lines = [f"==== {T_TITLE.zh} / {T_TITLE.en} ====", *self.status, *self.net]
+        state = self.runtime.state_json() if self.runtime is not None else None
+        if state is not None:
+            conn = state["connection"]["state"]
+            if conn != "online":
+                lines += both(T_OFFLINE, state=conn)
+            diagnosis = state.get("diagnosis")
+            if diagnosis:
+                lines += both(
+                    T_DIAG, verdict=diagnosis.get("verdict"), cause=diagnosis.get("root_cause") or ""
+                )
+            session = state["guard"]["session"]
+            if session:
+                lines += both(T_ENGINEER, name=session["engineer"]["name"])
+            for prompt in state["guard"]["prompts"]:
+                lines.append("---- ----")
+                if prompt["kind"] == "session":
+                    lines += [prompt["content"]["title"]["zh-CN"], prompt["content"]["title"]["en"]]
+                else:
+                    for lang in ("zh-CN", "en"):
+                        shown = prompt["content"][lang]
+                        lines.append(T_REQUEST.render(lang, title=shown["title"]))
+                        lines += shown["what"].splitlines()
+                lines += both(T_KEYS_PROMPT)
+                lines.append(f"RME-PROMPT: {prompt['kind']} {int(prompt['seconds_left'])}s")
+            for output in state["guard"]["outputs"]:
+                if output["state"] != "held":
+                    continue
+                lines.append("---- ----")
+                lines += both(T_HELD, size=output["size"])
+                lines.append("$ " + output["command"])
+                lines += output["output"].splitlines()[-20:]  # the panel shows it all; a tty its tail
+                lines += both(T_KEYS_HELD)
+                lines.append(f"RME-PROMPT: output {output['action_id']}")
+                break
+            lines.append("---- ----")
+            for entry in state["feed"][-6:]:
+                lines.append(f"{entry['text']['zh-CN']} / {entry['text']['en']}"[:200])
+        lines += self.note
+        lines += ["", *both(T_KEYS), f"RME-STATE: {self.marker}"]
+        self.terms.draw(lines)
+
+    # -- steps -----------------------------------------------------------------------------------
+
+    def provision(self) -> Provision | None:
+        try:
+            key = load_public_key(self.public_key.read_text())
+            found = open_slot(self.slot.read_bytes()[: 1 << 16], key)
+        except BadSignature:
+            self.set("refused:bad-signature", T_BAD_SIGNATURE)
+            return None
+        except ProvisionError as exc:
+            if "not issued" in str(exc):
+                self.set("refused:not-issued", T_NO_SLOT)
+            else:
+                self.set("refused:bad-slot", T_BAD_SLOT, why=str(exc))
+            return None
+        except OSError as exc:
+            self.set("refused:bad-slot", T_BAD_SLOT, why=str(exc))
+            return None
+        return found
+
+    async def network(self) -> None:
+        while True:
+            self.set("network", T_NET)
+            found = await network.dhcp()
+            if found:
+                self.net = both(T_NET_OK, addrs=", ".join(f"{k} {v}" for k, v in found.items()))
+                return
+            self.set("no-network", T_NET_NONE)
+            key = await self.terms.keys.get()
+            if key.lower() == "p":
+                await self.dial()
+                if await network.addresses():
+                    self.net = both(
+                        T_NET_OK, addrs=", ".join(f"{k} {v}" for k, v in (await network.addresses()).items())
+                    )
+                    return
+
+    async def dial(self) -> None:
+        self.note = [T_ACCOUNT.render("zh-CN") + " / " + T_ACCOUNT.render("en")]
+        self.draw()
+        account = await self.terms.read_line()
+        self.note = [T_PASSWORD.render("zh-CN") + " / " + T_PASSWORD.render("en")]
+        self.draw()
+        password = await self.terms.read_line(secret=True)
+        self.note = []
+        names = network.wired()
+        if names:
+            await network.pppoe(names[0], account, password)
+
+    async def enroll(self, found: Provision) -> bool:
+        identities = IdentityStore(self.data_dir)
+        if identities.load() is not None:
+            return True  # this boot enrolled already (the service restarted)
+        if found.expired():
+            self.set("refused:code-expired", T_EXPIRED)
+            return False
+        ca = self.data_dir / "ca.pem"
+        while True:
+            self.set("enrolling", T_ENROLLING)
+            client = AgentClient(found.server, ca, identities, connect_timeout=20)
+            try:
+                await client.enroll(found.code, f"[rescue] {platform.node()}")
+                return True
+            except ConnectError as exc:
+                if "enroll.code_used" in str(exc) or "enroll.unknown_code" in str(exc):
+                    self.set("refused:code-used", T_USED)
+                    return False
+                if "enroll.code_expired" in str(exc):
+                    self.set("refused:code-expired", T_EXPIRED)
+                    return False
+                self.set("enroll-retry", T_ENROLL_RETRY, why=str(exc)[:120])
+            except (OSError, TimeoutError, Exception) as exc:  # network trouble: retry
+                self.set("enroll-retry", T_ENROLL_RETRY, why=f"{type(exc).__name__}: {exc}"[:120])
+            await asyncio.sleep(3)
+
+    async def serve(self, found: Provision) -> None:
+        from agent.app import AgentRuntime  # noqa: PLC0415  (heavy: only once enrolled)
+
+        config = AgentConfig(
+            server=found.server,
+            data_dir=self.data_dir,
+            inbox=self.data_dir / "inbox",
+            lang="zh-CN",
+            open_browser=False,
+            rescue=True,
+            reconnect_max=5.0,
+        )
+        runtime = AgentRuntime(config)
+        self.runtime = runtime
+        task = asyncio.ensure_future(runtime.run(T_HELP_WORDS.render("zh-CN")))
+        await runtime.ready.wait()
+        since = 0
+        while not task.done():
+            state = runtime.state_json()["connection"]["state"]
+            self.marker = "online" if state == "online" else f"connection:{state}"
+            self.status = both(T_ONLINE) if state == "online" else []
+            self.draw()
+            keys = asyncio.ensure_future(self.terms.keys.get())
+            changed = asyncio.ensure_future(runtime.changed(since, 1.0))
+            done, _ = await asyncio.wait({keys, changed, task}, return_when=asyncio.FIRST_COMPLETED)
+            if changed in done:
+                since = changed.result()
+            else:
+                changed.cancel()
+            if keys in done:
+                await self.key(keys.result())
+            else:
+                keys.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await keys
+
+    async def key(self, key: str) -> None:
+        runtime = self.runtime
+        key = key.lower()
+        prompts = runtime.state_json()["guard"]["prompts"]
+        if key in ("y", "n") and prompts:
+            runtime.answer(prompts[0]["id"], key == "y")
+        elif key in ("s", "w"):
+            held = [o for o in runtime.state_json()["guard"]["outputs"] if o["state"] == "held"]
+            if held:
+                runtime.release(held[0]["action_id"], key == "s")
+        elif key == "k":
+            await runtime.end_session()
+            self.note = both(T_ENDED)
+        elif key == "h":
+            await runtime.ask_for_help(T_HELP_WORDS.render("zh-CN"))
+        elif key == "p":
+            await self.dial()
+        elif key == "r":
+            await network.dhcp()
+
+    async def run(self) -> int:
+        self.terms.start()
+        self.draw()
+        found = self.provision()
+        if found is None:
+            await asyncio.Event().wait()  # stay on screen: the user reads why
+            return 1
+        make_private(self.data_dir)
+        (self.data_dir / "ca.pem").write_text(found.ca_pem)
+        await self.network()
+        if not await self.enroll(found):
+            await asyncio.Event().wait()
+            return 1
+        await self.serve(found)
+        return 0
+
+
+def main(
+    ttys: list[Path], slot: Path = SLOT, public_key: Path = PUBLIC_KEY, data_dir: Path = DATA_DIR
+) -> int:
+    async def go() -> int:
+        terms = Terminals(ttys)
+        try:
+            return await RescueBoot(terms, slot, public_key, data_dir).run()
+        finally:
+            terms.close()
+
+    return asyncio.run(go())

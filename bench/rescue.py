@@ -1,0 +1,152 @@
+"""Rescue image figures: ISO size, build time (warm cache; cold with RME_BENCH_RESCUE_COLD=1), boot →
+agent online in the server under QEMU (TCG; KVM too when a probe guest runs), and data-rescue throughput
+against `cp` of the same files between the same two virtual disks in the same guest.
+
+`python -m bench.rescue` (root: the build runs mmdebstrap). The anchor for the copy is `cp -r` + `sync`
+run in the same guest through a consented `command` action, its timing printed by the guest's own
+`date`; the rescue copy's figure is the engineer's wall time from the user's Allow to the action result
+(which includes reading every file back to check its hash, a second full read `cp` does not do).
+RME_BENCH_RESCUE_MB sets the data size (default 64). The machine is shared: figures are noisy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from protocol.actions import CommandOutcome, CommandParams, RescueCopyOutcome, RescueCopyParams
+from protocol.messages import ActionResult, SessionAccept, Welcome
+from tests.e2e.harness import BIN, engineer
+from tests.rescue import disks
+from tests.rescue.harness import WORDS, allow_on_screen, issue, keepalive, rescue_server, wait, write_key
+from tests.rescue.vm import boot, kvm_works
+
+MB = int(os.environ.get("RME_BENCH_RESCUE_MB", "64"))
+
+
+def build(tmp: Path, cache: Path | None) -> tuple[Path, float]:
+    write_key(tmp / "keys")
+    env = {**os.environ}
+    if cache is not None:
+        env["RME_RESCUE_CACHE"] = str(cache)
+    started = time.monotonic()
+    subprocess.run(
+        [
+            str(BIN / "rme-server"),
+            "rescue",
+            "build",
+            "--out",
+            str(tmp / "out"),
+            "--data-dir",
+            str(tmp / "keys"),
+            "--log",
+            str(tmp / "build.log"),
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+        timeout=7200,
+    )
+    return tmp / "out" / "rme-rescue.iso", time.monotonic() - started
+
+
+CP = (
+    "sh -c 'mkdir -p /run/bench-a /run/bench-b && mount -o ro /dev/vda1 /run/bench-a && "
+    "mount /dev/sda1 /run/bench-b && s=$(date +%s.%N) && cp -r /run/bench-a/home /run/bench-b/cp-anchor && "
+    "sync && e=$(date +%s.%N) && echo CPTIME $s $e; umount /run/bench-a /run/bench-b'"
+)
+
+
+async def boot_and_copy(tmp: Path, iso: Path, accel_kvm: bool) -> dict[str, float | str]:
+    import tests.rescue.vm as vm
+
+    vm._KVM["kvm"] = accel_kvm
+    out: dict[str, float | str] = {}
+    files = {f"data/f{i:02d}.bin": os.urandom(MB * (1 << 20) // 16) for i in range(16)}
+    broken, usb = tmp / "broken.img", tmp / "usb.img"
+    disks.broken_disk(broken, files, {"x.txt": b"x"}, ext_mib=MB + 24)
+    disks.usb_disk(usb, size=(2 * MB + 48) << 20)
+    with rescue_server(tmp / "srv") as server:
+        customer_iso = issue(server, iso, tmp / "customer.iso")
+        async with engineer(server) as eng, keepalive(eng):
+            await eng.expect(Welcome)
+            with boot(
+                tmp / "vm",
+                customer_iso,
+                server_port=server.port,
+                guest_port=server.port,
+                disks=[broken],
+                usb=usb,
+            ) as guest:
+                started = time.monotonic()
+                await wait(guest, r"RME-STATE: online", 900)
+                out["boot_to_online_s"] = round(time.monotonic() - started, 1)
+                async with asyncio.timeout(300):
+                    while True:
+                        try:
+                            await eng.accept_ticket_of(WORDS)
+                            break
+                        except TimeoutError:
+                            continue
+                await allow_on_screen(guest, "session", 0)
+                session = (await eng.expect(SessionAccept, timeout=60)).session or ""
+                mark = guest.mark()
+                copy = await eng.request(
+                    session,
+                    RescueCopyParams(source="/dev/vda1", folders=["home/zhang/data"], target="/dev/sda1"),
+                )
+                await wait(guest, r"RME-PROMPT: action", 60, mark)
+                t0 = time.monotonic()
+                guest.key("y")
+                result = await eng.expect(ActionResult, timeout=900, body__action_id=copy)
+                took = time.monotonic() - t0
+                assert isinstance(result.body.outcome, RescueCopyOutcome), result
+                out["rescue_copy_MBps"] = round(MB / took, 1)
+                mark = guest.mark()
+                cmd = await eng.request(session, CommandParams(command=CP, timeout_s=900))
+                await allow_on_screen(guest, "action", mark)
+                await wait(guest, r"RME-PROMPT: output", 900, mark)
+                guest.key("s")
+                result = await eng.expect(ActionResult, timeout=60, body__action_id=cmd)
+                outcome = result.body.outcome
+                found = (
+                    re.search(r"CPTIME ([0-9.]+) ([0-9.]+)", outcome.output)
+                    if isinstance(outcome, CommandOutcome)
+                    else None
+                )
+                if found:
+                    out["cp_MBps"] = round(MB / (float(found.group(2)) - float(found.group(1))), 1)
+                else:
+                    out["cp_MBps"] = f"n/a ({getattr(outcome, 'output', '')[:200]!r})"
+    return out
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="rme-bench-rescue-") as tmp_name:
+        tmp = Path(tmp_name)
+        iso, warm = build(tmp / "warm", None)
+        print(f"ISO size: {iso.stat().st_size / 1e6:.1f} MB (target < 250 MB)")
+        print(f"build, warm cache: {warm:.1f} s")
+        if os.environ.get("RME_BENCH_RESCUE_COLD") == "1":
+            _iso, cold = build(tmp / "cold", tmp / "cold-cache")
+            print(f"build, empty cache: {cold:.1f} s")
+        for accel in [False, True] if kvm_works(iso) else [False]:
+            (tmp / f"run-{accel}").mkdir()
+            figures = asyncio.run(boot_and_copy(tmp / f"run-{accel}", iso, accel))
+            name = "KVM" if accel else "TCG"
+            print(f"{name}: boot → online {figures['boot_to_online_s']} s (target < 120 s under TCG)")
+            print(
+                f"{name}: data rescue {figures['rescue_copy_MBps']} MB/s (copy + read-back check), "
+                f"cp -r + sync {figures['cp_MBps']} MB/s, {MB} MB in 16 files"
+            )
+        if not kvm_works(iso):
+            print("KVM: not measured (here /dev/kvm opens but a guest never runs: nested virtualisation)")
+
+
+if __name__ == "__main__":
+    main()
