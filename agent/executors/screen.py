@@ -111,10 +111,10 @@ class ScreenViewExecutor(BaseExecutor):
         )
 
     def refusal(self, params: Any) -> Text | None:
-        return T_NO_SCREEN if missing_parts("agent.screen.capture", "mss", "numpy", "simplejpeg") else None
+        return T_NO_SCREEN if missing_parts("agent.screen.capture", "mss", "PIL") else None
 
     async def run(self, job: Job) -> Done:
-        from agent.screen.capture import Capturer, monitors  # noqa: PLC0415 (numpy, mss: only when used)
+        from agent.screen.capture import Capturer, monitors  # noqa: PLC0415 (mss, Pillow: only when used)
         from agent.screen.indicator import Indicator  # noqa: PLC0415
 
         params = job.params
