@@ -51,13 +51,18 @@ class Indicator:
 
     def start(self, timeout: float = 10.0) -> bool:
         """Start the window and wait until it is on screen; False if it could not be shown."""
+        flags = 0
+        if sys.platform == "win32":
+            flags = subprocess.CREATE_NO_WINDOW  # no console window beside the indicator
         self.proc = subprocess.Popen(
             command(self.name[:64], self.lang),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
+            encoding="utf-8",
             bufsize=1,
+            creationflags=flags,
         )
         threading.Thread(target=self._read, name="indicator", daemon=True).start()
         self._shown.wait(timeout)
