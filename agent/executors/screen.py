@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -111,10 +112,10 @@ class ScreenViewExecutor(BaseExecutor):
         )
 
     def refusal(self, params: Any) -> Text | None:
-        return T_NO_SCREEN if missing_parts("agent.screen.capture", "mss", "numpy", "simplejpeg") else None
+        return T_NO_SCREEN if missing_parts("agent.screen.capture", "mss", "PIL") else None
 
     async def run(self, job: Job) -> Done:
-        from agent.screen.capture import Capturer, monitors  # noqa: PLC0415 (numpy, mss: only when used)
+        from agent.screen.capture import Capturer, monitors  # noqa: PLC0415 (mss, Pillow: only when used)
         from agent.screen.indicator import Indicator  # noqa: PLC0415
 
         params = job.params
@@ -174,10 +175,30 @@ class ScreenViewExecutor(BaseExecutor):
         self.views.pop(job.action_id, None)
 
 
+# What control needs on this OS: SendInput through ctypes on Windows, XTEST (python-xlib) elsewhere.
+if sys.platform == "win32":
+    CONTROL_PARTS = ("agent.screen.wininject",)
+else:
+    CONTROL_PARTS = ("agent.screen.inject", "Xlib")
+
+
+def control_classes() -> tuple[Any, Any]:
+    """(injector, user watch) classes for this OS, imported only when control starts."""
+    if sys.platform == "win32":
+        from agent.screen.wininject import WinInjector, WinUserWatch  # noqa: PLC0415
+
+        return WinInjector, WinUserWatch
+    else:
+        from agent.screen.inject import XInjector  # noqa: PLC0415 (python-xlib: X11 only, when used)
+        from agent.screen.watch import UserWatch  # noqa: PLC0415
+
+        return XInjector, UserWatch
+
+
 @dataclass
 class ControlWork:
-    injector: Any = None  # agent.screen.inject.XInjector
-    watch: Any = None  # agent.screen.watch.UserWatch
+    injector: Any = None  # agent.screen.inject.XInjector or agent.screen.wininject.WinInjector
+    watch: Any = None  # agent.screen.watch.UserWatch or agent.screen.wininject.WinUserWatch
     view: ViewWork | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
     paused_events: int = 0
@@ -202,11 +223,10 @@ class ScreenControlExecutor(BaseExecutor):
         )
 
     def refusal(self, params: Any) -> Text | None:
-        return T_NO_SCREEN if missing_parts("agent.screen.inject", "Xlib") else None
+        return T_NO_SCREEN if missing_parts(*CONTROL_PARTS) else None
 
     async def run(self, job: Job) -> Done:
-        from agent.screen.inject import XInjector  # noqa: PLC0415 (python-xlib: X11 only, when used)
-        from agent.screen.watch import UserWatch  # noqa: PLC0415
+        injector_class, watch_class = control_classes()
 
         params = job.params
         assert isinstance(params, ScreenControlParams)
@@ -216,8 +236,8 @@ class ScreenControlExecutor(BaseExecutor):
         work = ControlWork(view=view)
         job.work = work
         self.controls[job.action_id] = work
-        work.injector = await asyncio.to_thread(XInjector, view.left, view.top)
-        work.watch = UserWatch(work.injector)
+        work.injector = await asyncio.to_thread(injector_class, view.left, view.top)
+        work.watch = watch_class(work.injector)
         work.watch.start()
         if view.indicator is not None:
             view.indicator.control(True)

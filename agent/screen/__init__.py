@@ -1,7 +1,7 @@
 """The screen view and control on the agent (issue 16).
 
-    tiles.py      pure: which tiles of a picture changed since the last one, merged into runs
-    encoder.py    JPEG tiles (simplejpeg, libjpeg-turbo) and the link-adaptive quality/rate
+    tiles.py      pure, numpy-free: which tiles changed since the last picture, merged into runs
+    encoder.py    JPEG tiles (Pillow, libjpeg-turbo) and the link-adaptive quality/rate
     capture.py    mss: the monitors, one grab; a thread that captures, diffs, encodes — newest wins
     indicator.py  the always-on-top window "engineer 张三 is viewing your screen — Stop" (Tk)
     inject.py     the engineer's mouse and keyboard through XTEST (python-xlib); text as text

@@ -1,5 +1,6 @@
 """Capturing one monitor: mss (X11 via XGetImage/XShm, Windows via BitBlt/GDI, macOS via
-CoreGraphics), changed tiles only, JPEG — in a worker thread, so the event loop never waits on pixels.
+CoreGraphics), changed tiles only (bytes compares), JPEG (Pillow) — in a worker thread, so the event
+loop never waits on pixels.
 
 The newest picture wins: the thread puts each frame in a slot of size one (`Slot`); a frame not yet
 taken when the next is ready is replaced, never queued, and the next one then covers the tiles of both
@@ -16,10 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import mss
-import numpy as np
 
 from agent.screen.encoder import Pace, encode_tiles
-from agent.screen.tiles import TILE, Picture, changed_mask, rects
+from agent.screen.tiles import TILE, WHOLE_ABOVE, Picture, changed_mask, grid, rects
 from protocol.screen import MAX_SCREEN_FRAME, ScreenFrame
 
 
@@ -107,12 +107,13 @@ class Capturer:
                 while not self.stopped.is_set() and self.may_capture():
                     began = time.perf_counter()
                     shot = grabber.grab(area)
-                    picture = np.frombuffer(shot.bgra, dtype=np.uint8).reshape(shot.height, shot.width, 4)
+                    picture = Picture(shot.width, shot.height, shot.bgra)
                     with self._lock:
                         base = None if self.force_key.is_set() else self.sent_picture
                         self.force_key.clear()
-                    mask = changed_mask(base, picture, TILE)
-                    if base is None or mask.any():
+                    rows, cols = grid(shot.width, shot.height, TILE)
+                    mask = changed_mask(base, picture, TILE, enough=int(rows * cols * WHOLE_ABOVE) + 1)
+                    if base is None or any(any(line) for line in mask):
                         changed = rects(mask, shot.width, shot.height, TILE)
                         tiles = encode_tiles(picture, changed, self.pace.quality)
                         if sum(len(t.jpeg) for t in tiles) > MAX_SCREEN_FRAME - 64 * 1024:

@@ -5,29 +5,41 @@ regions (a caret, a line of text, a menu); a changed tile costs a few hundred by
 any browser with no codec negotiation (`createImageBitmap`), and a lost or skipped picture never
 corrupts the next one — the newest picture always wins, which a video stream's inter-frame references
 do not allow without a key frame.
+
+The encoder is Pillow's (libjpeg-turbo in its wheels): no numpy, so it fits the single-file agent.
 """
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
-import numpy as np
-import simplejpeg
+from PIL import Image
 
 from agent.screen.tiles import Picture, Rect
 from protocol.screen import Tile
 
 
+def crop(picture: Picture, r: Rect) -> bytes:
+    """The BGRA bytes of one rectangle, rows packed (no copy beyond the rectangle's own rows)."""
+    stride, data = picture.stride, picture.data
+    if r.x == 0 and r.w == picture.width:
+        return data[r.y * stride : (r.y + r.h) * stride]
+    left, width = r.x * 4, r.w * 4
+    return b"".join(data[row * stride + left : row * stride + left + width] for row in range(r.y, r.y + r.h))
+
+
+def encode_jpeg(bgra: bytes, width: int, height: int, quality: int) -> bytes:
+    """A baseline JPEG (4:2:0) of a BGRA block."""
+    image = Image.frombytes("RGB", (width, height), bgra, "raw", "BGRX")
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=quality, subsampling=2)
+    return out.getvalue()
+
+
 def encode_tiles(picture: Picture, rects: list[Rect], quality: int) -> tuple[Tile, ...]:
-    """Each rectangle of a BGRA picture as a baseline JPEG (4:2:0, libjpeg-turbo's fast DCT)."""
-    tiles = []
-    for r in rects:
-        block = np.ascontiguousarray(picture[r.y : r.y + r.h, r.x : r.x + r.w])
-        jpeg = simplejpeg.encode_jpeg(
-            block, quality=quality, colorspace="BGRA", colorsubsampling="420", fastdct=True
-        )
-        tiles.append(Tile(r.x, r.y, r.w, r.h, jpeg))
-    return tuple(tiles)
+    """Each rectangle of a BGRA picture as its own JPEG."""
+    return tuple(Tile(r.x, r.y, r.w, r.h, encode_jpeg(crop(picture, r), r.w, r.h, quality)) for r in rects)
 
 
 @dataclass

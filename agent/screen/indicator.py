@@ -1,15 +1,16 @@
 """The always-visible sign that an engineer sees the screen: a small always-on-top window,
 "engineer 张三 is viewing your screen — Stop", in the user's language (both lines shown).
 
-It runs as its own process (`python -m agent.screen.indicator NAME LANG`) so that a busy or stuck
+It runs as its own process (`python -m agent.screen.indicator NAME LANG`; from the single-file binary
+`rme-agent _screen-indicator NAME LANG`, `command()`) so that a busy or stuck
 agent cannot hide it and Tk owns its own main loop. It speaks line by line:
   stdout: `shown` once the window is mapped on screen; `stop` when the user clicks Stop.
   stdin:  `control on` / `control off` (the text changes); end of input closes it.
 The agent captures pixels only between `shown` and the window's end (`Indicator.shown`): if the
 process dies or its window is closed, the view stops.
 
-Windows: the same window with Tk, or a layered `WS_EX_TOPMOST | WS_EX_TOOLWINDOW` window; macOS shows
-its own recording indicator on top of ours (designed, not built: docs/screen.md).
+Windows: the same Tk window (Tk ships with Python on Windows; `-topmost` is `HWND_TOPMOST` there);
+macOS shows its own recording indicator on top of ours (designed, not built: docs/screen.md).
 """
 
 from __future__ import annotations
@@ -30,6 +31,13 @@ TEXTS = {
 }
 
 
+def command(name: str, lang: str) -> list[str]:
+    """How to start the indicator: the frozen binary runs itself with a hidden sub-command."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, "_screen-indicator", name, lang]
+    return [sys.executable, "-m", "agent.screen.indicator", name, lang]
+
+
 class Indicator:
     """The agent's handle on the indicator process."""
 
@@ -43,13 +51,18 @@ class Indicator:
 
     def start(self, timeout: float = 10.0) -> bool:
         """Start the window and wait until it is on screen; False if it could not be shown."""
+        flags = 0
+        if sys.platform == "win32":
+            flags = subprocess.CREATE_NO_WINDOW  # no console window beside the indicator
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "agent.screen.indicator", self.name[:64], self.lang],
+            command(self.name[:64], self.lang),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
+            encoding="utf-8",
             bufsize=1,
+            creationflags=flags,
         )
         threading.Thread(target=self._read, name="indicator", daemon=True).start()
         self._shown.wait(timeout)
@@ -148,5 +161,9 @@ def _main(name: str, lang: str) -> int:  # pragma: no cover - runs in its own pr
     return 0
 
 
+def main(argv: list[str]) -> int:  # pragma: no cover - runs in its own process
+    return _main(argv[0] if argv else "?", argv[1] if len(argv) > 1 else "en")
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(_main(sys.argv[1] if len(sys.argv) > 1 else "?", sys.argv[2] if len(sys.argv) > 2 else "en"))
+    sys.exit(main(sys.argv[1:]))

@@ -6,11 +6,9 @@ looked up in the keyboard map; a character the user's layout does not have — C
 another layout — is typed the way xdotool does it: a spare keycode is mapped to that keysym for the
 press, then given back. So "你好" arrives as "你好" whatever the layout, with no input method involved.
 
-Windows (designed, not built here): `SendInput` through ctypes — `MOUSEINPUT` with
-`MOUSEEVENTF_ABSOLUTE | MOUSEEVENTF_VIRTUALDESK` (coordinates scaled to 0..65535 of the virtual
-desktop), `KEYBDINPUT` with virtual-key codes for non-text keys and `KEYEVENTF_UNICODE` with the UTF-16
-code unit in `wScan` for text (surrogate pairs as two inputs): layout independent, Chinese included.
-Input into elevated windows needs the agent's UI access (UIPI); the secure desktop (UAC) cannot be driven.
+Windows: `agent/screen/wininject.py` (SendInput through ctypes; what to send is the pure
+`agent/screen/wininput.py`): virtual keys for non-text keys, `KEYEVENTF_UNICODE` per UTF-16 code unit
+for text — layout independent, Chinese included.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ X11: the watcher polls every 50 ms on its own connection — `QueryPointer` (whe
 key down that we did not press, while we injected nothing in the last 150 ms, is the user: control is
 paused for `PAUSE_S` after the last sign of them. (XInput2 raw events or XRecord would tell device
 events apart directly; polling needs no extension and costs ~40 round trips a second.)
-Windows: a low-level mouse and keyboard hook (`SetWindowsHookEx(WH_MOUSE_LL / WH_KEYBOARD_LL)`) sees
-the `LLMHF_INJECTED` / `LLKHF_INJECTED` flag on each event: anything without it is the user.
+Windows: `agent/screen/wininject.py` `WinUserWatch` (`GetLastInputInfo` ticks against our own last
+`SendInput`, the same pause).
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@ fault lab) with the same JSON contract as the module."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -12,6 +14,7 @@ import pytest
 
 from tests.build.binary import build_binary
 from tests.lab.netlab import FaultLab, require_lab
+from tests.screen.xdisplay import xvfb
 
 pytestmark = pytest.mark.netns
 
@@ -56,3 +59,24 @@ def test_binary_diagnoses_in_the_lab(binary: Path, lab: FaultLab) -> None:
     broken = lab.diagnose(binary=binary)
     assert broken.report.root_cause == "dns.unreachable"
     assert broken.report.duration_ms < 3000
+
+
+def test_binary_carries_the_screen_view(binary: Path) -> None:
+    """The frozen binary's screen executors are there and would not refuse; its tile diff and JPEG
+    encoder round-trip a known picture; on a real X server (Xvfb) it grabs the monitor and puts the
+    indicator on screen by starting itself (`_screen-indicator`), as the view does."""
+    with xvfb(640, 480) as display:
+        done = subprocess.run(
+            [str(binary), "_screen-check"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+            env={**os.environ, "DISPLAY": display},
+        )
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["frozen"] is True
+    assert (report["view"], report["control"]) == ("ready", "ready")
+    assert report["codec"]["ok"] and report["codec"]["tile"] == [32, 32, 32, 32]
+    assert report["screen"] == {"monitors": 1, "grab": [640, 480], "indicator_shown": True}

@@ -25,7 +25,7 @@ def test_the_view_and_control_are_described_in_both_languages() -> None:
 def test_an_agent_without_the_screen_parts_refuses_before_asking(monkeypatch: pytest.MonkeyPatch) -> None:
     view = ScreenViewExecutor(lambda: "en")
     control = ScreenControlExecutor(view)
-    assert view.refusal(ScreenViewParams()) is None  # this tree has mss, numpy, simplejpeg
+    assert view.refusal(ScreenViewParams()) is None  # this tree has mss and Pillow
     assert control.refusal(ScreenControlParams(view="v1")) is None  # and python-xlib
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     refused = view.refusal(ScreenViewParams())
