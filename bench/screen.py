@@ -211,34 +211,33 @@ def codec_choice(display: str, frames: int = 30) -> None:
     RustDesk and TeamViewer use), and a whole JPEG per picture. Bytes and CPU per picture."""
     from agent.screen.encoder import encode_tiles
     from agent.screen.inject import XInjector
-    from agent.screen.tiles import changed_mask, rects
+    from agent.screen.tiles import Picture, changed_mask, rects
 
     os.environ["DISPLAY"] = display
     typist = XInjector(name=display)
-    pictures = []
+    pictures: list[Picture] = []
     with mss.MSS() as grab:
         mon = grab.monitors[1]
         for _ in range(frames):
             typist.apply([TypeText(text="x")])
             time.sleep(0.03)
             shot = grab.grab(mon)
-            pictures.append(
-                np.frombuffer(shot.bgra, dtype=np.uint8).reshape(shot.height, shot.width, 4).copy()
-            )
+            pictures.append(Picture(shot.width, shot.height, bytes(shot.bgra)))
     typist.close()
-    h, w = pictures[0].shape[:2]
+    h, w = pictures[0].height, pictures[0].width
     rows = []
     began, sizes, prev = time.process_time(), [], None
     for pic in pictures:
         sizes.append(sum(len(t.jpeg) for t in encode_tiles(pic, rects(changed_mask(prev, pic), w, h), 70)))
         prev = pic
     rows.append(("JPEG tiles (ours)", sizes, time.process_time() - began))
+    arrays = [np.frombuffer(p.data, dtype=np.uint8).reshape(p.height, p.width, 4) for p in pictures]
     began, sizes = time.process_time(), []
-    for pic in pictures:
+    for array in arrays:
         sizes.append(
             len(
                 simplejpeg.encode_jpeg(
-                    pic, quality=70, colorspace="BGRA", colorsubsampling="420", fastdct=True
+                    array, quality=70, colorspace="BGRA", colorsubsampling="420", fastdct=True
                 )
             )
         )
@@ -252,8 +251,8 @@ def codec_choice(display: str, frames: int = 30) -> None:
         codec.width, codec.height, codec.pix_fmt = w, h, "yuv420p"
         codec.options = {"preset": "ultrafast", "tune": "zerolatency", "crf": "28"}
         began, sizes = time.process_time(), []
-        for n, pic in enumerate(pictures):
-            frame = av.VideoFrame.from_ndarray(pic, format="bgra").reformat(format="yuv420p")
+        for n, array in enumerate(arrays):
+            frame = av.VideoFrame.from_ndarray(array, format="bgra").reformat(format="yuv420p")
             frame.pts = n
             sizes.append(sum(len(bytes(p)) for p in codec.encode(frame)))
         sizes[-1] += sum(len(bytes(p)) for p in codec.encode(None))
