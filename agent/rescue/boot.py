@@ -28,6 +28,24 @@ from agent.rescue.screen import Terminals
 from rescue.provision import BadSignature, Provision, ProvisionError, load_public_key, open_slot
 
 SLOT = Path("/run/live/medium/rme/provision.slot")
+MEDIUM = Path("/run/live/medium")
+
+
+def find_slot(cmdline: str) -> Path:
+    """The slot on the boot medium: the hard-disk edition's GRUB entry says where (`rme.slot=`)."""
+    for arg in cmdline.split():
+        if arg.startswith("rme.slot="):
+            return MEDIUM / arg.split("=", 1)[1].lstrip("/")
+    return SLOT
+
+
+def boot_slot() -> Path:
+    try:
+        return find_slot(Path("/proc/cmdline").read_text())
+    except OSError:
+        return SLOT
+
+
 PUBLIC_KEY = Path("/opt/rme/rescue-signing.pub")
 DATA_DIR = Path("/run/rme")
 
