@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import struct
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -123,6 +124,23 @@ def write_slot(image: Path, blob: bytes) -> int:
         f.seek(offset)
         f.write(blob)
     return offset
+
+
+def issued_chunks(base: Path, offset: int, blob: bytes, chunk: int = 1 << 20) -> Iterator[bytes]:
+    """The base image's bytes with the slot at `offset` replaced by `blob`: a per-customer image
+    streamed without a copy on disk (the same bytes `write_slot` on a copy gives)."""
+    if len(blob) != SLOT_SIZE or not blob.startswith(MAGIC):
+        raise ProvisionError("not a sealed slot")
+    end = offset + SLOT_SIZE
+    with base.open("rb") as f:
+        position = 0
+        while block := f.read(chunk):
+            block_end = position + len(block)
+            if position < end and block_end > offset:
+                lo, hi = max(offset, position), min(end, block_end)
+                block = block[: lo - position] + blob[lo - offset : hi - offset] + block[hi - position :]
+            yield block
+            position = block_end
 
 
 def public_key_hex(key: Ed25519PrivateKey) -> str:

@@ -48,6 +48,7 @@ from server.web import (
     errors,
     ops_routes,
     report_routes,
+    rescue_routes,
     ssh_routes,
     ticket_routes,
 )
@@ -200,6 +201,7 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
         bss_routes,
         ssh_routes,
         billing_routes,
+        rescue_routes,
     ):
         app.include_router(module.router)
 

@@ -114,6 +114,10 @@ class ServerConfig(BaseModel):
     # `ssh_host` (default: `host`). Its host key and user CA live under `<data dir>/ssh/`.
     ssh_port: int | None = Field(default=None, ge=0, le=65535)
     ssh_host: str | None = None
+    # Rescue images issued from the console (docs/rescue.md): the base ISO from `rme-server rescue build`,
+    # and the address the customer's PC reaches this server at (default: the console's own, as wss://).
+    rescue_base_iso: Path | None = None
+    rescue_server_url: str | None = None
 
     @model_validator(mode="after")
     def _dead_after_spans_missed_beats(self) -> ServerConfig:

@@ -15,6 +15,7 @@ from server.accounts.engineers import AccountError, Engineer
 from server.accounts.roles import Role
 from server.audit import AuditWriteError, JsonValue
 from server.devices import store as devices
+from server.devices.rescue import is_rescue_device
 from server.relay.notes import Note, NoteKind, agent_topic, engineer_topic
 from server.relay.services import Services
 from server.web.security import get_services, require_admin, require_supervisor
@@ -73,6 +74,7 @@ class DeviceOut(BaseModel):
     name: str
     revoked: bool
     connected: bool
+    rescue: bool = False  # enrolled by the rescue system (server/devices/rescue.py)
 
 
 async def _audit(services: Services, admin: Engineer, kind: str, data: dict[str, JsonValue]) -> None:
@@ -219,6 +221,7 @@ async def customer_devices(
             name=d.name,
             revoked=d.revoked,
             connected=d.id in services.agents,
+            rescue=is_rescue_device(d.name),
         )
         for d in await devices.list_devices(services.engine, customer_id)
     ]

@@ -24,6 +24,7 @@ from server.audit import SessionAuditExport, verify_export
 from server.audit.export import ExportFormatError
 from server.billing.catalogue import read_catalogue
 from server.db.tables import customers, devices, engineers, service_items, tickets
+from server.devices.rescue import is_rescue_device
 from server.kpi import service_figures
 from server.tickets.lifecycle import OPEN_STATES
 from server.web.body_limit import MAX_EXPORT_BYTES
@@ -198,7 +199,11 @@ async def ticket_detail(ticket_id: str, request: Request, _: Engineer = require_
         ],
         "report": m["report"],
         "customer": {"id": m["customer_id"], "name": m["customer_name"], "subscription": m["subscription"]},
-        "device": {"id": m["device_id"], "name": m["device_name"]},
+        "device": {
+            "id": m["device_id"],
+            "name": m["device_name"],
+            "rescue": is_rescue_device(m["device_name"]),
+        },
         "history": [ticket_json(r._mapping) for r in earlier],
     }
 

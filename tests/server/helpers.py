@@ -246,7 +246,12 @@ async def open_agent(server: RunningServer, **kwargs: Any) -> ProtocolClient:
 
 
 async def agent_enroll(
-    server: RunningServer, identity: AgentIdentity, code: str, **connect_options: Any
+    server: RunningServer,
+    identity: AgentIdentity,
+    code: str,
+    *,
+    device_name: str = "Test PC",
+    **connect_options: Any,
 ) -> ProtocolClient:
     """Enroll with `code`, then prove the key on the fresh challenge; returns a READY agent.
 
@@ -258,7 +263,7 @@ async def agent_enroll(
     await client.send(
         EnrollRequest(
             body=EnrollRequestBody(
-                code=code, public_key=identity.public_key, device_name="Test PC", os="Linux"
+                code=code, public_key=identity.public_key, device_name=device_name, os="Linux"
             )
         )
     )

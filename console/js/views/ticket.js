@@ -36,6 +36,23 @@ export function itemText(item) {
   return `${name} (${item.code})${price}`;
 }
 
+// "Send a rescue image to this customer": a plain form POST, so the browser streams the (large) image
+// straight to a file; the server issues it (audited) and names it rme-rescue-<customer>.iso.
+export function rescueImage(ctx, customerId) {
+  const box = el("div", { class: "rescue-image" });
+  ctx.api("/api/console/rescue-image").then((info) => {
+    if (!info.configured) {
+      box.replaceChildren(el("p", { class: "muted" }, t("rescue_none")));
+      return;
+    }
+    box.replaceChildren(el("form", { method: "post", target: "_self",
+      action: `/api/console/customers/${encodeURIComponent(customerId)}/rescue-image` },
+      el("button", { type: "submit", class: "send-rescue" }, t("rescue_send")), " ",
+      el("span", { class: "muted" }, t("rescue_send_hint", { min: Math.round(info.code_ttl_s / 60) }))));
+  }).catch(() => box.replaceChildren());
+  return box;
+}
+
 export function ticketView(ctx, ticketId) {
   const root = el("section", { class: "view" }, el("p", { class: "muted" }, "…"));
   ctx.api(`/api/console/tickets/${encodeURIComponent(ticketId)}`).then((tk) => {
@@ -46,13 +63,15 @@ export function ticketView(ctx, ticketId) {
       el("dl", { class: "facts" },
         el("dt", {}, t("customer")), el("dd", {}, tk.customer.name, " ",
           el("span", { class: `badge sub-${tk.customer.subscription}` }, t(`sub_${tk.customer.subscription}`))),
-        el("dt", {}, t("device")), el("dd", {}, tk.device.name),
+        el("dt", {}, t("device")), el("dd", { id: "ticket-device" }, tk.device.name,
+          tk.device.rescue ? [" ", el("span", { class: "badge rescue" }, t("rescue_badge"))] : null),
         el("dt", {}, t("created")), el("dd", {}, time(tk.created_at)),
         el("dt", {}, t("col_state")), el("dd", {}, t(`state_${tk.state}`)),
         el("dt", {}, t("words")), el("dd", { class: "words" }, tk.words),
         el("dt", {}, t("service_item")), el("dd", { id: "ticket-item" }, itemText(tk.service_item))),
       canAccept ? el("p", {}, el("button", { type: "button", class: "primary accept",
         onclick: () => ctx.acceptTicket(tk.id) }, t("accept"))) : null,
+      rescueImage(ctx, tk.customer.id),
       el("h2", {}, t("report")),
       renderReport(tk.report),
       el("h2", {}, t("history")),
