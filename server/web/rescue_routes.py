@@ -65,7 +65,15 @@ def _server_url(request: Request, configured: str | None) -> str:
     return f"wss://{request.url.netloc}"
 
 
-@router.post("/api/console/customers/{customer_id}/rescue-image")
+@router.post(
+    "/api/console/customers/{customer_id}/rescue-image",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"application/x-iso9660-image": {}}, "description": "the customer's rescue ISO"},
+        404: {"description": "no such customer"},
+        409: {"description": "no usable base rescue image configured"},
+    },
+)
 async def issue_rescue_image(
     customer_id: str, request: Request, engineer: Engineer = require_engineer
 ) -> StreamingResponse:
