@@ -119,8 +119,29 @@ def source_files(source: Path) -> Iterator[Path]:
         yield out
 
 
+def check_space(plan: Plan, free: int) -> None:
+    """Refuse before writing when the file system holding /boot lacks room (16 MiB to spare)."""
+    need = sum(item.size for item in plan.items) + (16 << 20)
+    if free < need:
+        raise InstallError(
+            f"not enough space for {plan.target}: needs {need / 1e6:.0f} MB, {free / 1e6:.0f} MB free"
+        )
+
+
+def _free(plan: Plan) -> int:
+    probe = plan.target
+    while not probe.exists():
+        probe = probe.parent
+    old = sum(p.stat().st_size for p in plan.target.rglob("*") if p.is_file()) if plan.target.is_dir() else 0
+    return shutil.disk_usage(probe).free + old  # a reinstall replaces the old files
+
+
 def install(plan: Plan) -> None:
-    """Copy every file (via .part, fsynced), then the GRUB script; on failure remove what was written."""
+    """Copy every file (via .part, fsynced), then the GRUB script; on failure remove what was written.
+
+    A folder left by an earlier install is emptied first: live-boot stacks every *.squashfs it finds."""
+    check_space(plan, _free(plan))
+    shutil.rmtree(plan.target, ignore_errors=True)
     try:
         for item in plan.items:
             item.dest.parent.mkdir(parents=True, exist_ok=True)

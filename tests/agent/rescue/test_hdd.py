@@ -62,6 +62,11 @@ def test_plan_and_script(tmp_path: Path) -> None:
     assert "search --no-floppy --set=root --file /boot/rme-rescue/vmlinuz" in plan.script_text
     assert ENTRY in plan.script_text
     assert any("/boot/rme-rescue/vmlinuz" in line for line in plan.describe())
+    hdd.check_space(plan, 100 << 20)
+    with pytest.raises(
+        hdd.InstallError, match=r"not enough space for .*boot/rme-rescue: needs 18 MB, 10 MB free"
+    ):
+        hdd.check_space(plan, 10_000_000)
     (tree / "live/vmlinuz").unlink()
     with pytest.raises(hdd.InstallError, match="missing live/vmlinuz"):
         hdd.plan_install(tree, root)
@@ -113,6 +118,9 @@ def test_install_into_an_ext4_image_then_uninstall(tmp_path: Path) -> None:
         (root / "boot").mkdir()
         shutil.copy2("/etc/grub.d/00_header", root / "etc/grub.d/00_header")  # a system's own GRUB scripts
         before = _files(root)
+        stale = root / "boot/rme-rescue/old-version.squashfs"  # an earlier install's image: must not stack
+        stale.parent.mkdir()
+        stale.write_bytes(b"old")
         run = _cli(["install-hdd", "--iso", str(iso), "--root", str(root)], "yes\n")
         assert run.returncode == 0, run.stderr
         assert "Type yes or 是" in run.stdout and "Done." in run.stdout
@@ -121,6 +129,7 @@ def test_install_into_an_ext4_image_then_uninstall(tmp_path: Path) -> None:
             assert (root / "boot/rme-rescue" / Path(rel).name).read_bytes() != b""
         assert (root / "boot/rme-rescue/vmlinuz").read_bytes() == (tree / "live/vmlinuz").read_bytes()
         assert (root / "boot/rme-rescue/rme/provision.slot").read_bytes() == empty_slot()
+        assert not stale.exists()
         script = root / "etc/grub.d/42_rme_rescue"
         assert os.access(script, os.X_OK)
         assert "live-media-path=/boot/rme-rescue" in script.read_text()
