@@ -14,11 +14,12 @@ from playwright.sync_api import Browser, expect
 from rescue import keys
 from rescue.provision import SECTOR, SLOT_SIZE, empty_slot, find_slot, open_slot
 from tests.console.conftest import login, new_context
-from tests.console.protocol_agent import Background, ask, background
+from tests.console.protocol_agent import Background, ask, background, take_offer
 from tests.server.helpers import (
     ADMIN,
     ENGINEER,
     AgentIdentity,
+    ProtocolClient,
     RunningServer,
     agent_enroll,
     audit_kinds,
@@ -50,14 +51,13 @@ def rescue_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Ru
         yield server, base
 
 
-async def rescue_device(server: RunningServer) -> tuple[str, str]:
+async def rescue_device(server: RunningServer) -> tuple[str, str, ProtocolClient]:
     """A customer whose PC booted the rescue system: enrolled as "[rescue] …", asking for help."""
     async with logged_in(server, *ADMIN) as admin:
         customer, code = await new_customer_code(admin)
     agent = await agent_enroll(server, AgentIdentity(), code, device_name="[rescue] debian")
     ticket = await ask(agent, "电脑开不了机")
-    await agent.close()
-    return customer, ticket
+    return customer, ticket, agent
 
 
 async def enroll_with(server: RunningServer, code: str) -> str | None:
@@ -80,7 +80,7 @@ def test_send_a_rescue_image(
     browser: Browser, rescue_server: tuple[RunningServer, Path], background: Background, tmp_path: Path
 ) -> None:
     server, base = rescue_server
-    customer, ticket = background.run(rescue_device(server))
+    customer, ticket, agent = background.run(rescue_device(server))
     context = new_context(browser)
     page = context.new_page()
     login(page, server, ENGINEER)
@@ -88,6 +88,11 @@ def test_send_a_rescue_image(
     expect(page.locator("#ticket-device .badge.rescue")).to_have_text("救援系统")
     button = page.locator("button.send-rescue")
     expect(button).to_have_text("给该客户发送救援盘")
+    page.click("button.accept")  # the session view marks the rescue device too
+    background.run(take_offer(agent))
+    expect(page.locator(".view.session .badge.rescue")).to_have_text("救援系统")
+    background.run(agent.close())
+    page.goto(f"{server.base}/console/#/ticket/{ticket}")
 
     with page.expect_download() as download_info:
         button.click()

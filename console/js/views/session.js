@@ -210,7 +210,9 @@ export function sessionView(ctx, sid) {
   const tk = record.ticket;
   const root = el("section", { class: "view session", dataset: { session: record.sid } },
     el("h1", {}, t("session_title", { id: record.sid })),
-    el("p", {}, el("strong", {}, tk.customer.name), ` · ${tk.device.name} · `, verdictBadge(tk.verdict),
+    el("p", {}, el("strong", {}, tk.customer.name), ` · ${tk.device.name} `,
+      tk.device.rescue ? [el("span", { class: "badge rescue" }, t("rescue_badge")), " "] : null, "· ",
+      verdictBadge(tk.verdict),
       tk.root_cause ? ` ${cause(tk.root_cause)}` : "", el("br"), el("span", { class: "words" }, tk.words),
       el("br"), `${t("service_item")}: `, el("span", { id: "session-item" }, itemText(tk.service_item))),
     status,
