@@ -42,9 +42,12 @@ from tests.server.relay.test_engineer_link import agent_asking, take
 
 AGENTS = 300
 GRACE_S = 15
+# `node_dead_after` must outlast the longest stall of a live node's event loop: 300 agents reconnecting
+# at once through TLS kept a surviving node from refreshing its row for over 2 s in a loaded full run,
+# and the others then ended that node's sessions as orphans (the session under test among them).
 NODE_SETTINGS = {
     "node_heartbeat": "0.5",
-    "node_dead_after": "2",
+    "node_dead_after": "6",
     "engineer_grace": str(GRACE_S),
     "metrics_token": METRICS_TOKEN,
 }
