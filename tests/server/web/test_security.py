@@ -83,6 +83,9 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/api/bss/v1/customers/{ref}"): "signed",
     ("GET", "/api/bss/v1/customers/{ref}/sessions"): "signed",
     # The engineer's own SSH keys and prompt language (server/web/ssh_routes.py, the account page).
+    # "Send a rescue image to this customer" (server/web/rescue_routes.py): any engineer, audited.
+    ("GET", "/api/console/rescue-image"): "engineer",
+    ("POST", "/api/console/customers/{customer_id}/rescue-image"): "engineer",
     ("GET", "/api/account/ssh-keys"): "engineer",
     ("POST", "/api/account/ssh-keys"): "engineer",
     ("DELETE", "/api/account/ssh-keys/{key_id}"): "engineer",
