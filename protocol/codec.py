@@ -19,13 +19,13 @@ Binary frames carry pushed-file chunks:
 from __future__ import annotations
 
 import json
-import re
 import struct
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from protocol.binary import BINARY_HEAD, ID_RE, BinaryHead, read_binary_head
 from protocol.errors import LocalProtocolError, RemoteProtocolError
 from protocol.limits import MAX_CHUNK_PAYLOAD, MAX_FILE_SIZE, MAX_ID_LENGTH, MAX_TEXT_FRAME
 from protocol.messages import MESSAGE_TYPES, SUPPORTED_VERSIONS, Envelope, Message
@@ -33,10 +33,8 @@ from protocol.messages import MESSAGE_TYPES, SUPPORTED_VERSIONS, Envelope, Messa
 CHUNK_MAGIC = b"RMEC"
 CHUNK_VERSION = 1
 FLAG_LAST = 0x01
-_CHUNK_HEAD = struct.Struct(">4sBBB")
 _CHUNK_OFFSET = struct.Struct(">Q")
-_ID_RE = re.compile(rb"[A-Za-z0-9_.:-]+")
-MAX_CHUNK_FRAME = _CHUNK_HEAD.size + MAX_ID_LENGTH + _CHUNK_OFFSET.size + MAX_CHUNK_PAYLOAD
+MAX_CHUNK_FRAME = BINARY_HEAD.size + MAX_ID_LENGTH + _CHUNK_OFFSET.size + MAX_CHUNK_PAYLOAD
 
 _MESSAGE_ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)
 
@@ -153,6 +151,11 @@ def message_type(message: Envelope) -> str:
 # ---- binary frames ------------------------------------------------------------------------------
 
 
+_CHUNK = BinaryHead(
+    CHUNK_MAGIC, CHUNK_VERSION, FLAG_LAST, MAX_CHUNK_FRAME, "chunk frame", "chunk", "a file chunk"
+)
+
+
 def decode_chunk(frame: bytes | bytearray | memoryview) -> FileChunk:
     """Parse one binary file-chunk frame. Raises `RemoteProtocolError` on any bad input."""
     try:
@@ -164,44 +167,26 @@ def decode_chunk(frame: bytes | bytearray | memoryview) -> FileChunk:
 
 
 def _decode_chunk(view: memoryview) -> FileChunk:
-    if len(view) > MAX_CHUNK_FRAME:
-        raise RemoteProtocolError(f"chunk frame larger than {MAX_CHUNK_FRAME} bytes")
-    if len(view) < _CHUNK_HEAD.size:
-        raise RemoteProtocolError("chunk frame shorter than its header")
-    magic, version, flags, id_len = _CHUNK_HEAD.unpack_from(view)
-    if magic != CHUNK_MAGIC:
-        raise RemoteProtocolError("binary frame is not a file chunk (bad magic)")
-    if version != CHUNK_VERSION:
-        raise RemoteProtocolError(f"unsupported chunk version {version}")
-    if flags & ~FLAG_LAST:
-        raise RemoteProtocolError(f"unknown chunk flags 0x{flags:02x}")
-    if not 1 <= id_len <= MAX_ID_LENGTH:
-        raise RemoteProtocolError("chunk action id length out of range")
-    id_end = _CHUNK_HEAD.size + id_len
-    if len(view) < id_end + _CHUNK_OFFSET.size:
-        raise RemoteProtocolError("chunk frame truncated inside its header")
-    raw_id = bytes(view[_CHUNK_HEAD.size : id_end])
-    if not _ID_RE.fullmatch(raw_id):
-        raise RemoteProtocolError("chunk action id has characters outside the id alphabet")
+    flags, action_id, id_end = read_binary_head(view, _CHUNK, _CHUNK_OFFSET.size)
     (offset,) = _CHUNK_OFFSET.unpack_from(view, id_end)
     payload = view[id_end + _CHUNK_OFFSET.size :]
     if len(payload) > MAX_CHUNK_PAYLOAD:
         raise RemoteProtocolError(f"chunk payload larger than {MAX_CHUNK_PAYLOAD} bytes")
     if offset + len(payload) > MAX_FILE_SIZE:
         raise RemoteProtocolError("chunk reaches beyond the largest allowed file")
-    return FileChunk(raw_id.decode("ascii"), offset, payload, bool(flags & FLAG_LAST))
+    return FileChunk(action_id, offset, payload, bool(flags & FLAG_LAST))
 
 
 def encode_chunk(chunk: FileChunk) -> bytes:
     """Serialise a file chunk to a binary frame. Raises `LocalProtocolError` on out-of-range fields."""
     raw_id = chunk.action_id.encode("ascii", "replace")
-    if not 1 <= len(raw_id) <= MAX_ID_LENGTH or not _ID_RE.fullmatch(raw_id):
+    if not 1 <= len(raw_id) <= MAX_ID_LENGTH or not ID_RE.fullmatch(raw_id):
         raise LocalProtocolError("chunk action id is not a valid id")
     if len(chunk.payload) > MAX_CHUNK_PAYLOAD:
         raise LocalProtocolError(f"chunk payload over {MAX_CHUNK_PAYLOAD} bytes")
     if chunk.offset < 0 or chunk.end > MAX_FILE_SIZE:
         raise LocalProtocolError("chunk offset out of range")
-    head = _CHUNK_HEAD.pack(CHUNK_MAGIC, CHUNK_VERSION, FLAG_LAST if chunk.last else 0, len(raw_id))
+    head = BINARY_HEAD.pack(CHUNK_MAGIC, CHUNK_VERSION, FLAG_LAST if chunk.last else 0, len(raw_id))
     return b"".join((head, raw_id, _CHUNK_OFFSET.pack(chunk.offset), chunk.payload))
 
 

@@ -22,13 +22,13 @@ shown (`agent/screen`).
 
 from __future__ import annotations
 
-import re
 import struct
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from protocol.binary import BINARY_HEAD, ID_RE, BinaryHead, read_binary_head
 from protocol.errors import LocalProtocolError, RemoteProtocolError
 from protocol.limits import MAX_ID_LENGTH
 
@@ -41,10 +41,11 @@ MAX_SCREEN_SIDE = 16384
 MAX_INPUT_EVENTS = 64
 MAX_INPUT_TEXT = 1000
 
-_HEAD = struct.Struct(">4sBBB")
+_SCREEN = BinaryHead(
+    SCREEN_MAGIC, SCREEN_VERSION, FLAG_KEY, MAX_SCREEN_FRAME, "screen frame", "screen frame", "a screen frame"
+)
 _META = struct.Struct(">IHHH")
 _TILE = struct.Struct(">HHHHI")
-_ID_RE = re.compile(rb"[A-Za-z0-9_.:-]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,25 +86,7 @@ def decode_screen(frame: bytes | bytearray | memoryview) -> ScreenFrame:
 
 
 def _decode(view: memoryview) -> ScreenFrame:
-    if len(view) > MAX_SCREEN_FRAME:
-        raise RemoteProtocolError(f"screen frame larger than {MAX_SCREEN_FRAME} bytes")
-    if len(view) < _HEAD.size:
-        raise RemoteProtocolError("screen frame shorter than its header")
-    magic, version, flags, id_len = _HEAD.unpack_from(view)
-    if magic != SCREEN_MAGIC:
-        raise RemoteProtocolError("binary frame is not a screen frame (bad magic)")
-    if version != SCREEN_VERSION:
-        raise RemoteProtocolError(f"unsupported screen frame version {version}")
-    if flags & ~FLAG_KEY:
-        raise RemoteProtocolError(f"unknown screen frame flags 0x{flags:02x}")
-    if not 1 <= id_len <= MAX_ID_LENGTH:
-        raise RemoteProtocolError("screen frame action id length out of range")
-    pos = _HEAD.size + id_len
-    if len(view) < pos + _META.size:
-        raise RemoteProtocolError("screen frame truncated inside its header")
-    raw_id = bytes(view[_HEAD.size : pos])
-    if not _ID_RE.fullmatch(raw_id):
-        raise RemoteProtocolError("screen frame action id has characters outside the id alphabet")
+    flags, action_id, pos = read_binary_head(view, _SCREEN, _META.size)
     seq, width, height, count = _META.unpack_from(view, pos)
     pos += _META.size
     if not (1 <= width <= MAX_SCREEN_SIDE and 1 <= height <= MAX_SCREEN_SIDE):
@@ -124,20 +107,20 @@ def _decode(view: memoryview) -> ScreenFrame:
         pos += size
     if pos != len(view):
         raise RemoteProtocolError("screen frame has bytes after its last tile")
-    return ScreenFrame(raw_id.decode("ascii"), seq, width, height, tuple(tiles), bool(flags & FLAG_KEY))
+    return ScreenFrame(action_id, seq, width, height, tuple(tiles), bool(flags & FLAG_KEY))
 
 
 def encode_screen(frame: ScreenFrame) -> bytes:
     """Serialise a screen frame. Raises `LocalProtocolError` on out-of-range fields."""
     raw_id = frame.action_id.encode("ascii", "replace")
-    if not 1 <= len(raw_id) <= MAX_ID_LENGTH or not _ID_RE.fullmatch(raw_id):
+    if not 1 <= len(raw_id) <= MAX_ID_LENGTH or not ID_RE.fullmatch(raw_id):
         raise LocalProtocolError("screen frame action id is not a valid id")
     if not (1 <= frame.width <= MAX_SCREEN_SIDE and 1 <= frame.height <= MAX_SCREEN_SIDE):
         raise LocalProtocolError("screen frame monitor size out of range")
     if len(frame.tiles) > MAX_TILES:
         raise LocalProtocolError("too many tiles in one screen frame")
     parts = [
-        _HEAD.pack(SCREEN_MAGIC, SCREEN_VERSION, FLAG_KEY if frame.key else 0, len(raw_id)),
+        BINARY_HEAD.pack(SCREEN_MAGIC, SCREEN_VERSION, FLAG_KEY if frame.key else 0, len(raw_id)),
         raw_id,
         _META.pack(frame.seq & 0xFFFFFFFF, frame.width, frame.height, len(frame.tiles)),
     ]
