@@ -72,14 +72,22 @@ class _DnsClient(asyncio.DatagramProtocol):
             self.answer.set_exception(exc)
 
 
-async def _exchange_udp(query: dns.message.Message, server: str, port: int) -> dns.message.Message:
+async def _exchange_udp(
+    query: dns.message.Message, server: str, port: int, resend_s: float
+) -> dns.message.Message:
+    """Send, and send again every `resend_s` until answered (the caller's deadline ends it): one lost
+    datagram must not read as a dead resolver — every stub resolver retransmits the same way."""
     loop = asyncio.get_running_loop()
     transport, protocol = await loop.create_datagram_endpoint(
         lambda: _DnsClient(query), remote_addr=(server, port)
     )
+    wire = query.to_wire()
     try:
-        transport.sendto(query.to_wire())
-        return await protocol.answer
+        while True:
+            transport.sendto(wire)
+            done, _ = await asyncio.wait({protocol.answer}, timeout=resend_s)
+            if done:
+                return protocol.answer.result()
     finally:
         transport.close()
 
@@ -105,7 +113,7 @@ async def dns_query(server: str, name: str, timeout_s: float, port: int = 53) ->
     query = dns.message.make_query(name, dns.rdatatype.A)
     try:
         async with asyncio.timeout(timeout_s):
-            response = await _exchange_udp(query, server, port)
+            response = await _exchange_udp(query, server, port, resend_s=timeout_s / 3)
             if response.flags & dns.flags.TC:
                 response = await _exchange_tcp(query, server, port)
     except (TimeoutError, dns.exception.DNSException, OSError, asyncio.IncompleteReadError) as exc:
