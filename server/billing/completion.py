@@ -17,15 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.billing.catalogue import month_start
 from server.billing.outbox import enqueue
-from server.db.tables import plan_items, plans, service_items, subscriptions, tickets
+from server.db.tables import iso, plan_items, plans, service_items, subscriptions, tickets
 
 __all__ = ["billable", "session_completed"]
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    if value is None:
-        return None
-    return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
 
 
 async def billable(conn: AsyncConnection, row: Any) -> tuple[int, str]:
@@ -72,8 +66,8 @@ async def session_completed(conn: AsyncConnection, ticket_id: str, now: dt.datet
     payload = {
         "session_id": row.session_id, "ticket_id": row.id, "customer_id": row.customer_id,
         "device_id": row.device_id, "engineer_id": row.engineer_id, "service_item": row.service_item,
-        "requested_at": _iso(row.created_at), "started_at": _iso(row.started_at),
-        "ended_at": _iso(row.ended_at) or now.isoformat(), "outcome": row.outcome,
+        "requested_at": iso(row.created_at), "started_at": iso(row.started_at),
+        "ended_at": iso(row.ended_at) or now.isoformat(), "outcome": row.outcome,
         "resolution": row.resolution, "billable_cents": billable_cents, "currency": currency,
     }  # fmt: skip
     await enqueue(conn, "session.completed", payload, now, key=f"session:{row.session_id}")

@@ -24,7 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from server.db.tables import billing_endpoints, billing_outbox
+from server.db.tables import aware, billing_endpoints, billing_outbox
 
 __all__ = [
     "GIVE_UP_AFTER",
@@ -52,10 +52,6 @@ class Claimed:
     payload: dict[str, Any]
     created_at: dt.datetime
     attempts: int
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def retry_delay(attempts: int, base: float = 2.0, rng: random.Random | None = None) -> dt.timedelta:
@@ -126,7 +122,7 @@ async def claim(engine: AsyncEngine, now: dt.datetime, limit: int = 200) -> list
         ).all()
     return [
         Claimed(
-            r.id, r.endpoint_id, r.url, r.secret, r.event_type, r.payload, _aware(r.created_at), r.attempts
+            r.id, r.endpoint_id, r.url, r.secret, r.event_type, r.payload, aware(r.created_at), r.attempts
         )
         for r in rows
     ]
@@ -187,7 +183,7 @@ async def dead_letters(engine: AsyncEngine, limit: int = 200) -> list[dict[str, 
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).all()
     return [
-        {"id": r.id, "event_type": r.event_type, "created_at": _aware(r.created_at).isoformat(),
+        {"id": r.id, "event_type": r.event_type, "created_at": aware(r.created_at).isoformat(),
          "attempts": r.attempts, "last_error": r.last_error, "endpoint_id": r.endpoint_id}
         for r in rows
     ]  # fmt: skip

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from server.billing.outbox import enqueue
-from server.db.tables import bss_requests, customers, new_id, plans, subscriptions
+from server.db.tables import aware, bss_requests, customers, new_id, plans, subscriptions
 
 __all__ = [
     "Answer",
@@ -75,10 +75,6 @@ Action = Literal["order", "suspend", "resume", "cancel", "change_plan", "update"
 class Answer:
     status_code: int
     body: dict[str, Any]
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _problem(status: int, code: str, message: str) -> Answer:
@@ -141,7 +137,7 @@ async def _apply(  # noqa: PLR0917  (one request's parts, in the order the handl
         assert isinstance(body, Order)
         if await conn.scalar(sa.select(plans.c.code).where(plans.c.code == body.plan)) is None:
             return _problem(422, "plan.unknown", f"no plan {body.plan!r} in the catalogue")
-        occurred = _aware(body.occurred_at)
+        occurred = aware(body.occurred_at)
         customer_id = await _customer_id(conn, body.customer_ref)
         if customer_id is None:
             customer_id = new_id("c")
@@ -152,7 +148,7 @@ async def _apply(  # noqa: PLR0917  (one request's parts, in the order the handl
                 )
             )  # fmt: skip
         current = await _subscription(conn, customer_id)
-        if current is not None and occurred <= _aware(current.state_at):
+        if current is not None and occurred <= aware(current.state_at):
             return Answer(200, {"applied": False, "reason": "stale", "customer_id": customer_id})
         if current is not None and current.status != "cancelled":
             return _problem(
@@ -193,8 +189,8 @@ async def _apply(  # noqa: PLR0917  (one request's parts, in the order the handl
     current = await _subscription(conn, customer_id)
     if current is None:
         return _problem(409, "subscription.none", "the customer has no subscription: order one first")
-    occurred = _aware(body.occurred_at)  # type: ignore[attr-defined]
-    if occurred <= _aware(current.state_at):
+    occurred = aware(body.occurred_at)  # type: ignore[attr-defined]
+    if occurred <= aware(current.state_at):
         return Answer(
             200, {"applied": False, "reason": "stale", "customer_id": customer_id, "status": current.status}
         )

@@ -8,7 +8,6 @@ sends them to the agent and the BSS API to the CRM.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Any, Protocol
 
@@ -21,7 +20,7 @@ from server.audit.export import SessionAuditExport
 from server.billing.completion import billable
 from server.billing.entitle import Offered
 from server.billing.receipt import RECEIPT_FORMAT, receipt_body, steps_from_events
-from server.db.tables import engineers, service_items, tickets
+from server.db.tables import engineers, iso, service_items, tickets
 
 __all__ = ["ReceiptSigner", "catalogue_message", "make_receipt", "receipts_of_device", "records_message"]
 
@@ -32,12 +31,6 @@ class ReceiptSigner(Protocol):
     async def export_session(self, session_id: str) -> SessionAuditExport: ...
 
     def sign_line(self, body: bytes) -> str: ...
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    if value is None:
-        return None
-    return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
 
 
 def catalogue_message(offered: Offered, refusals: dict[str, LocalText]) -> Catalogue:
@@ -101,8 +94,8 @@ async def make_receipt(engine: AsyncEngine, audit: ReceiptSigner, session_id: st
         "session_id": row.session_id, "ticket_id": row.id, "customer_id": row.customer_id,
         "device_id": row.device_id, "service_item": item,
         "engineer": {"id": row.engineer_id, "name": row.engineer_name} if row.engineer_id else None,
-        "requested_at": _iso(row.created_at), "started_at": _iso(row.started_at),
-        "ended_at": _iso(row.ended_at), "outcome": row.outcome, "resolution": row.resolution,
+        "requested_at": iso(row.created_at), "started_at": iso(row.started_at),
+        "ended_at": iso(row.ended_at), "outcome": row.outcome, "resolution": row.resolution,
         "price_cents": price, "currency": currency, "steps": steps_from_events(events),
     }  # fmt: skip
     note = receipt_body(record, export.checkpoint)

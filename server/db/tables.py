@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from typing import overload
 
 import sqlalchemy as sa
 
@@ -27,6 +28,22 @@ def new_id(prefix: str) -> str:
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+@overload
+def aware(value: dt.datetime) -> dt.datetime: ...
+@overload
+def aware(value: None) -> None: ...
+def aware(value: dt.datetime | None) -> dt.datetime | None:
+    """A time read back from the database, as aware UTC: SQLite drops the zone that PostgreSQL keeps."""
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    """A database time as ISO 8601 with its UTC offset, for JSON."""
+    return None if value is None else aware(value).isoformat()
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:

@@ -16,7 +16,7 @@ from typing import Literal
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server.db.tables import customers, devices, enrollment_codes, new_id, utcnow
+from server.db.tables import aware, customers, devices, enrollment_codes, new_id, utcnow
 
 Subscription = Literal["active", "suspended", "cancelled"]
 # Codes avoid look-alike characters (0/O, 1/I/L) because users may type them from a phone call.
@@ -52,10 +52,6 @@ class Device:
 def _hash(code: str) -> str:
     normalised = code.replace("-", "").upper()
     return hashlib.sha256(normalised.encode()).hexdigest()
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)  # SQLite drops the zone
 
 
 def _customer(row: sa.Row[tuple[object, ...]]) -> Customer:
@@ -153,7 +149,7 @@ async def enroll_device(engine: AsyncEngine, code: str, public_key: bytes, name:
             raise DeviceError("enroll.unknown_code", "enrollment code not recognised")
         if row.used_at is not None:
             raise DeviceError("enroll.code_used", "enrollment code was already used")
-        if _aware(row.expires_at) <= now:
+        if aware(row.expires_at) <= now:
             raise DeviceError("enroll.code_expired", "enrollment code has expired")
         taken = await conn.scalar(sa.select(devices.c.id).where(devices.c.public_key == public_key))
         if taken:

@@ -31,7 +31,7 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server.db.tables import ALERT_KINDS, alerts, new_id, tickets, utcnow
+from server.db.tables import ALERT_KINDS, alerts, aware, new_id, tickets, utcnow
 
 log = logging.getLogger("rme.kpi.alerts")
 
@@ -73,12 +73,6 @@ def decide(threshold: float | None, value: float | None) -> bool:
     return threshold is not None and value is not None and value > threshold
 
 
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
 async def measure(engine: AsyncEngine, now: dt.datetime, window_s: float = WINDOW_S) -> Measurements:
     since = now - dt.timedelta(seconds=window_s)
     c = tickets.c
@@ -89,11 +83,11 @@ async def measure(engine: AsyncEngine, now: dt.datetime, window_s: float = WINDO
         waiting = (await conn.execute(sa.select(c.created_at).where(c.state == "queued"))).all()
     waits: list[float] = []
     for row in answered:
-        created, accepted = _aware(row.created_at), _aware(row.accepted_at)
+        created, accepted = aware(row.created_at), aware(row.accepted_at)
         if created is not None and accepted is not None:
             waits.append(max(0.0, (accepted - created).total_seconds()))
     for row in waiting:
-        created = _aware(row.created_at)
+        created = aware(row.created_at)
         if created is not None:
             waits.append(max(0.0, (now - created).total_seconds()))
     return Measurements(sum(waits) / len(waits) if waits else None, len(waiting))
@@ -126,7 +120,7 @@ class Alerts:
         async with self._engine.connect() as conn:
             rows = {r.kind: r for r in (await conn.execute(sa.select(alerts))).all()}
         return [
-            AlertState(k, rows[k].threshold, bool(rows[k].active), rows[k].value, _aware(rows[k].changed_at))
+            AlertState(k, rows[k].threshold, bool(rows[k].active), rows[k].value, aware(rows[k].changed_at))
             if k in rows
             else AlertState(k, None, False, None, None)
             for k in ALERT_KINDS

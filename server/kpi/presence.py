@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server.db.tables import engineer_presence, new_id, utcnow
+from server.db.tables import aware, engineer_presence, new_id, utcnow
 from server.kpi.week import PresenceSpan
 
 log = logging.getLogger("rme.kpi.presence")
@@ -48,10 +48,6 @@ async def record_sample(
                 )
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
 def merge_spans(spans: Iterable[PresenceSpan]) -> list[PresenceSpan]:
     """One engineer counts once at a time: overlapping spans of the same engineer become one."""
     merged: list[PresenceSpan] = []
@@ -70,7 +66,7 @@ async def load_spans(engine: AsyncEngine, start: dt.datetime, end: dt.datetime) 
     query = sa.select(p.engineer_id, p.started_at, p.seen_at).where(p.started_at < end, p.seen_at >= start)
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).all()
-    return merge_spans(PresenceSpan(r.engineer_id, _aware(r.started_at), _aware(r.seen_at)) for r in rows)
+    return merge_spans(PresenceSpan(r.engineer_id, aware(r.started_at), aware(r.seen_at)) for r in rows)
 
 
 class PresenceSampler:

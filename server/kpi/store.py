@@ -14,16 +14,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server.db.tables import tickets
+from server.db.tables import aware, tickets
 from server.kpi.figures import TARGETS, TicketFacts, compute, daily, day_starts
 
 WEEK_DAYS = 7
-
-
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 async def load_facts(
@@ -45,16 +39,16 @@ async def load_facts(
         rows = (await conn.execute(query)).all()
     facts: list[TicketFacts] = []
     for r in rows:
-        created = _aware(r.created_at)
+        created = aware(r.created_at)
         assert created is not None
         facts.append(
             TicketFacts(
                 id=r.id,
                 device_id=r.device_id,
                 created_at=created,
-                accepted_at=_aware(r.accepted_at),
-                started_at=_aware(r.started_at),
-                ended_at=_aware(r.ended_at),
+                accepted_at=aware(r.accepted_at),
+                started_at=aware(r.started_at),
+                ended_at=aware(r.ended_at),
                 outcome=r.outcome,
                 satisfaction=r.satisfaction,
                 **(_details(r) if details else {}),

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from server.accounts.engineers import Engineer
-from server.db.tables import engineers, new_id, ssh_keys, utcnow
+from server.db.tables import aware, engineers, new_id, ssh_keys, utcnow
 
 if TYPE_CHECKING:
     import asyncssh
@@ -51,7 +51,7 @@ class SshKey:
     def active(self) -> bool:
         if self.revoked_at is not None:
             return False
-        return self.valid_before is None or _aware(self.valid_before) > utcnow()
+        return self.valid_before is None or aware(self.valid_before) > utcnow()
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -60,15 +60,11 @@ class SshKey:
             "fingerprint": self.fingerprint,
             "comment": self.comment,
             "serial": self.serial,
-            "valid_before": _aware(self.valid_before).isoformat() if self.valid_before else None,
-            "created_at": _aware(self.created_at).isoformat(),
-            "revoked_at": _aware(self.revoked_at).isoformat() if self.revoked_at else None,
+            "valid_before": aware(self.valid_before).isoformat() if self.valid_before else None,
+            "created_at": aware(self.created_at).isoformat(),
+            "revoked_at": aware(self.revoked_at).isoformat() if self.revoked_at else None,
             "active": self.active,
         }
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _row(row: sa.Row[tuple[object, ...]]) -> SshKey:
@@ -251,7 +247,7 @@ async def login_account(engine: AsyncEngine, username: str) -> LoginAccount | No
     if row is None:
         return None
     locked_until = row._mapping["locked_until"]
-    locked = locked_until is not None and _aware(locked_until) > utcnow()
+    locked = locked_until is not None and aware(locked_until) > utcnow()
     lang = row._mapping["lang"] if row._mapping["lang"] in LANGS else "zh-CN"
     return LoginAccount(_engineer(row), lang, locked)
 

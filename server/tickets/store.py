@@ -17,15 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from protocol.messages import TicketSummary
 from protocol.report import DiagnosisReport
 from server.billing.completion import session_completed
-from server.db.tables import customers, new_id, tickets, utcnow
+from server.db.tables import aware, customers, new_id, tickets, utcnow
 from server.tickets.lifecycle import OPEN_STATES, Event, Move, TicketState
 from server.tickets.ticket import Ticket
 
 _OPEN = [s.value for s in OPEN_STATES]
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _ticket(row: sa.Row[tuple[object, ...]]) -> Ticket:
@@ -39,7 +35,7 @@ def _ticket(row: sa.Row[tuple[object, ...]]) -> Ticket:
         engineer_id=m["engineer_id"],
         words=m["user_words"],
         lang=m["lang"],
-        created_at=_aware(m["created_at"]),
+        created_at=aware(m["created_at"]),
         report=m["report"],
         node_id=m["node_id"],
         service_item=m["service_item"],
@@ -193,7 +189,7 @@ def _summary(row: sa.Row[tuple[object, ...]]) -> TicketSummary:
         words=m["user_words"],
         verdict=report.get("verdict"),
         root_cause=report.get("root_cause"),
-        created_ms=int(_aware(m["created_at"]).timestamp() * 1000),
+        created_ms=int(aware(m["created_at"]).timestamp() * 1000),
         engineer_id=m["engineer_id"],
         service_item=m["service_item"],
     )

@@ -34,7 +34,7 @@ from server.billing.provisioning import (
     apply_request,
 )
 from server.billing.signatures import SignatureError, verify
-from server.db.tables import bss_integrations, customers, engineers, service_items, tickets
+from server.db.tables import bss_integrations, customers, engineers, iso, service_items, tickets
 from server.web.security import get_services
 
 router = APIRouter(prefix="/api/bss/v1", tags=["bss"])
@@ -158,12 +158,6 @@ async def update_customer(ref: str, request: Request) -> JSONResponse:
     return await _handle(request, "update", ref, CustomerUpdate)
 
 
-def _iso(value: dt.datetime | None) -> str | None:
-    if value is None:
-        return None
-    return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
-
-
 @router.get("/customers/{ref}/sessions")
 async def customer_sessions(ref: str, request: Request) -> JSONResponse:
     """The customer's sessions, newest first: what the operator's CRM needs to settle a complaint."""
@@ -194,8 +188,8 @@ async def customer_sessions(ref: str, request: Request) -> JSONResponse:
     sessions: list[dict[str, Any]] = [
         {
             "ticket_id": r.id, "session_id": r.session_id, "device_id": r.device_id,
-            "requested_at": _iso(r.created_at), "started_at": _iso(r.started_at),
-            "ended_at": _iso(r.ended_at),
+            "requested_at": iso(r.created_at), "started_at": iso(r.started_at),
+            "ended_at": iso(r.ended_at),
             "outcome": r.outcome, "resolution": r.resolution, "service_item": r.service_item,
             "engineer": r.engineer, "satisfaction": r.satisfaction,
         }

@@ -23,7 +23,7 @@ from server.accounts.engineers import Engineer
 from server.audit import SessionAuditExport, verify_export
 from server.audit.export import ExportFormatError
 from server.billing.catalogue import read_catalogue
-from server.db.tables import customers, devices, engineers, service_items, tickets
+from server.db.tables import customers, devices, engineers, iso, service_items, tickets
 from server.devices.rescue import is_rescue_device
 from server.kpi import service_figures
 from server.tickets.lifecycle import OPEN_STATES
@@ -101,12 +101,6 @@ async def console_file(name: str) -> Response:
 # ---- a ticket and its device's history ----------------------------------------------------------
 
 
-def _iso(value: dt.datetime | None) -> str | None:
-    if value is None:
-        return None
-    return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
-
-
 def ticket_json(m: Any) -> dict[str, Any]:
     report = m["report"] or {}
     return {
@@ -117,10 +111,10 @@ def ticket_json(m: Any) -> dict[str, Any]:
         "lang": m["lang"],
         "verdict": report.get("verdict"),
         "root_cause": report.get("root_cause"),
-        "created_at": _iso(m["created_at"]),
-        "accepted_at": _iso(m["accepted_at"]),
-        "started_at": _iso(m["started_at"]),
-        "ended_at": _iso(m["ended_at"]),
+        "created_at": iso(m["created_at"]),
+        "accepted_at": iso(m["accepted_at"]),
+        "started_at": iso(m["started_at"]),
+        "ended_at": iso(m["ended_at"]),
         "outcome": m["outcome"],
         "resolution": m["resolution"],
         "satisfaction": m["satisfaction"],
