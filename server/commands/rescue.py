@@ -39,8 +39,14 @@ def register(subparsers: Any) -> None:
     issue = actions.add_parser("issue", help="issue a rescue image to a customer")
     issue.add_argument("--customer", required=True)
     issue.add_argument("--out", type=Path, required=True, help="the customer's ISO")
-    issue.add_argument("--base", type=Path, required=True, help="the base ISO from `rescue build`")
-    issue.add_argument("--server-url", required=True, help="wss://host:port as the customer's PC reaches it")
+    issue.add_argument(
+        "--base", type=Path, default=None, help="the base ISO from `rescue build` (default: rescue_base_iso)"
+    )
+    issue.add_argument(
+        "--server-url",
+        default=None,
+        help="wss://host:port as the customer's PC reaches it (default: rescue_server_url)",
+    )
     issue.add_argument("--ttl", type=int, default=None, help="seconds the enrollment code stays valid")
     issue.set_defaults(handler=_issue)
     for p in (build, issue):
@@ -69,8 +75,20 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _issue(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    # Never guessed: the address sealed into an image is where the customer's PC will send its code.
+    args.server_url = args.server_url or config.rescue_server_url
+    args.base = args.base or config.rescue_base_iso
+    if args.server_url is None:
+        print(
+            "rme-server: give --server-url or set rescue_server_url (RME_RESCUE_SERVER_URL)", file=sys.stderr
+        )
+        return 2
+    if args.base is None:
+        print("rme-server: give --base or set rescue_base_iso (RME_RESCUE_BASE_ISO)", file=sys.stderr)
+        return 2
     if not args.server_url.startswith("wss://"):
-        print("rme-server: --server-url must be wss://host:port", file=sys.stderr)
+        print("rme-server: the server URL must be wss://host:port", file=sys.stderr)
         return 2
     if not args.base.is_file():
         print(f"rme-server: no base image at {args.base}", file=sys.stderr)
@@ -89,7 +107,6 @@ def _issue(args: argparse.Namespace) -> int:
     except (devices.DeviceError, OSError) as exc:
         print(f"rme-server: {exc}", file=sys.stderr)
         return 1
-    config = config_from_args(args)
     blob = seal(provision, keys.load_or_create(config.data_dir))
     part = args.out.with_name(args.out.name + ".part")
     shutil.copyfile(args.base, part)

@@ -63,3 +63,28 @@ def test_issue_writes_a_verifiable_blob_in_place(tmp_path: Path) -> None:
     )
     assert failed.returncode == 1 and "provisioning slot" in failed.stderr
     assert not (tmp_path / "x.iso").exists() and not (tmp_path / "x.iso.part").exists()
+
+
+def test_issue_takes_base_and_address_from_the_configuration(tmp_path: Path) -> None:
+    data = tmp_path / "server"
+    assert _cli("migrate", "--data-dir", str(data)).returncode == 0
+    customer = _cli("customer", "add", "Li Si", "--data-dir", str(data)).stdout.strip()
+    (data / "tls").mkdir(parents=True)
+    (data / "tls" / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\nstand-in\n-----END CERTIFICATE-----\n")
+    base = tmp_path / "base.iso"
+    base.write_bytes(b"\1" * SECTOR * 4 + empty_slot())
+    out = tmp_path / "li.iso"
+    args = ["rescue", "issue", "--customer", customer, "--out", str(out), "--data-dir", str(data)]
+
+    unset = _cli(*args)  # nothing to seal: no address is ever guessed
+    assert unset.returncode == 2 and "rescue_server_url" in unset.stderr and not out.exists()
+    no_base = _cli(*args, "--server-url", "wss://rescue.example.test:8443")
+    assert no_base.returncode == 2 and "rescue_base_iso" in no_base.stderr
+
+    config = tmp_path / "rme.toml"
+    config.write_text(f'rescue_base_iso = "{base}"\nrescue_server_url = "wss://isp.example.test:443"\n')
+    done = _cli(*args, "--config", str(config))
+    assert done.returncode == 0, done.stderr
+    offset = find_slot(out)
+    got = open_slot(out.read_bytes()[offset : offset + SLOT_SIZE], keys.load_or_create(data).public_key())
+    assert (got.server, got.customer) == ("wss://isp.example.test:443", customer)
