@@ -208,7 +208,7 @@ async def test_refusals(tmp_path: Path, loop_disk: str) -> None:
     point = tmp_path / "mnt"
     point.mkdir()
     before = read_disk(loop_disk)
-    subprocess.run(["mount", "-o", "ro", loop_disk, str(point)], check=True)
+    await asyncio.to_thread(subprocess.run, ["mount", "-o", "ro", loop_disk, str(point)], check=True)
     try:
         assert ex.refusal(ok) is REFUSALS["disk.mounted"]  # the real /proc/mounts
         # Were the checks fooled (a mounts file that hides it), the kernel still refuses to open a disk
@@ -218,7 +218,7 @@ async def test_refusals(tmp_path: Path, loop_disk: str) -> None:
         failed, _ = await run_typed(blind, ok, loop_disk.rsplit("/", 1)[-1])
         assert isinstance(failed, OSError) and failed.errno == errno.EBUSY
     finally:
-        subprocess.run(["umount", str(point)], check=True)
+        await asyncio.to_thread(subprocess.run, ["umount", str(point)], check=True)
     assert read_disk(loop_disk) == before
 
 
@@ -250,8 +250,7 @@ async def test_the_kill_switch_stops_the_write(tmp_path: Path, loop_disk: str) -
     ex.stop(job)
     with pytest.raises(ActionFailed, match="stopped"):
         await task
-    with open(loop_disk, "rb") as dev:
-        written = dev.read(len(data))
+    written = read_disk(loop_disk, len(data))
     assert written[: 4 << 20] == data[: 4 << 20]  # the first block went on
     assert written != data  # stopped before the end: part image, part old contents
     assert recorder.shown[-1][1].en.startswith("The write was stopped")
