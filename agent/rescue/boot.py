@@ -264,6 +264,11 @@ class RescueBoot:
         self.runtime = runtime
         task = asyncio.ensure_future(runtime.run(T_HELP_WORDS.render("zh-CN")))
         await runtime.ready.wait()
+        await self.screen(task)
+
+    async def screen(self, task: asyncio.Future[Any]) -> None:
+        """Draw the runtime's state and hand the keys to it until `task` (the runtime) ends."""
+        runtime = self.runtime
         since = 0
         while not task.done():
             state = runtime.state_json()["connection"]["state"]
