@@ -68,12 +68,14 @@ class Screen:
         self.path = Path(os.ttyname(slave))
         self.slave = slave
         self.seen = ""
+        self.updated = asyncio.Event()
         asyncio.get_running_loop().add_reader(self.master, self._read)
 
     def _read(self) -> None:
         with contextlib.suppress(OSError):
             self.seen += os.read(self.master, 65536).decode("utf-8", "replace")
         self.seen = self.seen[-200_000:]
+        self.updated.set()
 
     def frame(self) -> str:
         return self.seen.rsplit("\x1b[2J\x1b[H", 1)[-1]
@@ -81,7 +83,8 @@ class Screen:
     async def wait_for(self, text: str, timeout: float = 20.0) -> str:  # noqa: ASYNC109 (one deadline)
         async with asyncio.timeout(timeout):
             while text not in self.frame():
-                await asyncio.sleep(0.02)
+                self.updated.clear()
+                await self.updated.wait()
         return self.frame()
 
     def type(self, keys: str) -> None:
