@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import webbrowser
+from pathlib import Path
 from typing import Any
 
 from agent.billing import records as service_records
@@ -21,6 +22,7 @@ from agent.executors.diagnose import run_diagnosis
 from agent.executors.rescue_write import WriteImageExecutor
 from agent.i18n import Lang, system_lang
 from agent.panel.host import PanelHost
+from agent.panel.usb import UsbWriter
 from agent.rescue.confirm import DiskQuestions
 from agent.session import texts
 from agent.session.feed import Feed, UserLog
@@ -72,6 +74,8 @@ class AgentRuntime:
         self.disk_questions().on_change = self.feed.touch  # the screens redraw when a question comes or goes
         self.vault_panel = PanelVault(self.vault, self.feed)
         self.panel = PanelHost(self, config.data_dir, config.panel_port)
+        # The panel's rescue USB writer: images from the inbox and Downloads, removable disks only.
+        self.usb_writer = UsbWriter([config.inbox_dir, Path.home() / "Downloads"])
         self.diagnosis: DiagnosisReport | None = None
         self.stop = asyncio.Event()
         self.ready = asyncio.Event()  # the panel is up and panel.json written
@@ -170,6 +174,15 @@ class AgentRuntime:
         ok = self.disk_questions().answer(action_id, typed)
         self.feed.touch()
         return ok
+
+    async def usb_status(self) -> dict[str, Any]:
+        return await asyncio.to_thread(self.usb_writer.status)
+
+    async def usb_write(self, image: object, device: object, size: object) -> dict[str, Any]:
+        return await asyncio.to_thread(self.usb_writer.start, image, device, size)
+
+    def usb_cancel(self) -> bool:
+        return self.usb_writer.cancel()
 
     async def changed(self, since: int, wait_s: float) -> int:
         return await self.feed.changed(since, wait_s)
