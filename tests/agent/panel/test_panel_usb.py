@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
@@ -146,3 +147,24 @@ async def test_write_a_rescue_stick_from_the_panel(tmp_path: Path, browser: Brow
         assert "制作救援 U 盘" in await page.locator("#usb-box h2").inner_text()
         assert read(stick, len(image)) == image  # the refusals wrote nothing
         assert errors == []
+
+
+async def test_the_writer_is_behind_the_panels_walls(tmp_path: Path) -> None:
+    async with running_agent(tmp_path) as (_server, runtime, _link):
+        base = f"http://127.0.0.1:{runtime.panel.port}"
+        async with httpx.AsyncClient(base_url=base, trust_env=False) as http:
+            # No launch secret, no session cookie: neither the list nor a write.
+            assert (await http.get("/api/usb")).status_code == 403
+            write = {"image": "/etc/passwd", "device": "/dev/sda", "size": 1}
+            assert (await http.post("/api/usb/write", json=write)).status_code == 403
+            # With the secret (the local control channel): a fixed disk is refused with the writer's words.
+            secret = {"Authorization": f"Bearer {runtime.panel.auth.secret}"}
+            runtime.usb_writer.lister = lambda: lsblk("/dev/loop99")
+            refused = await http.post("/api/usb/write", json=write, headers=secret)
+            assert refused.status_code == 422
+            assert (
+                refused.json()["message"]["en"]
+                == "/dev/sda is not a removable disk: refused (USB disks only)."
+            )
+            bad = await http.post("/api/usb/write", json={"image": 1}, headers=secret)
+            assert bad.status_code == 400
