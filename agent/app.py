@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import webbrowser
+from pathlib import Path
 from typing import Any
 
 from agent.billing import records as service_records
@@ -18,8 +19,11 @@ from agent.connection import AgentClient, IdentityStore
 from agent.connection.client import HelpStatus
 from agent.datadir import LOGS, T_REPAIRED, make_private
 from agent.executors.diagnose import run_diagnosis
+from agent.executors.rescue_write import WriteImageExecutor
 from agent.i18n import Lang, system_lang
 from agent.panel.host import PanelHost
+from agent.panel.usb import UsbWriter
+from agent.rescue.confirm import DiskQuestions
 from agent.session import texts
 from agent.session.feed import Feed, UserLog
 from agent.session.guard import SessionGuard
@@ -67,8 +71,11 @@ class AgentRuntime:
         self.vault = Vault(config.data_dir, self.lang)
         self.guard = SessionGuard(config, self.feed, self.client or Offline(), self.lang, self.vault)
         self.guard.on_session_start = self._session_starting
+        self.disk_questions().on_change = self.feed.touch  # the screens redraw when a question comes or goes
         self.vault_panel = PanelVault(self.vault, self.feed)
         self.panel = PanelHost(self, config.data_dir, config.panel_port)
+        # The panel's rescue USB writer: images from the inbox and Downloads, removable disks only.
+        self.usb_writer = UsbWriter([config.inbox_dir, Path.home() / "Downloads"])
         self.diagnosis: DiagnosisReport | None = None
         self.stop = asyncio.Event()
         self.ready = asyncio.Event()  # the panel is up and panel.json written
@@ -154,7 +161,28 @@ class AgentRuntime:
             "help": client.help.to_json() if client else {"state": "none"},
             "diagnosis": self.diagnosis.model_dump(mode="json") if self.diagnosis else None,
             "feed": [entry.to_json() for entry in self.feed.entries],
+            "disk_questions": [q.to_json() for q in self.disk_questions().pending()],
         }
+
+    def disk_questions(self) -> DiskQuestions:
+        """The rescue screen's "type the disk's name" questions (`rescue_write_image`)."""
+        writer = self.guard.executors.get("rescue_write_image")
+        return writer.questions if isinstance(writer, WriteImageExecutor) else DiskQuestions()
+
+    def answer_disk(self, action_id: str, typed: str) -> bool:
+        """The name the user typed for a disk about to be overwritten (anything but its name cancels)."""
+        ok = self.disk_questions().answer(action_id, typed)
+        self.feed.touch()
+        return ok
+
+    async def usb_status(self) -> dict[str, Any]:
+        return await asyncio.to_thread(self.usb_writer.status)
+
+    async def usb_write(self, image: object, device: object, size: object) -> dict[str, Any]:
+        return await asyncio.to_thread(self.usb_writer.start, image, device, size)
+
+    def usb_cancel(self) -> bool:
+        return self.usb_writer.cancel()
 
     async def changed(self, since: int, wait_s: float) -> int:
         return await self.feed.changed(since, wait_s)

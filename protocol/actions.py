@@ -34,10 +34,11 @@ ActionKind = Literal[
     "rescue_inventory",
     "rescue_copy",
     "rescue_fsck",
+    "rescue_write_image",
 ]
 ACTION_KINDS: tuple[ActionKind, ...] = (
     "diagnose", "repair", "command", "push_file", "service_item", "screen_view", "screen_control",
-    "rescue_inventory", "rescue_copy", "rescue_fsck",
+    "rescue_inventory", "rescue_copy", "rescue_fsck", "rescue_write_image",
 )  # fmt: skip
 # Kinds that stay on until stopped (the user, the engineer or the end); see `protocol.lifecycle`.
 STREAM_KINDS: frozenset[str] = frozenset({"screen_view", "screen_control"})
@@ -124,6 +125,18 @@ class RescueFsckParams(_Strict):
     repair: bool = False
 
 
+class RescueWriteImageParams(_Strict):
+    """Rescue mode: write an operating-system image the engineer pushed into the inbox (`image`, the name
+    the push reported as `saved_as`; `sha256` of the file as pushed) onto the whole disk `disk`. The user
+    allows it, then types the disk's name on the rescue screen; nothing is read from the disk for the
+    engineer (see RescueWriteImageOutcome)."""
+
+    kind: Literal["rescue_write_image"] = "rescue_write_image"
+    image: Annotated[str, Field(min_length=1, max_length=MAX_FILE_NAME)]
+    sha256: Sha256Hex
+    disk: DevicePath
+
+
 ActionParams = Annotated[
     DiagnoseParams
     | RepairParams
@@ -134,7 +147,8 @@ ActionParams = Annotated[
     | ScreenControlParams
     | RescueInventoryParams
     | RescueCopyParams
-    | RescueFsckParams,
+    | RescueFsckParams
+    | RescueWriteImageParams,
     Field(discriminator="kind"),
 ]
 
@@ -241,6 +255,19 @@ class RescueFsckOutcome(_Strict):
     repaired: bool = False
 
 
+class RescueWriteImageOutcome(_Strict):
+    """The verdict and sizes only: whether the user typed the disk's name, how much was written, whether
+    the read-back matched. Nothing of the disk's contents."""
+
+    kind: Literal["rescue_write_image"] = "rescue_write_image"
+    disk: DevicePath
+    confirmed: bool  # the user typed the disk's name (False: cancelled, nothing written)
+    image_bytes: Annotated[int, Field(ge=0)]  # decompressed size: what goes on the disk
+    disk_bytes: Annotated[int, Field(ge=0)]
+    written: Annotated[int, Field(ge=0)] = 0
+    verified: bool = False  # read back from the disk, SHA-256 equal to what was written
+
+
 ActionOutcome = Annotated[
     DiagnoseOutcome
     | RepairOutcome
@@ -250,6 +277,7 @@ ActionOutcome = Annotated[
     | ScreenOutcome
     | RescueInventoryOutcome
     | RescueCopyOutcome
-    | RescueFsckOutcome,
+    | RescueFsckOutcome
+    | RescueWriteImageOutcome,
     Field(discriminator="kind"),
 ]

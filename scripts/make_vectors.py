@@ -131,6 +131,12 @@ VALID: list[tuple[str, dict[str, Any]]] = [
     ("action-result-service-item", msg("action.result", {"action_id": "a5", "status": "ok",
                                        "outcome": {"kind": "service_item", "item": "virus_cleanup"},
                                        "error": None}, SESSION)),
+    ("action-rescue-write-image", msg("action.request", {"action_id": "a7", "action": {
+        "kind": "rescue_write_image", "image": "debian-12.img.xz", "sha256": "b" * 64, "disk": "/dev/sda"},
+        "reason": "重装系统"}, SESSION)),
+    ("action-result-rescue-write-image", msg("action.result", {"action_id": "a7", "status": "ok", "outcome": {
+        "kind": "rescue_write_image", "disk": "/dev/sda", "confirmed": True, "image_bytes": 2147483648,
+        "disk_bytes": 256060514304, "written": 2147483648, "verified": True}, "error": None}, SESSION)),
 ]  # fmt: skip
 
 
@@ -177,6 +183,9 @@ INVALID: list[dict[str, Any]] = [
     text("evidence-bad-hash", dumps(msg("audit.evidence", {**EVIDENCE, "proof": ["not base64"]}, SESSION)),
          "should match pattern"),
     text("item-bad-code", dumps(msg("help.request", {"words": "", "service_item": "../x"})), "should match pattern"),
+    text("write-image-disk-not-a-device", dumps(msg("action.request", {"action_id": "a", "action": {
+         "kind": "rescue_write_image", "image": "x.img", "sha256": "0" * 64, "disk": "/dev/../etc/passwd"}})),
+         "should match pattern"),
     text("rating-out-of-range", dumps(msg("feedback", {"rating": 6, "comment": ""})), "less than or equal"),
     raw("invalid-utf8", "text", b'{"v":1,"type":"chat","body":{"text":"\xff"}}', "not valid UTF-8"),
     raw("chunk-bad-magic", "binary", b"XXXX\x01\x00\x01a" + bytes(8), "bad magic"),

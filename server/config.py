@@ -115,7 +115,8 @@ class ServerConfig(BaseModel):
     ssh_port: int | None = Field(default=None, ge=0, le=65535)
     ssh_host: str | None = None
     # Rescue images issued from the console (docs/rescue.md): the base ISO from `rme-server rescue build`,
-    # and the address the customer's PC reaches this server at (default: the console's own, as wss://).
+    # and the address the customer's PC reaches this server at (default: from `allowed_origins`, else
+    # `host:port` unless a wildcard; never the request's Host header — server.web.rescue_routes.server_url).
     rescue_base_iso: Path | None = None
     rescue_server_url: str | None = None
 

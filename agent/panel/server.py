@@ -69,6 +69,9 @@ VAULT_STATUS = {
     "failed": 500,
 }
 
+# Why the USB writer did not start (agent/panel/usb.py) → the HTTP status.
+USB_STATUS = {"bad_request": 400, "no_image": 404, "refused": 422, "changed": 409, "busy": 409, "failed": 500}
+
 
 class PanelBackend(Protocol):
     """What the panel shows and the buttons it has; the agent runtime implements it."""
@@ -107,6 +110,13 @@ class PanelBackend(Protocol):
     async def vault_add(self, path: object, name: object) -> dict[str, Any]: ...
 
     async def vault_remove(self, passphrase: object, name: object) -> dict[str, Any]: ...
+
+    # The rescue USB writer (agent/panel/usb.py): images, removable disks, the running write.
+    async def usb_status(self) -> dict[str, Any]: ...
+
+    async def usb_write(self, image: object, device: object, size: object) -> dict[str, Any]: ...
+
+    def usb_cancel(self) -> bool: ...
 
 
 def _static(name: str) -> bytes:
@@ -304,6 +314,20 @@ def build_app(backend: PanelBackend, auth: PanelAuth, port_ref: Callable[[], int
         doc = await body_json(request)
         return vault_reply(await backend.vault_remove(doc.get("passphrase"), doc.get("name")))
 
+    async def usb_status(request: Request) -> Response:
+        return JSONResponse(await backend.usb_status())
+
+    async def usb_write(request: Request) -> Response:
+        """Write a rescue image to a removable disk; `size` is the one the user's confirmation named."""
+        doc = await body_json(request)
+        result = await backend.usb_write(doc.get("image"), doc.get("device"), doc.get("size"))
+        status = 200 if result.get("ok") else USB_STATUS.get(str(result.get("error")), 400)
+        return JSONResponse(result, status_code=status)
+
+    async def usb_cancel(request: Request) -> Response:
+        ok = backend.usb_cancel()
+        return JSONResponse({"ok": ok}, status_code=200 if ok else 409)
+
     async def launch(request: Request) -> Response:
         if not auth.bearer_ok(request.headers.get("authorization")):  # the CLI only, never a browser
             return PlainTextResponse("forbidden", status_code=403)
@@ -333,6 +357,9 @@ def build_app(backend: PanelBackend, auth: PanelAuth, port_ref: Callable[[], int
         Route("/api/vault/close", guarded(vault_close, True), methods=["POST"]),
         Route("/api/vault/add", guarded(vault_add, True), methods=["POST"]),
         Route("/api/vault/remove", guarded(vault_remove, True), methods=["POST"]),
+        Route("/api/usb", guarded(usb_status, False)),
+        Route("/api/usb/write", guarded(usb_write, True), methods=["POST"]),
+        Route("/api/usb/cancel", guarded(usb_cancel, True), methods=["POST"]),
     ]
     return Starlette(routes=routes, exception_handlers={ValueError: bad_request})
 

@@ -23,7 +23,7 @@ from agent.config import AgentConfig
 from agent.connection import AgentClient, ConnectError, IdentityStore
 from agent.datadir import make_private
 from agent.i18n import Text
-from agent.rescue import network
+from agent.rescue import confirm, network
 from agent.rescue.screen import Terminals
 from rescue.provision import BadSignature, Provision, ProvisionError, load_public_key, open_slot
 
@@ -109,6 +109,7 @@ class RescueBoot:
         self.net: list[str] = []
         self.note: list[str] = []
         self.runtime: Any = None
+        self.typed = ""  # the disk's name as typed so far (second confirmation of a disk write)
 
     # -- drawing ---------------------------------------------------------------------------------
 
@@ -143,6 +144,7 @@ class RescueBoot:
                         lines += shown["what"].splitlines()
                 lines += both(T_KEYS_PROMPT)
                 lines.append(f"RME-PROMPT: {prompt['kind']} {int(prompt['seconds_left'])}s")
+            lines += self.disk_question_lines(state)
             for output in state["guard"]["outputs"]:
                 if output["state"] != "held":
                     continue
@@ -159,6 +161,17 @@ class RescueBoot:
         lines += self.note
         lines += ["", *both(T_KEYS), f"RME-STATE: {self.marker}"]
         self.terms.draw(lines)
+
+    def disk_question_lines(self, state: dict[str, Any]) -> list[str]:
+        """A disk about to be overwritten (`rescue_write_image`): its description and what is typed."""
+        lines: list[str] = []
+        for question in state.get("disk_questions", [])[:1]:
+            lines.append("---- ----")
+            for lang in ("zh-CN", "en"):
+                lines += question["text"][lang]
+            lines += both(confirm.T_TYPED, typed=self.typed)
+            lines.append(f"RME-PROMPT: disk {question['name']}")
+        return lines
 
     # -- steps -----------------------------------------------------------------------------------
 
@@ -251,6 +264,11 @@ class RescueBoot:
         self.runtime = runtime
         task = asyncio.ensure_future(runtime.run(T_HELP_WORDS.render("zh-CN")))
         await runtime.ready.wait()
+        await self.screen(task)
+
+    async def screen(self, task: asyncio.Future[Any]) -> None:
+        """Draw the runtime's state and hand the keys to it until `task` (the runtime) ends."""
+        runtime = self.runtime
         since = 0
         while not task.done():
             state = runtime.state_json()["connection"]["state"]
@@ -273,6 +291,14 @@ class RescueBoot:
 
     async def key(self, key: str) -> None:
         runtime = self.runtime
+        questions = runtime.state_json().get("disk_questions", [])
+        if questions:  # every key goes into the typed name (Esc or Enter ends it); K is a letter here
+            self.typed, finished = confirm.edit(self.typed, key)
+            if finished:
+                runtime.answer_disk(questions[0]["action_id"], self.typed)
+                self.typed = ""
+            self.draw()
+            return
         key = key.lower()
         prompts = runtime.state_json()["guard"]["prompts"]
         if key in ("y", "n") and prompts:

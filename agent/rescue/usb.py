@@ -8,18 +8,18 @@ loop device hands `write_image` a disk it built itself (the list is injected, no
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
-from collections.abc import Callable
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agent.rescue import imaging
 from protocol.texts import Text
 
-CHUNK = 4 << 20
+CHUNK = imaging.CHUNK
 LSBLK = ["lsblk", "-J", "-b", "-o", "NAME,PATH,SIZE,TYPE,MODEL,VENDOR,RM,TRAN,MOUNTPOINTS"]
 
 T_NONE = Text(
@@ -164,54 +164,23 @@ def progress_bar(done: int, total: int, width: int = 30) -> str:
     return f"[{bar}] {frac * 100:5.1f}% {human_size(done)} / {human_size(total)}"
 
 
-Progress = Callable[[int, int], None]
+Progress = imaging.Progress
 
 
 def write_image(iso: Path, device: str, progress: Progress | None = None) -> str:
-    """Write `iso` to the start of `device`, fsync; returns the image's SHA-256."""
-    total = iso.stat().st_size
-    digest = hashlib.sha256()
-    done = 0
-    fd = os.open(device, os.O_WRONLY)
-    try:
-        with iso.open("rb") as src:
-            while chunk := src.read(CHUNK):
-                digest.update(chunk)
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(fd, view) :]
-                done += len(chunk)
-                if progress:
-                    progress(done, total)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    return digest.hexdigest()
+    """Write `iso` to the start of `device`, fsync; returns the image's SHA-256 (`imaging.write_image`)."""
+    return imaging.write_image(iso, device, progress, total=iso.stat().st_size)
 
 
 def read_back(device: str, size: int, progress: Progress | None = None) -> str:
     """SHA-256 of the first `size` bytes of `device`, dropped from the page cache first."""
-    digest = hashlib.sha256()
-    fd = os.open(device, os.O_RDONLY)
+    return imaging.read_back(device, size, progress)
+
+
+def write_and_verify(
+    iso: Path, disk: UsbDisk, progress: Progress | None = None, cancel: threading.Event | None = None
+) -> str:
     try:
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        done = 0
-        while done < size:
-            chunk = os.read(fd, min(CHUNK, size - done))
-            if not chunk:
-                break
-            digest.update(chunk)
-            done += len(chunk)
-            if progress:
-                progress(done, size)
-    finally:
-        os.close(fd)
-    return digest.hexdigest()
-
-
-def write_and_verify(iso: Path, disk: UsbDisk, progress: Progress | None = None) -> str:
-    wrote = write_image(iso, disk.path, progress)
-    read = read_back(disk.path, iso.stat().st_size, progress)
-    if read != wrote:
-        raise UsbError(T_MISMATCH)
-    return wrote
+        return imaging.write_and_verify(iso, disk.path, iso.stat().st_size, progress=progress, cancel=cancel)
+    except imaging.Mismatch:
+        raise UsbError(T_MISMATCH) from None

@@ -381,12 +381,17 @@ TEXTS: Mapping[str, Text] = MappingProxyType(
             "已放入收件箱：{name}（{size} 字节，SHA-256 {sha}）",
             "In the inbox as {name} ({size} bytes, SHA-256 {sha})",
         ),
+        "res_write_image": Text(
+            "{disk}：用户确认={confirmed}，写入 {written}/{size} 字节，读回校验={verified}",
+            "{disk}: typed by the user={confirmed}, wrote {written}/{size} bytes, verified={verified}",
+        ),
         "res_error": Text("原因：{error}", "reason: {error}"),
         "what_diagnose": Text("诊断", "diagnosis"),
         "what_repair": Text("修复 {repair}", "repair {repair}"),
         "what_command": Text("命令 {command}", "command {command}"),
         "what_push": Text("文件 {name}", "file {name}"),
         "what_other": Text("操作 {kind}", "action {kind}"),
+        "what_write_image": Text("把镜像 {image} 写入硬盘 {disk}", "write the image {image} to disk {disk}"),
     }
 )
 

@@ -23,6 +23,8 @@ from protocol.actions import (
     PushFileParams,
     RepairOutcome,
     RepairParams,
+    RescueWriteImageOutcome,
+    RescueWriteImageParams,
 )
 from protocol.repairs import CATALOGUE
 from server.ssh.desk import ActionView, Desk, DeskError, Event, SessionView
@@ -41,6 +43,8 @@ def what(lang: str, params: ActionParams) -> str:
         return say(lang, "what_command", command=clean(params.command))
     if isinstance(params, PushFileParams):
         return say(lang, "what_push", name=clean(params.name))
+    if isinstance(params, RescueWriteImageParams):
+        return say(lang, "what_write_image", image=clean(params.image), disk=params.disk)
     # Kinds the prompt cannot start (screen view, service item) still show what they are.
     return say(lang, "what_other", kind=params.kind)
 
@@ -78,6 +82,19 @@ def describe_result(lang: str, action: ActionView) -> list[str]:
                 fixed=outcome.fixed,
                 before=outcome.root_cause_before or "-",
                 after=outcome.root_cause_after or "-",
+            )
+        )
+    elif isinstance(outcome, RescueWriteImageOutcome):
+        lines.append(
+            "  "
+            + say(
+                lang,
+                "res_write_image",
+                disk=outcome.disk,
+                confirmed=outcome.confirmed,
+                written=outcome.written,
+                size=outcome.image_bytes,
+                verified=outcome.verified,
             )
         )
     elif isinstance(outcome, PushFileOutcome):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import StreamingResponse
@@ -21,6 +22,7 @@ from rescue import keys
 from rescue.provision import Provision, ProvisionError, find_slot, issued_chunks, seal
 from server.accounts.engineers import Engineer
 from server.audit import AuditWriteError
+from server.config import ServerConfig
 from server.devices import store as devices
 from server.web.security import get_services, require_engineer
 
@@ -59,10 +61,30 @@ def _slot_offset(base: Path) -> int:
     return _offsets[key]
 
 
-def _server_url(request: Request, configured: str | None) -> str:
-    if configured:
-        return configured
-    return f"wss://{request.url.netloc}"
+NO_SERVER_URL = (
+    "no address for customers to reach this server is configured: set rescue_server_url "
+    "(RME_RESCUE_SERVER_URL), e.g. wss://rme.example.net:8443"
+)
+WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::", "[::]"})  # noqa: S104 (names, not a bind)
+
+
+def server_url(config: ServerConfig) -> str | None:
+    """The address sealed into an issued image, from configuration only — never from the request (its
+    Host header is the client's to choose, and an attacker's Host must not end up in a customer's image).
+
+    `rescue_server_url`; else the console's first configured `allowed_origins` https origin (the
+    operator's public address for the console, which serves the agents too), as wss://; else the
+    configured listening `host:port` when it names one address (not a wildcard); else None."""
+    if config.rescue_server_url:
+        return config.rescue_server_url
+    for origin in config.allowed_origins:
+        parts = urlsplit(origin)
+        if parts.scheme == "https" and parts.hostname:
+            return f"wss://{parts.netloc}"
+    if config.host.strip() not in WILDCARD_HOSTS:
+        host = f"[{config.host}]" if ":" in config.host else config.host
+        return f"wss://{host}:{config.port}"
+    return None
 
 
 @router.post(
@@ -71,7 +93,7 @@ def _server_url(request: Request, configured: str | None) -> str:
     responses={
         200: {"content": {"application/x-iso9660-image": {}}, "description": "the customer's rescue ISO"},
         404: {"description": "no such customer"},
-        409: {"description": "no usable base rescue image configured"},
+        409: {"description": "no usable base rescue image, or no server address, configured"},
     },
 )
 async def issue_rescue_image(
@@ -82,6 +104,9 @@ async def issue_rescue_image(
     base = _base(request)
     if base is None:
         raise HTTPException(status.HTTP_409_CONFLICT, NOT_CONFIGURED)
+    address = server_url(config)
+    if address is None:
+        raise HTTPException(status.HTTP_409_CONFLICT, NO_SERVER_URL)
     try:
         customer = await devices.get_customer(services.engine, customer_id)
     except devices.DeviceError as exc:
@@ -106,9 +131,7 @@ async def issue_rescue_image(
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "could not be recorded; not done") from None
     code = await devices.create_enrollment_code(services.engine, customer.id, actor, ttl)
     now = int(time.time())
-    provision = Provision(
-        _server_url(request, config.rescue_server_url), ca_path.read_text(), customer.id, code, now + ttl, now
-    )
+    provision = Provision(address, ca_path.read_text(), customer.id, code, now + ttl, now)
     blob = seal(provision, keys.load_or_create(config.data_dir))
     name = f"rme-rescue-{customer.id}.iso"
     return StreamingResponse(

@@ -105,6 +105,7 @@ def test_no_message_type_or_action_kind_reads_files() -> None:
         "rescue_inventory",
         "rescue_copy",
         "rescue_fsck",
+        "rescue_write_image",
     }
     assert {"screen_view", "screen_control"} == STREAM_KINDS
 
@@ -140,6 +141,16 @@ def test_data_rescue_tells_the_engineer_counts_only() -> None:
     assert set(RescueCopyOutcome.model_fields) == {"kind", "files", "bytes", "verified", "failed", "folder"}
     assert set(RescueInventoryOutcome.model_fields) == {"kind", "disks"}
     assert set(RescuePartition.model_fields) == {"device", "size", "fstype", "label", "os"}
+
+
+def test_writing_an_image_tells_the_engineer_the_verdict_and_sizes_only() -> None:
+    """`rescue_write_image` writes a file the engineer pushed onto a disk: nothing read from the disk
+    (its partitions, labels, the installed system the user is shown) comes back."""
+    from protocol.actions import RescueWriteImageOutcome
+
+    assert set(RescueWriteImageOutcome.model_fields) == {
+        "kind", "disk", "confirmed", "image_bytes", "disk_bytes", "written", "verified",
+    }  # fmt: skip
 
 
 def test_what_reaches_the_engineer_from_the_agent_is_exactly_the_result_channel() -> None:

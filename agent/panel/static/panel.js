@@ -24,6 +24,12 @@ const LABELS = {
     vault_opened: "已打开：{names}",
     vault_closed: "已加密并隐藏：{names}", vault_added: "“{name}” 已加密并隐藏", vault_removed: "“{name}” 已恢复为普通文件夹",
     vault_nothing: "没有需要处理的文件夹", vault_failed: "操作失败（{m}）", vault_missing: "缺少 {n} 个损坏的文件",
+    usb: "制作救援 U 盘", usb_intro: "把救援盘镜像写入 U 盘，电脑系统无法启动时用它启动。U 盘上原有的数据会全部被抹掉。",
+    usb_image: "救援盘镜像", usb_other: "其他位置的文件（在下面输入完整路径）", usb_path: "镜像文件的完整路径",
+    usb_disks: "U 盘（只列出可移动磁盘）", usb_none: "没有找到可移动的 U 盘。请插入 U 盘后点“刷新”。",
+    usb_mounted: "已挂载：请先弹出", usb_refresh: "刷新", usb_write: "写入 U 盘…", usb_pick: "请先选择镜像和 U 盘。",
+    usb_confirm: "将把 {image} 写入 {model}（{size}，{path}）。这个 U 盘上现有的所有数据都会被抹掉，无法恢复。确定吗？",
+    usb_erase: "抹掉并写入", usb_writing: "正在写入：{p}%", usb_verifying: "正在读回校验：{p}%", usb_stop: "停止",
     length: "共 {n} 个字符，{l} 行", warn_title: "请注意", auto_send: "命令的输出不用再问我，直接发送给工程师",
     queue_title: "还有 {n} 个请求在排队，等您回答上面的问题后逐个显示", queue_chars: "（{n} 个字符）",
     screens: "屏幕共享", screen_stop: "停止", screen_on: "正在进行：{t}",
@@ -68,6 +74,14 @@ const LABELS = {
     vault_opened: "Opened: {names}", vault_closed: "Encrypted and hidden: {names}",
     vault_added: "“{name}” is encrypted and hidden", vault_removed: "“{name}” is a normal folder again",
     vault_nothing: "Nothing to do", vault_failed: "It did not work ({m})", vault_missing: "{n} damaged files missing",
+    usb: "Make a rescue USB stick",
+    usb_intro: "Write the rescue image to a USB stick, to start this PC from when its system does not start. Everything on the stick is erased.",
+    usb_image: "Rescue image", usb_other: "A file elsewhere (type its full path below)", usb_path: "Full path of the image file",
+    usb_disks: "USB disks (removable disks only)", usb_none: "No removable USB disk found. Plug one in and press Refresh.",
+    usb_mounted: "mounted: eject it first", usb_refresh: "Refresh", usb_write: "Write to the USB disk…",
+    usb_pick: "Choose an image and a USB disk first.",
+    usb_confirm: "This writes {image} to {model} ({size}, {path}). Everything on that disk now is erased and cannot be recovered. Go on?",
+    usb_erase: "Erase and write", usb_writing: "Writing: {p}%", usb_verifying: "Reading back to verify: {p}%", usb_stop: "Stop",
     length: "{n} characters, {l} lines", warn_title: "Please note",
     auto_send: "Send this command's output to the engineer without asking me",
     queue_title: "{n} more requests are waiting; each is shown after you answer the one above",
@@ -417,6 +431,7 @@ function render(s) {
   if (lang !== itemsLang || (s.connection.state === "online" && !items)) loadItems();
   renderVault();
   refreshVault();
+  renderUsb();
   const feed = document.getElementById("feed");
   feed.replaceChildren(...s.feed.slice().reverse().map((f) => {
     const li = el("li", {}, el("time", {}, new Date(f.ts * 1000).toLocaleTimeString()), f.text[lang]);
@@ -580,6 +595,106 @@ document.getElementById("vault-add-form").onsubmit = (ev) => {
     if (vaultMsg && !vaultMsg.error) { path.value = ""; name.value = ""; }
   });
 };
+// -- the rescue USB writer: images and removable disks from /api/usb; the confirmation names the disk's
+// vendor + model, size and path, and the write carries the size the user saw (a swapped stick is refused).
+let usb = null;            // the last GET /api/usb
+let usbMsg = null;         // {text: {zh-CN, en}, error}
+let usbConfirm = null;     // {image, name, disk} waiting for "Erase and write"
+let usbPolling = false;
+const USB_OTHER = "*";     // the "a file elsewhere" choice: the path is typed
+async function refreshUsb() {
+  try {
+    const r = await fetch("/api/usb", { credentials: "same-origin" });
+    if (r.ok) usb = await r.json();
+  } catch (e) { /* shown as it was */ }
+  renderUsb();
+  const busy = usb && ["writing", "verifying"].includes(usb.job.state);
+  if (busy && !usbPolling) {
+    usbPolling = true;
+    setTimeout(() => { usbPolling = false; refreshUsb(); }, 300);
+  }
+}
+function usbChoice() {
+  const sel = document.getElementById("usb-image");
+  const image = sel.value === USB_OTHER ? document.getElementById("usb-path").value.trim() : sel.value;
+  const picked = document.querySelector("input[name=usb-disk]:checked");
+  const disk = picked && usb ? usb.disks.find((d) => d.path === picked.value) : null;
+  return { image: image, name: image.split(/[\\/]/).pop(), disk: disk };
+}
+function renderUsb() {
+  const L = LABELS[lang];
+  if (usb === null) return;
+  const sel = document.getElementById("usb-image");
+  const keep = sel.options.length ? sel.value : null;  // the first render picks the first image
+  const opts = usb.images.map((i) => el("option", { value: i.path }, i.name + " (" + humanSize(i.size) + ")"));
+  opts.push(el("option", { value: USB_OTHER }, L.usb_other));
+  sel.replaceChildren(...opts);
+  if ([...sel.options].some((o) => o.value === keep)) sel.value = keep;
+  document.getElementById("usb-path").hidden = sel.value !== USB_OTHER;
+  document.getElementById("usb-path").placeholder = L.usb_path;
+  const checked = (document.querySelector("input[name=usb-disk]:checked") || {}).value;
+  const items = usb.disks.map((d) => {
+    const radio = el("input", { type: "radio", name: "usb-disk", value: d.path, disabled: d.mounts.length > 0 });
+    radio.checked = d.path === checked || usb.disks.length === 1;
+    const li = el("li", {}, el("label", {}, radio, " " + (d.model || "?") + " (" + d.size_text + ", " + d.path + ")"
+      + (d.mounts.length ? " — " + L.usb_mounted : "")));
+    li.dataset.path = d.path;
+    return li;
+  });
+  if (items.length === 0) items.push(el("li", { className: "none" }, L.usb_none));
+  document.getElementById("usb-disks").replaceChildren(...items);
+  const job = usb.job;
+  const busy = ["writing", "verifying"].includes(job.state);
+  const bar = document.getElementById("usb-progress");
+  bar.hidden = job.state === "idle";
+  bar.value = job.total ? Math.round(1000 * job.done / job.total) : 0;
+  bar.dataset.state = job.state;
+  const pct = job.total ? Math.floor(100 * job.done / job.total) : 0;
+  document.getElementById("usb-phase").textContent = job.state === "writing" ? fmt(L.usb_writing, { p: pct })
+    : job.state === "verifying" ? fmt(L.usb_verifying, { p: pct }) : "";
+  document.getElementById("usb-write").disabled = busy;
+  document.getElementById("usb-stop").hidden = !busy;
+  const box = document.getElementById("usb-confirm");
+  box.hidden = usbConfirm === null;
+  if (usbConfirm) {
+    const d = usbConfirm.disk;
+    document.getElementById("usb-confirm-text").textContent = fmt(L.usb_confirm,
+      { image: usbConfirm.name, model: d.model || "?", size: d.size_text, path: d.path });
+  }
+  const st = document.getElementById("usb-status");
+  const final = job.message && !busy ? { text: job.message, error: job.state === "failed" } : null;
+  const msg = usbMsg || final;
+  st.textContent = msg ? msg.text[lang] : (usb.error ? usb.error[lang] : "");
+  st.className = msg && msg.error ? "error" : msg ? "good" : "";
+  st.dataset.state = msg ? (msg.error ? "error" : job.state) : "";
+}
+document.getElementById("usb-image").onchange = renderUsb;
+document.getElementById("usb-refresh").onclick = () => { usbMsg = null; refreshUsb(); };
+document.getElementById("usb-write").onclick = () => {
+  const c = usbChoice();
+  usbMsg = null;
+  if (!c.image || !c.disk) usbMsg = { text: both("usb_pick"), error: true };
+  else usbConfirm = c;
+  renderUsb();
+};
+document.getElementById("usb-confirm-cancel").onclick = () => { usbConfirm = null; renderUsb(); };
+document.getElementById("usb-confirm-ok").onclick = async () => {
+  const c = usbConfirm;
+  usbConfirm = null;
+  usbMsg = null;
+  let doc = null;
+  try {
+    const r = await fetch("/api/usb/write", { method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-RME-CSRF": CSRF },
+      body: JSON.stringify({ image: c.image, device: c.disk.path, size: c.disk.size }) });
+    doc = await r.json();
+  } catch (e) { doc = { ok: false, message: both("vault_failed", { m: String(e) }) }; }
+  if (!doc.ok) usbMsg = { text: doc.message, error: true };
+  if (usb) usb.job = { state: "idle" };
+  await refreshUsb();
+};
+document.getElementById("usb-stop").onclick = () => post("/api/usb/cancel").then(refreshUsb);
+refreshUsb();
 setInterval(() => { for (const e of document.querySelectorAll(".prompt .left")) {
   const m = e.textContent.match(/\d+/); if (m && +m[0] > 0) e.textContent = e.textContent.replace(/\d+/, +m[0] - 1); } }, 1000);
 poll0().then(loop);

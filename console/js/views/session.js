@@ -27,6 +27,7 @@ function describe(a) {
   if (act.kind === "screen_view") return el("span", {}, `${t("monitor")} ${act.monitor + 1}`);
   if (act.kind === "screen_control") return el("span", {}, "");
   if (act.kind === "service_item") return el("span", {}, act.item);
+  if (act.kind === "rescue_write_image") return el("span", { title: `SHA-256 ${act.sha256}` }, `${act.image} → ${act.disk}`);
   if (act.kind === "push_file") return el("span", { title: `SHA-256 ${act.sha256}` }, `${act.name} · ${bytes(act.size)} · SHA-256 ${act.sha256.slice(0, 16)}…`);
   return el("span", {}, act.interface || "");
 }
@@ -55,6 +56,10 @@ function outcomeOf(a) {
     parts.push(el("p", { class: "muted screen-outcome" }, `${Math.round(o.duration_ms / 1000)} s · ${o.frames} · ${o.stopped_by}`));
   }
   if (o.kind === "service_item") parts.push(el("p", { class: "good item-changed" }, t("item_changed", { item: o.item })));
+  if (o.kind === "rescue_write_image") {
+    const key = !o.confirmed ? "write_image_cancelled" : o.verified ? "write_image_done" : "write_image_bad";
+    parts.push(el("p", { class: o.verified ? "good write-image" : "warn write-image" }, t(key, { disk: o.disk, size: bytes(o.image_bytes) })));
+  }
   if (o.kind === "push_file") {
     // Compare what the agent says it stored with what this page hashed and sent: never assume.
     const same = o.sha256 === a.action.sha256;

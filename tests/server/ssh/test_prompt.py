@@ -89,3 +89,24 @@ def test_text_from_the_pc_cannot_drive_the_terminal() -> None:
 def test_every_text_exists_in_both_languages() -> None:
     for key, text in TEXTS.items():
         assert text.zh and text.en, key
+
+
+def test_an_image_write_is_described_by_its_verdict_and_sizes() -> None:
+    from protocol.actions import RescueWriteImageOutcome, RescueWriteImageParams
+    from protocol.messages import ActionResultBody
+    from server.ssh.desk import ActionView
+    from server.ssh.shell import describe_result, what
+
+    params = RescueWriteImageParams(image="debian.img.xz", sha256="a" * 64, disk="/dev/sda")
+    assert what("en", params) == "write the image debian.img.xz to disk /dev/sda"
+    assert what("zh-CN", params) == "把镜像 debian.img.xz 写入硬盘 /dev/sda"
+    outcome = RescueWriteImageOutcome(
+        disk="/dev/sda", confirmed=True, image_bytes=2048, disk_bytes=1 << 30, written=2048, verified=True
+    )
+    view = ActionView(
+        "a1", "s1", params, "done", ActionResultBody(action_id="a1", status="ok", outcome=outcome)
+    )
+    assert (
+        describe_result("en", view)[-1]
+        == "  /dev/sda: typed by the user=True, wrote 2048/2048 bytes, verified=True"
+    )
