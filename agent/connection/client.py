@@ -78,8 +78,8 @@ from protocol.screen import ScreenFrame
 SOFTWARE = "rme-agent/0.1"
 DELIVERY_TIMEOUT_S = 3.0
 # A connection reset before TLS completed: the node is busy (`server.gate`); wait like for a 503 with
-# this Retry-After (jittered by the loop), the server's default `shed_retry_after`.
-BUSY_WAIT = 5.0
+# this Retry-After (jittered by the loop): short, as the exponential back-off spreads a storm further.
+BUSY_WAIT = 2.0
 SILENT_BEATS = 2.5  # heartbeats without a word from the server before the connection counts as dead
 SESSION_TYPES = (SessionOffer, ActionRequest, SessionEnd, Chat, ActionStop, ScreenInput)
 
