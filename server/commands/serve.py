@@ -8,6 +8,7 @@ With no certificate configured, a local CA and a server certificate are generate
 from __future__ import annotations
 
 import argparse
+import asyncio
 import functools
 import logging.config
 import resource
@@ -107,8 +108,24 @@ def run(args: argparse.Namespace) -> int:
     if config.workers == 1:
         return serve_one(config, cert, key, None)
     logging.config.dictConfig(log_config(config.log_level))
+    try:  # once, here: N workers migrating a fresh database at once race (one fails its start-up)
+        asyncio.run(migrate(config))
+    except Exception as exc:  # any failure: say it and stop, as a lone server would
+        print(f"rme-server: cannot migrate the database: {exc}", file=sys.stderr)
+        return 1
     print(f"rme-server: {config.workers} worker processes on port {config.port}", file=sys.stderr)
     return Supervisor(config.workers, functools.partial(worker_main, config, cert, key)).run()
+
+
+async def migrate(config: ServerConfig) -> None:
+    from server.db.engine import open_engine  # noqa: PLC0415
+    from server.db.migrate import upgrade  # noqa: PLC0415
+
+    engine = open_engine(config.effective_database_url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
 
 
 def worker_main(config: ServerConfig, cert: Path, key: Path, index: int) -> None:
@@ -157,7 +174,10 @@ def serve_one(config: ServerConfig, cert: Path, key: Path, worker: int | None) -
             proxy_headers=False,
             server_header=False,
             lifespan="on",
-            backlog=4096,
+            # A short accept queue: in a storm, connections waiting in a long one outlive the agents'
+            # connect timeout and are then handshaken for nobody (a 4096 queue stalled a ramp at 2,272
+            # agents). Past this the kernel drops SYNs and the agents' TCP retries them, at no cost here.
+            backlog=config.tls_handshakes_max,
         )
     )
     server.run(sockets=[sock])

@@ -202,7 +202,8 @@ class AgentLink(DeviceLink):
             service_item=item,
         )
         self.session = self._core(ticket)
-        await queue.announce(services.engine, services.bus, changed=[ticket.id])
+        summary = tickets.new_summary(ticket, customer.name, customer.subscription)
+        await queue.push(services.bus, [summary])
         services.metrics.notify.observe(asyncio.get_running_loop().time() - received)
         position = await tickets.queue_position(services.engine, ticket)
         await self.send(HelpQueued(body=HelpQueuedBody(ticket_id=ticket.id, position=position)))
