@@ -271,6 +271,7 @@ class Level:
     help_asked: int
     help_seen: int
     help_p50_ms: float
+    help_p95_ms: float
     help_p99_ms: float
 
     def line(self) -> str:
@@ -279,7 +280,7 @@ class Level:
             f"({self.connects_per_s}/s, {self.connect_cpu_ms} ms server CPU each), "
             f"RSS {self.rss_mib} MiB ({self.kib_per_agent} KiB/agent), "
             f"idle CPU {self.idle_cpu_pct} % of a core over {self.window_s} s, "
-            f"help → engineer p50 {self.help_p50_ms} ms p99 {self.help_p99_ms} ms "
+            f"help → engineer p50 {self.help_p50_ms} ms p95 {self.help_p95_ms} ms p99 {self.help_p99_ms} ms "
             f"({self.help_seen}/{self.help_asked})"
         )
 
@@ -411,6 +412,7 @@ async def one_level(
         help_asked=plan.help_asks,
         help_seen=len(latencies),
         help_p50_ms=round(statistics.median(latencies) * 1000, 1) if latencies else float("nan"),
+        help_p95_ms=round(pct(latencies, 0.95) * 1000, 1),
         help_p99_ms=round(pct(latencies, 0.99) * 1000, 1),
     )
 
