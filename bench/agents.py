@@ -220,19 +220,19 @@ def states(swarms: Sequence[Swarm]) -> dict[str, int]:
 
 
 async def help_latencies(
-    swarms: Sequence[Swarm], engineer: ProtocolClient, asks: int, limit: float
+    swarms: Sequence[Swarm], engineer: ProtocolClient, asks: int, limit: float, gap: float = HELP_GAP
 ) -> list[float]:
     """`asks` online agents (spread over the swarms) ask for help; the seconds from each send to the
     engineer's queue update that shows it."""
 
-    async def ask() -> None:  # paced (HELP_GAP apart), round robin over the swarms
+    async def ask() -> None:  # paced (`gap` apart), round robin over the swarms
         for i in range(asks):
             await swarms[i % len(swarms)].command("help 1")
-            await asyncio.sleep(HELP_GAP)
+            await asyncio.sleep(gap)
 
     asking = asyncio.create_task(ask())
     seen: dict[str, float] = {}
-    end = time.monotonic() + limit + asks * HELP_GAP
+    end = time.monotonic() + limit + asks * gap
     while len(seen) < asks and time.monotonic() < end:
         try:
             update = await engineer.expect(QueueUpdate, wait=max(0.1, end - time.monotonic()))
@@ -292,6 +292,7 @@ class Plan:
     rate: float = 200.0  # connects per second, all swarms together
     idle_window: float = 60.0
     help_asks: int = 100
+    help_rate: float = 1 / HELP_GAP  # help requests a second, all agents together
     ramp_timeout: float = 600.0
     seconds: float = 1800.0  # every swarm's hard deadline
     workers: int = 1  # server processes (`serve --workers`); more than one runs on PostgreSQL and Redis
@@ -394,7 +395,7 @@ async def one_level(
         flush=True,
     )
     try:
-        latencies = await help_latencies(swarms, engineer, plan.help_asks, 60.0)
+        latencies = await help_latencies(swarms, engineer, plan.help_asks, 60.0, 1 / plan.help_rate)
     except ConnectionClosed as exc:  # the console's link died (a stalled server): no figure, say so
         print(f"    help → engineer not measured: the console's connection closed ({exc})", flush=True)
         latencies = []
@@ -443,6 +444,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=200.0, help="connects per second, all swarms")
     parser.add_argument("--idle-window", type=float, default=60.0, help="seconds of idle CPU measured")
     parser.add_argument("--help-asks", type=int, default=200, help="help requests per level")
+    parser.add_argument("--ramp-timeout", type=float, default=600.0, help="seconds a level may take")
+    parser.add_argument("--help-rate", type=float, default=20.0, help="help requests a second (default 20)")
     parser.add_argument(
         "--database-url", help="default: a fresh SQLite file (a private PostgreSQL with --workers)"
     )
@@ -457,6 +460,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         rate=args.rate,
         idle_window=args.idle_window,
         help_asks=args.help_asks,
+        help_rate=args.help_rate,
+        ramp_timeout=args.ramp_timeout,
         workers=args.workers,
     )
     print(
