@@ -330,19 +330,16 @@ async def measure(server: RunningServer, plan: Plan, folder: Path, report: Any =
     report(f"  server idle, no agents: RSS {baseline / 2**20:.0f} MiB")
     held = 0
     try:
-        async with engineer_console(server) as engineer:
-            for target in plan.levels:
-                try:
-                    async with asyncio.timeout(plan.ramp_timeout + plan.idle_window + 180):  # bounded
-                        level = await one_level(
-                            server, plan, folder, seed, swarms, engineer, held, target, baseline
-                        )
-                except TimeoutError as exc:  # the figures so far stand; say where it stopped
-                    report(f"  {target:>6} agents: not reached ({exc}); stopping here")
-                    break
-                held = target
-                levels.append(level)
-                report(level.line())
+        for target in plan.levels:
+            try:
+                async with asyncio.timeout(plan.ramp_timeout + plan.idle_window + 180):  # bounded
+                    level = await one_level(server, plan, folder, seed, swarms, held, target, baseline)
+            except TimeoutError as exc:  # the figures so far stand; say where it stopped
+                report(f"  {target:>6} agents: not reached ({exc}); stopping here")
+                break
+            held = target
+            levels.append(level)
+            report(level.line())
     finally:
         await asyncio.gather(*(s.stop() for s in swarms), return_exceptions=True)
     return levels
@@ -354,7 +351,6 @@ async def one_level(
     folder: Path,
     seed: bytes,
     swarms: list[Swarm],
-    engineer: ProtocolClient,
     held: int,
     target: int,
     baseline: int,
@@ -394,8 +390,9 @@ async def one_level(
         f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f})",
         flush=True,
     )
-    try:
-        latencies = await help_latencies(swarms, engineer, plan.help_asks, 60.0, 1 / plan.help_rate)
+    try:  # a console of its own per level: one held through a starved ramp died of a ping timeout
+        async with engineer_console(server) as engineer:
+            latencies = await help_latencies(swarms, engineer, plan.help_asks, 60.0, 1 / plan.help_rate)
     except ConnectionClosed as exc:  # the console's link died (a stalled server): no figure, say so
         print(f"    help → engineer not measured: the console's connection closed ({exc})", flush=True)
         latencies = []
