@@ -75,6 +75,30 @@ def open_files(pid: int) -> int:
     return sum(1 for _ in Path(f"/proc/{pid}/fd").iterdir())
 
 
+def node_pids(pid: int) -> list[int]:
+    """The server process and all its descendants (`serve --workers N`: the supervisor, its workers and
+    multiprocessing's resource tracker): the node's processes, whose RSS and CPU add up."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        with contextlib.suppress(OSError):
+            todo += [int(c) for c in Path(f"/proc/{current}/task/{current}/children").read_text().split()]
+    return found
+
+
+def node_rss(pid: int) -> int:
+    return sum(rss_bytes(p) for p in node_pids(pid))
+
+
+def node_cpu(pid: int) -> float:
+    return sum(cpu_seconds(p) for p in node_pids(pid))
+
+
+def node_files(pid: int) -> int:
+    return sum(open_files(p) for p in node_pids(pid))
+
+
 # -- provisioning -------------------------------------------------------------------------------
 
 
@@ -196,19 +220,19 @@ def states(swarms: Sequence[Swarm]) -> dict[str, int]:
 
 
 async def help_latencies(
-    swarms: Sequence[Swarm], engineer: ProtocolClient, asks: int, limit: float
+    swarms: Sequence[Swarm], engineer: ProtocolClient, asks: int, limit: float, gap: float = HELP_GAP
 ) -> list[float]:
     """`asks` online agents (spread over the swarms) ask for help; the seconds from each send to the
     engineer's queue update that shows it."""
 
-    async def ask() -> None:  # paced (HELP_GAP apart), round robin over the swarms
+    async def ask() -> None:  # paced (`gap` apart), round robin over the swarms
         for i in range(asks):
             await swarms[i % len(swarms)].command("help 1")
-            await asyncio.sleep(HELP_GAP)
+            await asyncio.sleep(gap)
 
     asking = asyncio.create_task(ask())
     seen: dict[str, float] = {}
-    end = time.monotonic() + limit + asks * HELP_GAP
+    end = time.monotonic() + limit + asks * gap
     while len(seen) < asks and time.monotonic() < end:
         try:
             update = await engineer.expect(QueueUpdate, wait=max(0.1, end - time.monotonic()))
@@ -247,6 +271,7 @@ class Level:
     help_asked: int
     help_seen: int
     help_p50_ms: float
+    help_p95_ms: float
     help_p99_ms: float
 
     def line(self) -> str:
@@ -255,7 +280,7 @@ class Level:
             f"({self.connects_per_s}/s, {self.connect_cpu_ms} ms server CPU each), "
             f"RSS {self.rss_mib} MiB ({self.kib_per_agent} KiB/agent), "
             f"idle CPU {self.idle_cpu_pct} % of a core over {self.window_s} s, "
-            f"help → engineer p50 {self.help_p50_ms} ms p99 {self.help_p99_ms} ms "
+            f"help → engineer p50 {self.help_p50_ms} ms p95 {self.help_p95_ms} ms p99 {self.help_p99_ms} ms "
             f"({self.help_seen}/{self.help_asked})"
         )
 
@@ -267,8 +292,10 @@ class Plan:
     rate: float = 200.0  # connects per second, all swarms together
     idle_window: float = 60.0
     help_asks: int = 100
+    help_rate: float = 1 / HELP_GAP  # help requests a second, all agents together
     ramp_timeout: float = 600.0
     seconds: float = 1800.0  # every swarm's hard deadline
+    workers: int = 1  # server processes (`serve --workers`); more than one runs on PostgreSQL and Redis
 
 
 @contextlib.asynccontextmanager
@@ -299,23 +326,20 @@ async def measure(server: RunningServer, plan: Plan, folder: Path, report: Any =
     seed = os.urandom(16)
     swarms: list[Swarm] = []
     levels: list[Level] = []
-    baseline = rss_bytes(server.process.pid)
+    baseline = node_rss(server.process.pid)
     report(f"  server idle, no agents: RSS {baseline / 2**20:.0f} MiB")
     held = 0
     try:
-        async with engineer_console(server) as engineer:
-            for target in plan.levels:
-                try:
-                    async with asyncio.timeout(plan.ramp_timeout + plan.idle_window + 180):  # bounded
-                        level = await one_level(
-                            server, plan, folder, seed, swarms, engineer, held, target, baseline
-                        )
-                except TimeoutError as exc:  # the figures so far stand; say where it stopped
-                    report(f"  {target:>6} agents: not reached ({exc}); stopping here")
-                    break
-                held = target
-                levels.append(level)
-                report(level.line())
+        for target in plan.levels:
+            try:
+                async with asyncio.timeout(plan.ramp_timeout + plan.idle_window + 180):  # bounded
+                    level = await one_level(server, plan, folder, seed, swarms, held, target, baseline)
+            except TimeoutError as exc:  # the figures so far stand; say where it stopped
+                report(f"  {target:>6} agents: not reached ({exc}); stopping here")
+                break
+            held = target
+            levels.append(level)
+            report(level.line())
     finally:
         await asyncio.gather(*(s.stop() for s in swarms), return_exceptions=True)
     return levels
@@ -327,7 +351,6 @@ async def one_level(
     folder: Path,
     seed: bytes,
     swarms: list[Swarm],
-    engineer: ProtocolClient,
     held: int,
     target: int,
     baseline: int,
@@ -338,7 +361,7 @@ async def one_level(
     devices = provision(server, seed, held, delta, folder)
     processes = max(1, min(plan.processes, delta // 250))
     share = -(-delta // processes)
-    start, ramp_cpu = time.monotonic(), cpu_seconds(pid)
+    start, ramp_cpu = time.monotonic(), node_cpu(pid)
     for p in range(processes):
         part = devices[p * share : (p + 1) * share]
         if part:
@@ -348,19 +371,28 @@ async def one_level(
             swarms.append(await start_swarm(url, server.ca, seed, first, part, rate, plan.seconds, folder))
     await wait_online(swarms, target, plan.ramp_timeout)
     ramp = time.monotonic() - start
-    ramp_cpu = cpu_seconds(pid) - ramp_cpu
+    ramp_cpu = node_cpu(pid) - ramp_cpu
     await asyncio.sleep(5)  # let the connects' garbage settle
-    cpu0, t0 = cpu_seconds(pid), time.monotonic()
+    pids = node_pids(pid)
+    each0, t0 = [cpu_seconds(p) for p in pids], time.monotonic()
     await asyncio.sleep(plan.idle_window)
-    cpu1, t1 = cpu_seconds(pid), time.monotonic()
-    rss = rss_bytes(pid)
+    each1, t1 = [cpu_seconds(p) for p in pids], time.monotonic()
+    cpu0, cpu1 = sum(each0), sum(each1)
+    rss = node_rss(pid)
+    load = os.getloadavg()
+    parts = ", ".join(
+        f"pid {p}: {rss_bytes(p) / 2**20:.0f} MiB, {100 * (b - a) / (t1 - t0):.2f} %"
+        for p, a, b in zip(pids, each0, each1, strict=True)
+    )
     print(
         f"    ({target} agents idle: RSS {rss / 2**20:.1f} MiB, "
-        f"CPU {100 * (cpu1 - cpu0) / (t1 - t0):.2f} % of a core over {t1 - t0:.0f} s)",
+        f"CPU {100 * (cpu1 - cpu0) / (t1 - t0):.2f} % of a core over {t1 - t0:.0f} s; {parts}; "
+        f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f})",
         flush=True,
     )
-    try:
-        latencies = await help_latencies(swarms, engineer, plan.help_asks, 60.0)
+    try:  # a console of its own per level: one held through a starved ramp died of a ping timeout
+        async with engineer_console(server) as engineer:
+            latencies = await help_latencies(swarms, engineer, plan.help_asks, 60.0, 1 / plan.help_rate)
     except ConnectionClosed as exc:  # the console's link died (a stalled server): no figure, say so
         print(f"    help → engineer not measured: the console's connection closed ({exc})", flush=True)
         latencies = []
@@ -374,19 +406,30 @@ async def one_level(
         kib_per_agent=round((rss - baseline) / 1024 / target, 1),
         idle_cpu_pct=round(100 * (cpu1 - cpu0) / (t1 - t0), 2),
         window_s=round(t1 - t0, 1),
-        open_files=open_files(pid),
+        open_files=node_files(pid),
         help_asked=plan.help_asks,
         help_seen=len(latencies),
         help_p50_ms=round(statistics.median(latencies) * 1000, 1) if latencies else float("nan"),
+        help_p95_ms=round(pct(latencies, 0.95) * 1000, 1),
         help_p99_ms=round(pct(latencies, 0.99) * 1000, 1),
     )
 
 
 def run(plan: Plan, database_url: str | None = None, **settings: str) -> list[Level]:
     raise_nofile()  # inherited by the server process too
-    with tempfile.TemporaryDirectory(prefix="rme-bench-agents-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="rme-bench-agents-") as tmp, contextlib.ExitStack() as stack:
         folder = Path(tmp)
         url = database_url or f"sqlite+aiosqlite:///{folder / 'server' / 'rme.db'}"
+        if plan.workers > 1:  # a node of several processes: PostgreSQL and Redis of its own (loopback)
+            from tests.deploy.services import own_postgres, own_redis
+
+            if database_url is None:
+                url = stack.enter_context(own_postgres()).url
+            settings = {
+                "workers": str(plan.workers),
+                "redis_url": stack.enter_context(own_redis(folder / "redis")).url,
+                **settings,
+            }
         with running_server(folder / "server", url, **settings) as server:
             return asyncio.run(measure(server, plan, folder))
 
@@ -398,7 +441,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=200.0, help="connects per second, all swarms")
     parser.add_argument("--idle-window", type=float, default=60.0, help="seconds of idle CPU measured")
     parser.add_argument("--help-asks", type=int, default=200, help="help requests per level")
-    parser.add_argument("--database-url", help="default: a fresh SQLite file")
+    parser.add_argument("--ramp-timeout", type=float, default=600.0, help="seconds a level may take")
+    parser.add_argument("--help-rate", type=float, default=20.0, help="help requests a second (default 20)")
+    parser.add_argument(
+        "--database-url", help="default: a fresh SQLite file (a private PostgreSQL with --workers)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="server processes on the node (serve --workers)"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv if argv is not None else sys.argv[1:] if __name__ == "__main__" else [])
     plan = Plan(
@@ -407,8 +457,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         rate=args.rate,
         idle_window=args.idle_window,
         help_asks=args.help_asks,
+        help_rate=args.help_rate,
+        ramp_timeout=args.ramp_timeout,
+        workers=args.workers,
     )
-    print(f"agents per node: levels {plan.levels}, {plan.processes} swarm processes, {plan.rate}/s")
+    print(
+        f"agents per node: levels {plan.levels}, {plan.workers} server process(es), "
+        f"{plan.processes} swarm processes, {plan.rate}/s"
+    )
     print("  (a shared 2-core machine: CPU is the server process's own time, still noisy)")
     levels = run(plan, args.database_url)
     if args.json:

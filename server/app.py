@@ -37,6 +37,7 @@ from server.relay.bus import Bus, InProcessBus
 from server.relay.engineer_link import EngineerLink
 from server.relay.nodes import NodeKeeper
 from server.relay.services import Services
+from server.shedding import SHEDDING, ShedLog
 from server.tls import certificate_fingerprint
 from server.web import (
     admin_routes,
@@ -95,7 +96,8 @@ def lean(app: FastAPI) -> ASGIApp:
     return asgi
 
 
-def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
+def create_app(config: ServerConfig, cert_path: Path, worker: int | None = None) -> FastAPI:
+    """The app of one server process; `worker` is its index under `serve --workers N` (for the logs)."""
     channel_binding = certificate_fingerprint(cert_path)
 
     @asynccontextmanager
@@ -116,6 +118,8 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
             channel_binding=channel_binding,
             node_id=new_id("n"),
         )
+        dropped = app.state.services.metrics.dropped
+        app.state.shed_log.on_note = lambda kind: dropped.labels("agent", kind).inc()
         node = NodeKeeper(app.state.services)
         # Without Redis this node cannot reach any other, so it is alone: every other node row is a
         # previous run's, and that run's open tickets are ended now, before serving.
@@ -141,7 +145,12 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
             await app.state.ssh.start()
         log.info(
             "server ready",
-            extra={"database": engine.dialect.name, "bus": type(bus).__name__, "node": node.node_id},
+            extra={
+                "database": engine.dialect.name,
+                "bus": type(bus).__name__,
+                "node": node.node_id,
+                "worker": worker,
+            },
         )
         try:
             yield
@@ -167,6 +176,7 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
         redoc_url=None,
         openapi_url=None,
     )
+    app.state.shed_log = ShedLog()  # one summary line per window for every refusal (server.shedding)
     app.state.login_throttle = LoginThrottle(
         burst=config.login_address_burst,
         per_minute=config.login_address_per_minute,
@@ -212,7 +222,8 @@ def create_app(config: ServerConfig, cert_path: Path) -> FastAPI:
             return
         retry_after = shed(services)
         if retry_after is not None:
-            services.metrics.dropped.labels("agent", "shed").inc()
+            SHEDDING.set(True)  # uvicorn's lines for this denial are dropped; the summary counts it
+            app.state.shed_log.note("shed")
             headers = {"Retry-After": str(retry_after)}
             await websocket.send_denial_response(PlainTextResponse("busy", 503, headers=headers))
             return

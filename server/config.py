@@ -64,6 +64,15 @@ class ServerConfig(BaseModel):
     # `shed_retry_after` seconds (jittered) before anything is accepted; behind a load balancer it
     # lands on another node.
     agent_handshakes_max: int = Field(default=256, ge=1)
+    # Before TLS (`server.gate`): at most `tls_handshakes_max` connections in their TLS handshake at once
+    # per process; one past that is closed at accept, before any TLS work (the agent backs off), and a
+    # handshake not done within `tls_handshake_timeout` seconds is dropped. 128: a 200/s reconnect wave
+    # over 300 ms round trips keeps ~60 in flight; 128 × ~2 ms of CPU bounds the loop's queue at ~0.25 s.
+    tls_handshakes_max: int = Field(default=128, ge=1)
+    tls_handshake_timeout: float = Field(default=10.0, gt=0)
+    # Server processes on this node (`rme-server serve --workers N`, `server.workers`): each a node of its
+    # own in the cluster, all sharing the listening port (SO_REUSEPORT). More than one needs PostgreSQL.
+    workers: int = Field(default=1, ge=1, le=64)
     agent_capacity: int = Field(default=0, ge=0)
     shed_retry_after: float = Field(default=5.0, gt=0)
     # Per-connection limits on the relay.

@@ -8,6 +8,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from server.shedding import UvicornShedFilter
+
 _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
 
 
@@ -33,11 +35,13 @@ def log_config(level: str) -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": JsonFormatter}},
+        # uvicorn's two lines per 503 the server sheds with; `server.shedding` logs a summary instead.
+        "filters": {"shed": {"()": UvicornShedFilter}},
         "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": sys.stderr}},
         "loggers": {
             "rme": {"handlers": ["stderr"], "level": upper, "propagate": False},
             "uvicorn": {"handlers": ["stderr"], "level": upper, "propagate": False},
-            "uvicorn.error": {"level": upper},
+            "uvicorn.error": {"level": upper, "filters": ["shed"]},
             "uvicorn.access": {"handlers": ["stderr"], "level": upper, "propagate": False},
             # The SSH gateway's library (`server.ssh`): its warnings and errors; everything at debug.
             "asyncssh": {

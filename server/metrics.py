@@ -38,6 +38,12 @@ class Metrics:
         self.alert_active = Gauge(
             "rme_alert_active", "1 while the supervisor's alert of this kind is raised", ["kind"], registry=r
         )
+        self.heartbeat_gap = Gauge(
+            "rme_node_heartbeat_gap_max_seconds",
+            "Longest time between two refreshes of this node's row since start (other nodes take it for dead"
+            " past node_dead_after)",
+            registry=r,
+        )
         self.queue_length = Gauge("rme_queue_length", "Help requests waiting for an engineer", registry=r)
         self.response_rolling = Gauge(
             "rme_response_rolling_seconds", "Mean wait over the last 15 minutes (answered and waiting)",

@@ -9,8 +9,11 @@ to the certificate seen on this very TLS connection (RFC 5929 tls-server-end-poi
 After any drop the loop waits `backoff` — exponential from `reconnect_min` to `reconnect_max`, with full
 jitter so a thousand agents behind one broken DSLAM do not return in lockstep — and dials again, without
 the user doing anything; a node shedding load answers HTTP 503 with a Retry-After, which the loop
-honours (jittered). A session cannot outlive its connection: the guard ends it locally
-(`connection_lost`) and anything the server must hear (a user's End) waits in `UnreportedEnds`.
+honours (jittered). A node with too many TLS handshakes in flight resets the connection before TLS
+(`server.gate`), where no answer can say when: a reset or EOF before the TLS handshake is done is taken
+as "busy" and waited out like a 503 with `BUSY_WAIT` seconds. A session cannot outlive its
+connection: the guard ends it locally (`connection_lost`) and anything the server must hear (a user's
+End) waits in `UnreportedEnds`.
 """
 
 from __future__ import annotations
@@ -74,6 +77,9 @@ from protocol.screen import ScreenFrame
 
 SOFTWARE = "rme-agent/0.1"
 DELIVERY_TIMEOUT_S = 3.0
+# A connection reset before TLS completed: the node is busy (`server.gate`); wait like for a 503 with
+# this Retry-After (jittered by the loop): short, as the exponential back-off spreads a storm further.
+BUSY_WAIT = 2.0
 SILENT_BEATS = 2.5  # heartbeats without a word from the server before the connection counts as dead
 SESSION_TYPES = (SessionOffer, ActionRequest, SessionEnd, Chat, ActionStop, ScreenInput)
 
@@ -114,6 +120,16 @@ def retry_after(value: str | None, most: float = 300.0) -> float:
     except ValueError:
         return 0.0
     return min(max(seconds, 0.0), most) if math.isfinite(seconds) else 0.0
+
+
+def refused_before_tls(exc: BaseException) -> bool:
+    """Whether `exc`, raised while dialling, is a node refusing the connection during its TLS handshake
+    (a reset, or EOF where the server's hello should be) rather than a node that is not there."""
+    if isinstance(exc, ConnectionResetError):
+        return True
+    return isinstance(exc, ssl.SSLError) and (
+        isinstance(exc, ssl.SSLEOFError) or "UNEXPECTED_EOF" in str(exc) or "EOF occurred" in str(exc)
+    )
 
 
 def hello() -> Hello:
@@ -461,6 +477,8 @@ class AgentClient:
                 ssl.SSLError,
             ) as exc:
                 why = f"{type(exc).__name__}: {exc}"[:200]
+                if self.connections == before and refused_before_tls(exc):
+                    hint = BUSY_WAIT  # a busy node shed it before TLS: wait as for its 503
             self.state = "offline"
             self.last_error = why
             if self.on_lost is not None:

@@ -17,7 +17,7 @@ import time
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from protocol.codec import FileChunk
-from protocol.connection import Connection
+from protocol.connection import Connection, State
 from protocol.directions import Peer
 from protocol.errors import LocalProtocolError, ProtocolError
 from protocol.messages import Envelope, Error, ErrorBody, Heartbeat, HeartbeatBody, Message
@@ -61,6 +61,8 @@ class Link:
     # -- sending ----------------------------------------------------------------------------------
 
     async def send(self, message: Envelope) -> None:
+        if self.closed or self.conn.state is State.CLOSED:
+            return  # the peer is gone (a storm's dropped links did this by the thousand): not a violation
         try:
             data = self.conn.send(message)
         except LocalProtocolError:

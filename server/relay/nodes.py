@@ -106,6 +106,7 @@ class NodeKeeper:
         self.node_id = services.node_id
         self._task: asyncio.Task[None] | None = None
         self._purged_at: float | None = None
+        self.longest_gap = 0.0  # seconds between two row refreshes, at most, since start
 
     async def start(self, *, alone: bool) -> None:
         """Register, sweep once (`alone`: every other node is dead), then beat in the background."""
@@ -128,6 +129,8 @@ class NodeKeeper:
 
     async def _run(self) -> None:
         config = self.services.config
+        loop = asyncio.get_running_loop()
+        last = loop.time()
         while True:
             await asyncio.sleep(config.node_heartbeat)
             try:
@@ -136,6 +139,11 @@ class NodeKeeper:
                         "this node's row was gone: other nodes took it for dead and ended its tickets",
                         extra={"node": self.node_id},
                     )
+                # How late the beats come: a loop stalled by a connect storm shows here first.
+                now = loop.time()
+                self.longest_gap = max(self.longest_gap, now - last)
+                self.services.metrics.heartbeat_gap.set(self.longest_gap)
+                last = now
                 ended = await self.sweep()
                 if ended:
                     log.info("ended tickets of lost server nodes", extra={"count": ended})

@@ -18,6 +18,7 @@ from protocol.messages import TicketSummary
 from protocol.report import DiagnosisReport
 from server.billing.completion import session_completed
 from server.db.tables import aware, customers, new_id, tickets, utcnow
+from server.devices.store import Subscription
 from server.tickets.lifecycle import OPEN_STATES, Event, Move, TicketState
 from server.tickets.ticket import Ticket
 
@@ -192,6 +193,25 @@ def _summary(row: sa.Row[tuple[object, ...]]) -> TicketSummary:
         created_ms=int(aware(m["created_at"]).timestamp() * 1000),
         engineer_id=m["engineer_id"],
         service_item=m["service_item"],
+    )
+
+
+def new_summary(ticket: Ticket, customer_name: str, subscription: Subscription) -> TicketSummary:
+    """The summary of a ticket just created, from what its creator holds: the same fields `summaries`
+    reads back, without the database round trip on the help → engineer path."""
+    report = ticket.report or {}
+    return TicketSummary(
+        ticket_id=ticket.id,
+        state=ticket.state.value,
+        customer_id=ticket.customer_id,
+        customer_name=customer_name[:256],
+        subscription=subscription,
+        words=ticket.words,
+        verdict=report.get("verdict"),
+        root_cause=report.get("root_cause"),
+        created_ms=int(aware(ticket.created_at).timestamp() * 1000),
+        engineer_id=ticket.engineer_id,
+        service_item=ticket.service_item,
     )
 
 

@@ -50,6 +50,8 @@ SUPERVISOR = ("sup", "supervisor password")
 ENGINEER = ("eng", "engineer password")
 METRICS_TOKEN = "metrics-token-for-tests"
 M = TypeVar("M", bound=Envelope)
+# Argon2 runs in a low-priority (nice) process: on a machine loaded by other jobs a login took over 10 s.
+HTTP_TIMEOUT = 30.0
 
 
 def free_port() -> int:
@@ -95,12 +97,15 @@ class RunningServer:
     def http(self, cookies: httpx.Cookies | None = None) -> httpx.AsyncClient:
         return httpx.AsyncClient(
             base_url=self.base, verify=self.ssl_context(), headers={"Origin": self.origin}, cookies=cookies,
-            timeout=10,
+            timeout=HTTP_TIMEOUT,
         )  # fmt: skip
 
     def sync_http(self) -> httpx.Client:
         return httpx.Client(
-            base_url=self.base, verify=self.ssl_context(), headers={"Origin": self.origin}, timeout=10
+            base_url=self.base,
+            verify=self.ssl_context(),
+            headers={"Origin": self.origin},
+            timeout=HTTP_TIMEOUT,
         )
 
     def stop(self) -> None:

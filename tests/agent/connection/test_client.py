@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from agent.connection import AgentClient, IdentityStore, agent_url, backoff
+from agent.connection.client import refused_before_tls
 from protocol.messages import SessionEnd
 from server.tls import ensure_local_tls
 from tests.agent.connection.peer import PeerServer
@@ -31,6 +32,14 @@ def test_backoff_grows_with_full_jitter() -> None:
     assert backoff(3, 0.5, 30, rand=lambda: 1.0) == 4.0
     assert backoff(20, 0.5, 30, rand=lambda: 1.0) == 30
     assert backoff(20, 0.5, 30, rand=lambda: 0.0) == 0.5
+
+
+def test_a_reset_during_tls_reads_as_busy_and_a_refused_connection_does_not() -> None:
+    assert refused_before_tls(ConnectionResetError(104, "Connection reset by peer"))
+    assert refused_before_tls(ssl.SSLEOFError(8, "EOF occurred in violation of protocol"))
+    assert not refused_before_tls(ConnectionRefusedError(111, "Connection refused"))  # nobody there
+    assert not refused_before_tls(TimeoutError())
+    assert not refused_before_tls(ssl.SSLCertVerificationError(1, "certificate verify failed"))
 
 
 async def test_enroll_then_authenticate(tmp_path: Path) -> None:
