@@ -7,7 +7,8 @@
     screen_view    → `screen.ScreenViewExecutor`     pixels of one monitor while the indicator shows
     screen_control → `screen.ScreenControlExecutor`  the engineer's mouse and keyboard, inside a view
     service_item → `service_item.ServiceItemExecutor`  change the session's service item (price shown)
-    rescue_*       → `rescue*.…Executor`           rescue mode only: disk inventory, data rescue to USB, fsck
+    rescue_*       → `rescue*.…Executor`           rescue mode only: disk inventory, data rescue to USB, fsck,
+                                                   Linux boot repair (`rescue_boot.BootRepairExecutor`)
 
 There is no executor that reads, lists or sends the user's files. A new kind is a new module here plus
 its line in `build` (see docs/agent.md, "Adding an action kind").
@@ -27,6 +28,7 @@ from agent.executors.diagnose import DiagnoseExecutor
 from agent.executors.push import PushExecutor
 from agent.executors.repair import RepairExecutor
 from agent.executors.rescue import CopyExecutor, InventoryExecutor
+from agent.executors.rescue_boot import BootRepairExecutor
 from agent.executors.rescue_fsck import FsckExecutor
 from agent.executors.screen import ScreenControlExecutor, ScreenViewExecutor
 from agent.executors.service_item import ServiceItemExecutor
@@ -59,6 +61,7 @@ def build(
         InventoryExecutor(rescue),
         CopyExecutor(rescue),
         FsckExecutor(rescue),
+        BootRepairExecutor(rescue),
     ]
     return {executor.kind: executor for executor in executors}
 

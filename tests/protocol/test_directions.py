@@ -105,6 +105,7 @@ def test_no_message_type_or_action_kind_reads_files() -> None:
         "rescue_inventory",
         "rescue_copy",
         "rescue_fsck",
+        "rescue_boot_repair",
     }
     assert {"screen_view", "screen_control"} == STREAM_KINDS
 
@@ -140,6 +141,16 @@ def test_data_rescue_tells_the_engineer_counts_only() -> None:
     assert set(RescueCopyOutcome.model_fields) == {"kind", "files", "bytes", "verified", "failed", "folder"}
     assert set(RescueInventoryOutcome.model_fields) == {"kind", "disks"}
     assert set(RescuePartition.model_fields) == {"device", "size", "fstype", "label", "os"}
+
+
+def test_boot_repair_tells_the_engineer_what_ran_not_what_it_printed() -> None:
+    """grub-install's and update-grub's output stays on the rescue screen: the outcome has no free text
+    but the system's name and the command lines the agent itself composed from device paths."""
+    from protocol.actions import RescueBootRepairOutcome
+
+    assert set(RescueBootRepairOutcome.model_fields) == {
+        "kind", "disk", "root", "system", "bios", "efi", "menu", "commands",
+    }  # fmt: skip
 
 
 def test_what_reaches_the_engineer_from_the_agent_is_exactly_the_result_channel() -> None:

@@ -1,0 +1,112 @@
+"""The hard-disk edition, really booted: `rme-agent rescue install-hdd` with an issued image onto a
+bootable Linux disk the test built (`tests/rescue/userdisk.py`: GRUB by grub-install, grub.cfg by
+update-grub), that disk booted in QEMU (no CD), the user picking "RME Rescue / 远程救援" in GRUB's menu
+with the arrow keys on the serial console (it is not the default entry), and the rescue agent online
+in the server as a `[rescue]` device. Then `uninstall-hdd` on the same disk: the regenerated menu has
+no rescue entry and the default entry still boots the user's own system.
+
+The guest reaches only the test's server (`restrict=on`, one guest forward), as in test_rescue_boot.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import BIN, RealServer
+from tests.rescue import userdisk
+from tests.rescue.harness import issue, rescue_server, wait, write_key
+from tests.rescue.vm import Guest, boot
+
+TOOLS = ("mmdebstrap", "mksquashfs", "grub-mkrescue", "xorriso", "qemu-system-x86_64", "socat", "losetup")
+if os.environ.get("CI") != "true":
+    missing = [t for t in TOOLS if not shutil.which(t)]
+    if missing or os.geteuid() != 0:
+        pytest.skip(f"hard-disk edition boot tests need root and {missing}", allow_module_level=True)
+
+pytestmark = pytest.mark.timeout(3600)  # a cold cache bootstraps Debian first (see docs/rescue.md)
+
+ENTRY = "RME Rescue"
+DOWN = "\x1b[B"  # GRUB's serial terminal reads VT100 arrow keys
+
+
+@pytest.fixture(scope="module")
+def base_iso(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The base image through `rme-server rescue build` (cached; the same stages test_rescue_boot uses)."""
+    work = tmp_path_factory.mktemp("rescue-build")
+    write_key(work / "keys")
+    out = work / "out"
+    result = subprocess.run(
+        [str(BIN / "rme-server"), "rescue", "build", "--out", str(out), "--data-dir", str(work / "keys"),
+         "--log", str(work / "build.log")],
+        capture_output=True, text=True, timeout=3500, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:] + (work / "build.log").read_text()[-3000:]
+    return out / "rme-rescue.iso"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
+    with rescue_server(tmp_path_factory.mktemp("rescue-server")) as running:
+        yield running
+
+
+def rescue_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "agent.cli", "rescue", *args, "--lang", "en"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+
+
+async def pick_entry(guest: Guest, index: int) -> None:
+    """The user's keys in GRUB's menu: the menu is up (the countdown runs), Down `index` times, Enter."""
+    await wait(guest, r"GNU GRUB", 120)
+    await wait(guest, r"\*UserOS GNU/Linux", 60)  # the user's system is the highlighted default
+    guest.key(DOWN * index)
+    await asyncio.sleep(1)
+    guest.key("\r")
+
+
+async def test_hdd_edition_boots_from_the_grub_menu_and_comes_online(
+    tmp_path: Path, base_iso: Path, server: RealServer
+) -> None:
+    iso = issue(server, base_iso, tmp_path / "zhang.iso")
+    disk = userdisk.user_disk(userdisk.kernel_of(base_iso, tmp_path / "vmlinuz"), tmp_path / "disk.img")
+    with userdisk.mounted_root(disk) as (_loop, root):
+        run = rescue_cli("install-hdd", "--iso", str(iso), "--root", str(root), "--yes")
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "Done." in run.stdout and "regenerate the boot menu by hand" not in run.stdout
+        cfg = (root / "boot/grub/grub.cfg").read_text()
+        slot = (root / "boot/rme-rescue/rme/provision.slot").read_bytes()
+    index = userdisk.menu_index(cfg, ENTRY)
+    assert index > 0 and "set default=\"0\"" in cfg  # added to the menu, not made the default
+    assert "rme.slot=/boot/rme-rescue/rme/provision.slot" in cfg
+    assert slot.rstrip(b"\0") != b"" and slot in iso.read_bytes()  # the issued slot, not the empty one
+
+    started = time.monotonic()
+    with boot(
+        tmp_path / "vm", None, server_port=server.port, guest_port=server.port, disks=[disk], probe=base_iso
+    ) as guest:
+        await pick_entry(guest, index)
+        await wait(guest, r"RME-STATE: online", 480)
+        print(f"hard-disk edition: power on → online {time.monotonic() - started:.1f} s")
+        assert "[rescue]" in server.admin("customer", "devices", server.customer)
+
+    with userdisk.mounted_root(disk) as (_loop, root):
+        run = rescue_cli("uninstall-hdd", "--root", str(root))
+        assert run.returncode == 0, run.stdout + run.stderr
+        cfg = (root / "boot/grub/grub.cfg").read_text()
+        assert ENTRY not in cfg and "rme-rescue" not in cfg
+        assert not (root / "boot/rme-rescue").exists() and not (root / "etc/grub.d/42_rme_rescue").exists()
+        assert "UserOS GNU/Linux" in cfg
