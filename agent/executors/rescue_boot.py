@@ -10,7 +10,6 @@ the rescue screen; the engineer learns what ran and what was installed."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -63,24 +62,6 @@ REFUSED: dict[str, Text] = {
 }
 
 
-def block_name(device: str) -> str:
-    return device.removeprefix("/dev/")
-
-
-def disk_partitions(disk: str, sys_block: Path = Path("/sys/class/block")) -> set[str] | None:
-    """The disk's partitions as /dev paths, or None when `disk` is not a whole disk here."""
-    entry = sys_block / block_name(disk)
-    if "/" in block_name(disk) or not entry.is_dir() or (entry / "partition").exists():
-        return None
-    return {f"/dev/{p.name}" for p in entry.iterdir() if (p / "partition").is_file()}
-
-
-def mounted_sources(mounts: Path = Path("/proc/mounts")) -> set[str]:
-    with contextlib.suppress(OSError):
-        return {line.split(" ", 1)[0] for line in mounts.read_text().splitlines()}
-    return set()
-
-
 class BootRepairExecutor(BaseExecutor):
     kind = "rescue_boot_repair"
 
@@ -93,12 +74,12 @@ class BootRepairExecutor(BaseExecutor):
         if not self.enabled:
             return NOT_RESCUE
         assert isinstance(params, RescueBootRepairParams)
-        parts = disk_partitions(params.disk, self.sys_block)
+        parts = bootrepair.partitions_of(params.disk, self.sys_block)
         if parts is None:
             return T_UNKNOWN_DISK
         if params.root is not None and params.root not in parts:
             return T_NOT_ON_DISK
-        if (parts | {params.disk}) & mounted_sources():
+        if {*parts, params.disk} & bootrepair.mounted_sources():
             return T_IN_USE
         return None
 
@@ -123,7 +104,9 @@ class BootRepairExecutor(BaseExecutor):
         self._runners[job.action_id] = runner
         lines: list[str] = []
         try:
-            result = await asyncio.to_thread(bootrepair.repair, params.disk, params.root, runner, lines.append)
+            result = await asyncio.to_thread(
+                bootrepair.repair, params.disk, params.root, runner, lines.append
+            )
         except bootrepair.Refused as exc:
             job.show("result", REFUSED.get(exc.code, T_FAILED), what=escape(exc.detail)[:200], why=exc.code)
             raise ActionFailed(f"refused: {exc}"[:250]) from None

@@ -2,8 +2,8 @@
 that Linux's own GRUB tools (chrooted), so the boot code, the modules and the menu all come from the
 version the system itself maintains — the rescue image carries no GRUB of its own.
 
-Pure core: `parse_layout` (lsblk's JSON for one disk), `parse_fstab`, `plan` (what to mount where and
-which commands run, for that layout and what the installed system has). I/O: `read_layout`,
+Pure core: `layout_of` (blkid's probes of a disk and its partitions), `parse_fstab`, `plan` (what to
+mount where and which commands run, for that layout and what the installed system has). I/O: `read_layout`,
 `find_linux`, `repair` (mount the root read-write and its own /boot and ESP, bind /dev /proc /sys, run
 the plan's commands, unmount everything, also on failure).
 
@@ -22,7 +22,6 @@ Which GRUB, for which layout:
 from __future__ import annotations
 
 import contextlib
-import json
 import subprocess
 import tempfile
 import threading
@@ -35,7 +34,6 @@ from agent.rescue import chroot, disks
 LINUX_FS = frozenset({"ext2", "ext3", "ext4", "btrfs", "xfs"})
 ESP_TYPES = frozenset({"c12a7328-f81f-11d2-ba4b-00a0c93ec93b", "0xef"})
 BIOS_BOOT = "21686148-6449-6e6f-744e-656564454649"
-LSBLK_COLUMNS = "PATH,TYPE,FSTYPE,PARTTYPE,PTTYPE,UUID,PARTUUID,LABEL,MOUNTPOINTS"
 
 
 class Refused(RuntimeError):
@@ -102,30 +100,31 @@ class Plan:
     efi: bool
 
 
-def parse_layout(data: dict[str, object], disk: str) -> Layout:
-    """`lsblk -J -o LSBLK_COLUMNS DISK` → the disk and its partitions."""
-    devices = data.get("blockdevices")
-    if not isinstance(devices, list) or not devices or not isinstance(devices[0], dict):
-        raise Refused("unknown-disk", disk)
-    top = devices[0]
-    if top.get("type") not in ("disk", "loop") or top.get("path") != disk:
-        raise Refused("unknown-disk", disk)
-    parts = []
-    for child in top.get("children") or []:
-        if child.get("type") != "part":
-            continue
-        parts.append(
-            Part(
-                device=str(child["path"]),
-                fstype=child.get("fstype"),
-                parttype=child.get("parttype"),
-                uuid=child.get("uuid"),
-                partuuid=child.get("partuuid"),
-                label=child.get("label"),
-                mounts=tuple(m for m in child.get("mountpoints") or [] if m),
-            )
+def parse_blkid(text: str) -> dict[str, str]:
+    """`blkid -p -o export DEVICE`: KEY=value lines."""
+    pairs = (line.partition("=") for line in text.splitlines())
+    return {key: value for key, sep, value in pairs if sep}
+
+
+def layout_of(disk: str, probes: dict[str, dict[str, str]], mounted: set[str]) -> Layout:
+    """The disk's layout from `blkid -p` of the disk and of each partition (`probes`, by device; the
+    disk first) and the mounted sources. Low-level probes, not lsblk: lsblk reads udev's database,
+    which a rescue boot has but a chroot or a bare system may not."""
+    top = probes.get(disk, {})
+    parts = tuple(
+        Part(
+            device=device,
+            fstype=info.get("TYPE"),
+            parttype=info.get("PART_ENTRY_TYPE"),
+            uuid=info.get("UUID"),
+            partuuid=info.get("PART_ENTRY_UUID"),
+            label=info.get("LABEL"),
+            mounts=("mounted",) if device in mounted else (),
         )
-    return Layout(disk, top.get("pttype"), tuple(parts))
+        for device, info in probes.items()
+        if device != disk
+    )
+    return Layout(disk, top.get("PTTYPE"), parts)
 
 
 @dataclass(frozen=True)
@@ -201,13 +200,37 @@ BIN_DIRS = ("usr/sbin", "usr/bin", "sbin", "bin")
 LIB_DIRS = ("usr/lib/grub", "usr/lib/grub2", "usr/share/grub2")
 
 
-def read_layout(disk: str) -> Layout:
+def partitions_of(disk: str, sys_block: Path = Path("/sys/class/block")) -> list[str] | None:
+    """The disk's partitions as /dev paths in the kernel's order, or None when `disk` is not a whole
+    disk on this system."""
+    name = disk.removeprefix("/dev/")
+    entry = sys_block / name
+    if not disk.startswith("/dev/") or "/" in name or not entry.is_dir() or (entry / "partition").exists():
+        return None
+    found = [p for p in entry.iterdir() if (p / "partition").is_file()]
+    found.sort(key=lambda p: int((p / "partition").read_text().strip() or 0))
+    return [f"/dev/{p.name}" for p in found]
+
+
+def mounted_sources(mounts: Path = Path("/proc/mounts")) -> set[str]:
+    with contextlib.suppress(OSError):
+        return {line.split(" ", 1)[0] for line in mounts.read_text().splitlines()}
+    return set()
+
+
+def _blkid(device: str) -> dict[str, str]:
     run = subprocess.run(
-        ["lsblk", "-J", "-o", LSBLK_COLUMNS, disk], capture_output=True, text=True, timeout=30, check=False
+        ["blkid", "-p", "-o", "export", device], capture_output=True, text=True, timeout=30, check=False
     )
-    if run.returncode != 0:
+    return parse_blkid(run.stdout)  # exit 2: nothing found on it, an empty probe
+
+
+def read_layout(disk: str) -> Layout:
+    parts = partitions_of(disk)
+    if parts is None:
         raise Refused("unknown-disk", disk)
-    return parse_layout(json.loads(run.stdout), disk)
+    probes = {device: _blkid(device) for device in [disk, *parts]}
+    return layout_of(disk, probes, mounted_sources())
 
 
 def read_target(root: Path) -> Target:
@@ -233,12 +256,14 @@ def find_linux(layout: Layout, root: str | None = None) -> Found:
     for part in layout.parts:
         if (root is not None and part.device != root) or part.fstype not in LINUX_FS:
             continue
-        with contextlib.suppress(disks.DiskError, OSError, subprocess.SubprocessError):
-            with disks.mounted(part.device, part.fstype) as point:
-                system = disks.installed_os(point)
-                fstab = point / "etc/fstab"
-                if system and system != "Windows" and fstab.is_file():
-                    found.append(Found(part, system, fstab.read_text(errors="replace"), read_target(point)))
+        with (
+            contextlib.suppress(disks.DiskError, OSError, subprocess.SubprocessError),
+            disks.mounted(part.device, part.fstype) as point,
+        ):
+            system = disks.installed_os(point)
+            fstab = point / "etc/fstab"
+            if system and system != "Windows" and fstab.is_file():
+                found.append(Found(part, system, fstab.read_text(errors="replace"), read_target(point)))
     if not found:
         raise Refused("no-linux", root or layout.disk)
     if len(found) > 1:
@@ -306,7 +331,7 @@ def repair(
     anything is written; `RepairFailed` naming the command that failed (mounts undone either way)."""
     runner = runner or Runner()
     layout = read_layout(disk)
-    busy = mounted_partitions(layout)
+    busy = mounted_partitions(layout) + ([disk] if disk in mounted_sources() else [])
     if busy:
         raise Refused("mounted", ", ".join(busy))
     found = find_linux(layout, root)
