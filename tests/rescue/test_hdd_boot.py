@@ -21,6 +21,10 @@ from pathlib import Path
 
 import pytest
 
+from agent.executors.base import Job
+from agent.executors.rescue_boot import BootRepairExecutor
+from protocol.actions import RescueBootRepairOutcome, RescueBootRepairParams
+from tests.agent.executors.conftest import Recorder
 from tests.e2e.harness import BIN, RealServer
 from tests.rescue import userdisk
 from tests.rescue.harness import issue, rescue_server, wait, write_key
@@ -110,3 +114,46 @@ async def test_hdd_edition_boots_from_the_grub_menu_and_comes_online(
         assert ENTRY not in cfg and "rme-rescue" not in cfg
         assert not (root / "boot/rme-rescue").exists() and not (root / "etc/grub.d/42_rme_rescue").exists()
         assert "UserOS GNU/Linux" in cfg
+
+
+async def test_boot_repair_makes_a_wiped_disk_boot_again(tmp_path: Path, base_iso: Path) -> None:
+    """The MBR's boot code zeroed and grub.cfg deleted: the disk does not boot; the boot-repair
+    executor (as the rescue agent runs it, on a loop device here) puts GRUB back with the disk's own
+    grub-install and update-grub; the disk boots to the user's system again."""
+    disk = userdisk.user_disk(userdisk.kernel_of(base_iso, tmp_path / "vmlinuz"), tmp_path / "disk.img")
+    with disk.open("r+b") as f:
+        f.write(bytes(440))  # the boot code; the partition table after it stays
+    with userdisk.mounted_root(disk) as (_loop, root):
+        (root / "boot/grub/grub.cfg").unlink()
+    broken = tmp_path / "broken.img"
+    userdisk.copy(disk, broken)
+
+    with boot(tmp_path / "vm-broken", None, server_port=1, guest_port=1, disks=[broken], cpus=1,
+              memory=256, probe=base_iso) as dead:  # fmt: skip
+        with userdisk.attached(disk) as (loop, _part):  # meanwhile, the repair
+            executor = BootRepairExecutor(enabled=True)
+            params = RescueBootRepairParams(disk=loop)
+            assert executor.refusal(params) is None
+            recorder = Recorder({"r1"})
+            started = time.monotonic()
+            done = await executor.run(Job("r1", "s1", params, recorder))
+            print(f"boot repair: {time.monotonic() - started:.1f} s")
+        await asyncio.sleep(max(0.0, 20 - (time.monotonic() - started)))
+        assert "GRUB" not in dead.text()  # 20 s after power-on: nothing booted
+    outcome = done.outcome
+    assert isinstance(outcome, RescueBootRepairOutcome)
+    assert (outcome.root, outcome.bios, outcome.efi, outcome.menu) == (f"{loop}p1", True, False, True)
+    assert (outcome.system or "").startswith("Debian GNU/Linux 12")
+    assert outcome.commands == [f"grub-install --target=i386-pc {loop}", "update-grub"]
+    shown = [template.en for _kind, template, _detail, _fields in recorder.shown]
+    assert shown[0].startswith("Boot repair done") and "Boot menu regenerated" in shown
+    with disk.open("rb") as f:
+        assert f.read(440) != bytes(440)
+    with userdisk.mounted_root(disk) as (_loop, root):
+        assert "UserOS GNU/Linux" in (root / "boot/grub/grub.cfg").read_text()
+
+    with boot(tmp_path / "vm", None, server_port=1, guest_port=1, disks=[disk], cpus=1, memory=256,
+              probe=base_iso) as guest:  # fmt: skip
+        await wait(guest, r"\*UserOS GNU/Linux", 120)
+        guest.key("\r")
+        await wait(guest, userdisk.USER_OS_MARKER, 120)

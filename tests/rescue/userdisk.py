@@ -195,7 +195,11 @@ def user_disk(kernel: Path, dest: Path, cache: Path | None = None) -> Path:
     if not stage.done:
         _build(stage.begin() / "disk.img", tarball, kernel)
         stage.commit()
-    _run("cp", "--sparse=always", str(stage.path / "disk.img"), str(dest))
+    return copy(stage.path / "disk.img", dest)
+
+
+def copy(image: Path, dest: Path) -> Path:
+    _run("cp", "--sparse=always", str(image), str(dest))
     return dest
 
 
