@@ -11,6 +11,7 @@ The guest reaches only the test's server (`restrict=on`, one guest forward), as 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
@@ -24,10 +25,11 @@ import pytest
 from agent.executors.base import Job
 from agent.executors.rescue_boot import BootRepairExecutor
 from protocol.actions import RescueBootRepairOutcome, RescueBootRepairParams
+from protocol.messages import ActionResult, ConsentReply, SessionAccept, Welcome
 from tests.agent.executors.conftest import Recorder
-from tests.e2e.harness import BIN, RealServer
+from tests.e2e.harness import BIN, RealServer, engineer
 from tests.rescue import userdisk
-from tests.rescue.harness import issue, rescue_server, wait, write_key
+from tests.rescue.harness import WORDS, allow_on_screen, issue, keepalive, rescue_server, wait, write_key
 from tests.rescue.vm import Guest, boot
 
 TOOLS = ("mmdebstrap", "mksquashfs", "grub-mkrescue", "xorriso", "qemu-system-x86_64", "socat", "losetup")
@@ -82,30 +84,92 @@ async def pick_entry(guest: Guest, index: int) -> None:
     guest.key("\r")
 
 
-async def test_hdd_edition_boots_from_the_grub_menu_and_comes_online(
-    tmp_path: Path, base_iso: Path, server: RealServer
-) -> None:
+def wipe_boot(disk: Path) -> None:
+    """What breaks a Linux's start-up: the MBR's boot code zeroed (the partition table after it stays)
+    and grub.cfg deleted."""
+    with disk.open("r+b") as f:
+        f.write(bytes(440))
+    with userdisk.mounted_root(disk) as (_loop, root):
+        (root / "boot/grub/grub.cfg").unlink()
+
+
+async def boots_to_the_user_os(work: Path, disk: Path, probe: Path) -> None:
+    with boot(
+        work, None, server_port=1, guest_port=1, disks=[disk], cpus=1, memory=256, probe=probe
+    ) as guest:
+        await wait(guest, r"\*UserOS GNU/Linux", 120)
+        guest.key("\r")
+        await wait(guest, userdisk.USER_OS_MARKER, 120)
+
+
+def prepare(server: RealServer, base_iso: Path, tmp_path: Path) -> tuple[Path, Path, Path, str, bytes]:
+    """An issued image, the user's disk with the hard-disk edition installed through the real CLI, and
+    a second copy of the disk (before the install) whose boot code is wiped."""
     iso = issue(server, base_iso, tmp_path / "zhang.iso")
     disk = userdisk.user_disk(userdisk.kernel_of(base_iso, tmp_path / "vmlinuz"), tmp_path / "disk.img")
+    broken = userdisk.copy(disk, tmp_path / "broken.img")
+    wipe_boot(broken)
     with userdisk.mounted_root(disk) as (_loop, root):
         run = rescue_cli("install-hdd", "--iso", str(iso), "--root", str(root), "--yes")
         assert run.returncode == 0, run.stdout + run.stderr
         assert "Done." in run.stdout and "regenerate the boot menu by hand" not in run.stdout
-        cfg = (root / "boot/grub/grub.cfg").read_text()
-        slot = (root / "boot/rme-rescue/rme/provision.slot").read_bytes()
-    index = userdisk.menu_index(cfg, ENTRY)
-    assert index > 0 and 'set default="0"' in cfg  # added to the menu, not made the default
-    assert "rme.slot=/boot/rme-rescue/rme/provision.slot" in cfg
-    assert slot.rstrip(b"\0") != b"" and slot in iso.read_bytes()  # the issued slot, not the empty one
+        return (
+            iso,
+            disk,
+            broken,
+            (root / "boot/grub/grub.cfg").read_text(),
+            (root / "boot/rme-rescue/rme/provision.slot").read_bytes(),
+        )
 
-    started = time.monotonic()
-    with boot(
-        tmp_path / "vm", None, server_port=server.port, guest_port=server.port, disks=[disk], probe=base_iso
-    ) as guest:
-        await pick_entry(guest, index)
-        await wait(guest, r"RME-STATE: online", 480)
-        print(f"hard-disk edition: power on → online {time.monotonic() - started:.1f} s")
-        assert "[rescue]" in server.admin("customer", "devices", server.customer)
+
+async def test_hdd_edition_boots_from_the_grub_menu_and_comes_online(
+    tmp_path: Path, base_iso: Path, server: RealServer
+) -> None:
+    """Also, once online, the engineer's boot repair through the real session (consent on the rescue
+    screen): refused for the disk the rescue system itself runs from (live-boot holds its partition),
+    done for a second disk whose boot code was wiped — which then boots again."""
+    # Logged in first (argon2 and a busy machine), kept alive while the disk is made and the guest boots.
+    async with engineer(server) as eng, keepalive(eng):
+        await eng.expect(Welcome)
+        iso, disk, broken, cfg, slot = await asyncio.to_thread(prepare, server, base_iso, tmp_path)
+        index = userdisk.menu_index(cfg, ENTRY)
+        assert index > 0 and 'set default="0"' in cfg  # added to the menu, not made the default
+        assert "rme.slot=/boot/rme-rescue/rme/provision.slot" in cfg
+        assert slot.rstrip(b"\0") != b"" and slot in iso.read_bytes()  # the issued slot, not the empty one
+        started = time.monotonic()
+        port = server.port
+        with boot(
+            tmp_path / "vm", None, server_port=port, guest_port=port, disks=[disk, broken], probe=base_iso
+        ) as guest:
+            await pick_entry(guest, index)
+            await wait(guest, r"RME-STATE: online", 480)
+            print(f"hard-disk edition: power on → online {time.monotonic() - started:.1f} s")
+            assert "[rescue]" in server.admin("customer", "devices", server.customer)
+
+            async with asyncio.timeout(180):  # the rescue agent diagnoses first (slow under TCG)
+                while True:
+                    with contextlib.suppress(TimeoutError):
+                        await eng.accept_ticket_of(WORDS)
+                        break
+            await allow_on_screen(guest, "session", 0)
+            session = (await eng.expect(SessionAccept, timeout=60)).session or ""
+
+            own = await eng.request(session, RescueBootRepairParams(disk="/dev/vda"))
+            assert (
+                await eng.expect(ConsentReply, timeout=60, body__action_id=own)
+            ).body.decision == "refused"
+
+            mark = guest.mark()
+            fix = await eng.request(session, RescueBootRepairParams(disk="/dev/vdb"))
+            await allow_on_screen(guest, "action", mark)
+            result = await eng.expect(ActionResult, timeout=240, body__action_id=fix)
+            outcome = result.body.outcome
+            assert isinstance(outcome, RescueBootRepairOutcome), result
+            assert (outcome.root, outcome.bios, outcome.efi, outcome.menu) == ("/dev/vdb1", True, False, True)
+            assert outcome.commands == ["grub-install --target=i386-pc /dev/vdb", "update-grub"]
+            await wait(guest, "Boot repair done", 30, mark)
+            assert "启动修复完成" in guest.text()[mark:]
+    await boots_to_the_user_os(tmp_path / "vm-repaired", broken, base_iso)
 
     with userdisk.mounted_root(disk) as (_loop, root):
         run = rescue_cli("uninstall-hdd", "--root", str(root))
@@ -121,10 +185,7 @@ async def test_boot_repair_makes_a_wiped_disk_boot_again(tmp_path: Path, base_is
     executor (as the rescue agent runs it, on a loop device here) puts GRUB back with the disk's own
     grub-install and update-grub; the disk boots to the user's system again."""
     disk = userdisk.user_disk(userdisk.kernel_of(base_iso, tmp_path / "vmlinuz"), tmp_path / "disk.img")
-    with disk.open("r+b") as f:
-        f.write(bytes(440))  # the boot code; the partition table after it stays
-    with userdisk.mounted_root(disk) as (_loop, root):
-        (root / "boot/grub/grub.cfg").unlink()
+    wipe_boot(disk)
     broken = tmp_path / "broken.img"
     userdisk.copy(disk, broken)
 
@@ -152,8 +213,4 @@ async def test_boot_repair_makes_a_wiped_disk_boot_again(tmp_path: Path, base_is
     with userdisk.mounted_root(disk) as (_loop, root):
         assert "UserOS GNU/Linux" in (root / "boot/grub/grub.cfg").read_text()
 
-    with boot(tmp_path / "vm", None, server_port=1, guest_port=1, disks=[disk], cpus=1, memory=256,
-              probe=base_iso) as guest:  # fmt: skip
-        await wait(guest, r"\*UserOS GNU/Linux", 120)
-        guest.key("\r")
-        await wait(guest, userdisk.USER_OS_MARKER, 120)
+    await boots_to_the_user_os(tmp_path / "vm", disk, base_iso)
