@@ -1,11 +1,17 @@
-"""The hard-disk edition, really booted: `rme-agent rescue install-hdd` with an issued image onto a
-bootable Linux disk the test built (`tests/rescue/userdisk.py`: GRUB by grub-install, grub.cfg by
-update-grub), that disk booted in QEMU (no CD), the user picking "RME Rescue / 远程救援" in GRUB's menu
-with the arrow keys on the serial console (it is not the default entry), and the rescue agent online
-in the server as a `[rescue]` device. Then `uninstall-hdd` on the same disk: the regenerated menu has
-no rescue entry and the default entry still boots the user's own system.
+"""The hard-disk edition, really booted, and the Linux boot repair, really repaired and booted.
 
-The guest reaches only the test's server (`restrict=on`, one guest forward), as in test_rescue_boot.py.
+- `rme-agent rescue install-hdd` with an issued image onto a bootable Linux disk the test built
+  (`tests/rescue/userdisk.py`: GRUB by grub-install, grub.cfg by update-grub), that disk booted in QEMU
+  (no CD), the user picking "RME Rescue / 远程救援" in GRUB's menu with the arrow keys on the serial
+  console (it is not the default entry), the rescue agent online in the server as a `[rescue]` device;
+  then `uninstall-hdd` on the same disk: the regenerated menu has no rescue entry.
+- In that rescue session the engineer's `rescue_boot_repair` with the user's Allow on the rescue
+  screen, of a second disk whose boot code was wiped: that disk then boots the user's system again.
+- The boot-repair executor on a loop device (a wiped copy that does not boot), repaired, booted.
+
+The guests are independent and run side by side (the loop-device repair and its small guests beside the
+rescue guest), as test_rescue_boot.py does. They reach only the test's server (`restrict=on`, one
+guest forward).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -27,7 +34,7 @@ from agent.executors.rescue_boot import BootRepairExecutor
 from protocol.actions import RescueBootRepairOutcome, RescueBootRepairParams
 from protocol.messages import ActionResult, ConsentReply, SessionAccept, Welcome
 from tests.agent.executors.conftest import Recorder
-from tests.e2e.harness import BIN, RealServer, engineer
+from tests.e2e.harness import BIN, Engineer, RealServer, engineer
 from tests.rescue import userdisk
 from tests.rescue.harness import WORDS, allow_on_screen, issue, keepalive, rescue_server, wait, write_key
 from tests.rescue.vm import Guest, boot
@@ -102,105 +109,91 @@ async def boots_to_the_user_os(work: Path, disk: Path, probe: Path) -> None:
         await wait(guest, userdisk.USER_OS_MARKER, 120)
 
 
-def prepare(server: RealServer, base_iso: Path, tmp_path: Path) -> tuple[Path, Path, Path, str, bytes]:
+@dataclass(frozen=True)
+class Disks:
+    iso: Path  # the image issued to the test customer
+    hdd: Path  # the user's disk with the hard-disk edition installed
+    cfg: str  # its grub.cfg after install-hdd
+    slot: bytes  # the slot install-hdd copied
+    in_guest: Path  # wiped: repaired by the rescue agent in the session
+    on_loop: Path  # wiped: repaired by the executor on a loop device
+    dead: Path  # wiped: booted as it is, to see it does not start
+
+
+def prepare(server: RealServer, base_iso: Path, tmp_path: Path) -> Disks:
     """An issued image, the user's disk with the hard-disk edition installed through the real CLI, and
-    a second copy of the disk (before the install) whose boot code is wiped."""
+    two copies of the disk (before the install) whose boot code is wiped."""
     iso = issue(server, base_iso, tmp_path / "zhang.iso")
     disk = userdisk.user_disk(userdisk.kernel_of(base_iso, tmp_path / "vmlinuz"), tmp_path / "disk.img")
-    broken = userdisk.copy(disk, tmp_path / "broken.img")
-    wipe_boot(broken)
+    in_guest = userdisk.copy(disk, tmp_path / "broken.img")
+    wipe_boot(in_guest)
+    on_loop = userdisk.copy(in_guest, tmp_path / "broken-loop.img")
+    dead = userdisk.copy(in_guest, tmp_path / "dead.img")
     with userdisk.mounted_root(disk) as (_loop, root):
         run = rescue_cli("install-hdd", "--iso", str(iso), "--root", str(root), "--yes")
         assert run.returncode == 0, run.stdout + run.stderr
         assert "Done." in run.stdout and "regenerate the boot menu by hand" not in run.stdout
-        return (
-            iso,
-            disk,
-            broken,
-            (root / "boot/grub/grub.cfg").read_text(),
-            (root / "boot/rme-rescue/rme/provision.slot").read_bytes(),
-        )
-
-
-async def test_hdd_edition_boots_from_the_grub_menu_and_comes_online(
-    tmp_path: Path, base_iso: Path, server: RealServer
-) -> None:
-    """Also, once online, the engineer's boot repair through the real session (consent on the rescue
-    screen): refused for the disk the rescue system itself runs from (live-boot holds its partition),
-    done for a second disk whose boot code was wiped — which then boots again."""
-    # Logged in first (argon2 and a busy machine), kept alive while the disk is made and the guest boots.
-    async with engineer(server) as eng, keepalive(eng):
-        await eng.expect(Welcome)
-        iso, disk, broken, cfg, slot = await asyncio.to_thread(prepare, server, base_iso, tmp_path)
-        index = userdisk.menu_index(cfg, ENTRY)
-        assert index > 0 and 'set default="0"' in cfg  # added to the menu, not made the default
-        assert "rme.slot=/boot/rme-rescue/rme/provision.slot" in cfg
-        assert slot.rstrip(b"\0") != b"" and slot in iso.read_bytes()  # the issued slot, not the empty one
-        started = time.monotonic()
-        port = server.port
-        with boot(
-            tmp_path / "vm", None, server_port=port, guest_port=port, disks=[disk, broken], probe=base_iso
-        ) as guest:
-            await pick_entry(guest, index)
-            await wait(guest, r"RME-STATE: online", 480)
-            print(f"hard-disk edition: power on → online {time.monotonic() - started:.1f} s")
-            assert "[rescue]" in server.admin("customer", "devices", server.customer)
-
-            async with asyncio.timeout(180):  # the rescue agent diagnoses first (slow under TCG)
-                while True:
-                    with contextlib.suppress(TimeoutError):
-                        await eng.accept_ticket_of(WORDS)
-                        break
-            await allow_on_screen(guest, "session", 0)
-            session = (await eng.expect(SessionAccept, timeout=60)).session or ""
-
-            own = await eng.request(session, RescueBootRepairParams(disk="/dev/vda"))
-            assert (
-                await eng.expect(ConsentReply, timeout=60, body__action_id=own)
-            ).body.decision == "refused"
-
-            mark = guest.mark()
-            fix = await eng.request(session, RescueBootRepairParams(disk="/dev/vdb"))
-            await allow_on_screen(guest, "action", mark)
-            result = await eng.expect(ActionResult, timeout=240, body__action_id=fix)
-            outcome = result.body.outcome
-            assert isinstance(outcome, RescueBootRepairOutcome), result
-            assert (outcome.root, outcome.bios, outcome.efi, outcome.menu) == ("/dev/vdb1", True, False, True)
-            assert outcome.commands == ["grub-install --target=i386-pc /dev/vdb", "update-grub"]
-            await wait(guest, "Boot repair done", 30, mark)
-            assert "启动修复完成" in guest.text()[mark:]
-    await boots_to_the_user_os(tmp_path / "vm-repaired", broken, base_iso)
-
-    with userdisk.mounted_root(disk) as (_loop, root):
-        run = rescue_cli("uninstall-hdd", "--root", str(root))
-        assert run.returncode == 0, run.stdout + run.stderr
         cfg = (root / "boot/grub/grub.cfg").read_text()
-        assert ENTRY not in cfg and "rme-rescue" not in cfg
-        assert not (root / "boot/rme-rescue").exists() and not (root / "etc/grub.d/42_rme_rescue").exists()
-        assert "UserOS GNU/Linux" in cfg
+        slot = (root / "boot/rme-rescue/rme/provision.slot").read_bytes()
+    return Disks(iso, disk, cfg, slot, in_guest, on_loop, dead)
 
 
-async def test_boot_repair_makes_a_wiped_disk_boot_again(tmp_path: Path, base_iso: Path) -> None:
-    """The MBR's boot code zeroed and grub.cfg deleted: the disk does not boot; the boot-repair
-    executor (as the rescue agent runs it, on a loop device here) puts GRUB back with the disk's own
-    grub-install and update-grub; the disk boots to the user's system again."""
-    disk = userdisk.user_disk(userdisk.kernel_of(base_iso, tmp_path / "vmlinuz"), tmp_path / "disk.img")
-    wipe_boot(disk)
-    broken = tmp_path / "broken.img"
-    userdisk.copy(disk, broken)
+async def rescue_session(eng: Engineer, server: RealServer, disks: Disks, work: Path, probe: Path) -> None:
+    """Boot the user's disk, pick the rescue entry, online; the engineer's boot repair: refused for the
+    disk the rescue system runs from (live-boot holds its partition), done with consent for the other."""
+    index = userdisk.menu_index(disks.cfg, ENTRY)
+    started = time.monotonic()
+    port = server.port
+    with boot(
+        work, None, server_port=port, guest_port=port, disks=[disks.hdd, disks.in_guest], probe=probe
+    ) as guest:
+        await pick_entry(guest, index)
+        await wait(guest, r"RME-STATE: online", 480)
+        print(f"hard-disk edition: power on → online {time.monotonic() - started:.1f} s")
+        assert "[rescue]" in server.admin("customer", "devices", server.customer)
 
-    with boot(tmp_path / "vm-broken", None, server_port=1, guest_port=1, disks=[broken], cpus=1,
-              memory=256, probe=base_iso) as dead:  # fmt: skip
-        with userdisk.attached(disk) as (loop, _part):  # meanwhile, the repair
+        async with asyncio.timeout(180):  # the rescue agent diagnoses first (slow under TCG)
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await eng.accept_ticket_of(WORDS)
+                    break
+        await allow_on_screen(guest, "session", 0)
+        session = (await eng.expect(SessionAccept, timeout=60)).session or ""
+
+        own = await eng.request(session, RescueBootRepairParams(disk="/dev/vda"))
+        reply = await eng.expect(ConsentReply, timeout=60, body__action_id=own)
+        assert reply.body.decision == "refused"  # by the agent, before the user is asked
+
+        mark = guest.mark()
+        fix = await eng.request(session, RescueBootRepairParams(disk="/dev/vdb"))
+        await allow_on_screen(guest, "action", mark)
+        asked = time.monotonic()
+        result = await eng.expect(ActionResult, timeout=240, body__action_id=fix)
+        print(f"boot repair in the rescue guest: Allow → result {time.monotonic() - asked:.1f} s")
+        outcome = result.body.outcome
+        assert isinstance(outcome, RescueBootRepairOutcome), result
+        assert (outcome.root, outcome.bios, outcome.efi, outcome.menu) == ("/dev/vdb1", True, False, True)
+        assert outcome.commands == ["grub-install --target=i386-pc /dev/vdb", "update-grub"]
+        await wait(guest, "Boot repair done", 30, mark)
+        assert "启动修复完成" in guest.text()[mark:]
+
+
+async def repair_on_a_loop_device(work: Path, disk: Path, dead_copy: Path, probe: Path) -> None:
+    """The executor as the rescue agent runs it, on a loop device: the wiped disk does not boot (a copy
+    powered on meanwhile shows no GRUB), the repair puts GRUB back with the disk's own grub-install and
+    update-grub, the disk boots to the user's system."""
+    with boot(work / "vm-dead", None, server_port=1, guest_port=1, disks=[dead_copy], cpus=1,
+              memory=256, probe=probe) as dead:  # fmt: skip
+        with userdisk.attached(disk) as (loop, _part):
             executor = BootRepairExecutor(enabled=True)
             params = RescueBootRepairParams(disk=loop)
             assert executor.refusal(params) is None
             recorder = Recorder({"r1"})
             started = time.monotonic()
             done = await executor.run(Job("r1", "s1", params, recorder))
-            print(f"boot repair: {time.monotonic() - started:.1f} s")
-        await asyncio.sleep(max(0.0, 20 - (time.monotonic() - started)))
-        assert "GRUB" not in dead.text()  # 20 s after power-on: nothing booted
+            print(f"boot repair on a loop device: {time.monotonic() - started:.1f} s")
+        await asyncio.sleep(max(0.0, 15 - (time.monotonic() - started)))
+        assert "GRUB" not in dead.text()  # 15 s after power-on: nothing booted
     outcome = done.outcome
     assert isinstance(outcome, RescueBootRepairOutcome)
     assert (outcome.root, outcome.bios, outcome.efi, outcome.menu) == (f"{loop}p1", True, False, True)
@@ -212,5 +205,34 @@ async def test_boot_repair_makes_a_wiped_disk_boot_again(tmp_path: Path, base_is
         assert f.read(440) != bytes(440)
     with userdisk.mounted_root(disk) as (_loop, root):
         assert "UserOS GNU/Linux" in (root / "boot/grub/grub.cfg").read_text()
+    await boots_to_the_user_os(work / "vm", disk, probe)
 
-    await boots_to_the_user_os(tmp_path / "vm", disk, base_iso)
+
+def uninstall(disk: Path) -> None:
+    """`uninstall-hdd` on the user's disk: no entry in the regenerated menu, nothing of ours left."""
+    with userdisk.mounted_root(disk) as (_loop, root):
+        run = rescue_cli("uninstall-hdd", "--root", str(root))
+        assert run.returncode == 0, run.stdout + run.stderr
+        cfg = (root / "boot/grub/grub.cfg").read_text()
+        assert ENTRY not in cfg and "rme-rescue" not in cfg
+        assert not (root / "boot/rme-rescue").exists() and not (root / "etc/grub.d/42_rme_rescue").exists()
+        assert "UserOS GNU/Linux" in cfg
+
+
+async def test_hdd_edition_from_the_grub_menu_and_boot_repair(
+    tmp_path: Path, base_iso: Path, server: RealServer
+) -> None:
+    # Logged in first (argon2 and a busy machine), kept alive while the disks are made and guests boot.
+    async with engineer(server) as eng, keepalive(eng):
+        await eng.expect(Welcome)
+        disks = await asyncio.to_thread(prepare, server, base_iso, tmp_path)
+        assert userdisk.menu_index(disks.cfg, ENTRY) > 0 and 'set default="0"' in disks.cfg  # not the default
+        assert "rme.slot=/boot/rme-rescue/rme/provision.slot" in disks.cfg
+        assert disks.slot.rstrip(b"\0") != b"" and disks.slot in disks.iso.read_bytes()  # the issued slot
+        async with asyncio.TaskGroup() as group:
+            group.create_task(rescue_session(eng, server, disks, tmp_path / "vm", base_iso))
+            group.create_task(repair_on_a_loop_device(tmp_path / "loop", disks.on_loop, disks.dead, base_iso))
+    await asyncio.gather(
+        boots_to_the_user_os(tmp_path / "vm-repaired", disks.in_guest, base_iso),
+        asyncio.to_thread(uninstall, disks.hdd),
+    )
