@@ -155,16 +155,19 @@ def plan(layout: Layout, root: Part, fstab: str, target: Target) -> Plan:
         raise Refused("no-grub", "the installed system has no grub-install")
     entries = {e.point: e for e in parse_fstab(fstab)}
     mounts: list[tuple[str, str]] = [(root.device, "/")]
+    boot = None
     if "/boot" in entries:
         boot = layout.find(entries["/boot"].spec)
         if boot is None:
             raise Refused("boot-not-found", entries["/boot"].spec)
         mounts.append((boot.device, "/boot"))
-    esp_point = next((p for p in ("/boot/efi", "/efi") if p in entries), None)
+    esp_point: str | None = next((p for p in ("/boot/efi", "/efi") if p in entries), None)
     esp = layout.find(entries[esp_point].spec) if esp_point else None
     if esp is None:
         esp = next((p for p in layout.parts if p.esp), None)
         esp_point = "/boot/efi" if esp else None
+    if esp is not None and boot is not None and esp.device == boot.device:
+        esp_point = "/boot"  # the ESP is /boot itself (systemd-boot style): mounted once, used there
     bios_ok = layout.pttype == "dos" or any((p.parttype or "").lower() == BIOS_BOOT for p in layout.parts)
     bios = bios_ok and "i386-pc" in target.platforms
     efi = esp is not None and "x86_64-efi" in target.platforms
@@ -178,7 +181,8 @@ def plan(layout: Layout, root: Part, fstab: str, target: Target) -> Plan:
     if bios:
         commands.append((install, "--target=i386-pc", layout.disk))
     if efi and esp is not None and esp_point is not None:
-        mounts.append((esp.device, esp_point))
+        if esp_point != "/boot":
+            mounts.append((esp.device, esp_point))
         commands.append(
             (install, "--target=x86_64-efi", f"--efi-directory={esp_point}", "--removable", "--no-nvram")
         )

@@ -97,6 +97,21 @@ def test_gpt_with_a_bios_boot_partition_gets_both_and_an_unlisted_esp_is_found()
     assert (done.bios, done.efi) == (True, True)
 
 
+def test_an_esp_that_is_boot_itself_is_mounted_once() -> None:
+    layout = layout_of(
+        "/dev/nvme0n1",
+        _gpt(("/dev/nvme0n1p1", "vfat", ESP, "E5P"), ("/dev/nvme0n1p2", "ext4", LINUX, "r00t")),
+        set(),
+    )
+    done = plan(
+        layout, layout.parts[1], "UUID=r00t / ext4 defaults 0 1\nUUID=E5P /boot vfat umask=0077 0 1\n", DEBIAN
+    )
+    assert done.mounts == (("/dev/nvme0n1p2", "/"), ("/dev/nvme0n1p1", "/boot"))
+    assert done.commands[0] == (
+        "grub-install", "--target=x86_64-efi", "--efi-directory=/boot", "--removable", "--no-nvram",
+    )  # fmt: skip
+
+
 def test_fedora_tools_and_partuuid_label_specs() -> None:
     layout = layout_of(
         "/dev/nvme0n1",
