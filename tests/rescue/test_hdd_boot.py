@@ -6,7 +6,8 @@
   console (it is not the default entry), the rescue agent online in the server as a `[rescue]` device;
   then `uninstall-hdd` on the same disk: the regenerated menu has no rescue entry.
 - In that rescue session the engineer's `rescue_boot_repair` with the user's Allow on the rescue
-  screen, of a second disk whose boot code was wiped: that disk then boots the user's system again.
+  screen, of a second disk whose boot code was wiped (BIOS) and of a third, GPT, whose EFI system
+  partition is empty (UEFI): each then boots the user's system again (the third through OVMF).
 - The boot-repair executor on a loop device (a wiped copy that does not boot), repaired, booted.
 
 The guests are independent and run side by side (the loop-device repair and its small guests beside the
@@ -91,18 +92,29 @@ async def pick_entry(guest: Guest, index: int) -> None:
     guest.key("\r")
 
 
-def wipe_boot(disk: Path) -> None:
+def wipe_boot(disk: Path, *, uefi: bool = False) -> None:
     """What breaks a Linux's start-up: the MBR's boot code zeroed (the partition table after it stays)
-    and grub.cfg deleted."""
-    with disk.open("r+b") as f:
-        f.write(bytes(440))
-    with userdisk.mounted_root(disk) as (_loop, root):
-        (root / "boot/grub/grub.cfg").unlink()
+    and grub.cfg deleted; the UEFI disk's ESP is empty already (userdisk.py)."""
+    if not uefi:
+        with disk.open("r+b") as f:
+            f.write(bytes(440))
+    with userdisk.mounted_root(disk, 2 if uefi else 1) as (_loop, root):
+        (root / "boot/grub/grub.cfg").unlink(missing_ok=uefi)
 
 
-async def boots_to_the_user_os(work: Path, disk: Path, probe: Path) -> None:
+async def boots_to_the_user_os(work: Path, disk: Path, probe: Path, *, uefi: bool = False) -> None:
+    """Power on, Enter in GRUB's menu, the marker. (GRUB under OVMF needs more than 256 MB: "out of
+    memory" loading the kernel.)"""
     with boot(
-        work, None, server_port=1, guest_port=1, disks=[disk], cpus=1, memory=256, probe=probe
+        work,
+        None,
+        server_port=1,
+        guest_port=1,
+        disks=[disk],
+        cpus=1,
+        memory=512 if uefi else 256,
+        probe=probe,
+        uefi=uefi,
     ) as guest:
         await wait(guest, r"\*UserOS GNU/Linux", 120)
         guest.key("\r")
@@ -118,6 +130,7 @@ class Disks:
     in_guest: Path  # wiped: repaired by the rescue agent in the session
     on_loop: Path  # wiped: repaired by the executor on a loop device
     dead: Path  # wiped: booted as it is, to see it does not start
+    uefi: Path  # GPT + an ESP without a boot loader, repaired in the guest, booted through OVMF
 
 
 def prepare(server: RealServer, base_iso: Path, tmp_path: Path) -> Disks:
@@ -129,13 +142,17 @@ def prepare(server: RealServer, base_iso: Path, tmp_path: Path) -> Disks:
     wipe_boot(in_guest)
     on_loop = userdisk.copy(in_guest, tmp_path / "broken-loop.img")
     dead = userdisk.copy(in_guest, tmp_path / "dead.img")
+    uefi = userdisk.user_disk(
+        userdisk.kernel_of(base_iso, tmp_path / "vmlinuz"), tmp_path / "uefi.img", uefi=True
+    )
+    wipe_boot(uefi, uefi=True)
     with userdisk.mounted_root(disk) as (_loop, root):
         run = rescue_cli("install-hdd", "--iso", str(iso), "--root", str(root), "--yes")
         assert run.returncode == 0, run.stdout + run.stderr
         assert "Done." in run.stdout and "regenerate the boot menu by hand" not in run.stdout
         cfg = (root / "boot/grub/grub.cfg").read_text()
         slot = (root / "boot/rme-rescue/rme/provision.slot").read_bytes()
-    return Disks(iso, disk, cfg, slot, in_guest, on_loop, dead)
+    return Disks(iso, disk, cfg, slot, in_guest, on_loop, dead, uefi)
 
 
 async def rescue_session(eng: Engineer, server: RealServer, disks: Disks, work: Path, probe: Path) -> None:
@@ -145,7 +162,12 @@ async def rescue_session(eng: Engineer, server: RealServer, disks: Disks, work: 
     started = time.monotonic()
     port = server.port
     with boot(
-        work, None, server_port=port, guest_port=port, disks=[disks.hdd, disks.in_guest], probe=probe
+        work,
+        None,
+        server_port=port,
+        guest_port=port,
+        disks=[disks.hdd, disks.in_guest, disks.uefi],
+        probe=probe,
     ) as guest:
         await pick_entry(guest, index)
         await wait(guest, r"RME-STATE: online", 480)
@@ -176,6 +198,18 @@ async def rescue_session(eng: Engineer, server: RealServer, disks: Disks, work: 
         assert outcome.commands == ["grub-install --target=i386-pc /dev/vdb", "update-grub"]
         await wait(guest, "Boot repair done", 30, mark)
         assert "启动修复完成" in guest.text()[mark:]
+
+        mark = guest.mark()  # the UEFI disk, repaired from this BIOS-booted rescue system
+        fix = await eng.request(session, RescueBootRepairParams(disk="/dev/vdc"))
+        await allow_on_screen(guest, "action", mark)
+        result = await eng.expect(ActionResult, timeout=240, body__action_id=fix)
+        outcome = result.body.outcome
+        assert isinstance(outcome, RescueBootRepairOutcome), result
+        assert (outcome.root, outcome.bios, outcome.efi, outcome.menu) == ("/dev/vdc2", False, True, True)
+        assert outcome.commands == [
+            "grub-install --target=x86_64-efi --efi-directory=/boot/efi --removable --no-nvram",
+            "update-grub",
+        ]
 
 
 async def repair_on_a_loop_device(work: Path, disk: Path, dead_copy: Path, probe: Path) -> None:
@@ -234,5 +268,6 @@ async def test_hdd_edition_from_the_grub_menu_and_boot_repair(
             group.create_task(repair_on_a_loop_device(tmp_path / "loop", disks.on_loop, disks.dead, base_iso))
     await asyncio.gather(
         boots_to_the_user_os(tmp_path / "vm-repaired", disks.in_guest, base_iso),
+        boots_to_the_user_os(tmp_path / "vm-uefi", disks.uefi, base_iso, uefi=True),
         asyncio.to_thread(uninstall, disks.hdd),
     )

@@ -136,11 +136,12 @@ def attached(image: Path) -> Iterator[tuple[str, str]]:
 
 
 @contextlib.contextmanager
-def mounted_root(image: Path) -> Iterator[tuple[str, Path]]:
-    """The disk's root partition mounted read-write: (loop disk, mount point)."""
-    with attached(image) as (disk, part), tempfile.TemporaryDirectory(prefix="rme-userdisk-") as tmp:
+def mounted_root(image: Path, number: int = 1) -> Iterator[tuple[str, Path]]:
+    """The disk's root partition (`number`: 2 on the UEFI disk) mounted read-write: (loop disk, mount
+    point)."""
+    with attached(image) as (disk, _first), tempfile.TemporaryDirectory(prefix="rme-userdisk-") as tmp:
         point = Path(tmp)
-        _run("mount", part, str(point))
+        _run("mount", f"{disk}p{number}", str(point))
         try:
             yield disk, point
         finally:
@@ -153,19 +154,34 @@ def grub_in(root: Path, *argv: str) -> str:
         return _run(*chroot.command(root, argv))
 
 
-def _build(image: Path, tarball: Path, kernel: Path) -> None:
+ESP_TYPE = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
+ESP_MIB = 48
+
+
+def _build(image: Path, tarball: Path, kernel: Path, uefi: bool) -> None:
+    """BIOS: MBR, p1 the root, GRUB on the disk. UEFI: GPT, p1 an EFI system partition (FAT32, in
+    fstab as /boot/efi), p2 the root — a Linux whose ESP has lost its boot loader (this host's kernel
+    has no FAT driver to put one there; the boot repair in the rescue guest does)."""
     with image.open("wb") as f:
         f.truncate(SIZE_MIB << 20)
-    subprocess.run(
-        ["sfdisk", "--no-reread", "-q", str(image)],
-        input=f"label: dos\nstart={PART_START}, type=83, bootable\n".encode(),
-        check=True,
-        capture_output=True,
-        timeout=60,
+    table = (
+        f"label: gpt\nstart={PART_START}, size={ESP_MIB << 11}, type={ESP_TYPE}\ntype=L\n"
+        if uefi
+        else f"label: dos\nstart={PART_START}, type=83, bootable\n"
     )
-    with attached(image) as (disk, part):
+    subprocess.run(
+        ["sfdisk", "--no-reread", "-q", str(image)], input=table.encode(), check=True, capture_output=True,
+        timeout=60,
+    )  # fmt: skip
+    with attached(image) as (disk, first):
+        part = f"{disk}p2" if uefi else first
         _run("mkfs.ext4", "-q", "-F", "-L", "userroot", part)
         uuid = _run("blkid", "-s", "UUID", "-o", "value", part).strip()
+        fstab = f"UUID={uuid} / ext4 errors=remount-ro 0 1\n"
+        if uefi:
+            _run("mkfs.vfat", "-F", "32", "-n", "ESP", first)
+            esp_uuid = _run("blkid", "-s", "UUID", "-o", "value", first).strip()
+            fstab += f"UUID={esp_uuid} /boot/efi vfat umask=0077 0 1\n"
         with tempfile.TemporaryDirectory(prefix="rme-userdisk-") as tmp:
             root = Path(tmp)
             _run("mount", part, str(root))
@@ -176,24 +192,29 @@ def _build(image: Path, tarball: Path, kernel: Path) -> None:
                 (root / f"boot/initrd.img-{KVER}").write_bytes(user_initramfs(busybox))
                 (root / "etc/default").mkdir(exist_ok=True)
                 (root / "etc/default/grub").write_text(DEFAULT_GRUB)
-                (root / "etc/fstab").write_text(f"UUID={uuid} / ext4 errors=remount-ro 0 1\n")
+                (root / "etc/fstab").write_text(fstab)
                 (root / "etc/hostname").write_text("user-pc\n")
-                grub_in(root, "grub-install", "--target=i386-pc", disk)
+                if uefi:  # the ESP stays empty: this host's kernel cannot mount FAT (the rescue's can)
+                    (root / "boot/efi").mkdir(parents=True, exist_ok=True)
+                    (root / "boot/grub").mkdir(parents=True, exist_ok=True)
+                else:
+                    grub_in(root, "grub-install", "--target=i386-pc", disk)
                 grub_in(root, "update-grub")
             finally:
                 _run("umount", str(root))
 
 
-def user_disk(kernel: Path, dest: Path, cache: Path | None = None) -> Path:
-    """A fresh copy of the bootable disk at `dest` (built once per kernel and root, then cached)."""
+def user_disk(kernel: Path, dest: Path, cache: Path | None = None, *, uefi: bool = False) -> Path:
+    """A fresh copy of the bootable disk at `dest` (built once per kernel, root and firmware, then
+    cached): BIOS/MBR, or with `uefi` GPT + an EFI system partition."""
     cache = cache or cache_root()
     tarball = root_tarball(cache)
     digest = hashlib.sha256(kernel.read_bytes()).hexdigest()
     key = digest_of({"v": VERSION, "root": tarball.parent.name, "kernel": digest, "grub": DEFAULT_GRUB,
-                     "init": INIT, "size": SIZE_MIB})  # fmt: skip
-    stage = Stage(cache, "userdisk", key)
+                     "init": INIT, "size": SIZE_MIB, **({"uefi": True} if uefi else {})})  # fmt: skip
+    stage = Stage(cache, "uefidisk" if uefi else "userdisk", key)
     if not stage.done:
-        _build(stage.begin() / "disk.img", tarball, kernel)
+        _build(stage.begin() / "disk.img", tarball, kernel, uefi)
         stage.commit()
     return copy(stage.path / "disk.img", dest)
 
