@@ -35,10 +35,11 @@ ActionKind = Literal[
     "rescue_copy",
     "rescue_fsck",
     "rescue_write_image",
+    "rescue_boot_repair",
 ]
 ACTION_KINDS: tuple[ActionKind, ...] = (
     "diagnose", "repair", "command", "push_file", "service_item", "screen_view", "screen_control",
-    "rescue_inventory", "rescue_copy", "rescue_fsck", "rescue_write_image",
+    "rescue_inventory", "rescue_copy", "rescue_fsck", "rescue_write_image", "rescue_boot_repair",
 )  # fmt: skip
 # Kinds that stay on until stopped (the user, the engineer or the end); see `protocol.lifecycle`.
 STREAM_KINDS: frozenset[str] = frozenset({"screen_view", "screen_control"})
@@ -137,6 +138,16 @@ class RescueWriteImageParams(_Strict):
     disk: DevicePath
 
 
+class RescueBootRepairParams(_Strict):
+    """Rescue mode: make an installed Linux start again — GRUB reinstalled on `disk` (BIOS; UEFI when the
+    disk has an EFI system partition) and its boot menu regenerated, with that system's own tools.
+    `root`: its root partition, when the disk holds more than one Linux."""
+
+    kind: Literal["rescue_boot_repair"] = "rescue_boot_repair"
+    disk: DevicePath
+    root: DevicePath | None = None
+
+
 ActionParams = Annotated[
     DiagnoseParams
     | RepairParams
@@ -148,7 +159,8 @@ ActionParams = Annotated[
     | RescueInventoryParams
     | RescueCopyParams
     | RescueFsckParams
-    | RescueWriteImageParams,
+    | RescueWriteImageParams
+    | RescueBootRepairParams,
     Field(discriminator="kind"),
 ]
 
@@ -268,6 +280,20 @@ class RescueWriteImageOutcome(_Strict):
     verified: bool = False  # read back from the disk, SHA-256 equal to what was written
 
 
+class RescueBootRepairOutcome(_Strict):
+    """What was repaired and how: the system found, which GRUB went where, the commands run (device
+    paths and options only; their output stays on the rescue screen)."""
+
+    kind: Literal["rescue_boot_repair"] = "rescue_boot_repair"
+    disk: DevicePath
+    root: DevicePath
+    system: ShortText | None = None
+    bios: bool  # GRUB's boot code and core image written for BIOS
+    efi: bool  # GRUB written as the ESP's fallback loader EFI/BOOT/BOOTX64.EFI
+    menu: bool  # grub.cfg regenerated
+    commands: Annotated[list[ShortText], Field(max_length=8)] = []
+
+
 ActionOutcome = Annotated[
     DiagnoseOutcome
     | RepairOutcome
@@ -278,6 +304,7 @@ ActionOutcome = Annotated[
     | RescueInventoryOutcome
     | RescueCopyOutcome
     | RescueFsckOutcome
-    | RescueWriteImageOutcome,
+    | RescueWriteImageOutcome
+    | RescueBootRepairOutcome,
     Field(discriminator="kind"),
 ]

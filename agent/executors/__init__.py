@@ -9,6 +9,7 @@
     service_item → `service_item.ServiceItemExecutor`  change the session's service item (price shown)
     rescue_*       → `rescue*.…Executor`           rescue mode only: disk inventory, data rescue to USB, fsck,
                                                      writing a pushed OS image to a disk (typed confirmation)
+                                                     Linux boot repair (`rescue_boot.BootRepairExecutor`)
 
 There is no executor that reads, lists or sends the user's files. A new kind is a new module here plus
 its line in `build` (see docs/agent.md, "Adding an action kind").
@@ -28,6 +29,7 @@ from agent.executors.diagnose import DiagnoseExecutor
 from agent.executors.push import PushExecutor
 from agent.executors.repair import RepairExecutor
 from agent.executors.rescue import CopyExecutor, InventoryExecutor
+from agent.executors.rescue_boot import BootRepairExecutor
 from agent.executors.rescue_fsck import FsckExecutor
 from agent.executors.rescue_write import WriteImageExecutor
 from agent.executors.screen import ScreenControlExecutor, ScreenViewExecutor
@@ -62,6 +64,7 @@ def build(
         CopyExecutor(rescue),
         FsckExecutor(rescue),
         WriteImageExecutor(rescue, inbox=inbox.directory),
+        BootRepairExecutor(rescue),
     ]
     return {executor.kind: executor for executor in executors}
 

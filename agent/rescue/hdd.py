@@ -8,6 +8,7 @@ files out of an ISO (`xorriso -osirrox`) or a folder, copying them, regenerating
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -16,6 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from agent.rescue import chroot
 
 TARGET = "boot/rme-rescue"
 GRUB_SCRIPT = "etc/grub.d/42_rme_rescue"
@@ -178,14 +181,21 @@ def uninstall(root: Path) -> list[Path]:
 
 
 def regenerate_grub(root: Path) -> str | None:
-    """`update-grub` (or `grub-mkconfig -o /boot/grub/grub.cfg`), chrooted when root is not /.
+    """`update-grub` (or `grub-mkconfig -o /boot/grub/grub.cfg`), chrooted when root is not / — with
+    /dev, /proc and /sys bound in, which `grub-probe` needs to find the disk behind `/`.
 
     Returns what ran, or None when the system has no GRUB tools (the caller says so)."""
-    chroot = [] if root.resolve() == Path("/") else ["chroot", str(root)]
+    own = root.resolve() == Path("/")
     for tool in (["update-grub"], ["grub-mkconfig", "-o", "/boot/grub/grub.cfg"]):
         if shutil.which(tool[0], path=_path(root)) is None:
             continue
-        run = subprocess.run([*chroot, *tool], capture_output=True, text=True, check=False)
+        try:
+            with contextlib.nullcontext() if own else chroot.bound(root):
+                run = subprocess.run(
+                    chroot.command(root, tool), capture_output=True, text=True, check=False, timeout=300
+                )
+        except chroot.ChrootError as exc:
+            raise InstallError(str(exc)) from exc
         if run.returncode != 0:
             raise InstallError(f"{tool[0]} failed: {run.stderr.strip()[-400:]}")
         return " ".join(tool)

@@ -106,6 +106,7 @@ def test_no_message_type_or_action_kind_reads_files() -> None:
         "rescue_copy",
         "rescue_fsck",
         "rescue_write_image",
+        "rescue_boot_repair",
     }
     assert {"screen_view", "screen_control"} == STREAM_KINDS
 
@@ -150,6 +151,16 @@ def test_writing_an_image_tells_the_engineer_the_verdict_and_sizes_only() -> Non
 
     assert set(RescueWriteImageOutcome.model_fields) == {
         "kind", "disk", "confirmed", "image_bytes", "disk_bytes", "written", "verified",
+    }  # fmt: skip
+
+
+def test_boot_repair_tells_the_engineer_what_ran_not_what_it_printed() -> None:
+    """grub-install's and update-grub's output stays on the rescue screen: the outcome has no free text
+    but the system's name and the command lines the agent itself composed from device paths."""
+    from protocol.actions import RescueBootRepairOutcome
+
+    assert set(RescueBootRepairOutcome.model_fields) == {
+        "kind", "disk", "root", "system", "bios", "efi", "menu", "commands",
     }  # fmt: skip
 
 

@@ -146,7 +146,7 @@ class Guest:
 @contextlib.contextmanager
 def boot(
     work: Path,
-    iso: Path,
+    iso: Path | None,
     *,
     server_port: int,
     guest_port: int,
@@ -155,13 +155,17 @@ def boot(
     memory: int = 1024,
     cpus: int = 2,
     uefi: bool = False,
+    probe: Path | None = None,
 ) -> Iterator[Guest]:
+    """`iso` None: no CD, the first disk boots (the hard-disk edition); `probe` then names the ISO
+    whose kernel `kvm_works` tries."""
     work.mkdir(parents=True, exist_ok=True)
     serial_path = work / "serial.sock"
     monitor_path = work / "monitor.sock"
     socat = shutil.which("socat") or "socat"
     fwd = f"guestfwd=tcp:{GUEST_SERVER}:{guest_port}-cmd:{socat} - TCP:127.0.0.1:{server_port}"
-    accel = ["-accel", "kvm"] if kvm_works(iso) else ["-accel", "tcg"]
+    probe = probe or iso
+    accel = ["-accel", "kvm"] if probe is not None and kvm_works(probe) else ["-accel", "tcg"]
     cmd = [
         "qemu-system-x86_64",
         *accel,
@@ -187,11 +191,11 @@ def boot(
         f"user,id=net0,restrict=on,{fwd}",
         "-device",
         "virtio-net-pci,netdev=net0",
-        "-drive",
-        f"file={iso},media=cdrom,readonly=on,if=ide,index=0",
-        "-boot",
-        "d",
     ]
+    if iso is not None:
+        cmd += ["-drive", f"file={iso},media=cdrom,readonly=on,if=ide,index=0", "-boot", "d"]
+    else:
+        cmd += ["-boot", "c"]
     if uefi:  # OVMF (UEFI firmware): the ISO's EFI boot image, GRUB for x86_64-efi
         cmd += ["-bios", "/usr/share/ovmf/OVMF.fd"]
     for i, disk in enumerate(disks):
