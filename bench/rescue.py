@@ -84,6 +84,8 @@ async def boot_and_copy(tmp: Path, iso: Path, accel_kvm: bool) -> dict[str, floa
                 usb=usb,
             ) as guest:
                 started = time.monotonic()
+                await wait(guest, r"RME-STATE: ", 900)
+                out["boot_to_screen_s"] = round(time.monotonic() - started, 1)
                 await wait(guest, r"RME-STATE: online", 900)
                 out["boot_to_online_s"] = round(time.monotonic() - started, 1)
                 async with asyncio.timeout(300):
@@ -93,6 +95,7 @@ async def boot_and_copy(tmp: Path, iso: Path, accel_kvm: bool) -> dict[str, floa
                             break
                         except TimeoutError:
                             continue
+                out["boot_to_ticket_s"] = round(time.monotonic() - started, 1)
                 await allow_on_screen(guest, "session", 0)
                 session = (await eng.expect(SessionAccept, timeout=60)).session or ""
                 mark = guest.mark()
@@ -139,7 +142,11 @@ def main() -> None:
             (tmp / f"run-{accel}").mkdir()
             figures = asyncio.run(boot_and_copy(tmp / f"run-{accel}", iso, accel))
             name = "KVM" if accel else "TCG"
-            print(f"{name}: boot → online {figures['boot_to_online_s']} s (target < 120 s under TCG)")
+            print(
+                f"{name}: boot → rescue screen {figures['boot_to_screen_s']} s, → online "
+                f"{figures['boot_to_online_s']} s (target < 120 s under TCG), → help request in the "
+                f"engineer's queue {figures['boot_to_ticket_s']} s"
+            )
             print(
                 f"{name}: data rescue {figures['rescue_copy_MBps']} MB/s (copy + read-back check), "
                 f"cp -r + sync {figures['cp_MBps']} MB/s, {MB} MB in 16 files"

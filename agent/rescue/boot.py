@@ -15,17 +15,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import platform
+import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agent.config import AgentConfig
-from agent.connection import AgentClient, ConnectError, IdentityStore
-from agent.datadir import make_private
 from agent.i18n import Text
 from agent.rescue import confirm, network
 from agent.rescue.screen import Terminals
-from rescue.provision import BadSignature, Provision, ProvisionError, load_public_key, open_slot
+
+if TYPE_CHECKING:
+    from rescue.provision import Provision
+
+# Imported on a thread of their own once the first screen is drawn: under emulation they take tens of
+# seconds, which now overlap with the slot's check, DHCP and enrollment instead of preceding them.
+# (The main thread importing one of them meanwhile just waits for that module.)
+HEAVY_MODULES = ("rescue.provision", "agent.datadir", "agent.connection", "agent.config", "agent.app")
+CONSOLES = (Path("/dev/tty1"), Path("/dev/ttyS0"))
 
 SLOT = Path("/run/live/medium/rme/provision.slot")
 MEDIUM = Path("/run/live/medium")
@@ -176,6 +183,13 @@ class RescueBoot:
     # -- steps -----------------------------------------------------------------------------------
 
     def provision(self) -> Provision | None:
+        from rescue.provision import (  # noqa: PLC0415  (see HEAVY_MODULES)
+            BadSignature,
+            ProvisionError,
+            load_public_key,
+            open_slot,
+        )
+
         try:
             key = load_public_key(self.public_key.read_text())
             found = open_slot(self.slot.read_bytes()[: 1 << 16], key)
@@ -223,6 +237,8 @@ class RescueBoot:
             await network.pppoe(names[0], account, password)
 
     async def enroll(self, found: Provision) -> bool:
+        from agent.connection import AgentClient, ConnectError, IdentityStore  # noqa: PLC0415
+
         identities = IdentityStore(self.data_dir)
         if identities.load() is not None:
             return True  # this boot enrolled already (the service restarted)
@@ -249,7 +265,8 @@ class RescueBoot:
             await asyncio.sleep(3)
 
     async def serve(self, found: Provision) -> None:
-        from agent.app import AgentRuntime  # noqa: PLC0415  (heavy: only once enrolled)
+        from agent.app import AgentRuntime  # noqa: PLC0415  (see HEAVY_MODULES)
+        from agent.config import AgentConfig  # noqa: PLC0415
 
         config = AgentConfig(
             server=found.server,
@@ -320,10 +337,13 @@ class RescueBoot:
     async def run(self) -> int:
         self.terms.start()
         self.draw()
+        threading.Thread(target=import_heavy, name="rme-imports", daemon=True).start()
         found = self.provision()
         if found is None:
             await asyncio.Event().wait()  # stay on screen: the user reads why
             return 1
+        from agent.datadir import make_private  # noqa: PLC0415
+
         make_private(self.data_dir)
         (self.data_dir / "ca.pem").write_text(found.ca_pem)
         await self.network()
@@ -332,6 +352,17 @@ class RescueBoot:
             return 1
         await self.serve(found)
         return 0
+
+
+def import_heavy() -> None:
+    for name in HEAVY_MODULES:
+        with contextlib.suppress(Exception):  # the main thread's own import reports any error
+            importlib.import_module(name)
+
+
+def main_on_consoles() -> int:
+    """What the rescue system's unit starts: the screen on the PC's console and its serial port."""
+    return main(list(CONSOLES), slot=boot_slot())
 
 
 def main(

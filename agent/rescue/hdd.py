@@ -24,7 +24,12 @@ TARGET = "boot/rme-rescue"
 GRUB_SCRIPT = "etc/grub.d/42_rme_rescue"
 SLOT = "rme/provision.slot"
 MARKER = "# rme-rescue: written by `rme-agent rescue install-hdd`; `uninstall-hdd` removes it"
-KERNEL_ARGS = "boot=live quiet loglevel=3 console=tty0 console=ttyS0,115200n8 net.ifnames=0"
+# The same arguments as the CD/USB image (rescue/image.py KERNEL_ARGS): `nonetworking` skips
+# live-boot's ifupdown set-up, which the image does not carry and which re-settled udev for ~12 s.
+KERNEL_ARGS = (
+    "boot=live quiet loglevel=3 systemd.show_status=0 console=tty0 console=ttyS0,115200n8 "
+    "net.ifnames=0 nonetworking"
+)
 
 
 class InstallError(RuntimeError):
