@@ -6,6 +6,7 @@
 import { bytes, cause, t, time } from "../i18n.js";
 import { el } from "../dom.js";
 import { renderReport, verdictBadge } from "./report.js";
+import { rescueOutcome, rescuePanel } from "./rescue.js";
 import { screenPanel } from "./screen.js";
 import { itemText } from "./ticket.js";
 
@@ -27,6 +28,9 @@ function describe(a) {
   if (act.kind === "screen_view") return el("span", {}, `${t("monitor")} ${act.monitor + 1}`);
   if (act.kind === "screen_control") return el("span", {}, "");
   if (act.kind === "service_item") return el("span", {}, act.item);
+  if (act.kind === "rescue_fsck") return el("span", {}, `${act.device}${act.repair ? ` · ${t("rescue_fsck_repair")}` : ""}`);
+  if (act.kind === "rescue_copy") return el("span", {}, `${act.source}: ${act.folders.join(", ")} → ${act.target}`);
+  if (act.kind === "rescue_boot_repair") return el("span", {}, act.root ? `${act.disk} (${act.root})` : act.disk);
   if (act.kind === "rescue_write_image") return el("span", { title: `SHA-256 ${act.sha256}` }, `${act.image} → ${act.disk}`);
   if (act.kind === "push_file") return el("span", { title: `SHA-256 ${act.sha256}` }, `${act.name} · ${bytes(act.size)} · SHA-256 ${act.sha256.slice(0, 16)}…`);
   return el("span", {}, act.interface || "");
@@ -56,10 +60,7 @@ function outcomeOf(a) {
     parts.push(el("p", { class: "muted screen-outcome" }, `${Math.round(o.duration_ms / 1000)} s · ${o.frames} · ${o.stopped_by}`));
   }
   if (o.kind === "service_item") parts.push(el("p", { class: "good item-changed" }, t("item_changed", { item: o.item })));
-  if (o.kind === "rescue_write_image") {
-    const key = !o.confirmed ? "write_image_cancelled" : o.verified ? "write_image_done" : "write_image_bad";
-    parts.push(el("p", { class: o.verified ? "good write-image" : "warn write-image" }, t(key, { disk: o.disk, size: bytes(o.image_bytes) })));
-  }
+  if (o.kind.startsWith("rescue_")) parts.push(rescueOutcome(o));
   if (o.kind === "push_file") {
     // Compare what the agent says it stored with what this page hashed and sent: never assume.
     const same = o.sha256 === a.action.sha256;
@@ -164,8 +165,10 @@ export function sessionView(ctx, sid) {
   const itemButton = el("button", { type: "button", id: "req-item", onclick: () => {
     if (itemSelect.value) store.request(record.sid, { kind: "service_item", item: itemSelect.value }, why());
   } }, t("change_item"));
+  // A rescue device gets the rescue requests; their choices come from its newest disk inventory.
+  const rescue = record.ticket.device.rescue ? rescuePanel(ctx, record, why) : null;
   const controls = [reason, diagnose, repairSelect, repairButton, command, timeout, commandButton, picker, pickButton,
-    pushButton, itemSelect, itemButton];
+    pushButton, itemSelect, itemButton, ...(rescue ? rescue.controls : [])];
 
   // -- chat and end
   const chatInput = el("input", { type: "text", id: "chat-input", maxlength: 4000, placeholder: t("chat_placeholder") });
@@ -230,6 +233,7 @@ export function sessionView(ctx, sid) {
           el("div", { class: "row" }, command, timeout, commandButton),
           el("div", { class: "row" }, drop, pushButton),
           el("div", { class: "row" }, itemSelect, itemButton)),
+        rescue ? rescue.root : null,
         screen.root,
         actions),
       el("div", { class: "col" },
@@ -263,6 +267,7 @@ export function sessionView(ctx, sid) {
   }
   function drawActions() {
     actions.replaceChildren(...[...record.actions.values()].reverse().map(actionCard));
+    if (rescue) rescue.refresh();
     const changed = [...record.actions.values()].filter((a) => a.outcome?.kind === "service_item").pop();
     if (changed) root.querySelector("#session-item").textContent = changed.outcome.item;
   }
