@@ -56,7 +56,9 @@ async def test_soak_memory_stays_flat(tmp_path: Path) -> None:
     print("\n".join(result.lines()))
     desk, memory = result.desk, result.memory
     assert result.churned > 0 and result.helps > 0
-    assert desk.sessions > 0 and desk.results > 0 and desk.ended > 0, "no session ran with an action to its end"
+    assert desk.sessions > 0 and desk.results > 0 and desk.ended > 0, (
+        "no session ran with an action to its end"
+    )
     assert result.visitors.visits > 0
     assert memory.growth < LIMIT, result.lines()
     assert memory.projected_30min < LIMIT, result.lines()
