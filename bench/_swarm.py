@@ -93,7 +93,7 @@ async def allow_and_answer(client: AgentClient, request: ActionRequest) -> None:
 
 
 def user_for(client: AgentClient) -> Any:
-    """A user who accepts every session offered, allows every action, and ends the session (resolved)
+    """A user who accepts every session offered, allows every action, and ends the session
     `SESSION_S` seconds later."""
 
     async def on_message(message: Message) -> None:
@@ -106,7 +106,7 @@ def user_for(client: AgentClient) -> Any:
 
             async def end_later() -> None:
                 await asyncio.sleep(SESSION_S)
-                await client.send(SessionEnd(session=session, body=SessionEndBody(reason="resolved")))
+                await client.send(SessionEnd(session=session, body=SessionEndBody(reason="ended_by_user")))
 
             ending.add(asyncio.ensure_future(end_later()))
             for done in [t for t in ending if t.done()]:

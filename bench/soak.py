@@ -4,7 +4,7 @@ coming and going; the server's memory after warm-up must grow less than 5 %, and
 One `rme-server serve` (SQLite), two `bench._swarm` processes holding N real agents. Every second a few
 agents lose their connection and come back (churn) and one asks for help. The desk — an engineer's
 console — takes every queued ticket; the agent's user accepts the offer; the engineer runs a command
-(the user allows it and the result comes back); the user ends the session 2 s in (resolved). A
+(the user allows it and the result comes back); the user ends the session 2 s in. A
 supervisor's console opens every `VISIT_S` seconds, reads the queue and leaves, logging in afresh every
 minute. The server's RSS and CPU are sampled every `SAMPLE_S` seconds.
 
