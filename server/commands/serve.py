@@ -19,6 +19,7 @@ from protocol.limits import MAX_TEXT_FRAME
 from server.commands._common import add_config_args, config_from_args
 from server.config import ConfigError, ServerConfig
 from server.logs import log_config
+from server.malloc import pin_mmap_threshold
 from server.tls import ensure_local_tls
 
 # Frames up to twice the protocol's limit reach the app, which drops, counts and audits them;
@@ -91,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
     logging_config = log_config(config.log_level)
     logging.config.dictConfig(logging_config)
+    pin_mmap_threshold()  # TLS buffers of agents that come and go must not fragment the heap
     app = create_app(config, cert)
     raise_open_files()
     server = uvicorn.Server(
