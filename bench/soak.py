@@ -10,7 +10,8 @@ minute. The server's RSS and CPU are sampled every `SAMPLE_S` seconds.
 
 The verdict (`memory_figures`, pure): from the end of the warm-up to the end, the growth of the RSS
 (medians of the first and the last few samples, so one sample's noise does not decide) and the slope
-fitted over every sample after the warm-up, projected to 30 minutes — both must stay under 5 %.
+fitted over every sample after the warm-up, projected to 30 minutes — both must stay under 5 % (the
+slope less two standard errors, in a run as short as the suite's: there noise alone moves it ±5 %).
 
 `python -m bench.soak` runs 30 minutes (`RME_BENCH_SOAK_S`); the test suite runs 3.
 """
@@ -79,6 +80,7 @@ class Memory:
     end_mib: float  # at the end (median of the last samples)
     max_mib: float
     slope_mib_min: float  # least-squares slope over every sample after the warm-up
+    slope_stderr: float  # its standard error (from the residuals): how much of it is noise
 
     @property
     def growth(self) -> float:
@@ -89,6 +91,14 @@ class Memory:
         """The growth 30 minutes of the fitted slope would give, as a share of the warm-up RSS."""
         return self.slope_mib_min * 30 / self.warm_mib
 
+    @property
+    def projected_30min_low(self) -> float:
+        """The same for the slope less two standard errors: above the limit, the rise is not noise.
+
+        A few minutes' RSS wiggles by half a MiB (a full collection, an arena step), which alone moves
+        a 2-minute slope by ±5 % projected; a run that short can only show a slope beyond its noise."""
+        return (self.slope_mib_min - 2 * self.slope_stderr) * 30 / self.warm_mib
+
 
 def memory_figures(samples: Sequence[Sample], warm_up_s: float) -> Memory:
     """The memory figures from the samples taken after `warm_up_s` (at least 6 are needed)."""
@@ -98,12 +108,15 @@ def memory_figures(samples: Sequence[Sample], warm_up_s: float) -> Memory:
     window = max(3, len(after) // 8)
     ts = [s.t / 60 for s in after]
     rss = [s.rss_mib for s in after]
-    slope = statistics.linear_regression(ts, rss).slope
+    fit = statistics.linear_regression(ts, rss)
+    residuals = sum((y - (fit.intercept + fit.slope * x)) ** 2 for x, y in zip(ts, rss, strict=True))
+    spread = sum((x - statistics.fmean(ts)) ** 2 for x in ts)
     return Memory(
         warm_mib=statistics.median(rss[:window]),
         end_mib=statistics.median(rss[-window:]),
         max_mib=max(rss),
-        slope_mib_min=slope,
+        slope_mib_min=fit.slope,
+        slope_stderr=(residuals / (len(after) - 2) / spread) ** 0.5,
     )
 
 
@@ -262,8 +275,9 @@ class SoakResult:
             f"  server CPU {100 * self.cpu_share:.1f} % of a core; refusals to the desk: {errors}; "
             f"error lines in the server log: {self.log_errors}",
             f"  RSS after warm-up {m.warm_mib:.1f} MiB, at the end {m.end_mib:.1f} MiB "
-            f"(max {m.max_mib:.1f}): growth {100 * m.growth:+.1f} %; slope {m.slope_mib_min:+.2f} MiB/min "
-            f"= {100 * m.projected_30min:+.1f} % in 30 min (limits {100 * LIMIT:.0f} %)",
+            f"(max {m.max_mib:.1f}): growth {100 * m.growth:+.1f} %; slope {m.slope_mib_min:+.2f} "
+            f"± {m.slope_stderr:.2f} MiB/min = {100 * m.projected_30min:+.1f} % in 30 min "
+            f"(less 2 σ: {100 * m.projected_30min_low:+.1f} %; limits {100 * LIMIT:.0f} %)",
             "  RSS (MiB) by minute: "
             + " ".join(f"{s.rss_mib:.0f}" for s in self.samples if int(s.t) % 60 < SAMPLE_S),
         ]
