@@ -1,8 +1,9 @@
 """`bench.soak`, at the suite's size: 300 agents for `RME_SOAK_TEST_S` seconds (180 by default; the full
 30 minutes run in `make bench`) — churning (2 a second), asking for help (1 a second), sessions an
 engineer takes and runs a command in, a supervisor's console coming and going. After a 60 s warm-up the
-server's memory grows less than 5 %, and the slope fitted over the rest — beyond its noise, two
-standard errors — run for 30 minutes, would too.
+server's memory grows less than 5 %, and the slope fitted over the rest, run for 30 minutes, stays
+under `SHORT_SLOPE_LIMIT` (15 %: three minutes cannot resolve a slope finer than the RSS's wander; the
+bench holds 30 minutes to 5 %).
 And the verdict's arithmetic, on made-up samples."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bench._swarm import raise_nofile
-from bench.soak import LIMIT, Sample, memory_figures, soak
+from bench.soak import LIMIT, SHORT_SLOPE_LIMIT, Sample, memory_figures, soak
 from tests.server.helpers import running_server
 
 SECONDS = float(os.environ.get("RME_SOAK_TEST_S", "180"))
@@ -37,21 +38,19 @@ def test_a_steady_rise_is_caught_by_the_slope_before_it_shows_as_growth() -> Non
     assert m.growth < LIMIT
     assert m.slope_mib_min == pytest.approx(0.5)
     assert m.projected_30min == pytest.approx(0.15, rel=0.01)
-    assert m.slope_stderr < 1e-9 and m.projected_30min_low == pytest.approx(m.projected_30min)
 
 
-def test_a_wiggle_is_noise_but_a_steady_leak_is_not() -> None:
-    wiggle = [132.2, 132.3, 132.4, 132.2, 132.3, 132.0, 131.8, 131.7, 131.9, 132.0, 132.1, 131.6, 131.5]
-    m = memory_figures(samples([*wiggle, 131.7, 131.8, 131.8, 131.9, 132.0, 132.0, 132.1, 132.1, 132.2]), 0)
-    assert m.projected_30min_low < LIMIT
-    # What the cycle through the bus cost before it was cut: ~7 MiB a minute on 140 MiB, plus the wiggle.
-    leak = memory_figures(samples([140 + 7 * i * 5 / 60 + (0.5 if i % 3 else 0) for i in range(24)]), 0)
-    assert leak.projected_30min_low > LIMIT and leak.growth > LIMIT
-    # The heap's fragmentation: ~0.8 MiB a minute, too little to show as growth in 2 minutes.
-    frag = memory_figures(
-        samples([137 + 0.8 * i * 5 / 60 + (0.2 if i % 4 == 1 else 0) for i in range(24)]), 0
-    )
-    assert frag.growth < LIMIT < frag.projected_30min_low
+def test_the_short_limit_passes_the_wander_and_catches_the_leaks_found() -> None:
+    # Three minutes of a 300-agent soak after both fixes (RSS every 5 s): a full collection's dip and refill.
+    wander = [132.7, 132.7, 132.2, 132.2, 132.3, 132.4, 132.2, 132.3, 132.0, 131.8, 131.7, 131.9, 132.0]
+    rest = [132.1, 131.6, 131.5, 131.7, 131.8, 131.8, 131.9, 132.0, 132.0, 132.1, 132.1, 132.2, 132.2]
+    assert abs(memory_figures(samples(wander + rest), 0).projected_30min) < SHORT_SLOPE_LIMIT
+    # The cycle through the bus: ~7 MiB a minute on 140 MiB (it shows as growth too).
+    leak = memory_figures(samples([140 + 7 * i * 5 / 60 for i in range(24)]), 0)
+    assert leak.growth > LIMIT and leak.projected_30min > SHORT_SLOPE_LIMIT
+    # The heap's fragmentation: ~0.8 MiB a minute, no growth to speak of in 2 minutes.
+    frag = memory_figures(samples([137 + 0.8 * i * 5 / 60 for i in range(24)]), 0)
+    assert frag.growth < LIMIT and frag.projected_30min > SHORT_SLOPE_LIMIT
 
 
 def test_the_warm_up_is_left_out() -> None:
@@ -77,4 +76,4 @@ async def test_soak_memory_stays_flat(tmp_path: Path) -> None:
     )
     assert result.visitors.visits > 0
     assert memory.growth < LIMIT, result.lines()
-    assert memory.projected_30min_low < LIMIT, result.lines()  # the rise beyond its noise
+    assert memory.projected_30min < SHORT_SLOPE_LIMIT, result.lines()
