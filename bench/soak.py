@@ -11,9 +11,11 @@ minute. The server's RSS and CPU are sampled every `SAMPLE_S` seconds.
 The verdict (`memory_figures`, pure): from the end of the warm-up to the end, the growth of the RSS
 (medians of the first and the last few samples, so one sample's noise does not decide) and the slope
 fitted over every sample after the warm-up, projected to 30 minutes — both must stay under 5 % in the
-bench. The suite's 3 minutes cannot show a slope that finely: the RSS wanders by about a MiB over
-minutes (full collections, arena steps), which moves a 2-minute slope by ±12 % projected
-(`SHORT_SLOPE_LIMIT`).
+bench. The suite's 3 minutes cannot show a slope that finely: the RSS still settles in minutes 1–3
+(up to 0.9 MiB a minute measured, ≈ 19 % projected) and wanders by about a MiB (full collections,
+arena steps: ±12 % projected), so there the slope is held to `SHORT_SLOPE_LIMIT` — enough to catch a
+leak per connection like the bus cycle (≈ 150 %), not the heap's fragmentation (≈ 18 %), which the
+30-minute bench catches.
 
 `python -m bench.soak` runs 30 minutes (`RME_BENCH_SOAK_S`); the test suite runs 3.
 """
@@ -64,7 +66,7 @@ VISIT_S = 10.0  # a supervisor's console opens this often, stays half of it
 RELOGIN_VISITS = 6  # and logs in afresh every sixth visit
 HEARTBEAT_S = 20.0  # as the console: the idle sweep closes a silent link
 LIMIT = 0.05  # growth after warm-up, measured and projected to 30 minutes
-SHORT_SLOPE_LIMIT = 0.15  # the projection a 3-minute run is held to: above its wander (±12 %, measured)
+SHORT_SLOPE_LIMIT = 0.5  # the projection a 3-minute run is held to: above its warm-up and wander
 
 
 # -- the verdict (pure) ---------------------------------------------------------------------------
