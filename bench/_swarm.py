@@ -30,7 +30,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 import agent.connection.client as client_module
 from agent.connection.client import AgentClient
 from agent.connection.identity import Identity, IdentityStore
+from protocol.actions import CommandOutcome
 from protocol.messages import (
+    ActionRequest,
+    ActionResult,
+    ActionResultBody,
+    ConsentReply,
+    ConsentReplyBody,
+    ConsentRequest,
+    ConsentRequestBody,
     HelpRequest,
     HelpRequestBody,
     Message,
@@ -67,17 +75,38 @@ class MemoryIdentities(IdentityStore):
         return self.identity
 
 
+async def allow_and_answer(client: AgentClient, request: ActionRequest) -> None:
+    """The user allows the action; a command "runs" and its one-line output is released (`bench.soak`)."""
+    session, action_id = request.session, request.body.action_id
+    await client.send(
+        ConsentRequest(session=session, body=ConsentRequestBody(action_id=action_id, timeout_s=60))
+    )
+    await client.send(
+        ConsentReply(session=session, body=ConsentReplyBody(action_id=action_id, decision="allowed"))
+    )
+    if request.body.action.kind == "command":
+        outcome = CommandOutcome(exit_code=0, output=f"bench output {action_id}", duration_ms=1)
+        body = ActionResultBody(action_id=action_id, status="ok", outcome=outcome)
+    else:
+        body = ActionResultBody(action_id=action_id, status="failed", error="not run by the bench")
+    await client.send(ActionResult(session=session, body=body))
+
+
 def user_for(client: AgentClient) -> Any:
-    """A user who accepts every session offered and ends it (resolved) `SESSION_S` seconds later."""
+    """A user who accepts every session offered, allows every action, and ends the session
+    `SESSION_S` seconds later."""
 
     async def on_message(message: Message) -> None:
+        if isinstance(message, ActionRequest) and message.session is not None:
+            await allow_and_answer(client, message)
+            return
         if isinstance(message, SessionOffer) and message.session is not None:
             session = message.session
             await client.send(SessionAccept(session=session))
 
             async def end_later() -> None:
                 await asyncio.sleep(SESSION_S)
-                await client.send(SessionEnd(session=session, body=SessionEndBody(reason="resolved")))
+                await client.send(SessionEnd(session=session, body=SessionEndBody(reason="ended_by_user")))
 
             ending.add(asyncio.ensure_future(end_later()))
             for done in [t for t in ending if t.done()]:

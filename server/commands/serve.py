@@ -23,6 +23,7 @@ from server.commands._common import AUDIT_LOG_NAME, add_config_args, config_from
 from server.config import ConfigError, ServerConfig
 from server.gate import TlsGate, gated
 from server.logs import log_config
+from server.malloc import pin_mmap_threshold
 from server.tls import ensure_local_tls
 from server.workers import Supervisor, die_with_parent, listening_socket, workers_problem
 
@@ -147,6 +148,7 @@ def serve_one(config: ServerConfig, cert: Path, key: Path, worker: int | None) -
 
     logging_config = log_config(config.log_level)
     logging.config.dictConfig(logging_config)
+    pin_mmap_threshold()  # TLS buffers of agents that come and go must not fragment the heap
     app = create_app(config, cert, worker)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(str(cert), str(key))

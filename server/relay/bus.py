@@ -52,12 +52,17 @@ class Bus(abc.ABC):
 
 class _LocalSubscription(Subscription):
     def __init__(self, bus: InProcessBus, topic: str, handler: Handler) -> None:
-        self._bus, self._topic, self._handler = bus, topic, handler
+        self._bus, self._topic = bus, topic
+        self._handler: Handler | None = handler
 
     async def cancel(self) -> None:
+        # Forget the handler too: it is usually a bound method of the link that holds this
+        # subscription, and that cycle kept every closed connection (its TLS state and buffers with it)
+        # alive until a full garbage collection — the soak's memory growth (docs/server.md).
+        handler, self._handler = self._handler, None
         handlers = self._bus.handlers.get(self._topic)
-        if handlers and self._handler in handlers:
-            handlers.remove(self._handler)
+        if handlers and handler in handlers:
+            handlers.remove(handler)
             if not handlers:
                 del self._bus.handlers[self._topic]
 

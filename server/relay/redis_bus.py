@@ -49,10 +49,14 @@ def unpack(payload: bytes) -> Note:
 
 class _RedisSubscription(Subscription):
     def __init__(self, bus: RedisBus, topic: str, handler: Handler) -> None:
-        self._bus, self._topic, self._handler = bus, topic, handler
+        self._bus, self._topic = bus, topic
+        self._handler: Handler | None = handler
 
     async def cancel(self) -> None:
-        await self._bus.unsubscribe(self._topic, self._handler)
+        # Forget the handler (a bound method of the subscribing link): no cycle keeps a closed link.
+        handler, self._handler = self._handler, None
+        if handler is not None:
+            await self._bus.unsubscribe(self._topic, handler)
 
 
 class RedisBus(Bus):

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
+import weakref
+from collections.abc import Iterator
 
 import pytest
 import redis.asyncio as aioredis
 
-from server.relay.bus import Bus, InProcessBus
+from server.relay.bus import Bus, InProcessBus, Subscription
 from server.relay.notes import PAYLOADS, LinkMoved, Note, NoteError, NoteKind, NotePayload, Offer, Refusal
 from server.relay.redis_bus import RedisBus, pack, unpack
 
@@ -114,5 +117,53 @@ async def test_redis_bus() -> None:
     await bus.start()
     try:
         await exercise(bus, 0.1)
+    finally:
+        await bus.close()
+
+
+class Subscriber:
+    """Subscribes with its own bound method and keeps the subscription, as every link does."""
+
+    def __init__(self) -> None:
+        self.subscription: Subscription | None = None
+
+    async def on_note(self, note: Note) -> None:
+        pass
+
+
+@pytest.fixture
+def no_cyclic_gc() -> Iterator[None]:
+    """Only reference counting frees objects here: what a cycle keeps stays."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+async def cancelled_subscriber_is_freed(bus: Bus) -> None:
+    subscriber = Subscriber()
+    subscriber.subscription = await bus.subscribe(f"agent.d_{os.urandom(4).hex()}", subscriber.on_note)
+    await subscriber.subscription.cancel()
+    alive = weakref.ref(subscriber)
+    del subscriber
+    # A closed connection must go at once, not at the next full collection (which, with a large heap,
+    # comes only minutes later: the soak's memory grew by every churned connection until then).
+    assert alive() is None, "a cancelled subscription still holds its subscriber"
+
+
+@pytest.mark.usefixtures("no_cyclic_gc")
+async def test_in_process_bus_cancel_frees_the_subscriber() -> None:
+    await cancelled_subscriber_is_freed(InProcessBus())
+
+
+@pytest.mark.usefixtures("no_cyclic_gc")
+async def test_redis_bus_cancel_frees_the_subscriber() -> None:
+    await redis_available()
+    bus = RedisBus(REDIS_URL)
+    await bus.start()
+    try:
+        await cancelled_subscriber_is_freed(bus)
     finally:
         await bus.close()
