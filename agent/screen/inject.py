@@ -4,7 +4,11 @@ Keys that are not text (Return, arrows, Ctrl…) are pressed by keysym name. Tex
 character's keysym (Latin-1 as is, anything else as the Unicode keysym 0x01000000 + code point) is
 looked up in the keyboard map; a character the user's layout does not have — Chinese, or a letter of
 another layout — is typed the way xdotool does it: a spare keycode is mapped to that keysym for the
-press, then given back. So "你好" arrives as "你好" whatever the layout, with no input method involved.
+press. So "你好" arrives as "你好" whatever the layout, with no input method involved. Borrowed keycodes
+keep their character until one is needed for another (least recently used first, never sooner than
+`BORROW_HOLD_S` after its last press) or the injector closes: a program reads the keymap when it handles
+the key, so a keycode re-mapped too soon would type the next character instead (under load a program
+can be seconds behind).
 
 Windows: `agent/screen/wininject.py` (SendInput through ctypes; what to send is the pure
 `agent/screen/wininput.py`): virtual keys for non-text keys, `KEYEVENTF_UNICODE` per UTF-16 code unit
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 
 from Xlib import XK, X, display
 from Xlib.ext import xtest
@@ -22,7 +27,7 @@ from Xlib.ext import xtest
 from protocol.screen import InputEvent, Key, PointerButton, PointerMove, TypeText, Wheel
 
 SHIFT = "Shift_L"
-BORROW_HOLD_S = 0.05  # how long a borrowed keycode keeps its character after the last press
+BORROW_HOLD_S = 2.0  # the least time a borrowed keycode keeps its character after its last press
 
 
 def keysym_of(char: str) -> int:
@@ -49,6 +54,8 @@ class XInjector:
         self.last_pointer: tuple[int, int] | None = None
         self.pressed: set[int] = set()  # keycodes we hold down
         self._spares = self._find_spares()
+        # keysym → (spare keycode, time of its last press), least recently used first
+        self._borrowed: OrderedDict[int, tuple[int, float]] = OrderedDict()
 
     def _find_spares(self, most: int = 16) -> list[int]:
         """Keycodes with no keysym at all: borrowed to type characters the layout lacks."""
@@ -64,6 +71,7 @@ class XInjector:
                 xtest.fake_input(self.display, X.KeyRelease, code)
             self.pressed.clear()
             self.display.sync()
+            self._give_back()
             self.display.close()
 
     def apply(self, events: list[InputEvent]) -> None:
@@ -104,40 +112,47 @@ class XInjector:
             self._type(event.text)
 
     def _type(self, text: str) -> None:
-        """Characters the layout has are tapped (with Shift when needed); the others go through borrowed
-        spare keycodes, each mapped to one character's keysym. A keycode is given back only after the
-        program has had time to read the key (a client reads the keymap when it handles the event, so
-        remapping at once would turn a typed "好" into the next character)."""
+        """Characters the layout has are tapped (with Shift when needed); the others through borrowed
+        spare keycodes, each mapped to one character's keysym (see the module's note)."""
         d = self.display
-        borrowed: dict[int, int] = {}  # keysym → spare keycode, for this piece of text
         for char in text:
             keysym = keysym_of(char)
             code = d.keysym_to_keycode(keysym)
-            if code:
+            if code and keysym not in self._borrowed:
                 shifted = d.keycode_to_keysym(code, 0) != keysym and d.keycode_to_keysym(code, 1) == keysym
                 self._tap(code, shifted)
                 continue
-            if not self._spares:
-                raise ValueError("no free keycode to type this character")
-            if keysym not in borrowed:
-                if len(borrowed) == len(self._spares):
-                    self._give_back(borrowed)
-                spare = self._spares[len(borrowed)]
-                d.change_keyboard_mapping(spare, [(keysym, keysym)])
-                d.sync()
-                borrowed[keysym] = spare
-            self._tap(borrowed[keysym], False)
-        self._give_back(borrowed)
+            spare = self._borrow(keysym)
+            self._tap(spare, False)
+            self._borrowed[keysym] = (spare, time.monotonic())
+            self._borrowed.move_to_end(keysym)
 
-    def _give_back(self, borrowed: dict[int, int]) -> None:
-        if not borrowed:
-            return
+    def _borrow(self, keysym: int) -> int:
+        """The spare keycode carrying `keysym`: already mapped, a free one, or the least recently used one
+        once its last press is `BORROW_HOLD_S` old (waiting for that if need be)."""
+        if keysym in self._borrowed:
+            return self._borrowed[keysym][0]
+        if not self._spares:
+            raise ValueError("no free keycode to type this character")
+        if len(self._borrowed) < len(self._spares):
+            spare = self._spares[len(self._borrowed)]
+        else:
+            oldest, (spare, pressed_at) = next(iter(self._borrowed.items()))
+            self.display.sync()
+            time.sleep(max(0.0, pressed_at + BORROW_HOLD_S - time.monotonic()))
+            del self._borrowed[oldest]
+        self.display.change_keyboard_mapping(spare, [(keysym, keysym)])
         self.display.sync()
-        time.sleep(BORROW_HOLD_S)
-        for spare in borrowed.values():
+        return spare
+
+    def _give_back(self) -> None:
+        """Every borrowed keycode back to no keysym (at close: the user's keyboard map as it was)."""
+        if not self._borrowed:
+            return
+        for spare, _ in self._borrowed.values():
             self.display.change_keyboard_mapping(spare, [(0, 0)])
         self.display.sync()
-        borrowed.clear()
+        self._borrowed.clear()
 
     def _tap(self, code: int, shifted: bool) -> None:
         d = self.display
