@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import hashlib
 import os
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -39,25 +38,14 @@ from protocol.messages import (
 from tests.e2e.harness import RealServer, cli, engineer
 from tests.lab.managed import require
 from tests.localnet import write_local_diagnosis
+from tests.rescue.disks import loop_system_disk
 
 
 @pytest.fixture
 def loop_disk(tmp_path: Path) -> Iterator[str]:
     require(missing())
-    backing = tmp_path / "disk.img"
-    with backing.open("wb") as handle:
-        handle.truncate(32 << 20)
-    root = tmp_path / "root"
-    (root / "etc").mkdir(parents=True)
-    (root / "etc" / "os-release").write_text('PRETTY_NAME="Old Linux 1.0"\n')
-    subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "OLDSYS", "-d", str(root), str(backing)], check=True)
-    device = subprocess.run(
-        ["losetup", "--find", "--show", str(backing)], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    try:
+    with loop_system_disk(tmp_path / "disk.img", 32 << 20, "Old Linux 1.0") as device:
         yield device
-    finally:
-        subprocess.run(["losetup", "-d", device], check=False)
 
 
 class Screen:

@@ -1,14 +1,16 @@
 """Disks the rescue tests attach: a "broken" internal disk (an ext4 and an NTFS partition holding known
 files, no system on it) and an empty USB disk (one FAT32 partition). Built as plain image files:
 `mkfs.ext4 -d` fills ext4 from a folder, NTFS is filled through ntfs-3g (FUSE), FAT is read back with
-mtools — no loop devices."""
+mtools — no loop devices (except `loop_system_disk`, for the image-write tests)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 MIB = 1 << 20
@@ -126,3 +128,23 @@ def usb_files(path: Path, dest: Path) -> dict[str, bytes]:
 
 def digest(files: dict[str, bytes]) -> dict[str, str]:
     return {k: hashlib.sha256(v).hexdigest() for k, v in files.items()}
+
+
+@contextlib.contextmanager
+def loop_system_disk(backing: Path, size: int, system: str) -> Iterator[str]:
+    """A loop device over `backing` (`size` bytes): one ext4 file system, labelled OLDSYS, whose
+    /etc/os-release names `system` — the "installed system" a write-image question names. Detached after."""
+    with backing.open("wb") as handle:
+        handle.truncate(size)
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        (root / "etc").mkdir()
+        (root / "etc" / "os-release").write_text(f'PRETTY_NAME="{system}"\n')
+        _run("mkfs.ext4", "-q", "-F", "-L", "OLDSYS", "-d", str(root), str(backing))
+    device = subprocess.run(
+        ["losetup", "--find", "--show", str(backing)], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    try:
+        yield device
+    finally:
+        subprocess.run(["losetup", "-d", device], check=False)

@@ -27,6 +27,7 @@ from bench._loopfs import missing
 from protocol.actions import RescueWriteImageOutcome, RescueWriteImageParams
 from tests.agent.executors.conftest import Recorder
 from tests.lab.managed import require
+from tests.rescue.disks import loop_system_disk
 
 DISK_MB = 24
 
@@ -36,20 +37,9 @@ def loop_disk(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     """A loop device (24 MiB unless the test asks for more) holding an ext4 file system with an
     /etc/os-release: the "installed system" the question names."""
     require(missing())
-    backing = tmp_path / "disk.img"
-    with backing.open("wb") as handle:
-        handle.truncate(getattr(request, "param", DISK_MB) << 20)
-    root = tmp_path / "root"
-    (root / "etc").mkdir(parents=True)
-    (root / "etc" / "os-release").write_text('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n')
-    subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "OLDSYS", "-d", str(root), str(backing)], check=True)
-    device = subprocess.run(
-        ["losetup", "--find", "--show", str(backing)], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    try:
+    size = getattr(request, "param", DISK_MB) << 20
+    with loop_system_disk(tmp_path / "disk.img", size, "Debian GNU/Linux 12 (bookworm)") as device:
         yield device
-    finally:
-        subprocess.run(["losetup", "-d", device], check=False)
 
 
 def disk_of(device: str) -> disks.Disk:
