@@ -160,10 +160,13 @@ async def run(spec: dict[str, Any]) -> None:
                     await client.close()
                 continue
             if line[0] == "help":
+                # Round the swarm: after the last agent the first asks again (its earlier ticket is long
+                # closed), so a long soak keeps asking for help to the end.
                 wanted = int(line[1])
-                for client in clients[asked:]:
+                for _ in range(len(clients)):
                     if wanted == 0:
                         break
+                    client = clients[asked % len(clients)]
                     asked += 1
                     if client.state == "online":
                         words = f"bench {os.getpid()} {asked} {time.time():.6f}"

@@ -18,9 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from protocol.report import CODE_PATTERN
-from server.db.tables import plan_items, plans, service_items, subscriptions, tickets
+from server.db.tables import plan_items, plans, service_items
 
-__all__ = ["Catalogue", "Entitlement", "decide", "entitlement", "load_catalogue", "read_catalogue"]
+__all__ = ["Catalogue", "Entitlement", "decide", "load_catalogue", "month_start", "read_catalogue"]
 
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9._-]+$")]
 # An item's code travels in the protocol (`help.request`, `catalogue`, the `service_item` action).
@@ -138,41 +138,3 @@ def decide(
 
 def month_start(now: dt.datetime) -> dt.datetime:
     return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-
-
-async def entitlement(engine: AsyncEngine, customer_id: str, item_code: str, now: dt.datetime) -> Entitlement:
-    """Read the facts and decide (the month is the UTC calendar month)."""
-    async with engine.connect() as conn:
-        sub = (
-            await conn.execute(sa.select(subscriptions).where(subscriptions.c.customer_id == customer_id))
-        ).first()
-        item = (await conn.execute(sa.select(service_items).where(service_items.c.code == item_code))).first()
-        plan = (
-            (await conn.execute(sa.select(plans).where(plans.c.code == sub.plan_code))).first()
-            if sub
-            else None
-        )
-        included = bool(
-            sub
-            and await conn.scalar(
-                sa.select(plan_items.c.item_code).where(
-                    plan_items.c.plan_code == sub.plan_code, plan_items.c.item_code == item_code
-                )
-            )
-        )
-        used = await conn.scalar(
-            sa.select(sa.func.count())
-            .select_from(tickets)
-            .where(tickets.c.customer_id == customer_id, tickets.c.started_at >= month_start(now))
-        )
-    return decide(
-        status=sub.status if sub else None,
-        item_known=item is not None,
-        item_active=bool(item and item.active),
-        included=included,
-        used_this_month=int(used or 0),
-        allowance=plan.sessions_per_month if plan else None,
-        extras_allowed=bool(plan and plan.extras_allowed),
-        price_cents=item.price_cents if item else 0,
-        currency=item.currency if item else "CNY",
-    )
