@@ -12,7 +12,7 @@
    side by side, one with no catalogue (billing off) and one with a catalogue and BSS-provisioned
    customers (every help request checks the subscription, the plan and the month's allowance). Rounds
    alternate between them; each measures `help.request` sent → the engineer's `queue.update` naming
-   the new ticket received (RME_BENCH_BILLING_ROUNDS rounds each, default 100).
+   the new ticket received (RME_BENCH_BILLING_ROUNDS rounds each, default 300).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ from tests.server.helpers import (
 )
 
 EVENTS = int(os.environ.get("RME_BENCH_BILLING_EVENTS", "5000"))
-ROUNDS = int(os.environ.get("RME_BENCH_BILLING_ROUNDS", "100"))
+ROUNDS = int(os.environ.get("RME_BENCH_BILLING_ROUNDS", "300"))
 POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 CATALOGUE = {
     "items": [{"code": "network_repair", "name_zh": "网络修复", "name_en": "Network repair",

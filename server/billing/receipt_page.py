@@ -6,8 +6,11 @@ published audit key. The page's script (WebCrypto: SHA-256 and Ed25519) checks w
 `receipt.verify_receipt` checks of the signatures and the log: the receipt's signed note is the
 trusted key's and its digest is that of the record and checkpoint (RFC 8785 JSON); the checkpoint is
 signed by the same key; every audit event leads by its inclusion proof to the checkpoint's root, in
-one session, in order. (Re-deriving the steps from the events is the CLI's: `rme-server audit verify
---receipt`.) A changed price, item or step changes the digest: the page says FAILED.
+one session, in order; and, as `verify_receipt` does, that the record agrees with those events — the
+steps re-derived from the events (`stepsFromEvents`, a port of `receipt.steps_from_events`) equal
+the record's, and so do the engineer, the service item and how it ended. A changed price, item or
+step changes the digest; a record re-signed with the server's key but not matching its own log
+fails the re-derivation: either way the page says FAILED.
 """
 
 from __future__ import annotations
@@ -91,14 +94,76 @@ async function verify(receipt, keyText) {
       throw new Error("the session's events are not complete and in order");
     previous = ev.index;
   }
+  agreesWithEvents(record, audit.events.map((ev) => JSON.parse(ev.leaf)));
   return audit.events.length;
+}
+// The record must be what the events say (receipt.py's steps_from_events and facts_from_events).
+const isMap = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
+const get = (m, k) => (m[k] === undefined ? null : m[k]);
+function stepsFromEvents(events) {
+  const steps = new Map();
+  for (const event of events) {
+    const kind = get(event, "kind"), data = event.data || {};
+    if (!isMap(data)) continue;
+    const actionId = get(data, "action_id") || (kind === "file.pushed" ? get(data, "action") : null);
+    if (typeof actionId !== "string") continue;
+    if (kind === "action.request") {
+      const params = isMap(data.action) ? data.action : {};
+      steps.set(actionId, { action_id: actionId, kind: get(params, "kind"), params: { ...params },
+        reason: data.reason === undefined ? "" : data.reason, requested_by: get(event, "actor"),
+        requested_at: get(event, "time"), decision: null, status: null, outcome: null, file: null,
+        leaves: [get(event, "index")] });
+      continue;
+    }
+    const step = steps.get(actionId);
+    if (step === undefined) continue;
+    step.leaves.push(get(event, "index"));
+    if (kind === "consent.reply") step.decision = get(data, "decision");
+    else if (kind === "action.result") {
+      step.status = get(data, "status");
+      step.outcome = get(data, "outcome");
+    }
+    else if (kind === "file.pushed") step.file = { name: get(step.params, "name"), size: get(data, "size"),
+      sha256: get(data, "sha256"), matches: get(data, "sha256") === get(data, "announced") };
+  }
+  return [...steps.values()];
+}
+function factsFromEvents(events) {
+  const facts = { engineer_id: null, service_item: null, outcome: null, resolution: null };
+  for (const event of events) {
+    const kind = event.kind, data = event.data || {};
+    if (!isMap(data)) continue;
+    if (kind === "help.request") facts.service_item = get(data, "service_item");
+    else if (kind === "ticket.accept") facts.engineer_id = get(data, "engineer");
+    else if (kind === "action.result" && data.status === "ok" && isMap(data.outcome)
+      && data.outcome.kind === "service_item") facts.service_item = get(data.outcome, "item");
+    else if (kind === "session.end") {
+      facts.outcome = get(data, "reason");
+      facts.resolution = get(data, "resolution");
+    }
+  }
+  return facts;
+}
+function agreesWithEvents(record, events) {
+  if (jcs(stepsFromEvents(events)) !== jcs(get(record, "steps")))
+    throw new Error("the steps differ from the audit log's events");
+  const facts = factsFromEvents(events);
+  const checks = [["engineer", get(record.engineer || {}, "id"), facts.engineer_id],
+    ["service item", get(record.service_item || {}, "code"), facts.service_item]];
+  if (facts.outcome !== null)  // no end event: a lost connection ended it quietly
+    checks.push(["outcome", get(record, "outcome"), facts.outcome],
+      ["resolution", get(record, "resolution"), facts.resolution]);
+  for (const [what, claimed, logged] of checks)
+    if (jcs(claimed) !== jcs(logged))
+      throw new Error("the " + what + " (" + jcs(claimed) + ") is not the audit log's (" + jcs(logged) + ")");
 }
 const receipt = JSON.parse($("receipt").textContent);
 const key = $("key").textContent.trim();
 verify(receipt, key).then((n) => {
   $("verdict").className = "ok";
-  $("verdict").textContent = "\u2714 已验证：服务器签名有效，" + n + " 条审计记录都在已签名的日志中"
-    + " / Verified: signed by " + key.split("+")[0] + ", " + n + " audit events in the signed log";
+  $("verdict").textContent = "\u2714 已验证：服务器签名有效，" + n + " 条审计记录都在已签名的日志中，"
+    + "每一步都与日志一致 / Verified: signed by " + key.split("+")[0] + ", " + n
+    + " audit events in the signed log, every step as logged";
 }).catch((err) => {
   $("verdict").className = "bad";
   $("verdict").textContent = "\u2718 验证失败 / Verification FAILED: " + err.message;

@@ -33,6 +33,8 @@ from protocol.messages import (
     TicketAccept,
     TicketAcceptBody,
 )
+from server.audit.note import NoteSigner
+from server.billing.receipt import receipt_body
 from tests.e2e.harness import BIN, RealServer, engineer, real_agent, real_server
 from tests.localnet import CHROMIUM, CHROMIUM_ARGS
 
@@ -188,9 +190,23 @@ async def test_pick_an_item_change_it_with_consent_and_read_the_signed_record(
         subprocess.run, [*verify, str(bad), "--key", key], capture_output=True, text=True, check=False
     )
     assert refused.returncode == 1 and "FAILED" in refused.stdout
+    # Signed with the server's own key, yet not what the log says: a step's answer turned round.
+    forged = json.loads(saved.read_text(encoding="utf-8"))
+    step = forged["record"]["steps"][0]
+    step["decision"] = "denied" if step["decision"] == "allowed" else "allowed"
+    signer = NoteSigner.load_or_create(server.data, "unused")
+    note = receipt_body(forged["record"], forged["audit"]["checkpoint"])
+    forged["signature"] = note.decode() + "\n" + signer.sign_line(note)
+    resigned = tmp_path / "resigned.json"
+    resigned.write_text(json.dumps(forged), encoding="utf-8")
+    caught = await asyncio.to_thread(
+        subprocess.run, [*verify, str(resigned), "--key", key], capture_output=True, text=True, check=False
+    )
+    assert caught.returncode == 1 and "steps differ" in caught.stdout, caught.stdout
 
     # The offline page: it checks the receipt itself, in the browser, with nothing but the file.
-    for receipt, verdict in ((saved, "Verified"), (bad, "FAILED")):
+    pages = ((saved, "Verified"), (bad, "FAILED"), (resigned, "steps differ from the audit log"))
+    for receipt, verdict in pages:
         page_file = tmp_path / f"{receipt.stem}.html"
         await asyncio.to_thread(
             subprocess.run, [*verify, str(receipt), "--key", key, "--html", str(page_file)], check=False
