@@ -112,6 +112,27 @@ def backoff(attempt: int, low: float, high: float, rand: Callable[[], float] = r
     return low + (ceiling - low) * rand()
 
 
+def next_wait(
+    attempt: int,
+    connected: bool,
+    hint: float,
+    bounds: tuple[float, float],
+    rand: Callable[[], float] = random.random,
+) -> tuple[int, float]:
+    """After a drop: the next attempt number and the wait before it.
+
+    A connection that got through starts the back-off again. A node that said when to come back (503 +
+    Retry-After, or a reset before TLS: busy) is up and pacing its own storm: its word is followed,
+    spread over half as much again, and the exponential back-off does not grow — growing it there
+    kept agents away for up to `high` seconds after the node had room. Only failures without a word
+    (refused, timed out, cut) grow it. `bounds`: the back-off's (lowest, highest) wait."""
+    attempt = 0 if connected else attempt
+    if hint:
+        return attempt, hint * (1.0 + 0.5 * rand())
+    attempt = attempt if connected else attempt + 1
+    return attempt, backoff(attempt, *bounds, rand=rand)
+
+
 def retry_after(value: str | None, most: float = 300.0) -> float:
     """Seconds from an HTTP Retry-After header (RFC 9110 §10.2.3, delay-seconds form); 0 if absent
     or not a number; never more than `most`."""
@@ -483,10 +504,9 @@ class AgentClient:
             self.last_error = why
             if self.on_lost is not None:
                 await self.on_lost(why)
-            attempt = 0 if self.connections > before else attempt + 1
-            delay = backoff(attempt, self.reconnect_min, self.reconnect_max)
-            if hint:  # the server said when: at least that, spread over half as much again
-                delay = max(delay, hint * (1.0 + 0.5 * random.random()))  # noqa: S311
+            attempt, delay = next_wait(
+                attempt, self.connections > before, hint, (self.reconnect_min, self.reconnect_max)
+            )
             self._notify()
             await _wait(stop, delay)
 

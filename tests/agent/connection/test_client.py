@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from agent.connection import AgentClient, IdentityStore, agent_url, backoff
-from agent.connection.client import refused_before_tls
+from agent.connection.client import next_wait, refused_before_tls
 from protocol.messages import SessionEnd
 from server.tls import ensure_local_tls
 from tests.agent.connection.peer import PeerServer
@@ -32,6 +32,22 @@ def test_backoff_grows_with_full_jitter() -> None:
     assert backoff(3, 0.5, 30, rand=lambda: 1.0) == 4.0
     assert backoff(20, 0.5, 30, rand=lambda: 1.0) == 30
     assert backoff(20, 0.5, 30, rand=lambda: 0.0) == 0.5
+
+
+def test_a_node_that_says_when_is_followed_without_growing_the_back_off() -> None:
+    top = lambda: 1.0  # noqa: E731
+    # Unanswered failures (refused, timed out) grow the back-off up to its cap.
+    attempt, wait = 0, 0.0
+    for _ in range(8):
+        attempt, wait = next_wait(attempt, False, 0.0, (0.5, 30), rand=top)
+    assert (attempt, wait) == (8, 30)
+    # Back up and shedding: its Retry-After (spread over half again), not the 30 s the outage reached;
+    # the attempt count stays where the outage left it, for the next unanswered failure.
+    assert next_wait(8, False, 5.0, (0.5, 30), rand=top) == (8, 7.5)
+    assert next_wait(8, False, 5.0, (0.5, 30), rand=lambda: 0.0) == (8, 5.0)
+    # A connection that got through starts again from the bottom, even if it was then shed.
+    assert next_wait(8, True, 0.0, (0.5, 30), rand=top) == (0, 0.5)
+    assert next_wait(8, True, 2.0, (0.5, 30), rand=top) == (0, 3.0)
 
 
 def test_a_reset_during_tls_reads_as_busy_and_a_refused_connection_does_not() -> None:
