@@ -42,6 +42,7 @@ from multiprocessing.process import BaseProcess
 from types import FrameType
 
 from server.config import ServerConfig
+from server.metrics import worker_gone
 
 __all__ = ["Supervisor", "die_with_parent", "listening_socket", "workers_problem"]
 
@@ -154,6 +155,8 @@ class Supervisor:
             process = slot.process
             if process is not None and not process.is_alive():
                 process.join()
+                if process.pid is not None:
+                    worker_gone(process.pid)
                 quick = now - slot.started < QUICK_EXIT
                 slot.quick_exits = slot.quick_exits + 1 if quick else 0
                 slot.process = None

@@ -24,6 +24,7 @@ from server.config import ConfigError, ServerConfig
 from server.gate import TlsGate, gated
 from server.logs import log_config
 from server.malloc import pin_mmap_threshold
+from server.metrics import multiproc_dir
 from server.tls import ensure_local_tls
 from server.workers import Supervisor, die_with_parent, listening_socket, workers_problem
 
@@ -114,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:  # any failure: say it and stop, as a lone server would
         print(f"rme-server: cannot migrate the database: {exc}", file=sys.stderr)
         return 1
+    multiproc_dir(config.data_dir)  # before the workers start: they read it at import
     print(f"rme-server: {config.workers} worker processes on port {config.port}", file=sys.stderr)
     return Supervisor(config.workers, functools.partial(worker_main, config, cert, key)).run()
 

@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
+
 from bench._swarm import raise_nofile
 from bench.agents import Swarm, engineer_console, help_latencies, online, provision, start_swarm
 from protocol.messages import Chat, ChatBody, SessionEnd, SessionEndBody
@@ -21,6 +23,7 @@ from server.config import ServerConfig
 from server.workers import workers_problem
 from tests.deploy.services import own_postgres, own_redis
 from tests.server.helpers import (
+    METRICS_TOKEN,
     PYTHON,
     ROOT,
     ProtocolClient,
@@ -128,12 +131,30 @@ async def wait_for(what: str, check: Callable[[], bool], limit: float) -> None:
         await asyncio.sleep(0.2)
 
 
+def node_agents(server: RunningServer, scrapes: int = 6) -> list[int]:
+    """`rme_connected_agents` as each of `scrapes` fresh connections to `/metrics` reads it."""
+    seen = []
+    for _ in range(scrapes):
+        response = httpx.get(
+            f"{server.base}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"},
+            verify=server.ssl_context(), timeout=10,
+        )  # fmt: skip
+        response.raise_for_status()
+        values = [
+            line.split()[-1]
+            for line in response.text.splitlines()
+            if line.startswith("rme_connected_agents ")
+        ]
+        seen.append(int(float(values[0])) if values else -1)
+    return seen
+
+
 async def test_two_workers_are_one_node_of_two_cluster_members(tmp_path: Path) -> None:
     raise_nofile()
     with own_postgres() as postgres, own_redis(tmp_path / "redis") as redis:
         server = start_server(
             tmp_path / "node", postgres.url, workers="2", redis_url=redis.url, node_heartbeat="0.5",
-            node_dead_after="6",
+            node_dead_after="6", metrics_token=METRICS_TOKEN,
         )  # fmt: skip
         swarms: list[Swarm] = []
         try:
@@ -154,6 +175,9 @@ async def test_two_workers_are_one_node_of_two_cluster_members(tmp_path: Path) -
             await wait_for(f"{AGENTS} agents online", lambda: online(swarms) >= AGENTS, 90)
             counts = spread(server)
             assert all(n > AGENTS // 5 for n in counts.values()), counts
+            # Whichever worker answers a scrape, it reports the whole node (each scrape a new connection,
+            # so the kernel spreads them over both workers).
+            await wait_for("every scrape counts every agent", lambda: node_agents(server) == [AGENTS] * 6, 30)
 
             # Help requests from agents on both workers all reach one console.
             async with engineer_console(server) as watcher:
@@ -200,6 +224,8 @@ async def test_two_workers_are_one_node_of_two_cluster_members(tmp_path: Path) -
             await wait_for("the worker started again", lambda: len(workers(server)) == 2, 60)
             assert victim not in workers(server) and survivor in workers(server)
             await wait_for("two listening workers again", lambda: listeners(server) == 2, 60)
+            # The dead worker's connections no longer count; the restarted one's do.
+            await wait_for("scrapes count the agents again", lambda: node_agents(server) == [AGENTS] * 6, 30)
         finally:
             await asyncio.gather(*(s.stop() for s in swarms), return_exceptions=True)
             children = workers(server) if server.process.poll() is None else []
