@@ -149,6 +149,8 @@ class TicketSummary(_Strict):
     # Who holds it once accepted: a console finds its own running sessions again after a reload.
     engineer_id: Id | None = None
     service_item: Code | None = None  # the item the user picked (the catalogue's code)
+    # Asked from the rescue system (a PC whose own OS does not start): engineers see it in the queue.
+    rescue: bool = False
 
 
 class QueueUpdateBody(_Strict):

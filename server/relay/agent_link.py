@@ -40,6 +40,7 @@ from server.audit.keeper import session_evidence
 from server.billing import entitle, service_record
 from server.db.tables import new_id
 from server.devices import store as devices
+from server.devices.rescue import is_rescue_device
 from server.relay import queue
 from server.relay.bus import Subscription
 from server.relay.decisions import (
@@ -206,7 +207,9 @@ class AgentLink(DeviceLink):
             service_item=item,
         )
         self.session = self._core(ticket)
-        summary = tickets.new_summary(ticket, customer.name, customer.subscription)
+        summary = tickets.new_summary(
+            ticket, customer.name, customer.subscription, rescue=is_rescue_device(self.device.name)
+        )
         await queue.push(services.bus, [summary])
         services.metrics.notify.observe(asyncio.get_running_loop().time() - received)
         position = await tickets.queue_position(services.engine, ticket)

@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from protocol.messages import TicketSummary
 from protocol.report import DiagnosisReport
 from server.billing.completion import session_completed
-from server.db.tables import aware, customers, new_id, tickets, utcnow
+from server.db.tables import aware, customers, devices, new_id, tickets, utcnow
+from server.devices.rescue import is_rescue_device
 from server.devices.store import Subscription
 from server.tickets.lifecycle import OPEN_STATES, Event, Move, TicketState
 from server.tickets.ticket import Ticket
@@ -193,10 +194,13 @@ def _summary(row: sa.Row[tuple[object, ...]]) -> TicketSummary:
         created_ms=int(aware(m["created_at"]).timestamp() * 1000),
         engineer_id=m["engineer_id"],
         service_item=m["service_item"],
+        rescue=is_rescue_device(m["device_name"]),
     )
 
 
-def new_summary(ticket: Ticket, customer_name: str, subscription: Subscription) -> TicketSummary:
+def new_summary(
+    ticket: Ticket, customer_name: str, subscription: Subscription, *, rescue: bool = False
+) -> TicketSummary:
     """The summary of a ticket just created, from what its creator holds: the same fields `summaries`
     reads back, without the database round trip on the help → engineer path."""
     report = ticket.report or {}
@@ -212,6 +216,7 @@ def new_summary(ticket: Ticket, customer_name: str, subscription: Subscription) 
         created_ms=int(aware(ticket.created_at).timestamp() * 1000),
         engineer_id=ticket.engineer_id,
         service_item=ticket.service_item,
+        rescue=rescue,
     )
 
 
@@ -227,7 +232,12 @@ def _summary_query() -> sa.Select[tuple[object, ...]]:
         tickets.c.service_item,
         customers.c.name,
         customers.c.subscription,
-    ).join(customers, customers.c.id == tickets.c.customer_id)
+        devices.c.name.label("device_name"),
+    ).select_from(
+        tickets.join(customers, customers.c.id == tickets.c.customer_id).join(
+            devices, devices.c.id == tickets.c.device_id
+        )
+    )
 
 
 async def summaries(engine: AsyncEngine, ticket_ids: list[str] | None = None) -> list[TicketSummary]:

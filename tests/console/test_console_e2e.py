@@ -74,6 +74,7 @@ def test_an_engineer_works_a_session_in_the_console(
     expect(row.locator("td.words")).to_have_text("家里的电脑上不了网，微信也打不开")
     expect(row.locator(".sub-active")).to_be_visible()
     expect(row.locator("[class*=verdict-]")).to_be_visible()
+    expect(row.locator(".badge.rescue")).to_have_count(0)  # an ordinary PC, not the rescue system
     shots.take(console, "queue")
 
     # The ticket view: the full report and the (empty) history of this device.

@@ -80,10 +80,16 @@ def test_send_a_rescue_image(
     browser: Browser, rescue_server: tuple[RunningServer, Path], background: Background, tmp_path: Path
 ) -> None:
     server, base = rescue_server
-    customer, ticket, agent = background.run(rescue_device(server))
     context = new_context(browser)
     page = context.new_page()
     login(page, server, ENGINEER)
+    expect(page.locator("#queue-rows")).to_be_attached()
+    customer, ticket, agent = background.run(rescue_device(server))
+    # The queue marks a help request from the rescue system: pushed live, and read back after a reload.
+    row = page.locator(f"#queue-rows tr[data-ticket='{ticket}']")
+    expect(row.locator(".badge.rescue")).to_have_text("救援系统")
+    page.reload()
+    expect(row.locator(".badge.rescue")).to_have_text("救援系统")
     page.goto(f"{server.base}/console/#/ticket/{ticket}")
     expect(page.locator("#ticket-device .badge.rescue")).to_have_text("救援系统")
     button = page.locator("button.send-rescue")

@@ -20,7 +20,8 @@ export function queueView(ctx) {
       ? el("button", { type: "button", class: "primary accept", onclick: () => ctx.acceptTicket(s.ticket_id) }, t("accept"))
       : mine ? el("a", { href: `#/session/${mine.sid}`, class: "button" }, t("view_session")) : null;
     return el("tr", { dataset: { ticket: s.ticket_id, state: s.state } },
-      el("td", {}, el("a", { href: `#/ticket/${s.ticket_id}` }, s.customer_name)),
+      el("td", {}, el("a", { href: `#/ticket/${s.ticket_id}` }, s.customer_name),
+        s.rescue ? [" ", el("span", { class: "badge rescue" }, t("rescue_badge"))] : null),
       el("td", { class: "words" }, s.words,
         s.service_item ? el("div", { class: "item muted small" }, `${t("service_item")}: ${s.service_item}`) : null),
       el("td", {}, verdictBadge(s.verdict), s.root_cause ? el("div", { class: "cause" }, cause(s.root_cause)) : null),
