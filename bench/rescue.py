@@ -17,7 +17,9 @@ RME_BENCH_RESCUE_MB sets the data size (default 64). The machine is shared: figu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -184,7 +186,14 @@ def main() -> None:
             print(f"build, empty cache: {cold:.1f} s")
         for accel in [False, True] if kvm_works(iso) else [False]:
             (tmp / f"run-{accel}").mkdir()
-            figures = asyncio.run(boot_and_copy(tmp / f"run-{accel}", iso, accel))
+            try:
+                figures = asyncio.run(boot_and_copy(tmp / f"run-{accel}", iso, accel))
+            except BaseException:
+                kept = Path(tempfile.gettempdir()) / "rme-bench-rescue-serial.log"
+                with contextlib.suppress(OSError):
+                    shutil.copy(tmp / f"run-{accel}" / "vm" / "serial.log", kept)
+                    print(f"the guest's serial console: {kept}")
+                raise
             name = "KVM" if accel else "TCG"
             print(
                 f"{name}: boot → rescue screen {figures['boot_to_screen_s']} s, → online "
