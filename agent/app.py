@@ -18,7 +18,7 @@ from agent.config import AgentConfig
 from agent.connection import AgentClient, IdentityStore
 from agent.connection.client import HelpStatus
 from agent.datadir import LOGS, T_REPAIRED, make_private
-from agent.executors.diagnose import run_diagnosis
+from agent.executors.diagnose import run_diagnosis_in_words
 from agent.executors.rescue_write import WriteImageExecutor
 from agent.i18n import Lang, system_lang
 from agent.panel.host import PanelHost
@@ -77,6 +77,7 @@ class AgentRuntime:
         # The panel's rescue USB writer: images from the inbox and Downloads, removable disks only.
         self.usb_writer = UsbWriter([config.inbox_dir, Path.home() / "Downloads"])
         self.diagnosis: DiagnosisReport | None = None
+        self.diagnosis_words: dict[Lang, str] = {}  # its headline in every language (the rescue screen)
         self.stop = asyncio.Event()
         self.ready = asyncio.Event()  # the panel is up and panel.json written
         if self.client is not None:
@@ -160,6 +161,7 @@ class AgentRuntime:
             "guard": self.guard.to_json(),
             "help": client.help.to_json() if client else {"state": "none"},
             "diagnosis": self.diagnosis.model_dump(mode="json") if self.diagnosis else None,
+            "diagnosis_words": dict(self.diagnosis_words) if self.diagnosis else None,
             "feed": [entry.to_json() for entry in self.feed.entries],
             "disk_questions": [q.to_json() for q in self.disk_questions().pending()],
         }
@@ -248,11 +250,12 @@ class AgentRuntime:
     async def ask_for_help(self, words: str, item: str | None = None) -> dict[str, Any]:
         """Diagnose, then send the help request with the report (now, or when the connection is up)."""
         try:
-            self.diagnosis = await run_diagnosis(
+            report, headlines = await run_diagnosis_in_words(
                 self.lang, config_path=self.config.config_file, data_dir=self.config.data_dir
             )
+            self.diagnosis, self.diagnosis_words = report, headlines
         except Exception:  # a broken probe must never stop a call for help
-            self.diagnosis = None
+            self.diagnosis, self.diagnosis_words = None, {}
         self.feed.add("help", texts.HELP_SENT, words=words[:200])
         if self.client is None:
             return {"sent": False, "reason": "no server configured"}

@@ -107,6 +107,35 @@ DHCP_RULE = (
     'TAG+="systemd", ENV{SYSTEMD_WANTS}+="rme-dhcp@%k.service"\n'
 )
 
+# The PC's screen in Chinese: the Linux console has no CJK glyphs, so once a framebuffer appears (udev,
+# `FBTERM_RULE`) fbterm takes tty1 and draws with WenQuanYi; its child names its pseudo-terminal in
+# /run/rme-fbterm.tty and the rescue screen moves there (`agent.rescue.fbterm`). Without a framebuffer
+# (a BIOS PC whose graphics driver has no KMS) nothing starts and tty1 keeps the boxes.
+FBTERM_UNIT = """\
+[Unit]
+Description=RME rescue screen in Chinese (fbterm on tty1)
+DefaultDependencies=no
+After=systemd-journald.socket local-fs.target
+Conflicts=shutdown.target
+Before=shutdown.target
+
+[Service]
+Environment=HOME=/root LANG=C.UTF-8 LC_ALL=C.UTF-8
+ExecStart=/usr/bin/fbterm --font-names="WenQuanYi Micro Hei Mono" --font-size=18 -- \
+  /bin/sh -c 'tty > /run/rme-fbterm.tty; exec sleep infinity'
+ExecStopPost=/bin/rm -f /run/rme-fbterm.tty
+StandardInput=tty-force
+StandardOutput=tty
+TTYPath=/dev/tty1
+TTYReset=yes
+Restart=always
+RestartSec=2
+"""
+FBTERM_RULE = (
+    'ACTION=="add", SUBSYSTEM=="graphics", KERNEL=="fb0", TAG+="systemd", '
+    'ENV{SYSTEMD_WANTS}+="rme-fbterm.service"\n'
+)
+
 # Services a rescue boot does not need; each costs seconds of CPU under emulation. getty-static would
 # start logins on tty2-6; the image keeps one, on tty2 (`GETTY`).
 MASKED_UNITS = (
@@ -197,6 +226,7 @@ def layer_key(public_key_hex: str) -> str:
             "wrapper": WRAPPER,
             "entry": BOOT_ENTRY,
             "dhcp": [DHCP_UNIT, DHCP_RULE],
+            "fbterm": [FBTERM_UNIT, FBTERM_RULE],
             "getty": GETTY,
             "squashfs": SQUASHFS_OPTIONS,
             "image": Path(__file__).read_bytes().hex()[-64:],
@@ -239,6 +269,8 @@ def build_layer(cache: Path, epoch: int, public_key_hex: str, log: Path | None =
     rules = root / "etc/udev/rules.d"
     rules.mkdir(parents=True)
     (rules / "80-rme-dhcp.rules").write_text(DHCP_RULE)
+    (unit_dir / "rme-fbterm.service").write_text(FBTERM_UNIT)
+    (rules / "80-rme-fbterm.rules").write_text(FBTERM_RULE)
     bin_dir = root / "usr/local/bin"
     bin_dir.mkdir(parents=True)
     for name, text in (("rme-agent", WRAPPER), ("rme-rescue-boot", BOOT_ENTRY)):

@@ -46,11 +46,13 @@ def register(subparsers: Any) -> None:
 def _boot(args: argparse.Namespace) -> int:
     from agent.rescue import boot  # noqa: PLC0415
 
+    ttys = args.tty or [Path("/dev/tty")]
     return boot.main(
-        args.tty or [Path("/dev/tty")],
+        ttys,
         slot=args.slot or boot.boot_slot(),
         public_key=args.public_key or boot.PUBLIC_KEY,
         data_dir=args.data_dir or boot.DATA_DIR,
+        fbterm=Path("/dev/tty1") in ttys,  # the PC's console: drawn through fbterm once it runs
     )
 
 

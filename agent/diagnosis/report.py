@@ -38,6 +38,18 @@ def build_report(diagnosis: Diagnosis, lang: Lang, duration_ms: int) -> Diagnosi
     )
 
 
+def headline(diagnosis: Diagnosis, lang: Lang) -> str:
+    """The verdict and the root cause in plain words, one line (the rescue screen shows it in both
+    languages, so it is rendered from the judgements, not from a report in one language)."""
+    words = texts.VERDICT[diagnosis.verdict].render(lang)
+    cause = next(
+        (j for j in diagnosis.judgements if j.status == "fail" and j.code == diagnosis.root_cause), None
+    )
+    if diagnosis.root_cause is not None and cause is not None:
+        return texts.HEADLINE.render(lang, verdict=words, cause=render_judgement(cause, lang))
+    return words
+
+
 def root_cause_finding(report: DiagnosisReport) -> Finding | None:
     if report.root_cause is None:
         return None

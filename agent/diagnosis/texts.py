@@ -361,6 +361,10 @@ ROOT_CAUSE_LABEL = Text(
     "原因",
     "Cause",
 )
+HEADLINE = Text(
+    "{verdict}原因：{cause}",
+    "{verdict} Cause: {cause}",
+)
 NO_ROOT_CAUSE = Text(
     "没有发现故障。",
     "No fault found.",

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.diagnosis.config import load_settings
-from agent.diagnosis.report import build_report
+from agent.diagnosis.report import build_report, headline
 from agent.diagnosis.runner import diagnose
 from agent.executors.base import BaseExecutor, Done, Job, LangSource
 from agent.executors.described import T_NO_RISK, T_NOTHING_TO_UNDO, Described
@@ -35,6 +35,16 @@ async def run_diagnosis(
     settings = load_settings(config_path, overrides={"interface": interface}, data_dir=data_dir)
     _facts, diagnosis, duration_ms = await diagnose(settings)
     return build_report(diagnosis, lang, duration_ms)
+
+
+async def run_diagnosis_in_words(
+    lang: Lang, config_path: Path | None = None, data_dir: Path | None = None
+) -> tuple[DiagnosisReport, dict[Lang, str]]:
+    """`run_diagnosis`, plus its one-line headline in every language (`report.headline`)."""
+    settings = load_settings(config_path, overrides={"interface": None}, data_dir=data_dir)
+    _facts, diagnosis, duration_ms = await diagnose(settings)
+    words: dict[Lang, str] = {one: headline(diagnosis, one) for one in ("zh-CN", "en")}
+    return build_report(diagnosis, lang, duration_ms), words
 
 
 class DiagnoseExecutor(BaseExecutor):

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.i18n import Text
 from agent.rescue import confirm, network
+from agent.rescue.fbterm import follow_fbterm
 from agent.rescue.screen import Terminals
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ T_HELD = Text(
 )
 T_KEYS_HELD = Text("[S] 发送   [W] 不发送，留在这台电脑上", "[S] Send   [W] Keep it on this PC")
 T_ENDED = Text("会话已结束（K）。", "Session ended (K).")
-T_DIAG = Text("诊断：{verdict} {cause}", "Diagnosis: {verdict} {cause}")
+T_DIAG = Text("诊断：{words}", "Diagnosis: {words}")
 
 
 def both(text: Text, **fields: object) -> list[str]:
@@ -132,11 +133,9 @@ class RescueBoot:
             conn = state["connection"]["state"]
             if conn != "online":
                 lines += both(T_OFFLINE, state=conn)
-            diagnosis = state.get("diagnosis")
-            if diagnosis:
-                lines += both(
-                    T_DIAG, verdict=diagnosis.get("verdict"), cause=diagnosis.get("root_cause") or ""
-                )
+            words = state.get("diagnosis_words")
+            if words:
+                lines += [T_DIAG.render(lang, words=words.get(lang, "")) for lang in ("zh-CN", "en")]
             session = state["guard"]["session"]
             if session:
                 lines += both(T_ENGINEER, name=session["engineer"]["name"])
@@ -362,17 +361,27 @@ def import_heavy() -> None:
 
 def main_on_consoles() -> int:
     """What the rescue system's unit starts: the screen on the PC's console and its serial port."""
-    return main(list(CONSOLES), slot=boot_slot())
+    return main(list(CONSOLES), slot=boot_slot(), fbterm=True)
 
 
 def main(
-    ttys: list[Path], slot: Path = SLOT, public_key: Path = PUBLIC_KEY, data_dir: Path = DATA_DIR
+    ttys: list[Path],
+    slot: Path = SLOT,
+    public_key: Path = PUBLIC_KEY,
+    data_dir: Path = DATA_DIR,
+    *,
+    fbterm: bool = False,
 ) -> int:
+    """`fbterm`: tty1 is the PC's console, drawn through fbterm once it runs (`agent.rescue.fbterm`)."""
+
     async def go() -> int:
         terms = Terminals(ttys)
+        following = asyncio.create_task(follow_fbterm(terms)) if fbterm else None
         try:
             return await RescueBoot(terms, slot, public_key, data_dir).run()
         finally:
+            if following is not None:
+                following.cancel()
             terms.close()
 
     return asyncio.run(go())

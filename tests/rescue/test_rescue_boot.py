@@ -39,6 +39,7 @@ from protocol.messages import (
 from rescue.provision import MAGIC, SLOT_SIZE, find_slot, open_slot
 from tests.e2e.harness import BIN, RealServer, cli, engineer
 from tests.rescue import disks
+from tests.rescue.glyphs import draws_chinese
 from tests.rescue.harness import (
     TEST_KEY,
     WORDS,
@@ -49,7 +50,7 @@ from tests.rescue.harness import (
     wait,
     write_key,
 )
-from tests.rescue.vm import boot
+from tests.rescue.vm import boot, ppm_to_png
 
 TOOLS = (
     "mmdebstrap",
@@ -123,6 +124,12 @@ async def test_rescue_boot_enrolls_and_rescues_files_with_consent(
             await wait(guest, r"RME-STATE: online", 420)
             print(f"boot → online: {time.monotonic() - started:.1f} s")
             assert "[rescue]" in server.admin("customer", "devices", server.customer)
+            # The PC's own screen draws the Chinese lines as Chinese (fbterm on the framebuffer).
+            shot = tmp_path / "tty1.ppm"
+            async with asyncio.timeout(60):
+                while not (shot.exists() and draws_chinese(shot)):
+                    await asyncio.to_thread(guest.screendump, shot)
+            ppm_to_png(shot, tmp_path / "tty1.png")
 
             async with asyncio.timeout(180):  # the rescue agent diagnoses first (slow under TCG)
                 while True:
@@ -150,7 +157,11 @@ async def test_rescue_boot_enrolls_and_rescues_files_with_consent(
             for device, fstype in (("/dev/vda1", "ext4"), ("/dev/vda2", "ntfs")):
                 mark = guest.mark()
                 check = await eng.request(session, RescueFsckParams(device=device))
-                await allow_on_screen(guest, "action", mark)
+                if fstype == "ntfs":  # Allow on the PC's own keyboard: through fbterm to the screen
+                    await wait(guest, r"RME-PROMPT: action", 60, mark)
+                    await asyncio.to_thread(guest.monitor, "sendkey y")
+                else:
+                    await allow_on_screen(guest, "action", mark)
                 result = await eng.expect(ActionResult, timeout=120, body__action_id=check)
                 verdict = result.body.outcome
                 assert isinstance(verdict, RescueFsckOutcome), result

@@ -78,3 +78,14 @@ def test_new_causes_read_in_chinese_with_their_evidence(fixture: str, cause: str
     assert finding is not None and zh_words in finding.summary and finding.evidence
     text = report.render_text(again, "zh-CN")
     assert f"原因 [{cause}]" in text and "{" not in text.split("\n", 2)[1]
+
+
+def test_headline_names_the_cause_in_plain_words_in_each_language() -> None:
+    diagnosis = rules.judge(recorded("linux_lab_resolver_down.json"))
+    zh, en = report.headline(diagnosis, "zh-CN"), report.headline(diagnosis, "en")
+    assert en.startswith("The internet is not reachable. Cause: ") and zh.startswith("无法上网。原因：")
+    cause = next(j for j in diagnosis.judgements if j.code == "dns.unreachable")
+    assert en.endswith(report.render_judgement(cause, "en"))
+    assert zh.endswith(report.render_judgement(cause, "zh-CN"))
+    assert "dns.unreachable" not in en + zh  # words, not the code
+    assert report.headline(rules.judge(healthy()), "en") == "The network is working."
