@@ -345,6 +345,7 @@ class RescueBoot:
 
         make_private(self.data_dir)
         (self.data_dir / "ca.pem").write_text(found.ca_pem)
+        network.drop_template_peers()
         await self.network()
         if not await self.enroll(found):
             await asyncio.Event().wait()

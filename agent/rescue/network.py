@@ -10,6 +10,21 @@ import json
 from pathlib import Path
 
 SYS_NET = Path("/sys/class/net")
+PEERS = Path("/etc/ppp/peers")
+# Debian's ppp package ships these examples (`user "username"`): not this user's dial-up.
+TEMPLATE_PEERS = ("dsl-provider", "provider")
+
+
+def drop_template_peers(peers: Path = PEERS) -> list[str]:
+    """Removes the image's template dial-ups (the live system's overlay; the PC's disk is not touched).
+    Left in place, the diagnosis judged a dial-up nobody configured and, with no internet, blamed it:
+    "dial-up dsl-provider gets no answer" on a PC behind a router. The user's own dial-up is `rme`."""
+    dropped = []
+    for name in TEMPLATE_PEERS:
+        with contextlib.suppress(FileNotFoundError):
+            (peers / name).unlink()
+            dropped.append(name)
+    return dropped
 
 
 def wired() -> list[str]:
@@ -79,7 +94,7 @@ async def pppoe(interface: str, account: str, password: str) -> dict[str, str]:
 
 def _write_peer(interface: str, account: str, password: str) -> None:
     quoted = account.replace("\\", "\\\\").replace('"', '\\"')
-    peers = Path("/etc/ppp/peers")
+    peers = PEERS
     peers.mkdir(parents=True, exist_ok=True)
     (peers / "rme").write_text(
         f'plugin rp-pppoe.so\n{interface}\nuser "{quoted}"\nnoauth\ndefaultroute\nusepeerdns\n'

@@ -200,6 +200,9 @@ async def test_rescue_boot_enrolls_and_rescues_files_with_consent(
             print(f"kill key → engineer told: {time.monotonic() - pressed:.2f} s")
             await wait(guest, "Session ended", 30, mark)
             guest.screendump(tmp_path / "screen.ppm")
+            # The diagnosis in words, and not about Debian's template dial-up nobody configured.
+            assert "Diagnosis: The internet is not reachable." in guest.text()
+            assert "dsl-provider" not in guest.text()
     rescued = disks.usb_files(usb, tmp_path / "usb-out")
     expected = {f"{folders[0]}/home/zhang/{k}": v for k, v in ext4_files.items()}
     expected |= {f"{folders[1]}/Users/Zhang/Documents/{k}": v for k, v in ntfs_files.items()}
@@ -223,7 +226,7 @@ async def test_bad_signature_expired_and_reused_codes_are_refused_on_screen(
 ) -> None:
     """Three guests at once (one vCPU each): a tampered blob (booted through UEFI firmware, OVMF), an
     expired code, a code already used (redeemed beforehand with `rme-agent enroll`, as a first boot of
-    the same image would)."""
+    the same image would; this one boots from the image written raw to a USB stick, not a CD)."""
     tampered = _tamper(issue(server, base_iso, tmp_path / "tampered.iso"))
     expired = issue(server, base_iso, tmp_path / "expired.iso", ttl=1)
     used = issue(server, base_iso, tmp_path / "used.iso")
@@ -256,6 +259,7 @@ async def test_bad_signature_expired_and_reused_codes_are_refused_on_screen(
                     cpus=1,
                     memory=768,
                     uefi=name == "tampered",  # the same ISO through UEFI firmware (OVMF); the others BIOS
+                    iso_on_usb=name == "used",  # the same file as a USB stick (hybrid ISO, raw)
                 )
             )
             for name, (iso, *_rest) in cases.items()

@@ -156,9 +156,11 @@ def boot(
     cpus: int = 2,
     uefi: bool = False,
     probe: Path | None = None,
+    iso_on_usb: bool = False,
 ) -> Iterator[Guest]:
     """`iso` None: no CD, the first disk boots (the hard-disk edition); `probe` then names the ISO
-    whose kernel `kvm_works` tries."""
+    whose kernel `kvm_works` tries. `iso_on_usb`: the ISO written raw to a USB stick (on xHCI) and
+    booted from it, not from a CD."""
     work.mkdir(parents=True, exist_ok=True)
     serial_path = work / "serial.sock"
     monitor_path = work / "monitor.sock"
@@ -192,7 +194,16 @@ def boot(
         "-device",
         "virtio-net-pci,netdev=net0",
     ]
-    if iso is not None:
+    if usb is not None or iso_on_usb:
+        cmd += ["-device", "qemu-xhci,id=xhci"]
+    if iso is not None and iso_on_usb:
+        cmd += [
+            "-drive",
+            f"if=none,id=stick,file={iso},format=raw,readonly=on",
+            "-device",
+            "usb-storage,bus=xhci.0,drive=stick,bootindex=0",
+        ]
+    elif iso is not None:
         cmd += ["-drive", f"file={iso},media=cdrom,readonly=on,if=ide,index=0", "-boot", "d"]
     else:
         cmd += ["-boot", "c"]
@@ -202,8 +213,6 @@ def boot(
         cmd += ["-drive", f"file={disk},format=raw,if=virtio,index={i}"]
     if usb is not None:
         cmd += [
-            "-device",
-            "qemu-xhci,id=xhci",
             "-drive",
             f"if=none,id=usbdisk,file={usb},format=raw",
             "-device",
