@@ -80,6 +80,13 @@ T_NET_NONE = Text(
 T_NET_OK = Text("网络：{addrs}", "Network: {addrs}")
 T_ACCOUNT = Text("宽带账号：", "Broadband account: ")
 T_PASSWORD = Text("宽带密码：", "Broadband password: ")
+T_DIALLING = Text("正在拨号（{interface}）……", "Dialling ({interface}) …")
+T_DIAL_OK = Text("拨号成功：{addr}", "Dial-up connected: {addr}")
+T_DIAL_FAILED = Text(
+    "拨号没有成功。请检查宽带账号和密码，以及光猫是否开机，再按 P 重试。",
+    "The dial-up did not connect. Check the broadband account and password and that the modem is on, "
+    "then press P to try again.",
+)
 T_ENROLLING = Text("正在向服务商登记这台电脑……", "Registering this PC with your provider …")
 T_ENROLL_RETRY = Text("登记失败，稍后重试：{why}", "Registration failed, retrying: {why}")
 T_ONLINE = Text("已连接服务商，正在呼叫专家。", "Connected to your provider; calling an expert.")
@@ -230,10 +237,20 @@ class RescueBoot:
         self.note = [T_PASSWORD.render("zh-CN") + " / " + T_PASSWORD.render("en")]
         self.draw()
         password = await self.terms.read_line(secret=True)
-        self.note = []
         names = network.wired()
-        if names:
-            await network.pppoe(names[0], account, password)
+        if not names:
+            self.note = both(T_DIAL_FAILED)
+            self.draw()
+            return
+        self.note = both(T_DIALLING, interface=names[0])
+        self.draw()
+        found = await network.pppoe(names[0], account, password)
+        if "ppp0" in found:
+            self.note = both(T_DIAL_OK, addr=found["ppp0"])
+            self.net = both(T_NET_OK, addrs=", ".join(f"{k} {v}" for k, v in found.items()))
+        else:
+            self.note = both(T_DIAL_FAILED)
+        self.draw()
 
     async def enroll(self, found: Provision) -> bool:
         from agent.connection import AgentClient, ConnectError, IdentityStore  # noqa: PLC0415

@@ -50,8 +50,10 @@ from tests.rescue.harness import (
     wait,
     write_key,
 )
+from tests.rescue.pppoe_ac import AccessConcentrator
 from tests.rescue.vm import boot, ppm_to_png
 
+ACCOUNT, PASSWORD = "zhang@adsl", "Pa55-word-7"  # the broadband account typed on the rescue screen
 TOOLS = (
     "mmdebstrap",
     "mksquashfs",
@@ -119,7 +121,18 @@ async def test_rescue_boot_enrolls_and_rescues_files_with_consent(
     # Logged in first (argon2 and a busy TCG guest share two cores), kept alive while the guest boots.
     async with engineer(server) as eng, keepalive(eng):
         await eng.expect(Welcome)
-        with boot(tmp_path / "vm", iso, server_port=port, guest_port=port, disks=[broken], usb=usb) as guest:
+        with (
+            AccessConcentrator(ACCOUNT, PASSWORD) as dsl,
+            boot(
+                tmp_path / "vm",
+                iso,
+                server_port=port,
+                guest_port=port,
+                disks=[broken],
+                usb=usb,
+                pppoe_port=dsl.port,
+            ) as guest,
+        ):
             started = time.monotonic()
             await wait(guest, r"RME-STATE: online", 420)
             print(f"boot → online: {time.monotonic() - started:.1f} s")
@@ -130,6 +143,18 @@ async def test_rescue_boot_enrolls_and_rescues_files_with_consent(
                 while not (shot.exists() and draws_chinese(shot)):
                     await asyncio.to_thread(guest.screendump, shot)
             ppm_to_png(shot, tmp_path / "tty1.png")
+
+            # PPPoE from the screen: P, then the account and the password the user types; the guest's
+            # own pppd dials the concentrator on its first card (the server stays on the second).
+            mark = guest.mark()
+            guest.key("p")
+            await wait(guest, "Broadband account:", 60, mark)
+            guest.key(ACCOUNT + "\r")
+            await wait(guest, "Broadband password:", 30, mark)
+            guest.key(PASSWORD + "\r")
+            await wait(guest, r"Dial-up connected: 10\.64\.0\.2", 120, mark)
+            assert dsl.seen.auth == (ACCOUNT, PASSWORD) and dsl.seen.ipcp_up, dsl.seen.events
+            assert "拨号成功" in guest.text()[mark:] and PASSWORD not in guest.text()  # typed as *
 
             async with asyncio.timeout(180):  # the rescue agent diagnoses first (slow under TCG)
                 while True:

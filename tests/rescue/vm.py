@@ -157,10 +157,13 @@ def boot(
     uefi: bool = False,
     probe: Path | None = None,
     iso_on_usb: bool = False,
+    pppoe_port: int | None = None,
 ) -> Iterator[Guest]:
     """`iso` None: no CD, the first disk boots (the hard-disk edition); `probe` then names the ISO
     whose kernel `kvm_works` tries. `iso_on_usb`: the ISO written raw to a USB stick (on xHCI) and
-    booted from it, not from a CD."""
+    booted from it, not from a CD. `pppoe_port`: a first network card (eth0) whose Ethernet frames go
+    as UDP datagrams to that port on the loopback (`tests/rescue/pppoe_ac.py`); the server's card is
+    then eth1."""
     work.mkdir(parents=True, exist_ok=True)
     serial_path = work / "serial.sock"
     monitor_path = work / "monitor.sock"
@@ -189,6 +192,19 @@ def boot(
         f"unix:{monitor_path},server=on,wait=off",
         "-device",
         "virtio-rng-pci",  # entropy: without it systemd waits ~40 s for the kernel's pool under TCG
+    ]
+    if pppoe_port is not None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe_sock:
+            probe_sock.bind(("127.0.0.1", 0))
+            own = probe_sock.getsockname()[1]
+        cmd += [
+            "-netdev",
+            f"dgram,id=dsl,local.type=inet,local.host=127.0.0.1,local.port={own},"
+            f"remote.type=inet,remote.host=127.0.0.1,remote.port={pppoe_port}",
+            "-device",
+            "virtio-net-pci,netdev=dsl,mac=52:54:00:12:34:99",
+        ]
+    cmd += [
         "-netdev",
         f"user,id=net0,restrict=on,{fwd}",
         "-device",
