@@ -292,6 +292,11 @@ class RescueBootRepairOutcome(_Strict):
     efi: bool  # GRUB written as the ESP's fallback loader EFI/BOOT/BOOTX64.EFI
     menu: bool  # grub.cfg regenerated
     commands: Annotated[list[ShortText], Field(max_length=8)] = []
+    # The folder (in the repaired system) holding the old boot code: composed by the agent from the
+    # time, so it carries nothing of the PC's (the pattern keeps it that way).
+    backup: Annotated[str, Field(max_length=40, pattern=r"^/boot/rme-rescue-backup/\d{8}-\d{6}$")] | None = (
+        None
+    )
 
 
 ActionOutcome = Annotated[

@@ -39,7 +39,12 @@ T_RISK = Text(
     "Medium: rewrites the disk's boot code and boot menu. A Windows on the same disk keeps its own boot "
     "entry.",
 )
-T_UNDO = Text("无法撤销（旧的启动代码不保留）", "Cannot be undone (the old boot code is not kept)")
+T_UNDO = Text(
+    "旧的启动代码和启动菜单先保存在该系统的 /boot/rme-rescue-backup/ 中，可以手动恢复",
+    "The old boot code and menu are first kept in that system's /boot/rme-rescue-backup/, "
+    "from where they can be put back by hand",
+)
+T_BACKUP = Text("旧的启动代码已保存：{path}", "Old boot code kept: {path}")
 T_DONE = Text("启动修复完成：{system}（{root}）", "Boot repair done: {system} ({root})")
 T_BIOS = Text("已为 BIOS 重装 GRUB（{disk}）", "GRUB reinstalled for BIOS ({disk})")
 T_EFI = Text("已为 UEFI 安装 GRUB（EFI/BOOT/BOOTX64.EFI）", "GRUB installed for UEFI (EFI/BOOT/BOOTX64.EFI)")
@@ -118,6 +123,8 @@ class BootRepairExecutor(BaseExecutor):
         plan = result.plan
         system, root = escape(result.found.system), result.found.root.device
         job.show("result", T_DONE, detail=escape("\n".join(lines))[-1500:], system=system, root=root)
+        if result.backup:
+            job.show("result", T_BACKUP, path=escape(result.backup))
         for template, done in ((T_BIOS, plan.bios), (T_EFI, plan.efi), (T_MENU, True), (T_RESTART, True)):
             if done:
                 job.show("result", template, disk=params.disk)
@@ -130,6 +137,7 @@ class BootRepairExecutor(BaseExecutor):
                 efi=plan.efi,
                 menu=True,
                 commands=list(result.ran),
+                backup=result.backup,
             )
         )
 

@@ -22,9 +22,12 @@ Which GRUB, for which layout:
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -317,6 +320,43 @@ class Result:
     found: Found
     plan: Plan
     ran: tuple[str, ...]  # the command lines, as run inside the system
+    backup: str | None = None  # where the old boot code was kept, as the repaired system sees it
+
+
+BACKUP_DIR = "boot/rme-rescue-backup"
+HEAD_BYTES = 1 << 20  # the MBR/protective MBR and the gap after it, where BIOS GRUB keeps its core image
+RESTORE_NOTE = """\
+Kept by RME Rescue before it reinstalled GRUB on {disk} ({when} UTC).
+RME 远程救援在 {disk} 上重装 GRUB 之前保存的旧启动数据（{when} UTC）。
+
+disk-head.bin  the disk's first MiB as it was / 硬盘开头 1 MiB 的原样
+grub.cfg       the old boot menu, if there was one / 旧的启动菜单（如有）
+BOOTX64.EFI    the old UEFI fallback loader, if there was one / 旧的 UEFI 启动程序（如有）
+
+To put the old MBR boot code back (the partition table after it is left alone):
+恢复旧的 MBR 启动代码（不动其后的分区表）：
+  dd if=disk-head.bin of=/dev/DISK bs=440 count=1 conv=notrunc
+"""
+
+
+def keep_old_boot(disk: str, root: Path, plan: Plan, now: float | None = None) -> str:
+    """Copies what the repair overwrites into the repaired system's own /boot (mounted at `root`): the
+    disk's first MiB, the old grub.cfg and, for UEFI, the old fallback loader. Returns the folder's path
+    as that system sees it. Raises OSError when it cannot (the repair then does not start)."""
+    when = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
+    folder = root / BACKUP_DIR / when
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(disk, "rb") as source:
+        (folder / "disk-head.bin").write_bytes(source.read(HEAD_BYTES))
+    old_menu = root / "boot/grub/grub.cfg"
+    if old_menu.is_file():
+        shutil.copyfile(old_menu, folder / "grub.cfg")
+    loader = root / "boot/efi/EFI/BOOT/BOOTX64.EFI"
+    if plan.efi and loader.is_file():
+        shutil.copyfile(loader, folder / "BOOTX64.EFI")
+    (folder / "README.txt").write_text(RESTORE_NOTE.format(disk=disk, when=when), encoding="utf-8")
+    os.sync()
+    return f"/{BACKUP_DIR}/{when}"
 
 
 @contextlib.contextmanager
@@ -343,6 +383,11 @@ def repair(
     ran: list[str] = []
     try:
         with _root_mounted(the_plan) as point:
+            try:
+                backup = keep_old_boot(disk, point, the_plan)
+            except OSError as exc:  # nothing written yet: no repair without the way back
+                raise RepairFailed(f"cannot keep the old boot code: {exc}"[:240]) from exc
+            log(f"old boot code kept in {backup}")
             for argv in the_plan.commands:
                 line = " ".join(argv)
                 code, out = runner.run(chroot.command(point, argv))
@@ -353,4 +398,4 @@ def repair(
                 ran.append(line)
     except chroot.ChrootError as exc:
         raise RepairFailed(str(exc)[:240]) from exc
-    return Result(found, the_plan, tuple(ran))
+    return Result(found, the_plan, tuple(ran), backup)

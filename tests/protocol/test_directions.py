@@ -4,6 +4,7 @@ import types
 import typing
 from typing import Any
 
+import pytest
 from pydantic import BaseModel
 
 from protocol import CHUNK, DIRECTION_TABLE, MESSAGE_TYPES, Peer, is_allowed, relay_target
@@ -160,8 +161,17 @@ def test_boot_repair_tells_the_engineer_what_ran_not_what_it_printed() -> None:
     from protocol.actions import RescueBootRepairOutcome
 
     assert set(RescueBootRepairOutcome.model_fields) == {
-        "kind", "disk", "root", "system", "bios", "efi", "menu", "commands",
+        "kind", "disk", "root", "system", "bios", "efi", "menu", "commands", "backup",
     }  # fmt: skip
+
+    def outcome(backup: str) -> RescueBootRepairOutcome:
+        return RescueBootRepairOutcome(
+            disk="/dev/sda", root="/dev/sda1", bios=True, efi=False, menu=True, backup=backup
+        )
+
+    assert outcome("/boot/rme-rescue-backup/20261202-031500").backup
+    with pytest.raises(ValueError):  # the backup's folder is a time, never a name from the PC
+        outcome("/boot/rme-rescue-backup/zhang-diary.txt")
 
 
 def test_what_reaches_the_engineer_from_the_agent_is_exactly_the_result_channel() -> None:

@@ -206,6 +206,7 @@ async def rescue_session(eng: Engineer, server: RealServer, disks: Disks, work: 
         assert isinstance(outcome, RescueBootRepairOutcome), result
         assert (outcome.root, outcome.bios, outcome.efi, outcome.menu) == ("/dev/vdb1", True, False, True)
         assert outcome.commands == ["grub-install --target=i386-pc /dev/vdb", "update-grub"]
+        assert (outcome.backup or "").startswith("/boot/rme-rescue-backup/")
         await wait(guest, "Boot repair done", 30, mark)
         assert "启动修复完成" in guest.text()[mark:]
 
@@ -249,6 +250,12 @@ async def repair_on_a_loop_device(work: Path, disk: Path, dead_copy: Path, probe
         assert f.read(440) != bytes(440)
     with userdisk.mounted_root(disk) as (_loop, root):
         assert "UserOS GNU/Linux" in (root / "boot/grub/grub.cfg").read_text()
+        # the way back, kept before anything was written: the disk's head as it was (wiped boot code)
+        assert (outcome.backup or "").startswith("/boot/rme-rescue-backup/")
+        kept = root / (outcome.backup or "").lstrip("/")
+        head = (kept / "disk-head.bin").read_bytes()
+        assert len(head) == 1 << 20 and head[:440] == bytes(440)
+        assert not (kept / "grub.cfg").exists()  # the wiped disk had none
     await boots_to_the_user_os(work / "vm", disk, probe)
 
 

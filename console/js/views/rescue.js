@@ -135,7 +135,8 @@ export function rescueOutcome(o) {
     return el("div", { class: "rescue-boot" },
       el("p", { class: done.length ? "good" : "warn" },
         t("rescue_boot_done", { system: o.system || "Linux", root: o.root, done: done.join(" · ") || "—" })),
-      o.commands.length ? el("pre", { class: "output small" }, o.commands.join("\n")) : null);
+      o.commands.length ? el("pre", { class: "output small" }, o.commands.join("\n")) : null,
+      o.backup ? el("p", { class: "small rescue-boot-backup" }, t("rescue_boot_backup", { path: o.backup })) : null);
   }
   if (o.kind === "rescue_write_image") {
     const key = !o.confirmed ? "write_image_cancelled" : o.verified ? "write_image_done" : "write_image_bad";

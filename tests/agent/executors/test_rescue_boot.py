@@ -65,7 +65,7 @@ def test_words_in_both_languages() -> None:
         and "(system partition /dev/sda2)" in en.what
     )
     assert zh.risk_level == en.risk_level == "medium"
-    assert "Cannot be undone" in en.undo
+    assert "/boot/rme-rescue-backup/" in en.undo and "/boot/rme-rescue-backup/" in zh.undo
 
 
 def test_refused_outside_the_rescue_system_and_for_an_unknown_disk() -> None:

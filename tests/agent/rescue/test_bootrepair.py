@@ -183,3 +183,35 @@ def test_partitions_from_the_kernel_in_order(tmp_path: Path) -> None:
     assert bootrepair.partitions_of("/dev/sda1", tmp_path) is None  # a partition, not a disk
     assert bootrepair.partitions_of("/dev/sdz", tmp_path) is None
     assert bootrepair.partitions_of("/dev/../etc", tmp_path) is None
+
+
+def test_the_old_boot_code_menu_and_loader_are_kept_in_the_system_first(tmp_path: Path) -> None:
+    disk = tmp_path / "disk.img"
+    head = bytes(range(256)) * 4096 + b"partition data"  # 1 MiB of "boot code and gap", then data
+    disk.write_bytes(head)
+    root = tmp_path / "root"
+    (root / "boot/grub").mkdir(parents=True)
+    (root / "boot/grub/grub.cfg").write_text("menuentry 'old' {}\n")
+    (root / "boot/efi/EFI/BOOT").mkdir(parents=True)
+    (root / "boot/efi/EFI/BOOT/BOOTX64.EFI").write_bytes(b"MZ old loader")
+    efi = bootrepair.Plan(mounts=(("/dev/x2", "/"),), commands=(), bios=False, efi=True)
+
+    where = bootrepair.keep_old_boot(str(disk), root, efi, now=1_796_000_000)
+    assert where == "/boot/rme-rescue-backup/20261130-005320"
+    kept = root / where.lstrip("/")
+    assert (kept / "disk-head.bin").read_bytes() == head[: 1 << 20]
+    assert (kept / "grub.cfg").read_text() == "menuentry 'old' {}\n"
+    assert (kept / "BOOTX64.EFI").read_bytes() == b"MZ old loader"
+    note = (kept / "README.txt").read_text(encoding="utf-8")
+    assert "bs=440 count=1" in note and "恢复" in note and str(disk) in note
+
+    bios = bootrepair.Plan(mounts=(("/dev/x1", "/"),), commands=(), bios=True, efi=False)
+    (root / "boot/grub/grub.cfg").unlink()  # a wiped menu: nothing to keep but the disk's head
+    again = root / bootrepair.keep_old_boot(str(disk), root, bios, now=1_796_000_060).lstrip("/")
+    assert sorted(p.name for p in again.iterdir()) == ["README.txt", "disk-head.bin"]
+
+
+def test_no_repair_without_the_way_back(tmp_path: Path) -> None:
+    plan_ = bootrepair.Plan(mounts=(), commands=(), bios=True, efi=False)
+    with pytest.raises(OSError):
+        bootrepair.keep_old_boot(str(tmp_path / "no-such-disk"), tmp_path, plan_)
