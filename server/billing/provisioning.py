@@ -77,6 +77,12 @@ class Answer:
     body: dict[str, Any]
 
 
+def _utc(value: dt.datetime) -> dt.datetime:
+    # SQLite stores a time's clock reading and drops its offset: "08:00+08:00" would read back as
+    # 08:00 UTC, eight hours late, and wrongly make the next change look stale. No offset means UTC.
+    return aware(value).astimezone(dt.UTC)
+
+
 def _problem(status: int, code: str, message: str) -> Answer:
     return Answer(status, {"code": code, "message": message})
 
@@ -137,7 +143,7 @@ async def _apply(  # noqa: PLR0917  (one request's parts, in the order the handl
         assert isinstance(body, Order)
         if await conn.scalar(sa.select(plans.c.code).where(plans.c.code == body.plan)) is None:
             return _problem(422, "plan.unknown", f"no plan {body.plan!r} in the catalogue")
-        occurred = aware(body.occurred_at)
+        occurred = _utc(body.occurred_at)
         customer_id = await _customer_id(conn, body.customer_ref)
         if customer_id is None:
             customer_id = new_id("c")
@@ -189,7 +195,7 @@ async def _apply(  # noqa: PLR0917  (one request's parts, in the order the handl
     current = await _subscription(conn, customer_id)
     if current is None:
         return _problem(409, "subscription.none", "the customer has no subscription: order one first")
-    occurred = aware(body.occurred_at)  # type: ignore[attr-defined]
+    occurred = _utc(body.occurred_at)  # type: ignore[attr-defined]
     if occurred <= aware(current.state_at):
         return Answer(
             200, {"applied": False, "reason": "stale", "customer_id": customer_id, "status": current.status}
