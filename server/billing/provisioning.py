@@ -71,6 +71,9 @@ class CustomerUpdate(_Strict):
 Action = Literal["order", "suspend", "resume", "cancel", "change_plan", "update"]
 
 
+_ATTEMPTS = 5  # decisions per request when concurrent requests for the same customer keep winning
+
+
 @dataclass(frozen=True)
 class Answer:
     status_code: int
@@ -131,6 +134,26 @@ async def _event(
     )
 
 
+class _Conflict(Exception):
+    """The subscription changed between our read and our write: decide again on the new state."""
+
+
+async def _update_read(conn: AsyncConnection, current: Any, values: dict[str, Any]) -> None:
+    # Only the row as read: a concurrent change committed in between (both read "active", both
+    # would apply) makes this match nothing, and the request is decided again on the new state.
+    done = await conn.execute(
+        sa.update(subscriptions)
+        .where(
+            subscriptions.c.customer_id == current.customer_id,
+            subscriptions.c.status == current.status,
+            subscriptions.c.state_at == current.state_at,
+        )
+        .values(**values)
+    )
+    if done.rowcount != 1:
+        raise _Conflict
+
+
 async def _set_status(conn: AsyncConnection, customer_id: str, status: str) -> None:
     # The relay refuses help requests by `customers.subscription`; it follows the BSS's status.
     await conn.execute(sa.update(customers).where(customers.c.id == customer_id).values(subscription=status))
@@ -167,9 +190,7 @@ async def _apply(  # noqa: PLR0917  (one request's parts, in the order the handl
         if current is None:
             await conn.execute(sa.insert(subscriptions).values(customer_id=customer_id, **values))
         else:
-            await conn.execute(
-                sa.update(subscriptions).where(subscriptions.c.customer_id == customer_id).values(**values)
-            )
+            await _update_read(conn, current, values)
         await conn.execute(
             sa.update(customers).where(customers.c.id == customer_id).values(name=body.customer_name)
         )
@@ -228,10 +249,8 @@ async def _apply(  # noqa: PLR0917  (one request's parts, in the order the handl
         if status == "cancelled":
             return _problem(409, "subscription.cancelled", "the subscription is already cancelled")
         status = "cancelled"
-    await conn.execute(
-        sa.update(subscriptions)
-        .where(subscriptions.c.customer_id == customer_id)
-        .values(plan_code=plan, status=status, state_at=occurred, updated_at=now)
+    await _update_read(
+        conn, current, {"plan_code": plan, "status": status, "state_at": occurred, "updated_at": now}
     )
     await _set_status(conn, customer_id, status)
     await _event(
@@ -261,30 +280,32 @@ async def apply_request(
 ) -> Answer:
     """Apply once per `webhook-id`: the change, its answer and its billing event in one transaction.
     A repeat (even one racing the first) gets the first answer."""
-    previous = await stored_answer(engine, webhook_id)
-    if previous is not None:
-        return previous
-    try:
-        async with engine.begin() as conn:
-            answer = await _apply(conn, action, ref, body, now, webhook_id)
-            if answer.status_code >= 400:
-                # Refused: remember the answer but not in this (rolled back) transaction.
-                raise _Refused(answer)
-            await conn.execute(
-                sa.insert(bss_requests).values(
-                    webhook_id=webhook_id, integration_id=integration_id, received_at=now,
-                    status_code=answer.status_code, answer=answer.body,
-                )
-            )  # fmt: skip
-        return answer
-    except _Refused as refused:
-        answer = refused.answer
-    except IntegrityError:
-        # The same webhook-id committed meanwhile (a concurrent repeat): its answer stands.
-        repeat = await stored_answer(engine, webhook_id)
-        if repeat is not None:
-            return repeat
-        raise
+    for attempt in range(_ATTEMPTS):
+        previous = await stored_answer(engine, webhook_id)
+        if previous is not None:
+            return previous
+        try:
+            async with engine.begin() as conn:
+                answer = await _apply(conn, action, ref, body, now, webhook_id)
+                if answer.status_code >= 400:
+                    # Refused: remember the answer but not in this (rolled back) transaction.
+                    raise _Refused(answer)
+                await conn.execute(
+                    sa.insert(bss_requests).values(
+                        webhook_id=webhook_id, integration_id=integration_id, received_at=now,
+                        status_code=answer.status_code, answer=answer.body,
+                    )
+                )  # fmt: skip
+            return answer
+        except _Refused as refused:
+            answer = refused.answer
+            break
+        except (_Conflict, IntegrityError):
+            # The same webhook-id committed meanwhile (a concurrent repeat: its answer stands, read
+            # at the loop's top), or another request changed this customer or created it (the same
+            # new customer_ref ordered twice at once): decide again on what is there now.
+            if attempt == _ATTEMPTS - 1:
+                raise
     try:
         async with engine.begin() as conn:
             await conn.execute(

@@ -3,6 +3,7 @@ concurrent requests for the same customer."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 
@@ -51,3 +52,44 @@ async def test_a_time_with_an_offset_is_ordered_by_its_instant(db: AsyncEngine) 
     async with db.connect() as conn:
         state_at = await conn.scalar(sa.select(subscriptions.c.state_at))
     assert aware(state_at) == dt.datetime(2026, 11, 20, 1, tzinfo=dt.UTC)
+
+
+async def test_the_same_new_customer_ordered_twice_at_once(db: AsyncEngine) -> None:
+    await load_catalogue(db, CATALOGUE)
+    answers = await asyncio.gather(
+        *(send(db, f"o{i}", "order", None, order("BB-1", f"2026-11-01T00:00:0{i}Z")) for i in range(5))
+    )
+    # One order creates it; the others are decided on it (exists, or stale) instead of failing.
+    codes = [a.status_code for a in answers]
+    assert codes.count(201) == 1 and set(codes) <= {200, 201, 409}, answers
+
+
+async def test_concurrent_changes_are_decided_one_after_the_other(db: AsyncEngine) -> None:
+    await load_catalogue(db, CATALOGUE)
+    refs = [f"BB-{i}" for i in range(20)]
+    for ref in refs:
+        assert (
+            await send(db, f"o-{ref}", "order", None, order(ref, "2026-11-01T00:00:00Z"))
+        ).status_code == 201
+
+    async def pair(ref: str) -> list[Answer]:
+        # A suspend (3 Nov) and a cancel (2 Nov) at once: in either order only one applies.
+        return list(
+            await asyncio.gather(
+                send(db, f"s-{ref}", "suspend", ref, "2026-11-03T00:00:00Z"),
+                send(db, f"c-{ref}", "cancel", ref, "2026-11-02T00:00:00Z"),
+            )
+        )
+
+    for suspend, cancel in await asyncio.gather(*(pair(ref) for ref in refs)):
+        applied = [a for a in (suspend, cancel) if a.body.get("applied")]
+        assert len(applied) == 1, (suspend, cancel)
+        if cancel.body.get("applied"):
+            assert (suspend.status_code, suspend.body["code"]) == (409, "subscription.cancelled")
+        else:
+            assert cancel.body == {**cancel.body, "applied": False, "reason": "stale"}
+    async with db.connect() as conn:
+        states = (await conn.execute(sa.select(subscriptions.c.status, subscriptions.c.state_at))).all()
+    for status, state_at in states:
+        expected = {"cancelled": 2, "suspended": 3}[status]
+        assert aware(state_at) == dt.datetime(2026, 11, expected, tzinfo=dt.UTC)
