@@ -15,6 +15,8 @@ rules refuse answers 409 with a code; nothing changes.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -90,7 +92,22 @@ def _problem(status: int, code: str, message: str) -> Answer:
     return Answer(status, {"code": code, "message": message})
 
 
-async def stored_answer(engine: AsyncEngine, webhook_id: str) -> Answer | None:
+_REQUEST = "_request"  # in a stored answer: the fingerprint of the request it answered (not sent)
+
+
+def _fingerprint(integration_id: str, action: str, ref: str | None, body: _Strict) -> str:
+    # The request as parsed (not its bytes): a resend with other spacing or key order is the same one.
+    fields = {
+        name: _utc(value).isoformat() if isinstance(value, dt.datetime) else value
+        for name, value in body.model_dump().items()
+    }
+    what = [integration_id, action, ref, fields]
+    return hashlib.sha256(
+        json.dumps(what, sort_keys=True, ensure_ascii=False, default=str).encode()
+    ).hexdigest()
+
+
+async def _stored(engine: AsyncEngine, webhook_id: str) -> tuple[Answer, str | None] | None:
     async with engine.connect() as conn:
         row = (
             await conn.execute(
@@ -99,7 +116,31 @@ async def stored_answer(engine: AsyncEngine, webhook_id: str) -> Answer | None:
                 )
             )
         ).first()
-    return Answer(row.status_code, row.answer) if row else None
+    if row is None:
+        return None
+    body = dict(row.answer)
+    fingerprint = body.pop(_REQUEST, None)
+    return Answer(row.status_code, body), fingerprint
+
+
+async def stored_answer(engine: AsyncEngine, webhook_id: str) -> Answer | None:
+    stored = await _stored(engine, webhook_id)
+    return stored[0] if stored else None
+
+
+async def _repeat(engine: AsyncEngine, webhook_id: str, fingerprint: str) -> Answer | None:
+    """The first answer to this webhook-id — if it was this request. The same id on another request
+    (another customer, action, body or integration) is refused: answering it with the first answer
+    would tell the BSS a change was made that never was."""
+    stored = await _stored(engine, webhook_id)
+    if stored is None:
+        return None
+    answer, first = stored
+    if first is not None and first != fingerprint:
+        return _problem(
+            409, "webhook_id.reused", "this webhook-id was used for another request; nothing changed"
+        )
+    return answer
 
 
 async def _customer_id(conn: AsyncConnection, ref: str) -> str | None:
@@ -280,8 +321,9 @@ async def apply_request(
 ) -> Answer:
     """Apply once per `webhook-id`: the change, its answer and its billing event in one transaction.
     A repeat (even one racing the first) gets the first answer."""
+    fingerprint = _fingerprint(integration_id, action, ref, body)
     for attempt in range(_ATTEMPTS):
-        previous = await stored_answer(engine, webhook_id)
+        previous = await _repeat(engine, webhook_id, fingerprint)
         if previous is not None:
             return previous
         try:
@@ -293,7 +335,7 @@ async def apply_request(
                 await conn.execute(
                     sa.insert(bss_requests).values(
                         webhook_id=webhook_id, integration_id=integration_id, received_at=now,
-                        status_code=answer.status_code, answer=answer.body,
+                        status_code=answer.status_code, answer={**answer.body, _REQUEST: fingerprint},
                     )
                 )  # fmt: skip
             return answer
@@ -311,11 +353,11 @@ async def apply_request(
             await conn.execute(
                 sa.insert(bss_requests).values(
                     webhook_id=webhook_id, integration_id=integration_id, received_at=now,
-                    status_code=answer.status_code, answer=answer.body,
+                    status_code=answer.status_code, answer={**answer.body, _REQUEST: fingerprint},
                 )
             )  # fmt: skip
     except IntegrityError:
-        repeat = await stored_answer(engine, webhook_id)
+        repeat = await _repeat(engine, webhook_id, fingerprint)
         if repeat is not None:
             return repeat
     return answer

@@ -93,3 +93,31 @@ async def test_concurrent_changes_are_decided_one_after_the_other(db: AsyncEngin
     for status, state_at in states:
         expected = {"cancelled": 2, "suspended": 3}[status]
         assert aware(state_at) == dt.datetime(2026, 11, expected, tzinfo=dt.UTC)
+
+
+async def test_a_webhook_id_reused_for_another_request_is_refused(db: AsyncEngine) -> None:
+    await load_catalogue(db, CATALOGUE)
+    for ref in ("BB-1", "BB-2"):
+        assert (
+            await send(db, f"o-{ref}", "order", None, order(ref, "2026-11-01T00:00:00Z"))
+        ).status_code == 201
+    first = await send(db, "s-1", "suspend", "BB-1", "2026-11-02T00:00:00Z")
+    assert first.body["applied"] is True
+    # The same request again (its time written another way): the first answer.
+    again = await send(db, "s-1", "suspend", "BB-1", "2026-11-02T08:00:00+08:00")
+    assert again == first
+    # The BSS's bug: the id reused for another customer, another action, or by another integration.
+    # Answering with the first answer would say BB-2 was suspended; it was not.
+    for action, ref in [("suspend", "BB-2"), ("cancel", "BB-1")]:
+        reused = await send(db, "s-1", action, ref, "2026-11-03T00:00:00Z")  # type: ignore[arg-type]
+        assert (reused.status_code, reused.body["code"]) == (409, "webhook_id.reused"), reused
+    other = await apply_request(
+        db, webhook_id="s-1", integration_id="i_other", action="suspend", ref="BB-1",
+        body=StatusChange.model_validate({"occurred_at": "2026-11-02T00:00:00Z"}), now=NOW,
+    )  # fmt: skip
+    assert (other.status_code, other.body["code"]) == (409, "webhook_id.reused")
+    async with db.connect() as conn:
+        states = dict(
+            (await conn.execute(sa.select(subscriptions.c.customer_id, subscriptions.c.status))).all()
+        )
+    assert sorted(states.values()) == ["active", "suspended"]
