@@ -73,6 +73,7 @@ class CustomerUpdate(_Strict):
 Action = Literal["order", "suspend", "resume", "cancel", "change_plan", "update"]
 
 
+FUTURE_SKEW = dt.timedelta(minutes=5)  # the BSS's clock may be this far ahead of ours (as webhook-timestamp)
 _ATTEMPTS = 5  # decisions per request when concurrent requests for the same customer keep winning
 
 
@@ -203,6 +204,12 @@ async def _set_status(conn: AsyncConnection, customer_id: str, status: str) -> N
 async def _apply(  # noqa: PLR0917  (one request's parts, in the order the handlers pass them)
     conn: AsyncConnection, action: Action, ref: str | None, body: _Strict, now: dt.datetime, webhook_id: str
 ) -> Answer:
+    if _utc(body.occurred_at) > now + FUTURE_SKEW:  # type: ignore[attr-defined]
+        # Not a schedule: a change applies when it arrives. A time ahead would apply it now and make
+        # every real change before that time "stale" (the customer stuck until then).
+        return _problem(
+            422, "occurred_at.future", "occurred_at is in the future: send the change when it happens"
+        )
     if action == "order":
         assert isinstance(body, Order)
         if await conn.scalar(sa.select(plans.c.code).where(plans.c.code == body.plan)) is None:

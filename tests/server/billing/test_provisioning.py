@@ -121,3 +121,19 @@ async def test_a_webhook_id_reused_for_another_request_is_refused(db: AsyncEngin
             (await conn.execute(sa.select(subscriptions.c.customer_id, subscriptions.c.status))).all()
         )
     assert sorted(states.values()) == ["active", "suspended"]
+
+
+async def test_a_change_dated_in_the_future_is_refused(db: AsyncEngine) -> None:
+    """A cancel "at the end of the year" is not a schedule: applied now and dated then, it would make
+    every real change before then stale, the customer stuck. Refused; a few minutes' skew is fine."""
+    await load_catalogue(db, CATALOGUE)
+    assert (await send(db, "o", "order", None, order("BB-1", "2026-11-01T00:00:00Z"))).status_code == 201
+    ahead = (NOW + dt.timedelta(days=31)).isoformat()
+    refused = await send(db, "c", "cancel", "BB-1", ahead)
+    assert (refused.status_code, refused.body["code"]) == (422, "occurred_at.future")
+    skewed = await send(db, "s", "suspend", "BB-1", (NOW + dt.timedelta(minutes=2)).isoformat())
+    assert skewed.body["applied"] is True
+    future_order = await send(db, "o2", "order", None, order("BB-2", ahead))
+    assert (future_order.status_code, future_order.body["code"]) == (422, "occurred_at.future")
+    async with db.connect() as conn:
+        assert await conn.scalar(sa.select(sa.func.count()).select_from(subscriptions)) == 1
