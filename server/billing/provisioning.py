@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -38,7 +39,10 @@ __all__ = [
     "stored_answer",
 ]
 
-Ref = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
+REF_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+Ref = Annotated[str, Field(min_length=1, max_length=128, pattern=REF_PATTERN)]
+# No control characters: PostgreSQL refuses NUL in text (a 500, not a refusal), and no screen wants them.
+Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9._-]+$")]
 
 
@@ -48,7 +52,7 @@ class _Strict(BaseModel):
 
 class Order(_Strict):
     customer_ref: Ref
-    customer_name: Annotated[str, Field(min_length=1, max_length=128)]
+    customer_name: Name
     plan: Code
     kind: Literal["bundled", "standalone"]
     starts_on: dt.date
@@ -66,7 +70,7 @@ class ChangePlan(_Strict):
 
 
 class CustomerUpdate(_Strict):
-    customer_name: Annotated[str, Field(min_length=1, max_length=128)]
+    customer_name: Name
     occurred_at: dt.datetime
 
 
@@ -252,7 +256,9 @@ async def _apply(  # noqa: PLR0917  (one request's parts, in the order the handl
         )
 
     assert ref is not None
-    customer_id = await _customer_id(conn, ref)
+    # A reference from the URL path: one no order could have made names no customer (and a NUL in
+    # it would be a database error on PostgreSQL).
+    customer_id = await _customer_id(conn, ref) if re.fullmatch(REF_PATTERN, ref) else None
     if customer_id is None:
         return _problem(404, "customer.unknown", f"no customer with reference {ref!r}")
     if action == "update":

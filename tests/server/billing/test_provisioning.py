@@ -7,11 +7,12 @@ import asyncio
 import datetime as dt
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.billing.catalogue import Catalogue, load_catalogue
-from server.billing.provisioning import Action, Answer, Order, StatusChange, apply_request
+from server.billing.provisioning import Action, Answer, CustomerUpdate, Order, StatusChange, apply_request
 from server.db.tables import aware, subscriptions
 from tests.server.kpi.test_store import db
 
@@ -137,3 +138,20 @@ async def test_a_change_dated_in_the_future_is_refused(db: AsyncEngine) -> None:
     assert (future_order.status_code, future_order.body["code"]) == (422, "occurred_at.future")
     async with db.connect() as conn:
         assert await conn.scalar(sa.select(sa.func.count()).select_from(subscriptions)) == 1
+
+
+async def test_control_characters_are_refused_not_a_server_error(db: AsyncEngine) -> None:
+    """PostgreSQL stores no NUL in text: a name or reference holding one must be a clear refusal
+    (422 / 404), never an error of the database (500)."""
+    from pydantic import ValidationError
+
+    await load_catalogue(db, CATALOGUE)
+    for ref in ("BB\x00-1", "BB 1", "客户"):
+        unknown = await send(db, f"s-{ref!r}", "suspend", ref, "2026-11-02T00:00:00Z")
+        assert (unknown.status_code, unknown.body["code"]) == (404, "customer.unknown"), unknown
+    with pytest.raises(ValidationError):
+        Order.model_validate(
+            {**order("BB-1", "2026-11-01T00:00:00Z").model_dump(), "customer_name": "李\x00四"}
+        )
+    with pytest.raises(ValidationError):
+        CustomerUpdate.model_validate({"customer_name": "a\x00", "occurred_at": "2026-11-01T00:00:00Z"})
