@@ -248,3 +248,17 @@ def test_the_docs_client_works_as_written(server: RunningServer, receiver: Recei
     assert answers[-1].json()["status"] == "cancelled"
     record = namespace["call_get"]("/customers/BB-1001/sessions")
     assert record.status_code == 200 and record.json()["sessions"] == [], record.text
+
+
+async def test_rotating_a_disabled_integration_does_not_revive_its_old_secret(
+    server: RunningServer, receiver: Receiver, tmp_path: Path
+) -> None:
+    """An admin disables an integration whose secret leaked, then rotates to give the BSS a new one:
+    the leaked secret must stay refused (a rotation of a live one keeps the previous valid)."""
+    leaked = setup_billing(server, tmp_path, receiver)
+    server.cli("billing", "integration", "disable", "crm")
+    assert (await Bss(server, leaked).send("/orders", order("BB-L1"))).status_code == 401
+    fresh = server.cli("billing", "integration", "rotate", "crm").stdout.strip()
+    refused = await Bss(server, leaked).send("/orders", order("BB-L2"))
+    assert (refused.status_code, refused.json()["code"]) == (401, "signature.invalid")
+    assert (await Bss(server, fresh).send("/orders", order("BB-L3"))).status_code == 201
