@@ -262,3 +262,16 @@ async def test_rotating_a_disabled_integration_does_not_revive_its_old_secret(
     refused = await Bss(server, leaked).send("/orders", order("BB-L2"))
     assert (refused.status_code, refused.json()["code"]) == (401, "signature.invalid")
     assert (await Bss(server, fresh).send("/orders", order("BB-L3"))).status_code == 201
+
+
+async def test_garbage_in_the_signature_or_body_is_a_401_not_a_500(
+    server: RunningServer, receiver: Receiver, tmp_path: Path
+) -> None:
+    setup_billing(server, tmp_path, receiver)
+    stamp = str(int(dt.datetime.now(dt.UTC).timestamp()))
+    cases = [("no-comma", b"{}"), ("v1,***", b"{}"), ("v1,a,b", b"{}"), ("v1,AAAA", b'{"x": "\xff"}')]
+    async with server.http() as client:
+        for signature, body in cases:
+            headers = {"webhook-id": "g-1", "webhook-timestamp": stamp, "webhook-signature": signature}
+            reply = await client.post("/api/bss/v1/orders", content=body, headers=headers)
+            assert (reply.status_code, reply.json()["code"]) == (401, "signature.invalid"), reply.text
