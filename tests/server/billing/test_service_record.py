@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from playwright.async_api import async_playwright
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.accounts.engineers import create_engineer
@@ -19,8 +20,10 @@ from server.billing.admin import add_endpoint
 from server.billing.catalogue import load_catalogue
 from server.billing.provisioning import ChangePlan, Order, apply_request
 from server.billing.receipt import verify_receipt
+from server.billing.receipt_page import render_receipt_page
 from server.billing.service_record import make_receipt
 from server.db.tables import billing_outbox, customers
+from tests.localnet import CHROMIUM, CHROMIUM_ARGS
 from tests.server.billing.test_completion import CATALOGUE, run_session
 from tests.server.kpi.test_store import db, make_device
 
@@ -93,3 +96,32 @@ async def test_a_tampered_receipt_is_refused_not_crashed_on(db: AsyncEngine, tmp
         report = verify_receipt(json.dumps(copy), audit.verifier_key)
         assert not report.ok and report.problems, report
         assert "FAILED" in report.summary()
+
+
+async def test_the_offline_page_embeds_any_text_safely(db: AsyncEngine, tmp_path: Path) -> None:
+    """Text from the session (an engineer's command, a file name) inside the page's JSON must not
+    change how a browser parses the page: "<!--<script>" there would make the HTML parser swallow the
+    checking script that follows (HTML's script-data escape states), so the page never says a word."""
+    audit, session_id = await finished_session(db, tmp_path)
+    receipt = await make_receipt(db, audit, session_id)
+    assert receipt is not None
+    receipt["record"]["resolution"] = "ping <!--<script> x"
+    page = render_receipt_page(json.dumps(receipt), audit.verifier_key)
+    opening = '<script type="application/json" id="receipt">'
+    embedded = page.split(opening, 1)[1].split("</script>", 1)[0]
+    assert "<" not in embedded  # nothing a tokenizer could take for markup
+    assert json.loads(embedded) == receipt
+    assert page.count("<script") == 2 and page.rstrip().endswith("</script></body></html>")
+    # And in a real browser the checking script runs: the page gives its verdict (FAILED: the
+    # resolution was changed after signing) instead of "Verifying…" for ever.
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            tab = await browser.new_page()
+            html_file = tmp_path / "receipt.html"
+            html_file.write_text(page, encoding="utf-8")
+            await tab.goto(html_file.as_uri())
+            verdict = tab.locator("#verdict")
+            await verdict.filter(has_text="FAILED").wait_for(timeout=10_000)
+        finally:
+            await browser.close()
