@@ -46,7 +46,8 @@ async def integration(engine: AsyncEngine, action: str, name: str) -> str | None
             await conn.execute(
                 sa.update(bss_integrations)
                 .where(bss_integrations.c.id == row.id)
-                .values(secret=secret, previous_secret=row.secret, enabled=True)
+                # A disabled integration's secret stays dead: it was disabled perhaps because it leaked.
+                .values(secret=secret, previous_secret=row.secret if row.enabled else None, enabled=True)
             )
             return secret
         if action == "disable":

@@ -69,6 +69,10 @@ async def load_catalogue(engine: AsyncEngine, catalogue: Catalogue) -> None:
             raise ValueError(f"plan {plan.code!r} names unknown items: {', '.join(sorted(unknown))}")
     async with engine.begin() as conn:
         await conn.execute(sa.delete(plan_items))
+        # An item left out is withdrawn: no longer offered or accepted (kept, as past tickets name it).
+        await conn.execute(
+            sa.update(service_items).where(service_items.c.code.not_in(sorted(codes))).values(active=False)
+        )
         for item in catalogue.items:
             values = item.model_dump()
             if await conn.scalar(sa.select(service_items.c.code).where(service_items.c.code == item.code)):

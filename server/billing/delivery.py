@@ -27,6 +27,10 @@ __all__ = ["Deliverer"]
 
 CONCURRENCY = 32
 TIMEOUT_S = 10.0
+# Events claimed at once: sent CONCURRENCY at a time, a batch must be done (and marked) within its
+# lease even if every POST takes the whole TIMEOUT_S, or another node claims the rest of it again and
+# the receiver gets them twice (4 waves × 10 s = 40 s < the 60 s lease).
+BATCH = CONCURRENCY * 4
 
 
 def _now() -> dt.datetime:
@@ -73,7 +77,7 @@ class Deliverer:
 
     async def run_once(self) -> int:
         """Claim and deliver one batch; returns how many were claimed."""
-        batch = await claim(self._engine, _now())
+        batch = await claim(self._engine, _now(), limit=BATCH)
         if not batch:
             return 0
         gate = asyncio.Semaphore(CONCURRENCY)

@@ -54,23 +54,39 @@ class Poster:
     async def post(self, body: bytes, headers: dict[str, str]) -> int:
         """POST `body`; returns the answer's status code, or raises `PostError`."""
         async with self._slots:
-            connection = self._idle.pop() if self._idle else None
             try:
                 async with asyncio.timeout(self.timeout):
-                    if connection is None:
-                        reader, writer = await asyncio.open_connection(self.host, self.port, ssl=self.tls)
-                        connection = _Connection(reader, writer)
-                    status = await self._exchange(connection, body, headers)
-            except (OSError, TimeoutError, h11.ProtocolError, ssl.SSLError, EOFError) as exc:
-                if connection is not None:
-                    connection.close()
-                raise PostError(f"{type(exc).__name__}: {exc}"[:300]) from exc
+                    connection, status = await self._post(body, headers)
+            except TimeoutError as exc:
+                raise PostError(f"TimeoutError: {exc}"[:300]) from exc
             if connection.h11.our_state is h11.DONE and connection.h11.their_state is h11.DONE:
                 connection.h11.start_next_cycle()
                 self._idle.append(connection)  # kept alive for the next POST
             else:
                 connection.close()
             return status
+
+    async def _post(self, body: bytes, headers: dict[str, str]) -> tuple[_Connection, int]:
+        # A kept-alive connection the receiver closed while idle fails before any answer: then (and
+        # only then) the POST goes again on a fresh connection, not into the outbox's back-off.
+        while True:
+            reused = self._idle.pop() if self._idle else None
+            connection = reused
+            try:
+                if connection is None:
+                    reader, writer = await asyncio.open_connection(self.host, self.port, ssl=self.tls)
+                    connection = _Connection(reader, writer)
+                return connection, await self._exchange(connection, body, headers)
+            except (OSError, h11.ProtocolError, ssl.SSLError, EOFError) as exc:
+                if connection is not None:
+                    connection.close()
+                if reused is not None and reused.h11.their_state is h11.SEND_RESPONSE:
+                    continue
+                raise PostError(f"{type(exc).__name__}: {exc}"[:300]) from exc
+            except BaseException:
+                if connection is not None:
+                    connection.close()
+                raise
 
     async def _exchange(self, connection: _Connection, body: bytes, headers: dict[str, str]) -> int:
         conn = connection.h11
@@ -98,7 +114,8 @@ class Poster:
             elif isinstance(event, h11.Data):
                 read += len(event.data)
                 if read > MAX_ANSWER:
-                    raise EOFError("the answer is too long")
+                    # The status is the answer; the rest is not read (so the connection is not reused).
+                    return status if status is not None else 0
             elif isinstance(event, h11.EndOfMessage):
                 assert status is not None
                 return status

@@ -15,6 +15,9 @@ rules refuse answers 409 with a code; nothing changes.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -36,7 +39,10 @@ __all__ = [
     "stored_answer",
 ]
 
-Ref = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
+REF_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+Ref = Annotated[str, Field(min_length=1, max_length=128, pattern=REF_PATTERN)]
+# No control characters: PostgreSQL refuses NUL in text (a 500, not a refusal), and no screen wants them.
+Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9._-]+$")]
 
 
@@ -46,7 +52,7 @@ class _Strict(BaseModel):
 
 class Order(_Strict):
     customer_ref: Ref
-    customer_name: Annotated[str, Field(min_length=1, max_length=128)]
+    customer_name: Name
     plan: Code
     kind: Literal["bundled", "standalone"]
     starts_on: dt.date
@@ -64,11 +70,15 @@ class ChangePlan(_Strict):
 
 
 class CustomerUpdate(_Strict):
-    customer_name: Annotated[str, Field(min_length=1, max_length=128)]
+    customer_name: Name
     occurred_at: dt.datetime
 
 
 Action = Literal["order", "suspend", "resume", "cancel", "change_plan", "update"]
+
+
+FUTURE_SKEW = dt.timedelta(minutes=5)  # the BSS's clock may be this far ahead of ours (as webhook-timestamp)
+_ATTEMPTS = 5  # decisions per request when concurrent requests for the same customer keep winning
 
 
 @dataclass(frozen=True)
@@ -77,11 +87,32 @@ class Answer:
     body: dict[str, Any]
 
 
+def _utc(value: dt.datetime) -> dt.datetime:
+    # SQLite stores a time's clock reading and drops its offset: "08:00+08:00" would read back as
+    # 08:00 UTC, eight hours late, and wrongly make the next change look stale. No offset means UTC.
+    return aware(value).astimezone(dt.UTC)
+
+
 def _problem(status: int, code: str, message: str) -> Answer:
     return Answer(status, {"code": code, "message": message})
 
 
-async def stored_answer(engine: AsyncEngine, webhook_id: str) -> Answer | None:
+_REQUEST = "_request"  # in a stored answer: the fingerprint of the request it answered (not sent)
+
+
+def _fingerprint(integration_id: str, action: str, ref: str | None, body: _Strict) -> str:
+    # The request as parsed (not its bytes): a resend with other spacing or key order is the same one.
+    fields = {
+        name: _utc(value).isoformat() if isinstance(value, dt.datetime) else value
+        for name, value in body.model_dump().items()
+    }
+    what = [integration_id, action, ref, fields]
+    return hashlib.sha256(
+        json.dumps(what, sort_keys=True, ensure_ascii=False, default=str).encode()
+    ).hexdigest()
+
+
+async def _stored(engine: AsyncEngine, webhook_id: str) -> tuple[Answer, str | None] | None:
     async with engine.connect() as conn:
         row = (
             await conn.execute(
@@ -90,7 +121,31 @@ async def stored_answer(engine: AsyncEngine, webhook_id: str) -> Answer | None:
                 )
             )
         ).first()
-    return Answer(row.status_code, row.answer) if row else None
+    if row is None:
+        return None
+    body = dict(row.answer)
+    fingerprint = body.pop(_REQUEST, None)
+    return Answer(row.status_code, body), fingerprint
+
+
+async def stored_answer(engine: AsyncEngine, webhook_id: str) -> Answer | None:
+    stored = await _stored(engine, webhook_id)
+    return stored[0] if stored else None
+
+
+async def _repeat(engine: AsyncEngine, webhook_id: str, fingerprint: str) -> Answer | None:
+    """The first answer to this webhook-id — if it was this request. The same id on another request
+    (another customer, action, body or integration) is refused: answering it with the first answer
+    would tell the BSS a change was made that never was."""
+    stored = await _stored(engine, webhook_id)
+    if stored is None:
+        return None
+    answer, first = stored
+    if first is not None and first != fingerprint:
+        return _problem(
+            409, "webhook_id.reused", "this webhook-id was used for another request; nothing changed"
+        )
+    return answer
 
 
 async def _customer_id(conn: AsyncConnection, ref: str) -> str | None:
@@ -125,6 +180,26 @@ async def _event(
     )
 
 
+class _Conflict(Exception):
+    """The subscription changed between our read and our write: decide again on the new state."""
+
+
+async def _update_read(conn: AsyncConnection, current: Any, values: dict[str, Any]) -> None:
+    # Only the row as read: a concurrent change committed in between (both read "active", both
+    # would apply) makes this match nothing, and the request is decided again on the new state.
+    done = await conn.execute(
+        sa.update(subscriptions)
+        .where(
+            subscriptions.c.customer_id == current.customer_id,
+            subscriptions.c.status == current.status,
+            subscriptions.c.state_at == current.state_at,
+        )
+        .values(**values)
+    )
+    if done.rowcount != 1:
+        raise _Conflict
+
+
 async def _set_status(conn: AsyncConnection, customer_id: str, status: str) -> None:
     # The relay refuses help requests by `customers.subscription`; it follows the BSS's status.
     await conn.execute(sa.update(customers).where(customers.c.id == customer_id).values(subscription=status))
@@ -133,11 +208,17 @@ async def _set_status(conn: AsyncConnection, customer_id: str, status: str) -> N
 async def _apply(  # noqa: PLR0917  (one request's parts, in the order the handlers pass them)
     conn: AsyncConnection, action: Action, ref: str | None, body: _Strict, now: dt.datetime, webhook_id: str
 ) -> Answer:
+    if _utc(body.occurred_at) > now + FUTURE_SKEW:  # type: ignore[attr-defined]
+        # Not a schedule: a change applies when it arrives. A time ahead would apply it now and make
+        # every real change before that time "stale" (the customer stuck until then).
+        return _problem(
+            422, "occurred_at.future", "occurred_at is in the future: send the change when it happens"
+        )
     if action == "order":
         assert isinstance(body, Order)
         if await conn.scalar(sa.select(plans.c.code).where(plans.c.code == body.plan)) is None:
             return _problem(422, "plan.unknown", f"no plan {body.plan!r} in the catalogue")
-        occurred = aware(body.occurred_at)
+        occurred = _utc(body.occurred_at)
         customer_id = await _customer_id(conn, body.customer_ref)
         if customer_id is None:
             customer_id = new_id("c")
@@ -161,9 +242,7 @@ async def _apply(  # noqa: PLR0917  (one request's parts, in the order the handl
         if current is None:
             await conn.execute(sa.insert(subscriptions).values(customer_id=customer_id, **values))
         else:
-            await conn.execute(
-                sa.update(subscriptions).where(subscriptions.c.customer_id == customer_id).values(**values)
-            )
+            await _update_read(conn, current, values)
         await conn.execute(
             sa.update(customers).where(customers.c.id == customer_id).values(name=body.customer_name)
         )
@@ -177,7 +256,9 @@ async def _apply(  # noqa: PLR0917  (one request's parts, in the order the handl
         )
 
     assert ref is not None
-    customer_id = await _customer_id(conn, ref)
+    # A reference from the URL path: one no order could have made names no customer (and a NUL in
+    # it would be a database error on PostgreSQL).
+    customer_id = await _customer_id(conn, ref) if re.fullmatch(REF_PATTERN, ref) else None
     if customer_id is None:
         return _problem(404, "customer.unknown", f"no customer with reference {ref!r}")
     if action == "update":
@@ -189,7 +270,7 @@ async def _apply(  # noqa: PLR0917  (one request's parts, in the order the handl
     current = await _subscription(conn, customer_id)
     if current is None:
         return _problem(409, "subscription.none", "the customer has no subscription: order one first")
-    occurred = aware(body.occurred_at)  # type: ignore[attr-defined]
+    occurred = _utc(body.occurred_at)  # type: ignore[attr-defined]
     if occurred <= aware(current.state_at):
         return Answer(
             200, {"applied": False, "reason": "stale", "customer_id": customer_id, "status": current.status}
@@ -222,10 +303,8 @@ async def _apply(  # noqa: PLR0917  (one request's parts, in the order the handl
         if status == "cancelled":
             return _problem(409, "subscription.cancelled", "the subscription is already cancelled")
         status = "cancelled"
-    await conn.execute(
-        sa.update(subscriptions)
-        .where(subscriptions.c.customer_id == customer_id)
-        .values(plan_code=plan, status=status, state_at=occurred, updated_at=now)
+    await _update_read(
+        conn, current, {"plan_code": plan, "status": status, "state_at": occurred, "updated_at": now}
     )
     await _set_status(conn, customer_id, status)
     await _event(
@@ -255,40 +334,43 @@ async def apply_request(
 ) -> Answer:
     """Apply once per `webhook-id`: the change, its answer and its billing event in one transaction.
     A repeat (even one racing the first) gets the first answer."""
-    previous = await stored_answer(engine, webhook_id)
-    if previous is not None:
-        return previous
+    fingerprint = _fingerprint(integration_id, action, ref, body)
+    for attempt in range(_ATTEMPTS):
+        previous = await _repeat(engine, webhook_id, fingerprint)
+        if previous is not None:
+            return previous
+        try:
+            async with engine.begin() as conn:
+                answer = await _apply(conn, action, ref, body, now, webhook_id)
+                if answer.status_code >= 400:
+                    # Refused: remember the answer but not in this (rolled back) transaction.
+                    raise _Refused(answer)
+                await conn.execute(
+                    sa.insert(bss_requests).values(
+                        webhook_id=webhook_id, integration_id=integration_id, received_at=now,
+                        status_code=answer.status_code, answer={**answer.body, _REQUEST: fingerprint},
+                    )
+                )  # fmt: skip
+            return answer
+        except _Refused as refused:
+            answer = refused.answer
+            break
+        except (_Conflict, IntegrityError):
+            # The same webhook-id committed meanwhile (a concurrent repeat: its answer stands, read
+            # at the loop's top), or another request changed this customer or created it (the same
+            # new customer_ref ordered twice at once): decide again on what is there now.
+            if attempt == _ATTEMPTS - 1:
+                raise
     try:
         async with engine.begin() as conn:
-            answer = await _apply(conn, action, ref, body, now, webhook_id)
-            if answer.status_code >= 400:
-                # Refused: remember the answer but not in this (rolled back) transaction.
-                raise _Refused(answer)
             await conn.execute(
                 sa.insert(bss_requests).values(
                     webhook_id=webhook_id, integration_id=integration_id, received_at=now,
-                    status_code=answer.status_code, answer=answer.body,
-                )
-            )  # fmt: skip
-        return answer
-    except _Refused as refused:
-        answer = refused.answer
-    except IntegrityError:
-        # The same webhook-id committed meanwhile (a concurrent repeat): its answer stands.
-        repeat = await stored_answer(engine, webhook_id)
-        if repeat is not None:
-            return repeat
-        raise
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(
-                sa.insert(bss_requests).values(
-                    webhook_id=webhook_id, integration_id=integration_id, received_at=now,
-                    status_code=answer.status_code, answer=answer.body,
+                    status_code=answer.status_code, answer={**answer.body, _REQUEST: fingerprint},
                 )
             )  # fmt: skip
     except IntegrityError:
-        repeat = await stored_answer(engine, webhook_id)
+        repeat = await _repeat(engine, webhook_id, fingerprint)
         if repeat is not None:
             return repeat
     return answer

@@ -181,8 +181,14 @@ def verify_receipt(text: str, trusted_key: NoteVerifier | str) -> ReceiptReport:
     if steps_from_events(events) != record.get("steps"):
         report.problems.append("the steps differ from the audit log's events")
     facts = facts_from_events(events)
+    # A changed receipt may hold anything here: it must be reported as FAILED, never crash the check.
     engineer = record.get("engineer") or {}
     item = record.get("service_item") or {}
+    for what, value in (("engineer", engineer), ("service item", item)):
+        if not isinstance(value, dict):
+            report.problems.append(f"the {what} is not an object")
+    engineer = engineer if isinstance(engineer, dict) else {}
+    item = item if isinstance(item, dict) else {}
     checks = {
         "engineer": (engineer.get("id"), facts["engineer_id"]),
         "service item": (item.get("code"), facts["service_item"]),
@@ -194,5 +200,6 @@ def verify_receipt(text: str, trusted_key: NoteVerifier | str) -> ReceiptReport:
     for what, (claimed, logged) in checks.items():
         if claimed != logged:
             report.problems.append(f"the {what} ({claimed!r}) is not the audit log's ({logged!r})")
-    report.steps = len(record.get("steps") or [])
+    steps = record.get("steps")
+    report.steps = len(steps) if isinstance(steps, list) else 0
     return report

@@ -199,7 +199,10 @@ def render_receipt_page(receipt_text: str, trusted_key: str) -> str:
     price_text = (
         f"{price / 100:.2f} {record.get('currency')}" if price else "套餐内包含 / included in the plan"
     )
-    embedded = json.dumps(receipt, ensure_ascii=False).replace("</", "<\\/")
+    # No "<" at all inside the script element: "</script" would end it, and "<!--<script" (an
+    # engineer's command text can hold it) makes the HTML parser run past its end into the checking
+    # script below, which then never runs. \u003c is the same JSON string.
+    embedded = json.dumps(receipt, ensure_ascii=False).replace("<", "\\u003c")
     facts = [
         ("服务项目 / Service",
          f"{item.get('name_zh', '—')} / {item.get('name_en', '—')} ({item.get('code', '—')})"),

@@ -12,7 +12,7 @@ import json
 from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from protocol.limits import MAX_RECEIPT, MAX_TEXT_FRAME
 from protocol.messages import Catalogue, CatalogueBody, CatalogueEntry, LocalText, Records, RecordsBody
@@ -20,7 +20,7 @@ from server.audit.export import SessionAuditExport
 from server.billing.completion import billable
 from server.billing.entitle import Offered
 from server.billing.receipt import RECEIPT_FORMAT, receipt_body, steps_from_events
-from server.db.tables import engineers, iso, service_items, tickets
+from server.db.tables import billing_outbox, engineers, iso, service_items, tickets
 
 __all__ = ["ReceiptSigner", "catalogue_message", "make_receipt", "receipts_of_device", "records_message"]
 
@@ -65,6 +65,24 @@ def catalogue_message(offered: Offered, refusals: dict[str, LocalText]) -> Catal
     )
 
 
+async def _billed(conn: AsyncConnection, row: Any) -> tuple[int, str]:
+    """What the session was billed: its `session.completed` event's amount. Recomputing it now would
+    use today's plan and prices (a plan changed since makes an included session look charged)."""
+    o = billing_outbox.c
+    sent = await conn.scalar(
+        sa.select(o.payload)
+        .where(
+            o.event_type == "session.completed",
+            o.created_at >= row.ended_at,  # written when the ticket ended (a replay only moves it later)
+            o.payload["session_id"].as_string() == row.session_id,
+        )
+        .limit(1)
+    )
+    if isinstance(sent, dict) and isinstance(sent.get("billable_cents"), int):
+        return sent["billable_cents"], str(sent.get("currency", "CNY"))
+    return await billable(conn, row)  # no billing endpoint: nothing was sent, the plan's rule
+
+
 async def make_receipt(engine: AsyncEngine, audit: ReceiptSigner, session_id: str) -> dict[str, Any] | None:
     """The signed receipt of a finished session (None: no such session, or it never started)."""
     async with engine.connect() as conn:
@@ -77,7 +95,7 @@ async def make_receipt(engine: AsyncEngine, audit: ReceiptSigner, session_id: st
         ).first()
         if row is None or row.started_at is None or row.ended_at is None:
             return None
-        price, currency = await billable(conn, row)
+        price, currency = await _billed(conn, row)
         item = None
         if row.service_item:
             found = (

@@ -206,3 +206,72 @@ async def test_events_survive_a_server_restart_while_billing_is_down(tmp_path: P
         finally:
             second.stop()
     assert sorted(e["data"]["customer_ref"] for e in back.events.values()) == [f"R-{i}" for i in range(5)]
+
+
+def _docs_block(marker: str) -> str:
+    """The Python block of docs/billing.md that contains `marker`, as written there."""
+    text = (Path(__file__).parents[3] / "docs" / "billing.md").read_text(encoding="utf-8")
+    for block in text.split("```python\n")[1:]:
+        code = block.split("```", 1)[0]
+        if marker in code:
+            return code
+    raise AssertionError(f"no python block with {marker!r} in docs/billing.md")
+
+
+def test_the_docs_client_works_as_written(server: RunningServer, receiver: Receiver, tmp_path: Path) -> None:
+    """A BSS developer copies the docs' client: only the secret and the server's address change."""
+    secret = setup_billing(server, tmp_path, receiver)
+    client = _docs_block("def call(path: str, body: dict)")
+    reader = _docs_block("def call_get(path: str)")
+    answers: list[httpx.Response] = []
+
+    def post(url: str, **kwargs: Any) -> httpx.Response:
+        reply = httpx.post(url, verify=server.ssl_context(), **kwargs)
+        answers.append(reply)
+        return reply
+
+    def get(url: str, **kwargs: Any) -> httpx.Response:
+        return httpx.get(url, verify=server.ssl_context(), **kwargs)
+
+    # The server's own CA (a test certificate) is the only thing the docs' client is not told.
+    tls = type(
+        "httpx", (), {"post": staticmethod(post), "get": staticmethod(get), "Response": httpx.Response}
+    )
+    namespace: dict[str, Any] = {"httpx": tls}
+    source = (client + reader).replace('"whsec_…"', repr(secret)).replace("https://rme.example", server.base)
+    source = source.replace(
+        "import datetime as dt, json, secrets, httpx", "import datetime as dt, json, secrets"
+    )
+    exec(compile(source, "docs/billing.md", "exec"), namespace)  # the docs' own code, as written
+    assert [r.status_code for r in answers] == [201, 200, 200, 200, 200, 200], [r.text for r in answers]
+    assert [r.json().get("applied") for r in answers] == [True] * 6
+    assert answers[-1].json()["status"] == "cancelled"
+    record = namespace["call_get"]("/customers/BB-1001/sessions")
+    assert record.status_code == 200 and record.json()["sessions"] == [], record.text
+
+
+async def test_rotating_a_disabled_integration_does_not_revive_its_old_secret(
+    server: RunningServer, receiver: Receiver, tmp_path: Path
+) -> None:
+    """An admin disables an integration whose secret leaked, then rotates to give the BSS a new one:
+    the leaked secret must stay refused (a rotation of a live one keeps the previous valid)."""
+    leaked = setup_billing(server, tmp_path, receiver)
+    server.cli("billing", "integration", "disable", "crm")
+    assert (await Bss(server, leaked).send("/orders", order("BB-L1"))).status_code == 401
+    fresh = server.cli("billing", "integration", "rotate", "crm").stdout.strip()
+    refused = await Bss(server, leaked).send("/orders", order("BB-L2"))
+    assert (refused.status_code, refused.json()["code"]) == (401, "signature.invalid")
+    assert (await Bss(server, fresh).send("/orders", order("BB-L3"))).status_code == 201
+
+
+async def test_garbage_in_the_signature_or_body_is_a_401_not_a_500(
+    server: RunningServer, receiver: Receiver, tmp_path: Path
+) -> None:
+    setup_billing(server, tmp_path, receiver)
+    stamp = str(int(dt.datetime.now(dt.UTC).timestamp()))
+    cases = [("no-comma", b"{}"), ("v1,***", b"{}"), ("v1,a,b", b"{}"), ("v1,AAAA", b'{"x": "\xff"}')]
+    async with server.http() as client:
+        for signature, body in cases:
+            headers = {"webhook-id": "g-1", "webhook-timestamp": stamp, "webhook-signature": signature}
+            reply = await client.post("/api/bss/v1/orders", content=body, headers=headers)
+            assert (reply.status_code, reply.json()["code"]) == (401, "signature.invalid"), reply.text
