@@ -345,6 +345,10 @@ TEXTS: Mapping[str, Text] = MappingProxyType(
             "拒绝：只能上传新文件，不能删除、改名或创建目录。",
             "Refused: only new files can be uploaded; nothing can be removed, renamed or created.",
         ),
+        "sftp_session_ended": Text(
+            "会话 {session} 已结束：文件 {name} 未送达。",
+            "Session {session} has ended: file {name} not delivered.",
+        ),
         "sftp_not_delivered": Text("文件 {name} 未送达：{why}", "File {name} not delivered: {why}"),
         "refused_forward": Text(
             "拒绝端口转发：通过网关无法连接用户电脑或任何网络。",

@@ -14,6 +14,7 @@ contents; it lives on the gateway and holds nothing from the user's PC.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
@@ -36,6 +37,7 @@ from server.ssh.prompt import say, state_label
 log = logging.getLogger("rme.ssh.sftp")
 
 ROOT = b"/"
+CLOSE_AFTER = 0.2  # seconds between refusing an upload whose session ended and closing the channel
 
 
 @dataclass
@@ -49,6 +51,7 @@ class Spool:
     size: int = 0
     next_offset: int = 0
     in_order: bool = True
+    ended: bool = False  # its session ended while it came in: refused, said once
     opened_at: float = field(default_factory=time.monotonic)
     digest: hashlib._Hash = field(default_factory=hashlib.sha256)
 
@@ -172,11 +175,36 @@ class PutOnlySFTP(asyncssh.SFTPServer):
         spool = self.spools[fd] = Spool(session, name, Path(raw), fd)
         return spool
 
+    def _ended(self, spool: Spool) -> bool:
+        view = self.login.desk.sessions.get(spool.session)
+        return view is None or view.state == "ended"
+
     def write(self, file_obj: object, offset: int, data: bytes) -> int:
         if not isinstance(file_obj, Spool):
             self._refuse("sftp_no_read")
+        if file_obj.ended:
+            self._refuse_ended(file_obj, say_it=False)
+        if self._ended(file_obj):
+            # The kill switch: the user ended the session, so the upload stops now, not when it is done.
+            # OpenSSH's `sftp`/`scp` go on sending the whole file after a failed write: once nothing
+            # this channel receives can be delivered, the channel closes (after this answer goes out).
+            file_obj.ended = True
+            if all(spool.ended for spool in self.spools.values()):
+                asyncio.get_running_loop().call_later(CLOSE_AFTER, self._close_channel)
+            self._refuse_ended(file_obj)
         file_obj.write(offset, data)
         return len(data)
+
+    def _close_channel(self) -> None:
+        with contextlib.suppress(OSError, asyncssh.Error, RuntimeError):
+            self.channel.close()
+
+    def _refuse_ended(self, spool: Spool, say_it: bool = True) -> NoReturn:
+        message = say(self.lang, "sftp_session_ended", session=spool.session, name=spool.name)
+        if say_it:
+            with contextlib.suppress(OSError, asyncssh.Error, RuntimeError):
+                self.channel.write_stderr(f"rme: {message}\r\n".encode())
+        raise asyncssh.SFTPFailure(message)
 
     def read(self, file_obj: object, offset: int, size: int) -> bytes:
         self._refuse("sftp_no_read")
@@ -187,6 +215,8 @@ class PutOnlySFTP(asyncssh.SFTPServer):
         self.spools.pop(file_obj.fd, None)
         try:
             os.close(file_obj.fd)
+            if file_obj.ended or self._ended(file_obj):
+                self._refuse_ended(file_obj, say_it=not file_obj.ended)
             sha = file_obj.sha256()
             closed_at = time.monotonic()
             try:
@@ -199,6 +229,8 @@ class PutOnlySFTP(asyncssh.SFTPServer):
                     fingerprint=self.login.fingerprint,
                 )
             except (DeskError, ConnectionError) as exc:
+                if isinstance(exc, DeskError) and exc.code == "session.unknown":
+                    self._refuse_ended(file_obj)  # ended between the last write and the push
                 reason = exc.message or exc.code if isinstance(exc, DeskError) else "the relay link closed"
                 message = f"rme: {reason}"
                 with contextlib.suppress(OSError, asyncssh.Error, RuntimeError):

@@ -294,6 +294,39 @@ def test_the_kill_switch_ends_the_ssh_work_at_once(
     assert after.returncode == 1 and "No such session" in after.stdout
 
 
+def test_the_kill_switch_stops_an_upload_in_flight(
+    server: SshServer, agent: RealAgent, key: Path, session: str, tmp_path: Path
+) -> None:
+    """The user ends the session while `sftp put` is still sending (at 250 KB/s, 12 s for the file): the
+    transfer fails at once with the reason, and nothing lands."""
+    big = tmp_path / "big-update.bin"
+    big.write_bytes(os.urandom(3_000_000))
+    args = ["sftp", *server.options(key), "-l", "2000", "-b", "-", "-P", str(server.ssh_port)]
+    line = f"put {big}\n"
+    target = f"{ENGINEER}@127.0.0.1"
+    upload = in_background(
+        lambda: subprocess.run(
+            [*args, target], input=line, capture_output=True, text=True, timeout=60, check=False
+        )
+    )
+    spool = server.data / "ssh" / "spool"
+    wait_until(lambda: any(size_of(p) > 100_000 for p in spool.glob("push-*")))
+    clicked = time.monotonic()
+    assert agent.post("/api/end").status_code == 200
+    done = upload.result(timeout=30)
+    assert time.monotonic() - clicked < 3.0, done.stderr
+    assert done.returncode != 0 and f"Session {session} has ended" in done.stderr, done.stderr
+    assert not (agent.inbox / big.name).exists()
+    wait_until(lambda: not list(spool.glob("push-*")), 5)
+
+
+def size_of(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
 def test_hostile_input_leaves_the_gateway_serving(server: SshServer, key: Path) -> None:
     junk = os.urandom(64 * 1024)
     huge = b"queue " + b"A" * (2 * 1024 * 1024) + b"\n"
