@@ -30,6 +30,7 @@ import asyncssh
 from asyncssh.public_key import SSHOpenSSHCertificate, decode_ssh_certificate, decode_ssh_public_key
 
 from server.accounts.engineers import could_be_username
+from server.accounts.throttle import LoginThrottle
 from server.audit import AuditWriteError
 from server.relay.limits import TokenBucket
 from server.relay.services import Services
@@ -70,6 +71,15 @@ class Gateway:
         self.desks: dict[str, _DeskRef] = {}
         self.desk_lock = asyncio.Lock()
         self.server: asyncssh.SSHAcceptor | None = None
+        config = services.config
+        # TOTP codes are guessable (10^6, three valid at a time): wrong ones back off as console logins do.
+        self.throttle = LoginThrottle(
+            burst=config.login_address_burst,
+            per_minute=config.login_address_per_minute,
+            free_failures=config.login_max_failures,
+            max_backoff=config.login_lockout,
+            exempt=config.throttle_exempt,
+        )
 
     @property
     def fingerprint(self) -> str:
@@ -412,8 +422,15 @@ class _Connection(asyncssh.SSHServer):
     async def validate_kbdint_response(self, username: str, responses: Sequence[str]) -> bool:
         if self.key_ok is None or self.account is None or len(responses) != 1:
             return False
+        throttle = self.gateway.throttle
+        if throttle.admit(self.address, username) > 0:
+            await self._refusal("too many wrong TOTP codes; backing off", self.key_ok[0])
+            return False  # not even checked: a right code is refused too until the back-off ends
         ok = await keys.verify_totp(self.gateway.services.engine, self.account.engineer.id, responses[0])
-        if not ok:
+        if ok:
+            throttle.succeeded(self.address, username)
+        else:
+            throttle.failed(self.address, username)
             await self._refusal("wrong TOTP code", self.key_ok[0])
         return ok
 
