@@ -37,6 +37,9 @@ from server.ssh.prompt import say, state_label
 log = logging.getLogger("rme.ssh.sftp")
 
 ROOT = b"/"
+# Files one engineer may be uploading at once (over all their connections): each holds a descriptor
+# and up to MAX_FILE_SIZE of the server's disk until it is closed.
+MAX_OPEN_FILES = 8
 CLOSE_AFTER = 0.2  # seconds between refusing an upload whose session ended and closing the channel
 
 
@@ -100,16 +103,18 @@ class PutOnlySFTP(asyncssh.SFTPServer):
     # -- refusals ------------------------------------------------------------------------------------
 
     def _refusal(
-        self, key: str, exc: Callable[[str], Exception] = asyncssh.SFTPPermissionDenied
+        self, key: str, exc: Callable[[str], Exception] = asyncssh.SFTPPermissionDenied, **fields: object
     ) -> Exception:
         """The error refusing something (`key`: its text), also written to the client's stderr."""
-        message = say(self.lang, key)
+        message = say(self.lang, key, **fields)
         with contextlib.suppress(OSError, asyncssh.Error, RuntimeError):
             self.channel.write_stderr(f"rme: {message}\r\n".encode())
         return exc(message)
 
-    def _refuse(self, key: str, exc: Callable[[str], Exception] = asyncssh.SFTPPermissionDenied) -> NoReturn:
-        raise self._refusal(key, exc)
+    def _refuse(
+        self, key: str, exc: Callable[[str], Exception] = asyncssh.SFTPPermissionDenied, **fields: object
+    ) -> NoReturn:
+        raise self._refusal(key, exc, **fields)
 
     def _name(self, path: bytes) -> tuple[str, str]:
         """The session and the file name a target path means: `/name` (the one active session) or
@@ -169,11 +174,20 @@ class PutOnlySFTP(asyncssh.SFTPServer):
         if pflags & asyncssh.FXF_APPEND:
             self._refuse("sftp_no_append", asyncssh.SFTPOpUnsupported)
         session, name = self._name(path)
+        desk = self.login.desk
+        if desk.open_files >= MAX_OPEN_FILES:
+            self._refuse("sftp_too_many", asyncssh.SFTPFailure, limit=MAX_OPEN_FILES)
         spool_dir = self.login.spool_dir
         spool_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, raw = tempfile.mkstemp(prefix="push-", dir=spool_dir)
         spool = self.spools[fd] = Spool(session, name, Path(raw), fd)
+        desk.open_files += 1
         return spool
+
+    def _release(self, spool: Spool) -> None:
+        """The spool is no longer being received (closed, or its channel ended)."""
+        if self.spools.pop(spool.fd, None) is not None:
+            self.login.desk.open_files -= 1
 
     def _ended(self, spool: Spool) -> bool:
         view = self.login.desk.sessions.get(spool.session)
@@ -195,6 +209,13 @@ class PutOnlySFTP(asyncssh.SFTPServer):
         file_obj.write(offset, data)
         return len(data)
 
+    def _client_gone(self) -> bool:
+        """The channel is ending. asyncssh then closes the files still open itself (an `sftp` or `scp`
+        killed mid-upload, the connection lost): such a file was never finished, so it is discarded,
+        never offered to the user truncated."""
+        recv_state = getattr(self.channel, "_recv_state", "open")  # asyncssh 2.24 has no public accessor
+        return self.channel.is_closing() or recv_state != "open"
+
     def _close_channel(self) -> None:
         with contextlib.suppress(OSError, asyncssh.Error, RuntimeError):
             self.channel.close()
@@ -212,9 +233,12 @@ class PutOnlySFTP(asyncssh.SFTPServer):
     async def close(self, file_obj: object) -> None:
         if not isinstance(file_obj, Spool):
             return
-        self.spools.pop(file_obj.fd, None)
+        self._release(file_obj)
         try:
             os.close(file_obj.fd)
+            if self._client_gone():
+                log.info("sftp upload abandoned", extra={"size": file_obj.size})
+                return
             if file_obj.ended or self._ended(file_obj):
                 self._refuse_ended(file_obj, say_it=not file_obj.ended)
             sha = file_obj.sha256()
@@ -297,10 +321,10 @@ class PutOnlySFTP(asyncssh.SFTPServer):
         """The SFTP session is over: files opened and never closed are removed, and the channel says
         exit status 0 (asyncssh closes it without one, and `scp` then reports a failure)."""
         for spool in list(self.spools.values()):
+            self._release(spool)
             with contextlib.suppress(OSError):
                 os.close(spool.fd)
             spool.path.unlink(missing_ok=True)
-        self.spools.clear()
         with contextlib.suppress(OSError, asyncssh.Error, RuntimeError):
             self.channel.exit(0)
 

@@ -4,6 +4,7 @@ byte, everything that would read from the PC or forward refused, the kill switch
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import pty
@@ -17,11 +18,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import asyncssh
 import httpx
 import psutil
 import pytest
 
 from agent.actions.command import wait_dead
+from server.ssh.sftp import MAX_OPEN_FILES
 from tests.e2e.harness import PASSWORD, RealAgent, free_port
 from tests.server.ssh.harness import ENGINEER, SUPERVISOR, SshServer
 
@@ -318,6 +321,93 @@ def test_the_kill_switch_stops_an_upload_in_flight(
     assert done.returncode != 0 and f"Session {session} has ended" in done.stderr, done.stderr
     assert not (agent.inbox / big.name).exists()
     wait_until(lambda: not list(spool.glob("push-*")), 5)
+
+
+def test_an_upload_killed_midway_is_never_offered_to_the_user(
+    server: SshServer, agent: RealAgent, key: Path, session: str, tmp_path: Path
+) -> None:
+    """`sftp put` and legacy `scp -O` killed while still uploading (Ctrl-C, a dropped line): the partial
+    file is thrown away; the user is never asked to take a truncated file, nothing lands."""
+    big = tmp_path / "half-sent.bin"
+    big.write_bytes(os.urandom(3_000_000))
+    spool = server.data / "ssh" / "spool"
+    port = str(server.ssh_port)
+    target = f"{ENGINEER}@127.0.0.1"
+    for args, stdin in (
+        (["sftp", *server.options(key), "-l", "2000", "-b", "-", "-P", port, target], f"put {big}\n"),
+        (
+            [
+                "scp",
+                "-O",
+                *server.options(key, "-o", "BatchMode=yes"),
+                "-l",
+                "2000",
+                "-P",
+                port,
+                str(big),
+                f"{target}:",
+            ],
+            "",
+        ),
+    ):
+        proc = subprocess.Popen(
+            args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            assert proc.stdin is not None
+            proc.stdin.write(stdin.encode())
+            proc.stdin.flush()
+            wait_until(lambda: any(size_of(p) > 100_000 for p in spool.glob("push-*")))
+        finally:
+            proc.kill()
+            proc.wait(10)
+        try:
+            prompt = agent.wait_prompt("action", timeout=3)
+        except TimeoutError:
+            prompt = None
+        if prompt is not None:
+            agent.answer(prompt["id"], False)
+        assert prompt is None, prompt["content"]
+        wait_until(lambda: not list(spool.glob("push-*")), 5)
+        assert not (agent.inbox / big.name).exists()
+
+
+def test_an_engineer_uploads_at_most_a_few_files_at_once(
+    server: SshServer, agent: RealAgent, key: Path, session: str
+) -> None:
+    """Files opened for upload and never closed each hold a descriptor and disk on the server: one
+    engineer (over all their connections) has at most MAX_OPEN_FILES open; more are refused with the
+    reason, and a connection that goes away gives its share back. Nothing is pushed to the user."""
+
+    async def attack() -> None:
+        async def connect() -> asyncssh.SSHClientConnection:
+            return await asyncssh.connect(
+                "127.0.0.1",
+                server.ssh_port,
+                username=ENGINEER,
+                client_keys=[str(key)],
+                known_hosts=str(server.known_hosts()),
+            )
+
+        first, second = await connect(), await connect()
+        async with first, second:
+            one, two = await first.start_sftp_client(), await second.start_sftp_client()
+            held = [await one.open(f"/{session}/a{i}.bin", "wb") for i in range(MAX_OPEN_FILES - 3)]
+            held += [await two.open(f"/{session}/b{i}.bin", "wb") for i in range(3)]
+            await held[-1].write(b"x" * 1000)
+            with pytest.raises(asyncssh.SFTPFailure, match="At most 8 files can be uploading at once"):
+                await two.open(f"/{session}/one-too-many.bin", "wb")
+            first.close()
+            await first.wait_closed()
+            await asyncio.sleep(0.5)
+            again = await two.open(f"/{session}/after.bin", "wb")
+            await again.write(b"y")
+        await asyncio.sleep(0.5)
+
+    asyncio.run(attack())
+    assert not list((server.data / "ssh" / "spool").glob("push-*"))
+    assert not any((agent.inbox / n).exists() for n in ("a0.bin", "b0.bin", "after.bin"))
+    assert server.proc.poll() is None
 
 
 def size_of(path: Path) -> int:
