@@ -349,6 +349,10 @@ TEXTS: Mapping[str, Text] = MappingProxyType(
             "同时最多接收 {limit} 个文件：请等前面的文件传完。",
             "At most {limit} files can be uploading at once: wait for the others to finish.",
         ),
+        "sftp_no_folders": Text(
+            "文件只能放进收件箱本身（或 <会话编号>/文件名），不能放进子目录。",
+            "Files go into the inbox itself (or <session id>/NAME), not into folders.",
+        ),
         "sftp_session_ended": Text(
             "会话 {session} 已结束：文件 {name} 未送达。",
             "Session {session} has ended: file {name} not delivered.",

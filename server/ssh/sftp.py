@@ -132,8 +132,10 @@ class PutOnlySFTP(asyncssh.SFTPServer):
             session, name = active[0], parts[0]
         elif not active:
             self._refuse("sftp_no_session")
-        else:
+        elif len(parts) == 1:
             self._refuse("sftp_which_session")
+        else:
+            self._refuse("sftp_no_folders", asyncssh.SFTPFailure)
         if not name or len(name.encode()) > MAX_FILE_NAME or ".." in parts:
             self._refuse("sftp_bad_name", asyncssh.SFTPFailure)
         return session, name
@@ -155,9 +157,16 @@ class PutOnlySFTP(asyncssh.SFTPServer):
         parts = [p for p in path.decode("utf-8", "replace").split("/") if p]
         if len(parts) == 1 and parts[0] in desk.sessions:
             return SFTPAttrs(type=asyncssh.FILEXFER_TYPE_DIRECTORY, permissions=0o40300, size=0)
-        self._refuse("sftp_no_stat", asyncssh.SFTPNoSuchFile)
+        # `scp FILE server:NAME` and `put FILE NAME` ask first whether NAME is a folder: "no such file"
+        # is the true answer (the drop box holds nothing), said without a refusal on the screen.
+        raise asyncssh.SFTPNoSuchFile("no such file")
 
-    lstat = stat
+    async def lstat(self, path: bytes) -> SFTPAttrs:
+        """`get` and `ls NAME` look with lstat: the refusal is said."""
+        await self.login.ready.wait()
+        if self._is_root(path):
+            return SFTPAttrs(type=asyncssh.FILEXFER_TYPE_DIRECTORY, permissions=0o40300, size=0)
+        self._refuse("sftp_no_stat", asyncssh.SFTPNoSuchFile)
 
     def fstat(self, file_obj: object) -> SFTPAttrs:
         if isinstance(file_obj, Spool):
@@ -283,8 +292,8 @@ class PutOnlySFTP(asyncssh.SFTPServer):
         """Times and modes the client wants (`scp -p`): accepted and ignored, the inbox keeps its own."""
 
     def setstat(self, path: bytes, attrs: SFTPAttrs) -> None:
-        if not self._is_root(path):
-            self._refuse("sftp_no_stat", asyncssh.SFTPNoSuchFile)
+        """Times and modes by name (`scp -O -p` sets them on the file it just sent): accepted and
+        ignored as `fsetstat`, nothing on the PC changes."""
 
     lsetstat = setstat
 

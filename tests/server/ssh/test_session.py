@@ -192,6 +192,38 @@ def test_push_with_scp_and_sftp_put(
     assert {p["sha256"] for p in pushed} >= {sha(payload), sha(second), sha(third)}  # type: ignore[index]
 
 
+def test_a_named_target_is_delivered_without_a_false_refusal(
+    server: SshServer, agent: RealAgent, key: Path, session: str, tmp_path: Path
+) -> None:
+    """`scp FILE server:NAME` (both protocols, `-p`) and `put FILE NAME`: delivered under NAME, and no
+    "Refused" on the engineer's screen for a push that went through. A target inside folders is
+    refused as such."""
+    payload = tmp_path / "fix.cmd"
+    payload.write_text("ipconfig /flushdns\r\n")
+
+    def scp_named() -> subprocess.CompletedProcess[str]:
+        return server.scp(key, payload, "renamed-scp.cmd")
+
+    def scp_legacy_named() -> subprocess.CompletedProcess[str]:
+        return server.scp(key, payload, "renamed-legacy.cmd", "-O", "-p")
+
+    def sftp_named() -> subprocess.CompletedProcess[str]:
+        return server.sftp(key, f"put {payload} renamed-sftp.cmd\n")
+
+    for name, run in (
+        ("renamed-scp.cmd", scp_named),
+        ("renamed-legacy.cmd", scp_legacy_named),
+        ("renamed-sftp.cmd", sftp_named),
+    ):
+        allow = allow_next_push(agent)
+        done = run()
+        allow.join(5)
+        assert done.returncode == 0 and "Refused" not in done.stderr, (name, done.stderr)
+        assert (agent.inbox / name).read_bytes() == payload.read_bytes()
+    nested = server.scp(key, payload, "sub/dir/fix.cmd")
+    assert nested.returncode != 0 and "not into folders" in nested.stderr, nested.stderr
+
+
 def test_reading_listing_and_forwarding_are_refused(
     server: SshServer, agent: RealAgent, key: Path, session: str, tmp_path: Path
 ) -> None:
