@@ -307,7 +307,10 @@ class _LineReader:
             if len(self.buf) > MAX_LINE:
                 self.buf = ""
                 self.skipping = True
-            data = await self.stdin.read(READ_SIZE)
+            try:
+                data = await self.stdin.read(READ_SIZE)
+            except (asyncssh.TerminalSizeChanged, asyncssh.BreakReceived, asyncssh.SignalReceived):
+                continue  # asyncssh raises a resized window, a break (`~B`) or a signal here: not a line
             if not data:
                 return None
             self.buf += data

@@ -5,12 +5,16 @@ byte, everything that would read from the PC or forward refused, the kill switch
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
 import os
 import pty
+import signal
 import socket
 import ssl
+import struct
 import subprocess
+import termios
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -513,6 +517,11 @@ class Terminal:
         except TimeoutError:
             raise AssertionError(f"{text!r} not on the screen:\n{self.screen[-3000:]}") from None
 
+    def resize(self, rows: int, cols: int) -> None:
+        """The window resized: the new size on the pty, and SIGWINCH to `ssh` (it sends window-change)."""
+        fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        self.proc.send_signal(signal.SIGWINCH)
+
     def close(self) -> None:
         self.proc.kill()
         self.proc.wait(10)
@@ -554,5 +563,25 @@ def test_the_interactive_prompt_works_a_session(server: SshServer, agent: RealAg
         term.type("quit")
         term.expect("Bye.")
         assert "\x1b]" not in term.screen.replace("\x1b[", "")  # nothing from the PC drives the terminal
+    finally:
+        term.close()
+
+
+def test_resizing_the_window_or_a_break_keeps_the_prompt(server: SshServer, key: Path) -> None:
+    """Resizing the terminal (a storm of window-change requests, absurd sizes) and `~B` (a break) while
+    the prompt waits for a line: the prompt goes on."""
+    term = Terminal(server, key)
+    try:
+        term.expect("RME remote maintenance")
+        term.expect("rme> ")
+        for i in range(30):
+            term.resize(10 + i, 40 + i)
+            time.sleep(0.01)
+        term.resize(65535, 65535)
+        os.write(term.master, b"\r~B")  # the escape: a break request
+        time.sleep(0.5)
+        term.type("whoami")
+        term.expect("wangwei (Wang Wei, engineer)")
+        assert term.proc.poll() is None
     finally:
         term.close()
