@@ -481,6 +481,10 @@ class _Connection(asyncssh.SSHServer):
                 },
             )
             login.desk = await self.gateway.take_desk(login)
+            if self.gateway.logins.get(conn) is not login:
+                # The client hung up while the desk opened: connection_lost could not give it back then.
+                self.gateway.drop_desk(engineer.id)
+                return
         except (AuditWriteError, DeskError, TimeoutError, ConnectionError):
             log.exception("ssh login could not start", extra={"actor": f"engineer:{engineer.username}"})
             self.gateway.logins.pop(conn, None)

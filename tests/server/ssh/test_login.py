@@ -4,6 +4,7 @@ login audited with "via ssh" and the key's fingerprint."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import ssl
 import stat
@@ -11,11 +12,13 @@ import subprocess
 import time
 from pathlib import Path
 
+import asyncssh
 import httpx
 import pyotp
 
 from tests.e2e.harness import PASSWORD
-from tests.server.ssh.harness import ADMIN, ENGINEER, SshServer, ssh_server
+from server.ssh.gateway import DESK_LINGER
+from tests.server.ssh.harness import ADMIN, ENGINEER, SUPERVISOR, SshServer, ssh_server
 
 
 def fingerprint(key: Path) -> str:
@@ -212,3 +215,36 @@ def test_wrong_totp_codes_back_off(tmp_path: Path) -> None:
                 break
             time.sleep(1)
         assert ok.returncode == 0, ok.stderr
+
+
+def connected_engineers(server: SshServer) -> int:
+    """The supervisor's overview: engineer links connected to the relay (console or SSH desks)."""
+    context = ssl.create_default_context(cafile=str(server.ca))
+    with httpx.Client(base_url=server.https, verify=context, headers={"Origin": server.https}) as web:
+        web.post("/api/auth/login", json={"username": SUPERVISOR, "password": PASSWORD}).raise_for_status()
+        count = web.get("/api/console/overview").json()["connected"]["engineers"]
+    assert isinstance(count, int)
+    return count
+
+
+def test_a_connection_gone_right_after_login_leaves_no_engineer_link(server: SshServer, key: Path) -> None:
+    """A client that logs in and hangs up at once (before the gateway's desk is open): the engineer's link
+    to the relay still closes once the desk's linger is over, as after any other connection."""
+    time.sleep(DESK_LINGER + 1)  # earlier tests' desks are gone
+    before = connected_engineers(server)
+
+    async def hang_up_at_once() -> None:
+        for _ in range(5):
+            conn = await asyncssh.connect(
+                "127.0.0.1",
+                server.ssh_port,
+                username=ENGINEER,
+                client_keys=[str(key)],
+                known_hosts=str(server.known_hosts()),
+            )
+            conn.abort()
+            await conn.wait_closed()
+
+    asyncio.run(hang_up_at_once())
+    time.sleep(DESK_LINGER + 2)
+    assert connected_engineers(server) == before
