@@ -16,8 +16,8 @@ import asyncssh
 import httpx
 import pyotp
 
-from tests.e2e.harness import PASSWORD
 from server.ssh.gateway import DESK_LINGER
+from tests.e2e.harness import PASSWORD
 from tests.server.ssh.harness import ADMIN, ENGINEER, SUPERVISOR, SshServer, ssh_server
 
 
