@@ -132,6 +132,7 @@ class Desk:
         self.changed = asyncio.Condition()
         self.closed = False
         self.on_lost: Callable[[], None] | None = None  # the link closed from the server's side (a kick)
+        self.open_files = 0  # files this engineer's sftp/scp channels are receiving (`server.ssh.sftp`)
         self._closing = False
         self._welcome = asyncio.Event()
         self._snapshot = asyncio.Event()

@@ -30,6 +30,7 @@ import asyncssh
 from asyncssh.public_key import SSHOpenSSHCertificate, decode_ssh_certificate, decode_ssh_public_key
 
 from server.accounts.engineers import could_be_username
+from server.accounts.throttle import LoginThrottle
 from server.audit import AuditWriteError
 from server.relay.limits import TokenBucket
 from server.relay.services import Services
@@ -70,6 +71,15 @@ class Gateway:
         self.desks: dict[str, _DeskRef] = {}
         self.desk_lock = asyncio.Lock()
         self.server: asyncssh.SSHAcceptor | None = None
+        config = services.config
+        # TOTP codes are guessable (10^6, three valid at a time): wrong ones back off as console logins do.
+        self.throttle = LoginThrottle(
+            burst=config.login_address_burst,
+            per_minute=config.login_address_per_minute,
+            free_failures=config.login_max_failures,
+            max_backoff=config.login_lockout,
+            exempt=config.throttle_exempt,
+        )
 
     @property
     def fingerprint(self) -> str:
@@ -297,7 +307,10 @@ class _LineReader:
             if len(self.buf) > MAX_LINE:
                 self.buf = ""
                 self.skipping = True
-            data = await self.stdin.read(READ_SIZE)
+            try:
+                data = await self.stdin.read(READ_SIZE)
+            except (asyncssh.TerminalSizeChanged, asyncssh.BreakReceived, asyncssh.SignalReceived):
+                continue  # asyncssh raises a resized window, a break (`~B`) or a signal here: not a line
             if not data:
                 return None
             self.buf += data
@@ -412,8 +425,15 @@ class _Connection(asyncssh.SSHServer):
     async def validate_kbdint_response(self, username: str, responses: Sequence[str]) -> bool:
         if self.key_ok is None or self.account is None or len(responses) != 1:
             return False
+        throttle = self.gateway.throttle
+        if throttle.admit(self.address, username) > 0:
+            await self._refusal("too many wrong TOTP codes; backing off", self.key_ok[0])
+            return False  # not even checked: a right code is refused too until the back-off ends
         ok = await keys.verify_totp(self.gateway.services.engine, self.account.engineer.id, responses[0])
-        if not ok:
+        if ok:
+            throttle.succeeded(self.address, username)
+        else:
+            throttle.failed(self.address, username)
             await self._refusal("wrong TOTP code", self.key_ok[0])
         return ok
 
@@ -461,6 +481,10 @@ class _Connection(asyncssh.SSHServer):
                 },
             )
             login.desk = await self.gateway.take_desk(login)
+            if self.gateway.logins.get(conn) is not login:
+                # The client hung up while the desk opened: connection_lost could not give it back then.
+                self.gateway.drop_desk(engineer.id)
+                return
         except (AuditWriteError, DeskError, TimeoutError, ConnectionError):
             log.exception("ssh login could not start", extra={"actor": f"engineer:{engineer.username}"})
             self.gateway.logins.pop(conn, None)

@@ -345,6 +345,18 @@ TEXTS: Mapping[str, Text] = MappingProxyType(
             "拒绝：只能上传新文件，不能删除、改名或创建目录。",
             "Refused: only new files can be uploaded; nothing can be removed, renamed or created.",
         ),
+        "sftp_too_many": Text(
+            "同时最多接收 {limit} 个文件：请等前面的文件传完。",
+            "At most {limit} files can be uploading at once: wait for the others to finish.",
+        ),
+        "sftp_no_folders": Text(
+            "文件只能放进收件箱本身（或 <会话编号>/文件名），不能放进子目录。",
+            "Files go into the inbox itself (or <session id>/NAME), not into folders.",
+        ),
+        "sftp_session_ended": Text(
+            "会话 {session} 已结束：文件 {name} 未送达。",
+            "Session {session} has ended: file {name} not delivered.",
+        ),
         "sftp_not_delivered": Text("文件 {name} 未送达：{why}", "File {name} not delivered: {why}"),
         "refused_forward": Text(
             "拒绝端口转发：通过网关无法连接用户电脑或任何网络。",

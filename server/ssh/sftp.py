@@ -14,6 +14,7 @@ contents; it lives on the gateway and holds nothing from the user's PC.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
@@ -36,6 +37,10 @@ from server.ssh.prompt import say, state_label
 log = logging.getLogger("rme.ssh.sftp")
 
 ROOT = b"/"
+# Files one engineer may be uploading at once (over all their connections): each holds a descriptor
+# and up to MAX_FILE_SIZE of the server's disk until it is closed.
+MAX_OPEN_FILES = 8
+CLOSE_AFTER = 0.2  # seconds between refusing an upload whose session ended and closing the channel
 
 
 @dataclass
@@ -49,6 +54,7 @@ class Spool:
     size: int = 0
     next_offset: int = 0
     in_order: bool = True
+    ended: bool = False  # its session ended while it came in: refused, said once
     opened_at: float = field(default_factory=time.monotonic)
     digest: hashlib._Hash = field(default_factory=hashlib.sha256)
 
@@ -97,16 +103,18 @@ class PutOnlySFTP(asyncssh.SFTPServer):
     # -- refusals ------------------------------------------------------------------------------------
 
     def _refusal(
-        self, key: str, exc: Callable[[str], Exception] = asyncssh.SFTPPermissionDenied
+        self, key: str, exc: Callable[[str], Exception] = asyncssh.SFTPPermissionDenied, **fields: object
     ) -> Exception:
         """The error refusing something (`key`: its text), also written to the client's stderr."""
-        message = say(self.lang, key)
+        message = say(self.lang, key, **fields)
         with contextlib.suppress(OSError, asyncssh.Error, RuntimeError):
             self.channel.write_stderr(f"rme: {message}\r\n".encode())
         return exc(message)
 
-    def _refuse(self, key: str, exc: Callable[[str], Exception] = asyncssh.SFTPPermissionDenied) -> NoReturn:
-        raise self._refusal(key, exc)
+    def _refuse(
+        self, key: str, exc: Callable[[str], Exception] = asyncssh.SFTPPermissionDenied, **fields: object
+    ) -> NoReturn:
+        raise self._refusal(key, exc, **fields)
 
     def _name(self, path: bytes) -> tuple[str, str]:
         """The session and the file name a target path means: `/name` (the one active session) or
@@ -124,8 +132,10 @@ class PutOnlySFTP(asyncssh.SFTPServer):
             session, name = active[0], parts[0]
         elif not active:
             self._refuse("sftp_no_session")
-        else:
+        elif len(parts) == 1:
             self._refuse("sftp_which_session")
+        else:
+            self._refuse("sftp_no_folders", asyncssh.SFTPFailure)
         if not name or len(name.encode()) > MAX_FILE_NAME or ".." in parts:
             self._refuse("sftp_bad_name", asyncssh.SFTPFailure)
         return session, name
@@ -147,9 +157,16 @@ class PutOnlySFTP(asyncssh.SFTPServer):
         parts = [p for p in path.decode("utf-8", "replace").split("/") if p]
         if len(parts) == 1 and parts[0] in desk.sessions:
             return SFTPAttrs(type=asyncssh.FILEXFER_TYPE_DIRECTORY, permissions=0o40300, size=0)
-        self._refuse("sftp_no_stat", asyncssh.SFTPNoSuchFile)
+        # `scp FILE server:NAME` and `put FILE NAME` ask first whether NAME is a folder: "no such file"
+        # is the true answer (the drop box holds nothing), said without a refusal on the screen.
+        raise asyncssh.SFTPNoSuchFile("no such file")
 
-    lstat = stat
+    async def lstat(self, path: bytes) -> SFTPAttrs:
+        """`get` and `ls NAME` look with lstat: the refusal is said."""
+        await self.login.ready.wait()
+        if self._is_root(path):
+            return SFTPAttrs(type=asyncssh.FILEXFER_TYPE_DIRECTORY, permissions=0o40300, size=0)
+        self._refuse("sftp_no_stat", asyncssh.SFTPNoSuchFile)
 
     def fstat(self, file_obj: object) -> SFTPAttrs:
         if isinstance(file_obj, Spool):
@@ -166,17 +183,58 @@ class PutOnlySFTP(asyncssh.SFTPServer):
         if pflags & asyncssh.FXF_APPEND:
             self._refuse("sftp_no_append", asyncssh.SFTPOpUnsupported)
         session, name = self._name(path)
+        desk = self.login.desk
+        if desk.open_files >= MAX_OPEN_FILES:
+            self._refuse("sftp_too_many", asyncssh.SFTPFailure, limit=MAX_OPEN_FILES)
         spool_dir = self.login.spool_dir
         spool_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, raw = tempfile.mkstemp(prefix="push-", dir=spool_dir)
         spool = self.spools[fd] = Spool(session, name, Path(raw), fd)
+        desk.open_files += 1
         return spool
+
+    def _release(self, spool: Spool) -> None:
+        """The spool is no longer being received (closed, or its channel ended)."""
+        if self.spools.pop(spool.fd, None) is not None:
+            self.login.desk.open_files -= 1
+
+    def _ended(self, spool: Spool) -> bool:
+        view = self.login.desk.sessions.get(spool.session)
+        return view is None or view.state == "ended"
 
     def write(self, file_obj: object, offset: int, data: bytes) -> int:
         if not isinstance(file_obj, Spool):
             self._refuse("sftp_no_read")
+        if file_obj.ended:
+            self._refuse_ended(file_obj, say_it=False)
+        if self._ended(file_obj):
+            # The kill switch: the user ended the session, so the upload stops now, not when it is done.
+            # OpenSSH's `sftp`/`scp` go on sending the whole file after a failed write: once nothing
+            # this channel receives can be delivered, the channel closes (after this answer goes out).
+            file_obj.ended = True
+            if all(spool.ended for spool in self.spools.values()):
+                asyncio.get_running_loop().call_later(CLOSE_AFTER, self._close_channel)
+            self._refuse_ended(file_obj)
         file_obj.write(offset, data)
         return len(data)
+
+    def _client_gone(self) -> bool:
+        """The channel is ending. asyncssh then closes the files still open itself (an `sftp` or `scp`
+        killed mid-upload, the connection lost): such a file was never finished, so it is discarded,
+        never offered to the user truncated."""
+        recv_state = getattr(self.channel, "_recv_state", "open")  # asyncssh 2.24 has no public accessor
+        return self.channel.is_closing() or recv_state != "open"
+
+    def _close_channel(self) -> None:
+        with contextlib.suppress(OSError, asyncssh.Error, RuntimeError):
+            self.channel.close()
+
+    def _refuse_ended(self, spool: Spool, say_it: bool = True) -> NoReturn:
+        message = say(self.lang, "sftp_session_ended", session=spool.session, name=spool.name)
+        if say_it:
+            with contextlib.suppress(OSError, asyncssh.Error, RuntimeError):
+                self.channel.write_stderr(f"rme: {message}\r\n".encode())
+        raise asyncssh.SFTPFailure(message)
 
     def read(self, file_obj: object, offset: int, size: int) -> bytes:
         self._refuse("sftp_no_read")
@@ -184,9 +242,14 @@ class PutOnlySFTP(asyncssh.SFTPServer):
     async def close(self, file_obj: object) -> None:
         if not isinstance(file_obj, Spool):
             return
-        self.spools.pop(file_obj.fd, None)
+        self._release(file_obj)
         try:
             os.close(file_obj.fd)
+            if self._client_gone():
+                log.info("sftp upload abandoned", extra={"size": file_obj.size})
+                return
+            if file_obj.ended or self._ended(file_obj):
+                self._refuse_ended(file_obj, say_it=not file_obj.ended)
             sha = file_obj.sha256()
             closed_at = time.monotonic()
             try:
@@ -199,6 +262,8 @@ class PutOnlySFTP(asyncssh.SFTPServer):
                     fingerprint=self.login.fingerprint,
                 )
             except (DeskError, ConnectionError) as exc:
+                if isinstance(exc, DeskError) and exc.code == "session.unknown":
+                    self._refuse_ended(file_obj)  # ended between the last write and the push
                 reason = exc.message or exc.code if isinstance(exc, DeskError) else "the relay link closed"
                 message = f"rme: {reason}"
                 with contextlib.suppress(OSError, asyncssh.Error, RuntimeError):
@@ -227,8 +292,8 @@ class PutOnlySFTP(asyncssh.SFTPServer):
         """Times and modes the client wants (`scp -p`): accepted and ignored, the inbox keeps its own."""
 
     def setstat(self, path: bytes, attrs: SFTPAttrs) -> None:
-        if not self._is_root(path):
-            self._refuse("sftp_no_stat", asyncssh.SFTPNoSuchFile)
+        """Times and modes by name (`scp -O -p` sets them on the file it just sent): accepted and
+        ignored as `fsetstat`, nothing on the PC changes."""
 
     lsetstat = setstat
 
@@ -265,10 +330,10 @@ class PutOnlySFTP(asyncssh.SFTPServer):
         """The SFTP session is over: files opened and never closed are removed, and the channel says
         exit status 0 (asyncssh closes it without one, and `scp` then reports a failure)."""
         for spool in list(self.spools.values()):
+            self._release(spool)
             with contextlib.suppress(OSError):
                 os.close(spool.fd)
             spool.path.unlink(missing_ok=True)
-        self.spools.clear()
         with contextlib.suppress(OSError, asyncssh.Error, RuntimeError):
             self.channel.exit(0)
 

@@ -4,6 +4,7 @@ login audited with "via ssh" and the key's fingerprint."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import ssl
 import stat
@@ -11,11 +12,13 @@ import subprocess
 import time
 from pathlib import Path
 
+import asyncssh
 import httpx
 import pyotp
 
+from server.ssh.gateway import DESK_LINGER
 from tests.e2e.harness import PASSWORD
-from tests.server.ssh.harness import ADMIN, ENGINEER, SshServer
+from tests.server.ssh.harness import ADMIN, ENGINEER, SUPERVISOR, SshServer, ssh_server
 
 
 def fingerprint(key: Path) -> str:
@@ -98,13 +101,11 @@ def test_certificate_login_and_expiry(server: SshServer) -> None:
     assert expired.returncode == 255 and "Permission denied" in expired.stderr
 
 
-def test_totp_account_answers_the_prompt(server: SshServer, tmp_path: Path) -> None:
-    """An account with TOTP: the key, then a keyboard-interactive TOTP prompt (driven through
-    SSH_ASKPASS); a wrong code is refused."""
-    name = "liqiang"
+def totp_account(server: SshServer, name: str) -> tuple[Path, pyotp.TOTP]:
+    """A new account with a registered key and TOTP enabled (through the console's API)."""
     server.admin("user", "add", name, "--password-stdin", stdin=PASSWORD + "\n")
     server.admin("user", "lang", name, "en")
-    user_key = server.keygen("totp_key")
+    user_key = server.keygen(f"{name}_key")
     server.admin("user", "add-key", name, f"{user_key}.pub")
     context = ssl.create_default_context(cafile=str(server.ca))
     with httpx.Client(base_url=server.https, verify=context, headers={"Origin": server.https}) as web:
@@ -113,25 +114,41 @@ def test_totp_account_answers_the_prompt(server: SshServer, tmp_path: Path) -> N
         totp = pyotp.parse_uri(uri)
         assert isinstance(totp, pyotp.TOTP)
         web.post("/api/auth/totp/enable", json={"code": totp.now()}).raise_for_status()
+    return user_key, totp
+
+
+def totp_login(
+    server: SshServer, user_key: Path, name: str, code: str, tmp_path: Path, *options: str
+) -> subprocess.CompletedProcess[str]:
+    """`ssh … rme whoami` with the key, answering the TOTP prompt with `code` (through SSH_ASKPASS)."""
+    askpass = tmp_path / f"askpass-{code}"
+    askpass.write_text(f"#!/bin/sh\necho '{code}'\n")
+    askpass.chmod(0o700)
+    env = {**os.environ, "SSH_ASKPASS": str(askpass), "SSH_ASKPASS_REQUIRE": "force", "DISPLAY": "none"}
+    return server.ssh(
+        user_key,
+        "rme",
+        "whoami",
+        user=name,
+        options=[
+            *options,
+            "-o",
+            "BatchMode=no",
+            "-o",
+            "PreferredAuthentications=publickey,keyboard-interactive",
+        ],
+        env=env,
+    )
+
+
+def test_totp_account_answers_the_prompt(server: SshServer, tmp_path: Path) -> None:
+    """An account with TOTP: the key, then a keyboard-interactive TOTP prompt (driven through
+    SSH_ASKPASS); a wrong code is refused."""
+    name = "liqiang"
+    user_key, totp = totp_account(server, name)
 
     def login_with(code: str) -> subprocess.CompletedProcess[str]:
-        askpass = tmp_path / f"askpass-{code}"
-        askpass.write_text(f"#!/bin/sh\necho '{code}'\n")
-        askpass.chmod(0o700)
-        env = {
-            **os.environ,
-            "SSH_ASKPASS": str(askpass),
-            "SSH_ASKPASS_REQUIRE": "force",
-            "DISPLAY": "none",
-        }
-        return server.ssh(
-            user_key,
-            "rme",
-            "whoami",
-            user=name,
-            options=["-o", "BatchMode=no", "-o", "PreferredAuthentications=publickey,keyboard-interactive"],
-            env=env,
-        )
+        return totp_login(server, user_key, name, code, tmp_path)
 
     wrong = login_with("000000" if totp.now() != "000000" else "111111")
     assert wrong.returncode == 255 and "Permission denied" in wrong.stderr
@@ -171,3 +188,63 @@ def test_disabling_an_account_ends_its_ssh_connection(server: SshServer) -> None
     finally:
         proc.kill()
         proc.wait(5)
+
+
+def test_wrong_totp_codes_back_off(tmp_path: Path) -> None:
+    """Guessing TOTP codes with the account's key: after the free failures from one address the account
+    backs off (the console's throttle), so even the right code is refused until the wait is over; then it
+    logs in. On a server whose loopback addresses are not exempt from throttling."""
+    with ssh_server(tmp_path, throttle_exempt="", login_max_failures="1", login_lockout="600") as server:
+        name = "zhoujie"
+        user_key, totp = totp_account(server, name)
+        one = ("-o", "NumberOfPasswordPrompts=1")
+        wrong = "000000" if totp.now() != "000000" else "111111"
+        for _ in range(4):
+            guessed = totp_login(server, user_key, name, wrong, tmp_path, *one)
+            assert guessed.returncode == 255
+        right = totp_login(server, user_key, name, totp.at(time.time() + totp.interval), tmp_path, *one)
+        assert right.returncode == 255 and "Permission denied" in right.stderr
+        refused = [e.get("data", e) for _, e in server.audit_events("ssh.login_refused")]
+        reasons = [r["reason"] for r in refused if isinstance(r, dict)]
+        assert "too many wrong TOTP codes; backing off" in reasons
+        # The owner gets in once the back-off (at most 8 s here) is over; refused tries do not extend it.
+        deadline = time.monotonic() + 30
+        while True:
+            ok = totp_login(server, user_key, name, totp.at(time.time() + totp.interval), tmp_path, *one)
+            if ok.returncode == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert ok.returncode == 0, ok.stderr
+
+
+def connected_engineers(server: SshServer) -> int:
+    """The supervisor's overview: engineer links connected to the relay (console or SSH desks)."""
+    context = ssl.create_default_context(cafile=str(server.ca))
+    with httpx.Client(base_url=server.https, verify=context, headers={"Origin": server.https}) as web:
+        web.post("/api/auth/login", json={"username": SUPERVISOR, "password": PASSWORD}).raise_for_status()
+        count = web.get("/api/console/overview").json()["connected"]["engineers"]
+    assert isinstance(count, int)
+    return count
+
+
+def test_a_connection_gone_right_after_login_leaves_no_engineer_link(server: SshServer, key: Path) -> None:
+    """A client that logs in and hangs up at once (before the gateway's desk is open): the engineer's link
+    to the relay still closes once the desk's linger is over, as after any other connection."""
+    time.sleep(DESK_LINGER + 1)  # earlier tests' desks are gone
+    before = connected_engineers(server)
+
+    async def hang_up_at_once() -> None:
+        for _ in range(5):
+            conn = await asyncssh.connect(
+                "127.0.0.1",
+                server.ssh_port,
+                username=ENGINEER,
+                client_keys=[str(key)],
+                known_hosts=str(server.known_hosts()),
+            )
+            conn.abort()
+            await conn.wait_closed()
+
+    asyncio.run(hang_up_at_once())
+    time.sleep(DESK_LINGER + 2)
+    assert connected_engineers(server) == before

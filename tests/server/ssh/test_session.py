@@ -4,12 +4,17 @@ byte, everything that would read from the PC or forward refused, the kill switch
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
 import hashlib
 import os
 import pty
+import signal
 import socket
 import ssl
+import struct
 import subprocess
+import termios
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,11 +22,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import asyncssh
 import httpx
 import psutil
 import pytest
 
 from agent.actions.command import wait_dead
+from server.ssh.sftp import MAX_OPEN_FILES
 from tests.e2e.harness import PASSWORD, RealAgent, free_port
 from tests.server.ssh.harness import ENGINEER, SUPERVISOR, SshServer
 
@@ -189,6 +196,38 @@ def test_push_with_scp_and_sftp_put(
     assert {p["sha256"] for p in pushed} >= {sha(payload), sha(second), sha(third)}  # type: ignore[index]
 
 
+def test_a_named_target_is_delivered_without_a_false_refusal(
+    server: SshServer, agent: RealAgent, key: Path, session: str, tmp_path: Path
+) -> None:
+    """`scp FILE server:NAME` (both protocols, `-p`) and `put FILE NAME`: delivered under NAME, and no
+    "Refused" on the engineer's screen for a push that went through. A target inside folders is
+    refused as such."""
+    payload = tmp_path / "fix.cmd"
+    payload.write_text("ipconfig /flushdns\r\n")
+
+    def scp_named() -> subprocess.CompletedProcess[str]:
+        return server.scp(key, payload, "renamed-scp.cmd")
+
+    def scp_legacy_named() -> subprocess.CompletedProcess[str]:
+        return server.scp(key, payload, "renamed-legacy.cmd", "-O", "-p")
+
+    def sftp_named() -> subprocess.CompletedProcess[str]:
+        return server.sftp(key, f"put {payload} renamed-sftp.cmd\n")
+
+    for name, run in (
+        ("renamed-scp.cmd", scp_named),
+        ("renamed-legacy.cmd", scp_legacy_named),
+        ("renamed-sftp.cmd", sftp_named),
+    ):
+        allow = allow_next_push(agent)
+        done = run()
+        allow.join(5)
+        assert done.returncode == 0 and "Refused" not in done.stderr, (name, done.stderr)
+        assert (agent.inbox / name).read_bytes() == payload.read_bytes()
+    nested = server.scp(key, payload, "sub/dir/fix.cmd")
+    assert nested.returncode != 0 and "not into folders" in nested.stderr, nested.stderr
+
+
 def test_reading_listing_and_forwarding_are_refused(
     server: SshServer, agent: RealAgent, key: Path, session: str, tmp_path: Path
 ) -> None:
@@ -294,6 +333,126 @@ def test_the_kill_switch_ends_the_ssh_work_at_once(
     assert after.returncode == 1 and "No such session" in after.stdout
 
 
+def test_the_kill_switch_stops_an_upload_in_flight(
+    server: SshServer, agent: RealAgent, key: Path, session: str, tmp_path: Path
+) -> None:
+    """The user ends the session while `sftp put` is still sending (at 250 KB/s, 12 s for the file): the
+    transfer fails at once with the reason, and nothing lands."""
+    big = tmp_path / "big-update.bin"
+    big.write_bytes(os.urandom(3_000_000))
+    args = ["sftp", *server.options(key), "-l", "2000", "-b", "-", "-P", str(server.ssh_port)]
+    line = f"put {big}\n"
+    target = f"{ENGINEER}@127.0.0.1"
+    upload = in_background(
+        lambda: subprocess.run(
+            [*args, target], input=line, capture_output=True, text=True, timeout=60, check=False
+        )
+    )
+    spool = server.data / "ssh" / "spool"
+    wait_until(lambda: any(size_of(p) > 100_000 for p in spool.glob("push-*")))
+    clicked = time.monotonic()
+    assert agent.post("/api/end").status_code == 200
+    done = upload.result(timeout=30)
+    assert time.monotonic() - clicked < 3.0, done.stderr
+    assert done.returncode != 0 and f"Session {session} has ended" in done.stderr, done.stderr
+    assert not (agent.inbox / big.name).exists()
+    wait_until(lambda: not list(spool.glob("push-*")), 5)
+
+
+def test_an_upload_killed_midway_is_never_offered_to_the_user(
+    server: SshServer, agent: RealAgent, key: Path, session: str, tmp_path: Path
+) -> None:
+    """`sftp put` and legacy `scp -O` killed while still uploading (Ctrl-C, a dropped line): the partial
+    file is thrown away; the user is never asked to take a truncated file, nothing lands."""
+    big = tmp_path / "half-sent.bin"
+    big.write_bytes(os.urandom(3_000_000))
+    spool = server.data / "ssh" / "spool"
+    port = str(server.ssh_port)
+    target = f"{ENGINEER}@127.0.0.1"
+    for args, stdin in (
+        (["sftp", *server.options(key), "-l", "2000", "-b", "-", "-P", port, target], f"put {big}\n"),
+        (
+            [
+                "scp",
+                "-O",
+                *server.options(key, "-o", "BatchMode=yes"),
+                "-l",
+                "2000",
+                "-P",
+                port,
+                str(big),
+                f"{target}:",
+            ],
+            "",
+        ),
+    ):
+        proc = subprocess.Popen(
+            args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            assert proc.stdin is not None
+            proc.stdin.write(stdin.encode())
+            proc.stdin.flush()
+            wait_until(lambda: any(size_of(p) > 100_000 for p in spool.glob("push-*")))
+        finally:
+            proc.kill()
+            proc.wait(10)
+        try:
+            prompt = agent.wait_prompt("action", timeout=3)
+        except TimeoutError:
+            prompt = None
+        if prompt is not None:
+            agent.answer(prompt["id"], False)
+        assert prompt is None, prompt["content"]
+        wait_until(lambda: not list(spool.glob("push-*")), 5)
+        assert not (agent.inbox / big.name).exists()
+
+
+def test_an_engineer_uploads_at_most_a_few_files_at_once(
+    server: SshServer, agent: RealAgent, key: Path, session: str
+) -> None:
+    """Files opened for upload and never closed each hold a descriptor and disk on the server: one
+    engineer (over all their connections) has at most MAX_OPEN_FILES open; more are refused with the
+    reason, and a connection that goes away gives its share back. Nothing is pushed to the user."""
+
+    async def attack() -> None:
+        async def connect() -> asyncssh.SSHClientConnection:
+            return await asyncssh.connect(
+                "127.0.0.1",
+                server.ssh_port,
+                username=ENGINEER,
+                client_keys=[str(key)],
+                known_hosts=str(server.known_hosts()),
+            )
+
+        first, second = await connect(), await connect()
+        async with first, second:
+            one, two = await first.start_sftp_client(), await second.start_sftp_client()
+            held = [await one.open(f"/{session}/a{i}.bin", "wb") for i in range(MAX_OPEN_FILES - 3)]
+            held += [await two.open(f"/{session}/b{i}.bin", "wb") for i in range(3)]
+            await held[-1].write(b"x" * 1000)
+            with pytest.raises(asyncssh.SFTPFailure, match="At most 8 files can be uploading at once"):
+                await two.open(f"/{session}/one-too-many.bin", "wb")
+            first.close()
+            await first.wait_closed()
+            await asyncio.sleep(0.5)
+            again = await two.open(f"/{session}/after.bin", "wb")
+            await again.write(b"y")
+        await asyncio.sleep(0.5)
+
+    asyncio.run(attack())
+    assert not list((server.data / "ssh" / "spool").glob("push-*"))
+    assert not any((agent.inbox / n).exists() for n in ("a0.bin", "b0.bin", "after.bin"))
+    assert server.proc.poll() is None
+
+
+def size_of(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
 def test_hostile_input_leaves_the_gateway_serving(server: SshServer, key: Path) -> None:
     junk = os.urandom(64 * 1024)
     huge = b"queue " + b"A" * (2 * 1024 * 1024) + b"\n"
@@ -358,6 +517,11 @@ class Terminal:
         except TimeoutError:
             raise AssertionError(f"{text!r} not on the screen:\n{self.screen[-3000:]}") from None
 
+    def resize(self, rows: int, cols: int) -> None:
+        """The window resized: the new size on the pty, and SIGWINCH to `ssh` (it sends window-change)."""
+        fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        self.proc.send_signal(signal.SIGWINCH)
+
     def close(self) -> None:
         self.proc.kill()
         self.proc.wait(10)
@@ -399,5 +563,25 @@ def test_the_interactive_prompt_works_a_session(server: SshServer, agent: RealAg
         term.type("quit")
         term.expect("Bye.")
         assert "\x1b]" not in term.screen.replace("\x1b[", "")  # nothing from the PC drives the terminal
+    finally:
+        term.close()
+
+
+def test_resizing_the_window_or_a_break_keeps_the_prompt(server: SshServer, key: Path) -> None:
+    """Resizing the terminal (a storm of window-change requests, absurd sizes) and `~B` (a break) while
+    the prompt waits for a line: the prompt goes on."""
+    term = Terminal(server, key)
+    try:
+        term.expect("RME remote maintenance")
+        term.expect("rme> ")
+        for i in range(30):
+            term.resize(10 + i, 40 + i)
+            time.sleep(0.01)
+        term.resize(65535, 65535)
+        os.write(term.master, b"\r~B")  # the escape: a break request
+        time.sleep(0.5)
+        term.type("whoami")
+        term.expect("wangwei (Wang Wei, engineer)")
+        assert term.proc.poll() is None
     finally:
         term.close()
