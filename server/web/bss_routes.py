@@ -16,16 +16,19 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import re
 from typing import Any, cast
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import IntegrityError
 
 from server.audit import AuditWriteError
 from server.billing import service_record
 from server.billing.provisioning import (
+    REF_PATTERN,
     Action,
     ChangePlan,
     CustomerUpdate,
@@ -34,7 +37,15 @@ from server.billing.provisioning import (
     apply_request,
 )
 from server.billing.signatures import SignatureError, verify
-from server.db.tables import bss_integrations, customers, engineers, iso, service_items, tickets
+from server.db.tables import (
+    bss_integrations,
+    bss_requests,
+    customers,
+    engineers,
+    iso,
+    service_items,
+    tickets,
+)
 from server.web.security import get_services
 
 router = APIRouter(prefix="/api/bss/v1", tags=["bss"])
@@ -165,6 +176,22 @@ async def customer_sessions(ref: str, request: Request) -> JSONResponse:
     if isinstance(who, JSONResponse):
         return who
     engine = get_services(request).engine
+    if not re.fullmatch(REF_PATTERN, ref):  # a reference that cannot exist (a NUL made PostgreSQL fail)
+        return _error(404, "customer.unknown", f"no customer with reference {ref[:128]!r}")
+    try:
+        # A signed read is good once: its signature covers an empty body, not the path, so headers seen
+        # once (a proxy's log) would otherwise read any customer's records until the timestamp is stale.
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.insert(bss_requests).values(
+                    webhook_id=who[2], integration_id=who[0], received_at=dt.datetime.now(dt.UTC),
+                    status_code=200, answer={"read": request.url.path[:200]},
+                )
+            )  # fmt: skip
+    except IntegrityError:
+        return _error(
+            409, "webhook_id.reused", "this webhook-id was used before; sign each read with a new one"
+        )
     async with engine.connect() as conn:
         customer_id = await conn.scalar(sa.select(customers.c.id).where(customers.c.external_ref == ref))
         if customer_id is None:
