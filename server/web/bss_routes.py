@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import IntegrityError
 
-from server.audit import AuditWriteError
+from server.audit import AuditWriteError, JsonValue
 from server.billing import service_record
 from server.billing.provisioning import (
     REF_PATTERN,
@@ -46,6 +46,7 @@ from server.db.tables import (
     service_items,
     tickets,
 )
+from server.relay.limits import TokenBucket
 from server.web.security import get_services
 
 router = APIRouter(prefix="/api/bss/v1", tags=["bss"])
@@ -89,10 +90,40 @@ async def _authenticate(request: Request, body: bytes) -> tuple[str, str, str] |
             problem = exc
         else:  # pragma: no cover (no key can verify)
             problem = SignatureError("signature.invalid", "no enabled integration")
-    with contextlib.suppress(AuditWriteError):  # refused either way
-        data = {"code": problem.code, "path": request.url.path[:200]}
-        await services.record("bss.rejected", "system", None, data)
+    rejected = _rejections(request)
+    if rejected.bucket.take():
+        data: dict[str, JsonValue] = {
+            "code": problem.code,
+            "path": request.url.path[:200],
+            "suppressed": rejected.suppressed,
+        }
+        rejected.suppressed = 0
+        with contextlib.suppress(AuditWriteError):  # refused either way
+            await services.record("bss.rejected", "system", None, data)
+    else:
+        rejected.suppressed += 1
     return _error(401, problem.code, str(problem))
+
+
+class _Rejections:
+    """Refused signatures are audited at most `REJECTIONS_PER_MINUTE` a minute per server process (a
+    burst of 10), each saying how many were refused unrecorded since the one before: anyone can send an
+    unsigned request, and one audit event each would let anyone grow the append-only log at will."""
+
+    def __init__(self) -> None:
+        self.bucket = TokenBucket(REJECTIONS_PER_MINUTE / 60, burst=10)
+        self.suppressed = 0
+
+
+REJECTIONS_PER_MINUTE = 10
+
+
+def _rejections(request: Request) -> _Rejections:
+    state = request.app.state
+    if not hasattr(state, "bss_rejections"):
+        state.bss_rejections = _Rejections()
+    found: _Rejections = state.bss_rejections
+    return found
 
 
 async def _read(request: Request) -> bytes | JSONResponse:

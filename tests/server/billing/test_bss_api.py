@@ -16,7 +16,7 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from tests.server.helpers import RunningServer, running_server, start_server
+from tests.server.helpers import RunningServer, audit_kinds, running_server, start_server
 from tests.server.kpi.webhook_receiver import Receiver
 
 CATALOGUE = {
@@ -296,3 +296,17 @@ async def test_a_signed_read_is_good_once_and_a_bad_reference_is_a_404(
     for ref in ("BB%00R1", "a%20b", "x" * 200):
         refused = await bss.get(f"/customers/{ref}/sessions")
         assert (refused.status_code, refused.json()["code"]) == (404, "customer.unknown"), ref
+
+
+async def test_refused_signatures_cannot_grow_the_audit_log_at_will(
+    server: RunningServer, receiver: Receiver, tmp_path: Path
+) -> None:
+    """Anyone can send an unsigned request: each is refused, but only a few a minute are audited, the
+    next one recorded saying how many went unrecorded before it."""
+    setup_billing(server, tmp_path, receiver)
+    async with server.http() as client:
+        for _ in range(60):
+            reply = await client.post("/api/bss/v1/orders", content=b"{}")
+            assert (reply.status_code, reply.json()["code"]) == (401, "signature.missing")
+    recorded = [k for k, _actor, _session in await audit_kinds(server) if k == "bss.rejected"]
+    assert 10 <= len(recorded) <= 12  # the burst, and what refilled while the requests ran
