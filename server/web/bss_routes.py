@@ -16,16 +16,19 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import re
 from typing import Any, cast
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import IntegrityError
 
-from server.audit import AuditWriteError
+from server.audit import AuditWriteError, JsonValue
 from server.billing import service_record
 from server.billing.provisioning import (
+    REF_PATTERN,
     Action,
     ChangePlan,
     CustomerUpdate,
@@ -34,7 +37,16 @@ from server.billing.provisioning import (
     apply_request,
 )
 from server.billing.signatures import SignatureError, verify
-from server.db.tables import bss_integrations, customers, engineers, iso, service_items, tickets
+from server.db.tables import (
+    bss_integrations,
+    bss_requests,
+    customers,
+    engineers,
+    iso,
+    service_items,
+    tickets,
+)
+from server.relay.limits import TokenBucket
 from server.web.security import get_services
 
 router = APIRouter(prefix="/api/bss/v1", tags=["bss"])
@@ -78,10 +90,40 @@ async def _authenticate(request: Request, body: bytes) -> tuple[str, str, str] |
             problem = exc
         else:  # pragma: no cover (no key can verify)
             problem = SignatureError("signature.invalid", "no enabled integration")
-    with contextlib.suppress(AuditWriteError):  # refused either way
-        data = {"code": problem.code, "path": request.url.path[:200]}
-        await services.record("bss.rejected", "system", None, data)
+    rejected = _rejections(request)
+    if rejected.bucket.take():
+        data: dict[str, JsonValue] = {
+            "code": problem.code,
+            "path": request.url.path[:200],
+            "suppressed": rejected.suppressed,
+        }
+        rejected.suppressed = 0
+        with contextlib.suppress(AuditWriteError):  # refused either way
+            await services.record("bss.rejected", "system", None, data)
+    else:
+        rejected.suppressed += 1
     return _error(401, problem.code, str(problem))
+
+
+class _Rejections:
+    """Refused signatures are audited at most `REJECTIONS_PER_MINUTE` a minute per server process (a
+    burst of 10), each saying how many were refused unrecorded since the one before: anyone can send an
+    unsigned request, and one audit event each would let anyone grow the append-only log at will."""
+
+    def __init__(self) -> None:
+        self.bucket = TokenBucket(REJECTIONS_PER_MINUTE / 60, burst=10)
+        self.suppressed = 0
+
+
+REJECTIONS_PER_MINUTE = 10
+
+
+def _rejections(request: Request) -> _Rejections:
+    state = request.app.state
+    if not hasattr(state, "bss_rejections"):
+        state.bss_rejections = _Rejections()
+    found: _Rejections = state.bss_rejections
+    return found
 
 
 async def _read(request: Request) -> bytes | JSONResponse:
@@ -165,6 +207,22 @@ async def customer_sessions(ref: str, request: Request) -> JSONResponse:
     if isinstance(who, JSONResponse):
         return who
     engine = get_services(request).engine
+    if not re.fullmatch(REF_PATTERN, ref):  # a reference that cannot exist (a NUL made PostgreSQL fail)
+        return _error(404, "customer.unknown", f"no customer with reference {ref[:128]!r}")
+    try:
+        # A signed read is good once: its signature covers an empty body, not the path, so headers seen
+        # once (a proxy's log) would otherwise read any customer's records until the timestamp is stale.
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.insert(bss_requests).values(
+                    webhook_id=who[2], integration_id=who[0], received_at=dt.datetime.now(dt.UTC),
+                    status_code=200, answer={"read": request.url.path[:200]},
+                )
+            )  # fmt: skip
+    except IntegrityError:
+        return _error(
+            409, "webhook_id.reused", "this webhook-id was used before; sign each read with a new one"
+        )
     async with engine.connect() as conn:
         customer_id = await conn.scalar(sa.select(customers.c.id).where(customers.c.external_ref == ref))
         if customer_id is None:

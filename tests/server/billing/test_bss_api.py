@@ -16,7 +16,7 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from tests.server.helpers import RunningServer, running_server, start_server
+from tests.server.helpers import RunningServer, audit_kinds, running_server, start_server
 from tests.server.kpi.webhook_receiver import Receiver
 
 CATALOGUE = {
@@ -68,16 +68,18 @@ class Bss:
         async with self.server.http() as client:
             return await client.post(f"/api/bss/v1{path}", content=raw, headers=headers)
 
-    async def get(self, path: str) -> httpx.Response:
-        """A signed read (signed over an empty body)."""
+    def read_headers(self) -> dict[str, str]:
+        """A signed read's headers (signed over an empty body)."""
         message_id, moment = f"msg_{secrets.token_hex(8)}", dt.datetime.now(dt.UTC)
-        headers = {
+        return {
             "webhook-id": message_id,
             "webhook-timestamp": str(int(moment.timestamp())),
             "webhook-signature": Webhook(self.secret).sign(message_id, moment, ""),
         }
+
+    async def get(self, path: str, headers: dict[str, str] | None = None) -> httpx.Response:
         async with self.server.http() as client:
-            return await client.get(f"/api/bss/v1{path}", headers=headers)
+            return await client.get(f"/api/bss/v1{path}", headers=headers or self.read_headers())
 
 
 def at(minutes: int) -> str:
@@ -275,3 +277,36 @@ async def test_garbage_in_the_signature_or_body_is_a_401_not_a_500(
             headers = {"webhook-id": "g-1", "webhook-timestamp": stamp, "webhook-signature": signature}
             reply = await client.post("/api/bss/v1/orders", content=body, headers=headers)
             assert (reply.status_code, reply.json()["code"]) == (401, "signature.invalid"), reply.text
+
+
+async def test_a_signed_read_is_good_once_and_a_bad_reference_is_a_404(
+    server: RunningServer, receiver: Receiver, tmp_path: Path
+) -> None:
+    """A read's signature covers an empty body, not the path: headers seen once (a proxy's log) must not
+    read another customer's records — or the same one's again."""
+    bss = Bss(server, setup_billing(server, tmp_path, receiver))
+    for ref in ("BB-R1", "BB-R2"):
+        assert (await bss.send("/orders", order(ref))).status_code == 201
+    seen = bss.read_headers()
+    assert (await bss.get("/customers/BB-R1/sessions", seen)).status_code == 200
+    for path in ("/customers/BB-R2/sessions", "/customers/BB-R1/sessions"):
+        replayed = await bss.get(path, seen)
+        assert (replayed.status_code, replayed.json()["code"]) == (409, "webhook_id.reused"), path
+    assert (await bss.get("/customers/BB-R2/sessions")).status_code == 200  # a fresh id reads
+    for ref in ("BB%00R1", "a%20b", "x" * 200):
+        refused = await bss.get(f"/customers/{ref}/sessions")
+        assert (refused.status_code, refused.json()["code"]) == (404, "customer.unknown"), ref
+
+
+async def test_refused_signatures_cannot_grow_the_audit_log_at_will(
+    server: RunningServer, receiver: Receiver, tmp_path: Path
+) -> None:
+    """Anyone can send an unsigned request: each is refused, but only a few a minute are audited, the
+    next one recorded saying how many went unrecorded before it."""
+    setup_billing(server, tmp_path, receiver)
+    async with server.http() as client:
+        for _ in range(60):
+            reply = await client.post("/api/bss/v1/orders", content=b"{}")
+            assert (reply.status_code, reply.json()["code"]) == (401, "signature.missing")
+    recorded = [k for k, _actor, _session in await audit_kinds(server) if k == "bss.rejected"]
+    assert 10 <= len(recorded) <= 12  # the burst, and what refilled while the requests ran
