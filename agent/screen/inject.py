@@ -133,7 +133,11 @@ class XInjector:
                 taps, fresh = [], False
             if keysym not in self._borrowed:
                 fresh = True
-            spare = self._borrow(keysym)
+            try:
+                spare = self._borrow(keysym)
+            except ValueError:
+                self._flush(taps, fresh)  # what could be typed is, before the refusal
+                raise
             taps.append((spare, False, keysym))
         self._flush(taps, fresh)
 
