@@ -11,6 +11,7 @@ from typing import Any
 
 from agent.diagnosis.config import load_settings
 from agent.diagnosis.report import build_report, headline
+from agent.diagnosis.rules import Diagnosis
 from agent.diagnosis.runner import diagnose
 from agent.executors.base import BaseExecutor, Done, Job, LangSource
 from agent.executors.described import T_NO_RISK, T_NOTHING_TO_UNDO, Described
@@ -32,8 +33,7 @@ async def run_diagnosis(
 ) -> DiagnosisReport:
     """`config_path` and `data_dir` are the agent's own (`AgentConfig.config_file`, `.data_dir`), so the
     `[diagnosis]` table comes from the file the agent itself was configured from."""
-    settings = load_settings(config_path, overrides={"interface": interface}, data_dir=data_dir)
-    _facts, diagnosis, duration_ms = await diagnose(settings)
+    diagnosis, duration_ms = await _judged(interface, config_path, data_dir)
     return build_report(diagnosis, lang, duration_ms)
 
 
@@ -41,10 +41,17 @@ async def run_diagnosis_in_words(
     lang: Lang, config_path: Path | None = None, data_dir: Path | None = None
 ) -> tuple[DiagnosisReport, dict[Lang, str]]:
     """`run_diagnosis`, plus its one-line headline in every language (`report.headline`)."""
-    settings = load_settings(config_path, overrides={"interface": None}, data_dir=data_dir)
-    _facts, diagnosis, duration_ms = await diagnose(settings)
+    diagnosis, duration_ms = await _judged(None, config_path, data_dir)
     words: dict[Lang, str] = {one: headline(diagnosis, one) for one in ("zh-CN", "en")}
     return build_report(diagnosis, lang, duration_ms), words
+
+
+async def _judged(
+    interface: str | None, config_path: Path | None, data_dir: Path | None
+) -> tuple[Diagnosis, int]:
+    settings = load_settings(config_path, overrides={"interface": interface}, data_dir=data_dir)
+    _facts, diagnosis, duration_ms = await diagnose(settings)
+    return diagnosis, duration_ms
 
 
 class DiagnoseExecutor(BaseExecutor):

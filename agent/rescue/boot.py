@@ -218,19 +218,18 @@ class RescueBoot:
             self.set("network", T_NET)
             found = await network.dhcp()
             if found:
-                self.net = both(T_NET_OK, addrs=", ".join(f"{k} {v}" for k, v in found.items()))
+                self.show_addresses(found)
                 return
             self.set("no-network", T_NET_NONE)
             key = await self.terms.keys.get()
-            if key.lower() == "p":
-                await self.dial()
-                if await network.addresses():
-                    self.net = both(
-                        T_NET_OK, addrs=", ".join(f"{k} {v}" for k, v in (await network.addresses()).items())
-                    )
-                    return
+            if key.lower() == "p" and await self.dial():
+                return
 
-    async def dial(self) -> None:
+    def show_addresses(self, found: dict[str, str]) -> None:
+        self.net = both(T_NET_OK, addrs=", ".join(f"{k} {v}" for k, v in found.items()))
+
+    async def dial(self) -> dict[str, str]:
+        """PPPoE with the account and password the user types; the addresses the PC has afterwards."""
         self.note = [T_ACCOUNT.render("zh-CN") + " / " + T_ACCOUNT.render("en")]
         self.draw()
         account = await self.terms.read_line()
@@ -238,19 +237,16 @@ class RescueBoot:
         self.draw()
         password = await self.terms.read_line(secret=True)
         names = network.wired()
-        if not names:
-            self.note = both(T_DIAL_FAILED)
+        found: dict[str, str] = {}
+        if names:
+            self.note = both(T_DIALLING, interface=names[0])
             self.draw()
-            return
-        self.note = both(T_DIALLING, interface=names[0])
+            found = await network.pppoe(names[0], account, password)
+        if found:
+            self.show_addresses(found)
+        self.note = both(T_DIAL_OK, addr=found["ppp0"]) if "ppp0" in found else both(T_DIAL_FAILED)
         self.draw()
-        found = await network.pppoe(names[0], account, password)
-        if "ppp0" in found:
-            self.note = both(T_DIAL_OK, addr=found["ppp0"])
-            self.net = both(T_NET_OK, addrs=", ".join(f"{k} {v}" for k, v in found.items()))
-        else:
-            self.note = both(T_DIAL_FAILED)
-        self.draw()
+        return found
 
     async def enroll(self, found: Provision) -> bool:
         from agent.connection import AgentClient, ConnectError, IdentityStore  # noqa: PLC0415
